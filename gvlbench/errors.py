@@ -1,0 +1,67 @@
+"""The harness's exception hierarchy and its documented exit codes.
+
+Every user error is one type here, raised by the library and turned into a one-line message
+and an exit code exactly once, in the CLI. Exit codes: 0 ok, 1 a check, a measurement or a
+gate failed, 2 bad input, 3 internal error.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+class GvlbenchError(Exception):
+    """Base of every error the harness raises on purpose."""
+
+    exit_code = EXIT_INTERNAL
+    kind = "internal error"
+
+
+class UserError(GvlbenchError):
+    """Bad input: the user can fix it. One line, exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
+    kind = "bad input"
+
+
+class UnknownScenarioError(UserError):
+    kind = "unknown scenario"
+
+
+class SpecError(UserError):
+    """A scenario spec that cannot be read or does not validate; names the file and key."""
+
+    kind = "bad scenario spec"
+
+
+class WatError(UserError):
+    """The WAT compiler rejected a source; carries the compiler's own message."""
+
+    kind = "malformed WAT"
+
+
+class SignatureError(UserError):
+    """The spec's export or arguments do not match the compiled module."""
+
+    kind = "signature mismatch"
+
+
+class OptionError(UserError):
+    """A command-line value that parsed but makes no sense (threads < 1, ...)."""
+
+    kind = "bad option"
+
+
+class ResultsFileError(UserError):
+    """A results file that is missing, not JSON, or not of a schema we know."""
+
+    kind = "bad results file"
+
+
+class ProtocolError(GvlbenchError):
+    """A measuring child answered with something that is not the protocol's JSON."""
+
+    kind = "protocol error"

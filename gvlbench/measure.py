@@ -1,0 +1,130 @@
+"""What a measuring child does between the task and the numbers.
+
+`ThreadTeam` times rounds of concurrent calls. Its threads are started and parked before any
+timing (thread start-up would otherwise swamp short rounds, as Wasmtime's own threaded
+benchmarks note), each owns its Store, and a round is every thread making `loops` calls; the
+clock stops when the last thread is done.
+
+`measure_progress` runs one call while a sibling pure-Python thread counts, and compares the
+sibling's rate during the call with its rate when nothing else runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class ThreadTeam:
+    """N parked threads, each running its own zero-argument call `loops` times per round."""
+
+    def __init__(self, calls: Sequence[Callable[[], Any]]):
+        self._calls = list(calls)
+        n = len(self._calls)
+        self._go = threading.Barrier(n + 1)
+        self._done = threading.Barrier(n + 1)
+        self._loops = 0
+        self._stop = False
+        self._errors: list[BaseException] = []
+        self._threads = [
+            threading.Thread(target=self._work, args=(c,), name=f"gvlbench-{i}", daemon=True)
+            for i, c in enumerate(self._calls)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _work(self, call: Callable[[], Any]) -> None:
+        while True:
+            self._go.wait()
+            if self._stop:
+                return
+            try:
+                for _ in range(self._loops):
+                    call()
+            except BaseException as exc:  # reported by run(), in the timing thread
+                self._errors.append(exc)
+            self._done.wait()
+
+    def run(self, loops: int) -> float:
+        """Seconds for one round: every thread makes `loops` calls; raises a thread's error."""
+        self._loops = loops
+        start = time.perf_counter()
+        self._go.wait()
+        self._done.wait()
+        elapsed = time.perf_counter() - start
+        if self._errors:
+            raise self._errors[0]
+        return elapsed
+
+    def close(self) -> None:
+        self._stop = True
+        self._go.wait()
+        for t in self._threads:
+            t.join()
+
+
+class Sibling:
+    """A pure-Python thread that does nothing but count, needing the GIL for every step."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._spin, name="gvlbench-sibling", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop:
+            self.count += 1
+
+    def rate_alone(self, window_s: float) -> float:
+        """Counts per second while this thread sleeps (nothing else wants the GIL)."""
+        c0, t0 = self.count, time.perf_counter()
+        time.sleep(window_s)
+        return (self.count - c0) / (time.perf_counter() - t0)
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.join()
+
+
+@dataclass(frozen=True)
+class ProgressSample:
+    ratio: float  # sibling rate during the call / its rate alone
+    call_s: float  # the measured window: between the marks, or around the call
+    rate_alone_per_s: float
+
+
+def measure_progress(
+    call: Callable[[], Any],
+    marks: list[tuple[int, int, float]],
+    sibling: Sibling,
+    repeats: int,
+    window_s: float = 0.1,
+) -> list[ProgressSample]:
+    """`repeats` calls, each with a fresh baseline window just before it.
+
+    With host `mark` imports the window is the Wasm work between mark 0 and mark 1 (as the
+    PR's spec measures it); without, it is the whole call as seen from Python.
+    """
+    samples = []
+    for _ in range(repeats):
+        alone = sibling.rate_alone(window_s)
+        marks.clear()
+        c0, t0 = sibling.count, time.perf_counter()
+        call()
+        c1, t1 = sibling.count, time.perf_counter()
+        start = [m for m in marks if m[0] == 0]
+        end = [m for m in marks if m[0] == 1]
+        if start and end:
+            (_, c0, t0), (_, c1, t1) = start[0], end[-1]
+        during = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+        samples.append(ProgressSample(during / alone if alone else 0.0, t1 - t0, alone))
+    return samples
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")

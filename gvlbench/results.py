@@ -1,0 +1,113 @@
+"""The results model: one JSON file that is a pyperf BenchmarkSuite plus gvlbench's own data.
+
+Layout (see docs/results.md):
+    {"version": "1.0",                 # pyperf's file format: pyperf's tools read this file
+     "metadata": {...},                # common to every benchmark
+     "benchmarks": [...],              # one pyperf benchmark per (scenario, mode, threads)
+     "gvlbench": {"schema": 1, "command": ..., "progress": [...], "failures": [...]}}
+
+pyperf ignores the "gvlbench" key; it holds what pyperf cannot (a progress ratio can be 0,
+which a pyperf value cannot). Files are written atomically, after every measurement, so a
+crash or a kill of the harness never loses what was already measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gvlbench.errors import ResultsFileError
+
+PYPERF_FORMAT = "1.0"
+SCHEMA = 1
+
+
+@dataclass
+class Results:
+    metadata: dict[str, Any]
+    command: str
+    benchmarks: list[dict[str, Any]] = field(default_factory=list)
+    progress: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_benchmark(self, bench: dict[str, Any]) -> None:
+        self.benchmarks.append(bench)
+
+    def add_progress(self, row: dict[str, Any]) -> None:
+        self.progress.append(row)
+
+    def add_failure(self, key: dict[str, Any], outcome: dict[str, Any]) -> None:
+        """A measurement whose child crashed, hung or raised: kept, with how it ended."""
+        self.failures.append({**key, **outcome})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": PYPERF_FORMAT,
+            "metadata": self.metadata,
+            "benchmarks": self.benchmarks,
+            "gvlbench": {
+                "schema": SCHEMA,
+                "command": self.command,
+                "progress": self.progress,
+                "failures": self.failures,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "<data>") -> Results:
+        if not isinstance(data, dict) or data.get("version") != PYPERF_FORMAT:
+            raise ResultsFileError(f"{source}: not a gvlbench/pyperf results file (version)")
+        ours = data.get("gvlbench")
+        if not isinstance(ours, dict) or not isinstance(ours.get("schema"), int):
+            raise ResultsFileError(f"{source}: no 'gvlbench' section with a schema version")
+        if ours["schema"] > SCHEMA:
+            raise ResultsFileError(
+                f"{source}: schema {ours['schema']} is newer than this gvlbench reads ({SCHEMA})"
+            )
+        try:
+            return cls(
+                metadata=dict(data.get("metadata") or {}),
+                command=str(ours.get("command", "")),
+                benchmarks=_list(data, "benchmarks", source),
+                progress=_list(ours, "progress", source),
+                failures=_list(ours, "failures", source),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ResultsFileError(f"{source}: {exc}") from None
+
+
+def _list(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ResultsFileError(f"{source}: {key!r} must be a list of objects")
+    return value
+
+
+def write_atomic(path: Path, results: Results) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(results.to_json(), fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> Results:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ResultsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    return Results.from_json(data, str(path))

@@ -1,0 +1,196 @@
+"""A `run`: every (mode, thread count) of one scenario measured in its own child process.
+
+The harness compiles and validates the scenario once, then walks the plan. Each step's child
+is isolated: a crash or hang becomes a failure row and the walk goes on. After each step the
+results file (when asked for) is rewritten atomically, so nothing measured is ever lost.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from gvlbench import __version__, wat
+from gvlbench.embed import Target, load_module, validate
+from gvlbench.errors import OptionError
+from gvlbench.invoke import CallPath, Mode
+from gvlbench.results import Results, write_atomic
+from gvlbench.runner import ChildOutcome, run_child, worker_argv
+from gvlbench.scenario import Scenario
+from gvlbench.worker import PROTOCOL
+
+
+@dataclass(frozen=True)
+class PyperfOptions:
+    """pyperf's knobs. Defaults are lighter than pyperf's own (20 processes x 3 values):
+    gvlbench's calls are long and its box has 2 cores; --rigorous gets closer to pyperf."""
+
+    processes: int = 4
+    values: int = 3
+    warmups: int = 1
+    min_time: float = 0.1
+    loops: int = 0
+
+    @classmethod
+    def preset(cls, name: str) -> PyperfOptions:
+        return {
+            "fast": cls(processes=2, values=3),
+            "default": cls(),
+            "rigorous": cls(processes=10, values=5, min_time=0.2),
+        }[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    scenario: Scenario
+    max_threads: int
+    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    call_path: CallPath = CallPath.STOCK
+    pyperf: PyperfOptions = field(default_factory=PyperfOptions)
+    progress_repeats: int = 5
+    timeout_s: float = 300.0
+    output: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_threads < 1:
+            raise OptionError(f"--threads must be at least 1, got {self.max_threads}")
+        if self.progress_repeats < 0:
+            raise OptionError("--progress-repeats must be 0 or more")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # bench | progress
+    mode: Mode
+    threads: int
+
+    def label(self, scenario: str) -> str:
+        if self.kind == "progress":
+            return f"{scenario} progress, {self.mode}"
+        return f"{scenario}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}"
+
+
+def thread_sweep(max_threads: int) -> list[int]:
+    """1, 2, 4, ... up to max_threads, and max_threads itself."""
+    counts, n = [], 1
+    while n < max_threads:
+        counts.append(n)
+        n *= 2
+    return [*counts, max_threads]
+
+
+def plan(opts: RunOptions) -> list[Step]:
+    """Modes interleaved at each thread count, so slow drift of a noisy box hits both alike."""
+    steps = [Step("bench", m, t) for t in thread_sweep(opts.max_threads) for m in opts.modes]
+    if opts.progress_repeats:
+        steps += [Step("progress", m, 1) for m in opts.modes]
+    return steps
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def gil_status() -> str:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return "enabled" if is_enabled is None or is_enabled() else "disabled"
+
+
+def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
+    """Compile and validate in the harness: bad input fails here, before any child runs."""
+    compiled = wat.compile_wat(scenario.wat_path)
+    target = Target(
+        str(compiled.wasm_path),
+        scenario.export,
+        scenario.args,
+        scenario.imports,
+        scenario.expect_result,
+        scenario.expect_trap,
+    )
+    validate(load_module(wasmtime.Engine(), target.wasm_path), target)
+    return target, compiled
+
+
+def common_metadata(
+    scenario: Scenario, compiled: wat.Compiled, call_path: CallPath
+) -> dict[str, Any]:
+    """What every row shares; pyperf adds its own (Python, CPU model, date, ...) per run."""
+    return {
+        "gvlbench_version": __version__,
+        "wasmtime_version": version("wasmtime"),
+        "runtime": "python",
+        "runtime_version": platform.python_version(),
+        "lock": "GIL",
+        "gil": gil_status(),
+        "usable_cpus": cpu_count(),
+        "scenario": scenario.name,
+        "spec_sha256": scenario.spec_sha256,
+        "wasm_sha256": compiled.wasm_sha256,
+        "wat_compiler": compiled.compiler,
+        "store": "per-thread",
+        "call_path": str(call_path),
+    }
+
+
+def execute(
+    opts: RunOptions, on_step: Callable[[Step, ChildOutcome | None], None] = lambda s, o: None
+) -> Results:
+    """Measure every step of the plan; `on_step(step, None)` before, `(step, outcome)` after."""
+    target, compiled = prepare_target(opts.scenario)
+    common = common_metadata(opts.scenario, compiled, opts.call_path)
+    results = Results(metadata=common, command="run")
+    for step in plan(opts):
+        on_step(step, None)
+        outcome = run_child(worker_argv(), _task(opts, target, common, step), opts.timeout_s)
+        _record(results, opts.scenario, step, outcome)
+        if opts.output:
+            write_atomic(opts.output, results)
+        on_step(step, outcome)
+    return results
+
+
+def bench_name(scenario: str, mode: Mode, threads: int) -> str:
+    return f"{scenario}/mode={mode}/threads={threads}"
+
+
+def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) -> dict[str, Any]:
+    return {
+        "protocol": PROTOCOL,
+        "kind": step.kind,
+        "name": bench_name(opts.scenario.name, step.mode, step.threads),
+        "target": target.to_json(),
+        "mode": str(step.mode),
+        "call_path": str(opts.call_path),
+        "threads": step.threads,
+        "pyperf": opts.pyperf.to_json(),
+        "repeats": opts.progress_repeats,
+        "metadata": {**common, "mode": str(step.mode), "threads": step.threads},
+    }
+
+
+def _record(results: Results, scenario: Scenario, step: Step, outcome: ChildOutcome) -> None:
+    key = {
+        "scenario": scenario.name,
+        "kind": step.kind,
+        "mode": str(step.mode),
+        "threads": step.threads,
+    }
+    if not outcome.ok or outcome.answer is None:
+        results.add_failure(key, outcome.to_json())
+    elif step.kind == "bench":
+        results.add_benchmark(outcome.answer["benchmark"])
+    else:
+        results.add_progress(
+            {**key, "via": outcome.answer["via"], "samples": outcome.answer["samples"]}
+        )

@@ -1,0 +1,109 @@
+"""Derived figures: speedup rows and progress rows, computed from a Results document.
+
+Timing statistics come from pyperf's own Benchmark object (median, median absolute
+deviation), so they match what `python -m pyperf stats` says about the same file. Ratios are
+formed only between rows of the same run and file: on a noisy box a lone time means little.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import pyperf
+
+from gvlbench.results import Results
+
+
+@dataclass(frozen=True)
+class SpeedupRow:
+    scenario: str
+    mode: str
+    threads: int
+    status: str  # ok, or how the child ended
+    wall_median_s: float | None = None
+    wall_mad_s: float | None = None
+    values: int = 0
+    calls_per_s: float | None = None
+    speedup: float | None = None
+    efficiency: float | None = None
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    scenario: str
+    mode: str
+    status: str
+    via: str = ""
+    ratio_median: float | None = None
+    ratio_min: float | None = None
+    ratio_max: float | None = None
+    call_median_s: float | None = None
+    samples: int = 0
+
+
+def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
+    suite = pyperf.BenchmarkSuite.loads(json.dumps({"version": "1.0", "benchmarks": [bench]}))
+    return suite.get_benchmarks()[0]
+
+
+def speedup_rows(results: Results) -> list[SpeedupRow]:
+    """One row per (scenario, mode, threads), failures included, sorted by mode then threads."""
+    cpus = int(results.metadata.get("usable_cpus") or 1)
+    measured: dict[tuple[str, str, int], pyperf.Benchmark] = {}
+    for bench in results.benchmarks:
+        md = bench["metadata"]
+        measured[(md["scenario"], md["mode"], int(md["threads"]))] = pyperf_benchmark(bench)
+    rows = [
+        SpeedupRow(f["scenario"], f["mode"], int(f["threads"]), f["description"])
+        for f in results.failures
+        if f.get("kind") == "bench"
+    ]
+    for (scenario, mode, threads), b in measured.items():
+        wall = b.median()
+        one = measured.get((scenario, mode, 1))
+        speedup = threads * one.median() / wall if one else None
+        rows.append(
+            SpeedupRow(
+                scenario,
+                mode,
+                threads,
+                "ok",
+                wall,
+                b.median_abs_dev(),
+                b.get_nvalue(),
+                calls_per_s=threads / wall,
+                speedup=speedup,
+                efficiency=speedup / min(threads, cpus) if speedup else None,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.scenario, r.mode, r.threads))
+
+
+def progress_rows(results: Results) -> list[ProgressRow]:
+    rows = [
+        ProgressRow(f["scenario"], f["mode"], f["description"])
+        for f in results.failures
+        if f.get("kind") == "progress"
+    ]
+    for p in results.progress:
+        ratios = [s["ratio"] for s in p["samples"]]
+        calls = [s["call_s"] for s in p["samples"]]
+        if not ratios:
+            continue
+        rows.append(
+            ProgressRow(
+                p["scenario"],
+                p["mode"],
+                "ok",
+                p["via"],
+                statistics.median(ratios),
+                min(ratios),
+                max(ratios),
+                statistics.median(calls),
+                len(ratios),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.scenario, r.mode))

@@ -1,0 +1,104 @@
+"""WAT to wasm: wabt's `wat2wasm` when it is on PATH, `wasmtime.wat2wasm` otherwise.
+
+Compiled modules are cached on disk by the hash of (compiler, source), so every measuring
+child loads the same bytes and a rerun compiles nothing. The chosen compiler is reported,
+because two compilers can emit different (equally valid) binaries.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gvlbench.errors import SpecError, WatError
+
+WASMTIME_COMPILER = "wasmtime.wat2wasm"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    wasm_path: Path
+    wasm_sha256: str
+    compiler: str
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("GVLBENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gvlbench"
+    )
+    return Path(base) / "wasm"
+
+
+@functools.cache
+def compiler() -> str:
+    """Which compiler this process uses: 'wabt wat2wasm X.Y.Z' or 'wasmtime.wat2wasm'.
+
+    GVLBENCH_WAT2WASM=none forces the fallback; GVLBENCH_WAT2WASM=/path picks a binary.
+    """
+    choice = os.environ.get("GVLBENCH_WAT2WASM", "")
+    if choice == "none":
+        return WASMTIME_COMPILER
+    exe = choice or shutil.which("wat2wasm")
+    if not exe:
+        return WASMTIME_COMPILER
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return WASMTIME_COMPILER
+    return f"wabt wat2wasm {out.stdout.strip() or 'unknown'} ({exe})"
+
+
+def compile_wat(path: Path) -> Compiled:
+    """Compile (or fetch from the cache) one WAT file; WatError carries the compiler's words."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read WAT: {exc.strerror or exc}") from None
+    used = compiler()
+    key = hashlib.sha256(used.encode() + b"\0" + source).hexdigest()
+    out = cache_dir() / f"{key}.wasm"
+    if not out.is_file():
+        wasm = _compile(path, source, used)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out, wasm)
+    return Compiled(out, hashlib.sha256(out.read_bytes()).hexdigest(), used)
+
+
+def _compile(path: Path, source: bytes, used: str) -> bytes:
+    if used == WASMTIME_COMPILER:
+        import wasmtime
+
+        try:
+            return wasmtime.wat2wasm(source.decode("utf-8", "replace"))
+        except wasmtime.WasmtimeError as exc:
+            raise WatError(f"{path}: {_first_line(str(exc))}") from None
+    exe = used.rsplit("(", 1)[1].rstrip(")")
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "out.wasm"
+        proc = subprocess.run(
+            [exe, str(path), "-o", str(target)], capture_output=True, text=True, timeout=60
+        )
+        if proc.returncode != 0:
+            raise WatError(_first_line(proc.stderr) or f"{path}: wat2wasm exited {proc.returncode}")
+        return target.read_bytes()
+
+
+def _first_line(message: str) -> str:
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for ln in lines:
+        if "error" in ln.lower():
+            return ln
+    return lines[0] if lines else ""
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
