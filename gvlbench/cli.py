@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gvlbench import __version__, hosts, render, results, scenario, stats, wat
 from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
 from gvlbench.invoke import CallPath, Mode
-from gvlbench.run import PyperfOptions, RunOptions, Step, cpu_count, execute, plan
+from gvlbench.run import PyperfOptions, RunOptions, Step, cpu_count, execute, plan, prepare
 from gvlbench.runner import ChildOutcome
 
 out = Console()
@@ -180,17 +180,28 @@ def run(
         timeout_s=timeout_s,
         output=None if output in (None, "-") else Path(output),
     )
-    err.print(f"[dim]WAT compiler: {wat.compiler()}[/dim]")
+    prepared = prepare(opts)
+    err.print(f"[dim]{opts.scenario.wat_path.name} compiled by {prepared.compiled.compiler}[/dim]")
     with _progress_bar(len(plan(opts))) as on_step:
-        res = execute(opts, on_step)
+        res = execute(prepared, on_step)
     if to_stdout:
         _print_json(res.to_json())
     else:
         _show(res)
         if opts.output:
-            err.print(f"[dim]results written to {opts.output}[/dim]")
+            err.print(f"[dim]results written to {opts.output}[/dim]", soft_wrap=True)
     if res.failures:
         sys.exit(EXIT_FAILED)
+
+
+@main.command("compile")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+def compile_cmd(sources: tuple[Path, ...]) -> None:
+    """Compile WAT sources (default: every built-in one) into the content-hashed cache."""
+    paths = list(sources) or sorted(scenario.data_dirs()[1].glob("*.wat"))
+    for path in paths:
+        compiled = wat.compile_wat(path)
+        out.print(f"{path.name}: {compiled.wasm_path} ({compiled.compiler})", soft_wrap=True)
 
 
 @main.command()
@@ -216,6 +227,8 @@ def _show(res: results.Results) -> None:
     rows = stats.progress_rows(res)
     if rows:
         out.print(render.progress_table(rows))
+    for line in render.failure_lines(res.failures):
+        out.print(line, soft_wrap=True, markup=True, highlight=False)
 
 
 def _print_json(data: Any) -> None:

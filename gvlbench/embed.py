@@ -15,7 +15,7 @@ from typing import Any
 import wasmtime
 
 from gvlbench import hosts
-from gvlbench.errors import SignatureError
+from gvlbench.errors import SignatureError, WatError
 from gvlbench.invoke import CallPath, Mode, check_args, prepare, type_names
 from gvlbench.scenario import Import
 
@@ -60,8 +60,15 @@ class Target:
 
 
 def load_module(engine: wasmtime.Engine, wasm_path: str) -> wasmtime.Module:
+    """Compile a .wasm file; a module wasmtime rejects (a type error that a text-only WAT
+    parser let through, say) is a WatError carrying wasmtime's innermost reason."""
     with open(wasm_path, "rb") as fh:
-        return wasmtime.Module(engine, fh.read())
+        data = fh.read()
+    try:
+        return wasmtime.Module(engine, data)
+    except wasmtime.WasmtimeError as exc:
+        reason = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][-1]
+        raise WatError(f"wasmtime rejected the module: {reason.split(': ', 1)[-1]}") from None
 
 
 def validate(module: wasmtime.Module, target: Target) -> None:

@@ -9,6 +9,7 @@ Python, so every callback re-takes the interpreter lock, whatever the call's mod
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,13 @@ def _raise(ctx: HostContext) -> Callable[[int], int]:
     return raise_
 
 
+def _abort(ctx: HostContext) -> Callable[[], None]:
+    def abort() -> None:
+        os.abort()
+
+    return abort
+
+
 def _gc_collect(ctx: HostContext) -> Callable[[], None]:
     def collect() -> None:
         gc.collect()
@@ -78,6 +86,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
             "nop", (), (), "do nothing (the cost of a bare callback)", lambda ctx: lambda: None
         ),
         Behaviour("raise", ("i32",), ("i32",), "raise HostError carrying x", _raise),
+        Behaviour("abort", (), (), "abort the process (SIGABRT), to test crash reporting", _abort),
         Behaviour("gc_collect", (), (), "run a full garbage collection", _gc_collect),
         Behaviour(
             "wrong_arity",

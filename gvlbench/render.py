@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from gvlbench.stats import ProgressRow, SpeedupRow
@@ -98,6 +99,16 @@ def progress_table(rows: list[ProgressRow]) -> Table:
         "1.0 = unhindered, 0 = stopped for the whole call"
     )
     return table
+
+
+def failure_lines(failures: list[dict[str, Any]]) -> list[str]:
+    """One full line per failed measurement (the table cell is cut to fit), with stderr."""
+    lines = []
+    for f in failures:
+        what = f"{f['scenario']} {f['kind']}, {f['mode']}, {f['threads']} thread(s)"
+        lines.append(f"[red]FAILED[/red] {escape(what)}: {escape(f['description'])}")
+        lines += [f"    [dim]{escape(ln)}[/dim]" for ln in f.get("stderr_tail", [])[-3:]]
+    return lines
 
 
 def rows_json(rows: list[Any]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import wasmtime
 
 from gvlbench import __version__, wat
 from gvlbench.embed import Target, load_module, validate
-from gvlbench.errors import OptionError
+from gvlbench.errors import OptionError, WatError
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.results import Results, write_atomic
 from gvlbench.runner import ChildOutcome, run_child, worker_argv
@@ -118,7 +118,11 @@ def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
         scenario.expect_result,
         scenario.expect_trap,
     )
-    validate(load_module(wasmtime.Engine(), target.wasm_path), target)
+    try:
+        module = load_module(wasmtime.Engine(), target.wasm_path)
+    except WatError as exc:  # name the source, not the cache file
+        raise WatError(f"{scenario.wat_path}: {exc}") from None
+    validate(module, target)
     return target, compiled
 
 
@@ -143,11 +147,26 @@ def common_metadata(
     }
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A run whose scenario compiled and validated: nothing left that bad input can break."""
+
+    opts: RunOptions
+    target: Target
+    compiled: wat.Compiled
+
+
+def prepare(opts: RunOptions) -> Prepared:
+    target, compiled = prepare_target(opts.scenario)
+    return Prepared(opts, target, compiled)
+
+
 def execute(
-    opts: RunOptions, on_step: Callable[[Step, ChildOutcome | None], None] = lambda s, o: None
+    prepared: Prepared,
+    on_step: Callable[[Step, ChildOutcome | None], None] = lambda s, o: None,
 ) -> Results:
     """Measure every step of the plan; `on_step(step, None)` before, `(step, outcome)` after."""
-    target, compiled = prepare_target(opts.scenario)
+    opts, target, compiled = prepared.opts, prepared.target, prepared.compiled
     common = common_metadata(opts.scenario, compiled, opts.call_path)
     results = Results(metadata=common, command="run")
     for step in plan(opts):

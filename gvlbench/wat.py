@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -77,7 +78,9 @@ def _compile(path: Path, source: bytes, used: str) -> bytes:
         try:
             return wasmtime.wat2wasm(source.decode("utf-8", "replace"))
         except wasmtime.WasmtimeError as exc:
-            raise WatError(f"{path}: {_first_line(str(exc))}") from None
+            where = re.search(r"--> <anon>:(\d+:\d+)", str(exc))
+            at = f":{where.group(1)}" if where else ""
+            raise WatError(f"{path}{at}: {_first_line(str(exc))}") from None
     exe = used.rsplit("(", 1)[1].rstrip(")")
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "out.wasm"

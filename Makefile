@@ -1,0 +1,44 @@
+# Two commands set everything up on a fresh machine:
+#   make run    virtualenv, install, then a demo run (spin and mark, both modes)
+#   make test   virtualenv, install, then the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint format wasm deps clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# wabt's wat2wasm is preferred; without it gvlbench falls back to wasmtime.wat2wasm and says so.
+deps:
+	@command -v wat2wasm >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get update -qq && apt-get install -y -qq wabt >/dev/null) ; } || \
+	  echo "note: wabt not installed; gvlbench will use wasmtime.wat2wasm"
+
+run: $(STAMP) deps
+	$(BIN)/gvlbench run spin --threads 2 --json results/spin.json
+	$(BIN)/gvlbench run mark --threads 2 --json results/mark.json
+
+test: $(STAMP) deps
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check gvlbench tests
+	$(BIN)/ruff format --check gvlbench tests
+
+format: $(STAMP)
+	$(BIN)/ruff format gvlbench tests
+	$(BIN)/ruff check --fix gvlbench tests
+
+wasm: $(STAMP) deps
+	$(BIN)/gvlbench compile
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""Shared helpers: run the real CLI in a child process, and write throwaway specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WAT = REPO / "wat"
+
+
+@dataclass
+class Cli:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def gvlbench(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> Cli:
+    """The real command, as a user runs it: `python -m gvlbench ...` in a child process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gvlbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    return Cli(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def spec(tmp_path: Path):
+    """Write a scenario spec (and optionally its WAT) into tmp_path; returns its path."""
+
+    def write(body: str, wat: str | None = None, name: str = "case") -> Path:
+        if wat is not None:
+            (tmp_path / f"{name}.wat").write_text(wat)
+        path = tmp_path / f"{name}.toml"
+        path.write_text(body)
+        return path
+
+    return write
+
+
+# Light pyperf settings for end-to-end runs: behaviour, not precision, is under test.
+QUICK = ("--processes", "1", "--values", "1", "--progress-repeats", "3")
