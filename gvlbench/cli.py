@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gvlbench import __version__, hosts, render, results, scenario, stats, wat
+from gvlbench import guard_cost as guard_cost_mod
 from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
 from gvlbench.invoke import CallPath, Mode
+from gvlbench.race import RaceConfig, RaceOptions, check_expectation, execute_race, summarize
 from gvlbench.run import PyperfOptions, RunOptions, Step, cpu_count, execute, plan, prepare
 from gvlbench.runner import ChildOutcome
 
@@ -182,8 +184,8 @@ def run(
     )
     prepared = prepare(opts)
     err.print(f"[dim]{opts.scenario.wat_path.name} compiled by {prepared.compiled.compiler}[/dim]")
-    with _progress_bar(len(plan(opts))) as on_step:
-        res = execute(prepared, on_step)
+    with _Bar(len(plan(opts))) as bar:
+        res = execute(prepared, bar.on_step)
     if to_stdout:
         _print_json(res.to_json())
     else:
@@ -192,6 +194,152 @@ def run(
             err.print(f"[dim]results written to {opts.output}[/dim]", soft_wrap=True)
     if res.failures:
         sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option(
+    "--shared-store/--per-thread-store",
+    "shared",
+    default=True,
+    show_default=True,
+    help="All threads call one Store (the hazard), or each owns one (the control).",
+)
+@click.option("--guard", is_flag=True, help="Put the Store guard around every call.")
+@click.option(
+    "--matrix",
+    is_flag=True,
+    help="Race every configuration in one table: shared, per-thread, shared with "
+    "the guard, and shared with the lock held.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["held", "released", "both"]),
+    default="released",
+    show_default=True,
+    help="Call with the GIL held, released, or both.",
+)
+@click.option(
+    "-t", "--threads", default=8, show_default=True, type=int, help="Threads calling in a loop."
+)
+@click.option(
+    "--trials", default=10, show_default=True, type=int, help="Child processes per configuration."
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    default=5.0,
+    show_default=True,
+    type=float,
+    help="Seconds a trial runs before it counts as survived.",
+)
+@click.option(
+    "--scenario",
+    "scenario_name",
+    default="grow",
+    show_default=True,
+    help="The workload each thread calls (a name or a spec path).",
+)
+@click.option(
+    "--call-path",
+    type=click.Choice([p.value for p in CallPath]),
+    default="stock",
+    show_default=True,
+    help="wasmtime-py's Func.__call__, or gvlbench's prepared call.",
+)
+@click.option(
+    "--expect",
+    type=click.Choice(["crash", "safe"]),
+    help="Exit 1 unless every configuration crashed at least once (crash) or none "
+    "crashed, hung or failed (safe).",
+)
+@click.option(
+    "--guard-cost",
+    is_flag=True,
+    help="Instead of racing, measure the guard's cost per call (nop and add, held "
+    "and released, stock and lean paths).",
+)
+@click.option(
+    "-o",
+    "--json",
+    "output",
+    metavar="PATH",
+    help="Write results (trials, stderr excerpts) to PATH, or '-' for stdout.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    help="Seconds before a trial is declared hung [default: duration + 60].",
+)
+def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trials: int,
+         duration_s: float, scenario_name: str, call_path: str, expect: str | None,
+         guard_cost: bool, output: str | None,
+         timeout_s: float | None) -> None:  # fmt: skip
+    """Call one Store from many threads and classify each trial: crashed, raised, hung, survived.
+
+    Every trial is its own child process, so an abort is a row, never a dead harness.
+    """
+    path = None if output in (None, "-") else Path(output)
+    if guard_cost:
+        res = _guard_cost(mode, path)
+    else:
+        opts = RaceOptions(
+            scenario=scenario.find(scenario_name),
+            configs=_race_configs(shared, guard, matrix, mode), threads=threads, trials=trials,
+            duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
+            output=path,
+        )  # fmt: skip
+        with _Bar(len(opts.configs) * opts.trials) as bar:
+            res = execute_race(opts, lambda c, i, t: _on_trial(bar, opts, c, i, t))
+    if output == "-":
+        _print_json(res.to_json())
+    else:
+        _show(res)
+    if expect and not guard_cost:
+        problems = check_expectation(summarize(res.race), expect)
+        for problem in problems:
+            err.print(f"[red]expectation failed:[/red] {escape(problem)}", soft_wrap=True)
+        if problems:
+            sys.exit(EXIT_FAILED)
+
+
+def _race_configs(shared: bool, guard: bool, matrix: bool, mode: str) -> tuple[RaceConfig, ...]:
+    if matrix:
+        return (RaceConfig("shared", False, Mode.RELEASED),
+                RaceConfig("per-thread", False, Mode.RELEASED),
+                RaceConfig("shared", True, Mode.RELEASED),
+                RaceConfig("shared", False, Mode.HELD))  # fmt: skip
+    store = "shared" if shared else "per-thread"
+    return tuple(RaceConfig(store, guard, m) for m in _modes(mode))
+
+
+def _modes(mode: str) -> tuple[Mode, ...]:
+    return (Mode.HELD, Mode.RELEASED) if mode == "both" else (Mode(mode),)
+
+
+def _on_trial(bar: _Bar, opts: RaceOptions, config: RaceConfig, i: int, trial: Any) -> None:
+    if trial is None:
+        bar.start(f"{config.label()}: trial {i + 1}/{opts.trials}")
+    else:
+        bar.done()
+
+
+def _guard_cost(mode: str, path: Path | None) -> results.Results:
+    modes = (Mode.HELD, Mode.RELEASED) if mode == "released" else _modes(mode)
+    paths = (CallPath.STOCK, CallPath.LEAN)
+    res = results.Results(metadata={}, command="race --guard-cost")
+    with _Bar(guard_cost_mod.plan_size(paths, modes)) as bar:
+
+        def on_step(label: str, outcome: ChildOutcome | None) -> None:
+            if outcome is None:
+                bar.start(label)
+            else:
+                bar.done(None if outcome.ok else f"{label}: {outcome.describe()}")
+
+        guard_cost_mod.execute_guard_cost(paths, modes, on_step, res)
+    if path:
+        results.write_atomic(path, res)
+    return res
 
 
 @main.command("compile")
@@ -222,8 +370,16 @@ def show(path: Path, as_json: bool) -> None:
 
 
 def _show(res: results.Results) -> None:
+    """Every table the results hold: speedup, progress, race, guard cost, then failures."""
     cpus = int(res.metadata.get("usable_cpus") or cpu_count())
-    out.print(render.speedup_table(stats.speedup_rows(res), cpus))
+    cost_rows = guard_cost_mod.guard_cost_rows(res)
+    if cost_rows:
+        out.print(render.guard_cost_table(cost_rows))
+    if res.benchmarks or not (res.race or cost_rows):
+        out.print(render.speedup_table(stats.speedup_rows(res), cpus))
+    if res.race:
+        first = res.race[0]
+        out.print(render.race_table(summarize(res.race), first["threads"], None))
     rows = stats.progress_rows(res)
     if rows:
         out.print(render.progress_table(rows))
@@ -236,32 +392,35 @@ def _print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-class _progress_bar:
+class _Bar:
     """A rich progress bar on stderr that shows what is running and what is left."""
 
     def __init__(self, total: int):
         self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, transient=True,
+        )  # fmt: skip
         self._task = self._progress.add_task("starting", total=total)
 
-    def __enter__(self) -> Callable[[Step, ChildOutcome | None], None]:
+    def __enter__(self) -> _Bar:
         self._progress.__enter__()
-        return self._on_step
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self._progress.__exit__(*exc)
 
-    def _on_step(self, step: Step, outcome: ChildOutcome | None) -> None:
-        label = step.label(step.kind and "")
-        if outcome is None:
-            self._progress.update(self._task, description=f"measuring {label.lstrip(', ')}")
-            return
+    def start(self, label: str) -> None:
+        self._progress.update(self._task, description=label)
+
+    def done(self, problem: str | None = None) -> None:
         self._progress.advance(self._task)
-        if not outcome.ok:
-            err.print(f"[red]{label.lstrip(', ')}: {outcome.describe()}[/red]")
+        if problem:
+            err.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
+
+    def on_step(self, step: Step, outcome: ChildOutcome | None) -> None:
+        """The callback `run.execute` takes."""
+        label = step.label()
+        if outcome is None:
+            self.start(f"measuring {label}")
+        else:
+            self.done(None if outcome.ok else f"{label}: {outcome.describe()}")

@@ -8,7 +8,7 @@ error; `Embedding` is one Store with its instance and a prepared call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,8 +127,12 @@ class Embedding:
                 imp.module, imp.name, _functype(behaviour), behaviour.factory(self.ctx)
             )
         self.instance = linker.instantiate(self.store, self.module)
-        func = self.instance.exports(self.store)[self.target.export]
-        self.call = prepare(self.store, func, self.target.args, self.mode, self.path)
+        self.func = self.instance.exports(self.store)[self.target.export]
+        self.call = self.new_call()
+
+    def new_call(self) -> Callable[[], Any]:
+        """Another prepared call of the export on this same Store (one per thread)."""
+        return prepare(self.store, self.func, self.target.args, self.mode, self.path)
 
     def checked_call(self) -> Any:
         """One call, held to the spec's expectation (a result value, or a trap)."""

@@ -8,6 +8,8 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from gvlbench.guard_cost import GuardCostRow
+from gvlbench.race import RaceRow
 from gvlbench.stats import ProgressRow, SpeedupRow
 
 
@@ -101,11 +103,55 @@ def progress_table(rows: list[ProgressRow]) -> Table:
     return table
 
 
+def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> Table:
+    within = f", each up to {duration_s:g} s" if duration_s else ""
+    table = Table(title=f"Store race: {threads} threads calling in a loop{within}")
+    for col in ("store, mode", "trials", "crashed", "to crash", "raised", "hung", "lived"):
+        table.add_column(col, justify="left" if col == "store, mode" else "right")
+    table.add_column("what was seen", overflow="fold")
+    for r in rows:
+        crash = f"{r.crashed} ({r.crash_rate:.0%})"
+        if r.crashed:
+            crash = f"[red]{crash}[/red]"
+        when = "-" if r.crash_median_s is None else (
+            f"{fmt_time(r.crash_median_s)} / {fmt_time(r.crash_max_s)}")  # fmt: skip
+        seen = [f"{n}x {escape(sig)}" for sig, n in sorted(r.signatures.items())]
+        seen += [f"{n}x {escape(exc)}" for exc, n in sorted(r.exceptions.items())
+                 if exc != "StoreInUseError"]  # fmt: skip
+        if r.refused:
+            seen.append(f"guard refused {r.refused:,} of {r.calls + r.refused:,} calls")
+        table.add_row(r.config, str(r.trials), crash, when, str(r.raised), str(r.hung),
+                      str(r.survived), "\n".join(seen) or "-")  # fmt: skip
+    table.caption = (
+        "to crash: median / max time from the threads' start to the abort; "
+        "raised: the process lived and Python exceptions were seen"
+    )
+    return table
+
+
+def guard_cost_table(rows: list[GuardCostRow]) -> Table:
+    table = Table(title="Store guard cost per call (one thread, uncontended)")
+    for col in ("call", "path", "mode", "unguarded", "guarded", "guard cost", "IQR", "share"):
+        table.add_column(col, justify="left" if col in ("call", "path", "mode") else "right")
+    for r in rows:
+        table.add_row(
+            r.scenario, r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9),
+            fmt_time(r.guarded_ns * 1e-9), f"{r.cost_ns:+.0f}ns",
+            f"{r.cost_q1_ns:+.0f}..{r.cost_q3_ns:+.0f}", f"{r.share:+.1%}",
+        )  # fmt: skip
+    table.caption = (
+        "medians per call; guard cost: median of paired differences between interleaved "
+        "batches in one process; share: cost / unguarded call"
+    )
+    return table
+
+
 def failure_lines(failures: list[dict[str, Any]]) -> list[str]:
     """One full line per failed measurement (the table cell is cut to fit), with stderr."""
     lines = []
     for f in failures:
-        what = f"{f['scenario']} {f['kind']}, {f['mode']}, {f['threads']} thread(s)"
+        guard = ", guarded" if f.get("guard") else ""
+        what = f"{f['scenario']} {f['kind']}, {f['mode']}, {f['threads']} thread(s){guard}"
         lines.append(f"[red]FAILED[/red] {escape(what)}: {escape(f['description'])}")
         lines += [f"    [dim]{escape(ln)}[/dim]" for ln in f.get("stderr_tail", [])[-3:]]
     return lines

@@ -33,6 +33,8 @@ class Results:
     benchmarks: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    race: list[dict[str, Any]] = field(default_factory=list)
+    guard_cost: list[dict[str, Any]] = field(default_factory=list)
 
     def add_benchmark(self, bench: dict[str, Any]) -> None:
         self.benchmarks.append(bench)
@@ -54,6 +56,8 @@ class Results:
                 "command": self.command,
                 "progress": self.progress,
                 "failures": self.failures,
+                "race": self.race,
+                "guard_cost": self.guard_cost,
             },
         }
 
@@ -75,6 +79,8 @@ class Results:
                 benchmarks=_list(data, "benchmarks", source),
                 progress=_list(ours, "progress", source),
                 failures=_list(ours, "failures", source),
+                race=_list(ours, "race", source),
+                guard_cost=_list(ours, "guard_cost", source),
             )
         except (TypeError, ValueError) as exc:
             raise ResultsFileError(f"{source}: {exc}") from None

@@ -71,14 +71,18 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Step:
+    scenario: str
     kind: str  # bench | progress
     mode: Mode
     threads: int
+    guard: bool = False  # the Store guard around every call (see guard.py)
 
-    def label(self, scenario: str) -> str:
+    def label(self) -> str:
+        scenario = self.scenario
         if self.kind == "progress":
             return f"{scenario} progress, {self.mode}"
-        return f"{scenario}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}"
+        guard = ", guarded" if self.guard else ""
+        return f"{scenario}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}{guard}"
 
 
 def thread_sweep(max_threads: int) -> list[int]:
@@ -92,9 +96,10 @@ def thread_sweep(max_threads: int) -> list[int]:
 
 def plan(opts: RunOptions) -> list[Step]:
     """Modes interleaved at each thread count, so slow drift of a noisy box hits both alike."""
-    steps = [Step("bench", m, t) for t in thread_sweep(opts.max_threads) for m in opts.modes]
+    name = opts.scenario.name
+    steps = [Step(name, "bench", m, t) for t in thread_sweep(opts.max_threads) for m in opts.modes]
     if opts.progress_repeats:
-        steps += [Step("progress", m, 1) for m in opts.modes]
+        steps += [Step(name, "progress", m, 1) for m in opts.modes]
     return steps
 
 
@@ -164,12 +169,16 @@ def prepare(opts: RunOptions) -> Prepared:
 def execute(
     prepared: Prepared,
     on_step: Callable[[Step, ChildOutcome | None], None] = lambda s, o: None,
+    steps: list[Step] | None = None,
+    results: Results | None = None,
 ) -> Results:
-    """Measure every step of the plan; `on_step(step, None)` before, `(step, outcome)` after."""
+    """Measure every step (default: the plan); `on_step(step, None)` before each,
+    `(step, outcome)` after. Pass `results` to add to a document another run started."""
     opts, target, compiled = prepared.opts, prepared.target, prepared.compiled
     common = common_metadata(opts.scenario, compiled, opts.call_path)
-    results = Results(metadata=common, command="run")
-    for step in plan(opts):
+    if results is None:
+        results = Results(metadata=common, command="run")
+    for step in plan(opts) if steps is None else steps:
         on_step(step, None)
         outcome = run_child(worker_argv(), _task(opts, target, common, step), opts.timeout_s)
         _record(results, opts.scenario, step, outcome)
@@ -179,22 +188,28 @@ def execute(
     return results
 
 
-def bench_name(scenario: str, mode: Mode, threads: int) -> str:
-    return f"{scenario}/mode={mode}/threads={threads}"
+def bench_name(scenario: str, mode: Mode, threads: int, guard: bool = False) -> str:
+    return f"{scenario}/mode={mode}/threads={threads}" + ("/guard=on" if guard else "")
 
 
 def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) -> dict[str, Any]:
     return {
         "protocol": PROTOCOL,
         "kind": step.kind,
-        "name": bench_name(opts.scenario.name, step.mode, step.threads),
+        "name": bench_name(opts.scenario.name, step.mode, step.threads, step.guard),
         "target": target.to_json(),
         "mode": str(step.mode),
         "call_path": str(opts.call_path),
         "threads": step.threads,
+        "guard": step.guard,
         "pyperf": opts.pyperf.to_json(),
         "repeats": opts.progress_repeats,
-        "metadata": {**common, "mode": str(step.mode), "threads": step.threads},
+        "metadata": {
+            **common,
+            "mode": str(step.mode),
+            "threads": step.threads,
+            "guard": "on" if step.guard else "off",
+        },
     }
 
 
@@ -204,6 +219,7 @@ def _record(results: Results, scenario: Scenario, step: Step, outcome: ChildOutc
         "kind": step.kind,
         "mode": str(step.mode),
         "threads": step.threads,
+        "guard": step.guard,
     }
     if not outcome.ok or outcome.answer is None:
         results.add_failure(key, outcome.to_json())

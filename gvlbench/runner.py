@@ -19,11 +19,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 STDERR_TAIL_LINES = 12
 _PANIC = re.compile(r"panicked at (?:[^\s:]*/)?([^\s/:]+):(\d+)(?::\d+)?")
+# A child may announce when its work started (epoch seconds), so that time-to-crash excludes
+# interpreter start-up and compilation: see `announce_start`.
+STARTED_MARKER = "gvlbench-started-at:"
+_STARTED = re.compile(re.escape(STARTED_MARKER) + r" ([0-9.]+)")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class ChildOutcome:
     signal: str | None = None
     panic: str | None = None
     stderr_tail: tuple[str, ...] = field(default_factory=tuple)
+    after_start_s: float | None = None  # from the child's start marker to its end
 
     @property
     def ok(self) -> bool:
@@ -63,6 +68,7 @@ class ChildOutcome:
             "signal": self.signal,
             "panic": self.panic,
             "duration_s": self.duration_s,
+            "after_start_s": self.after_start_s,
             "stderr_tail": list(self.stderr_tail),
         }
 
@@ -94,7 +100,16 @@ def run_child(argv: Sequence[str], task: dict[str, Any] | None, timeout_s: float
         _kill_tree(proc.pid)
         out, err = proc.communicate()
         hung = True
-    return classify(proc.returncode, out, err, time.monotonic() - start, hung)
+    outcome = classify(proc.returncode, out, err, time.monotonic() - start, hung)
+    m = _STARTED.search(err.decode("utf-8", "replace"))
+    if m:
+        outcome = replace(outcome, after_start_s=max(0.0, time.time() - float(m.group(1))))
+    return outcome
+
+
+def announce_start() -> None:
+    """Called by a child when its real work begins (written to stderr, read by the harness)."""
+    print(f"{STARTED_MARKER} {time.time():.6f}", file=sys.stderr, flush=True)
 
 
 def _kill_tree(pid: int) -> None:
@@ -106,7 +121,8 @@ def classify(
     returncode: int, stdout: bytes, stderr: bytes, duration_s: float, hung: bool = False
 ) -> ChildOutcome:
     text = stderr.decode("utf-8", "replace")
-    tail = tuple(ln for ln in text.splitlines() if ln.strip())[-STDERR_TAIL_LINES:]
+    lines = (ln for ln in text.splitlines() if ln.strip() and not ln.startswith(STARTED_MARKER))
+    tail = tuple(lines)[-STDERR_TAIL_LINES:]
     panic = panic_location(text)
     common = {"returncode": returncode, "duration_s": duration_s, "stderr_tail": tail}
     if hung:

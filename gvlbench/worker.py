@@ -38,7 +38,8 @@ def main() -> None:
         task = json.load(sys.stdin)
         if task.get("protocol") != PROTOCOL:
             raise ValueError(f"unsupported protocol {task.get('protocol')!r}")
-        doc = {"bench": _bench, "progress": _progress}[task["kind"]](task)
+        kinds = {"bench": _bench, "progress": _progress, "race": _race, "guard-cost": _guard_cost}
+        doc = kinds[task["kind"]](task)
         doc = {"protocol": PROTOCOL, "ok": True, "kind": task["kind"], **doc}
         code = 0
     except _WorkerDied as died:
@@ -151,7 +152,12 @@ def _pyperf_worker() -> None:
     embs = make_embeddings(target, Mode(task["mode"]), CallPath(task["call_path"]), task["threads"])
     for emb in embs:
         emb.checked_call()  # outside the timing: first-call costs and the expectation
-    team = ThreadTeam([emb.checked_call for emb in embs])
+    calls = [emb.checked_call for emb in embs]
+    if task.get("guard"):
+        from gvlbench.guard import StoreGuard, guarded
+
+        calls = [guarded(c, StoreGuard(f"store-{i}")) for i, c in enumerate(calls)]
+    team = ThreadTeam(calls)
     runner = _runner(task, task_file)
     runner.argparser.add_argument("--task-file")
     runner.bench_time_func(task["name"], team.run)
@@ -181,6 +187,18 @@ def _progress(task: dict[str, Any]) -> dict[str, Any]:
             for s in samples
         ],
     }
+
+
+def _race(task: dict[str, Any]) -> dict[str, Any]:
+    from gvlbench.race import run_trial
+
+    return run_trial(task)
+
+
+def _guard_cost(task: dict[str, Any]) -> dict[str, Any]:
+    from gvlbench.guard_cost import measure
+
+    return measure(task)
 
 
 if __name__ == "__main__":
