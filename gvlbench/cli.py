@@ -17,13 +17,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gvlbench import __version__, hosts, render, results, scenario, stats, wat
+from gvlbench import __version__, hosts, junit, render, results, scenario, stats, wat
 from gvlbench import guard_cost as guard_cost_mod
+from gvlbench.checks import CHECKS
 from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.race import RaceConfig, RaceOptions, check_expectation, execute_race, summarize
 from gvlbench.run import PyperfOptions, RunOptions, Step, cpu_count, execute, plan, prepare
 from gvlbench.runner import ChildOutcome
+from gvlbench.verify import (
+    CheckResult,
+    VerifyOptions,
+    execute_verify,
+    exit_ok,
+    junit_cases,
+    load_known,
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -340,6 +349,110 @@ def _guard_cost(mode: str, path: Path | None) -> results.Results:
     if path:
         results.write_atomic(path, res)
     return res
+
+
+@main.command()
+@click.option(
+    "--mode",
+    type=click.Choice(["held", "released", "both"]),
+    default="both",
+    show_default=True,
+    help="Run each check with the GIL held, released, or both.",
+)
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="NAME",
+    help=f"Run only this check (repeatable): {', '.join(CHECKS)}.",
+)
+@click.option(
+    "--repeat",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Times each check runs in its child; the failure rate is over these.",
+)
+@click.option(
+    "-t",
+    "--threads",
+    default=4,
+    show_default=True,
+    type=int,
+    help="Threads in the concurrent checks.",
+)
+@click.option(
+    "--call-path",
+    type=click.Choice([p.value for p in CallPath]),
+    default="stock",
+    show_default=True,
+    help="wasmtime-py's Func.__call__, or gvlbench's prepared call.",
+)
+@click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML to PATH.")
+@click.option(
+    "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
+)
+@click.option(
+    "--known-defects",
+    "known_path",
+    metavar="PATH",
+    help="Known-defects file [default: the one shipped with gvlbench].",
+)
+@click.option(
+    "--findings",
+    "findings_dir",
+    metavar="DIR",
+    help="Where reproducers of failing checks go [default: findings/ beside --json, "
+    "else results/findings].",
+)
+@click.option(
+    "--sabotage",
+    is_flag=True,
+    help="Break the binding or host on purpose in each check, to prove it can fail.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=120.0,
+    show_default=True,
+    type=float,
+    help="Seconds before a check's child is declared hung and killed.",
+)
+def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_path: str,
+           junit_path: str | None, output: str | None, known_path: str | None,
+           findings_dir: str | None, sabotage: bool, timeout_s: float) -> None:  # fmt: skip
+    """Run every correctness check of the GVL-release PR, truly concurrently, per mode.
+
+    Exits 0 only when every failure is a known defect (see known-defects.toml).
+    """
+    path = None if output in (None, "-") else Path(output)
+    findings = Path(findings_dir) if findings_dir else (
+        path.parent / "findings" if path else Path("results") / "findings")  # fmt: skip
+    opts = VerifyOptions(
+        checks=checks or tuple(CHECKS), modes=_modes(mode), repeat=repeat, threads=threads,
+        call_path=CallPath(call_path), sabotage=sabotage, timeout_s=timeout_s,
+        known=load_known(Path(known_path) if known_path else scenario.known_defects_path()),
+        findings_dir=findings, output=path,
+    )  # fmt: skip
+    with _Bar(len(opts.checks) * len(opts.modes)) as bar:
+
+        def on_check(check: str, mode_: str, result: CheckResult | None) -> None:
+            if result is None:
+                bar.start(f"checking {check} [{mode_}]")
+            else:
+                bar.done()
+
+        res, checked = execute_verify(opts, on_check)
+    if junit_path:
+        junit.write(Path(junit_path), "gvlbench.verify", junit_cases(checked))
+    if output == "-":
+        _print_json(res.to_json())
+    else:
+        out.print(render.verify_table(checked))
+        for line in render.verify_notes(checked):
+            out.print(line, soft_wrap=True, highlight=False)
+    if not exit_ok(checked):
+        sys.exit(EXIT_FAILED)
 
 
 @main.command("compile")

@@ -11,6 +11,7 @@ from rich.table import Table
 from gvlbench.guard_cost import GuardCostRow
 from gvlbench.race import RaceRow
 from gvlbench.stats import ProgressRow, SpeedupRow
+from gvlbench.verify import CheckResult
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -144,6 +145,43 @@ def guard_cost_table(rows: list[GuardCostRow]) -> Table:
         "batches in one process; share: cost / unguarded call"
     )
     return table
+
+
+_STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",
+                 "XPASS": "bold magenta"}  # fmt: skip
+
+
+def verify_table(results: list[CheckResult]) -> Table:
+    table = Table(title="gvlbench verify")
+    for col in ("check", "mode", "result", "failed", "what was seen"):
+        table.add_column(col, justify="right" if col == "failed" else "left",
+                         overflow="fold" if col == "what was seen" else None)  # fmt: skip
+    for r in results:
+        style = _STATUS_STYLE[r.status]
+        table.add_row(r.check, r.mode, f"[{style}]{r.status}[/{style}]",
+                      f"{r.failed}/{r.repeat}", escape(r.detail[:160]))  # fmt: skip
+    table.caption = "XFAIL: a known defect, still failing; XPASS: a known defect that passed"
+    return table
+
+
+def verify_notes(results: list[CheckResult]) -> list[str]:
+    """The loud part: every finding with its rate and reproducer; every XPASS as a notice."""
+    lines = []
+    for r in results:
+        where = f"{r.check} [{r.mode}] failed {r.failed}/{r.repeat} ({r.rate:.0%})"
+        repro = f"\n    reproducer: python {r.reproducer}" if r.reproducer else ""
+        if r.status == "FAIL":
+            lines.append(f"[bold red]FINDING[/bold red] {escape(where)}: "
+                         f"{escape(r.detail)}{repro}")  # fmt: skip
+        elif r.status == "XFAIL":
+            summary = " ".join(r.known.split())
+            lines.append(f"[bold yellow]KNOWN DEFECT[/bold yellow] {escape(where)}: "
+                         f"{escape(summary)}{repro}")  # fmt: skip
+        elif r.status == "XPASS":
+            lines.append(f"[bold magenta]NOTICE[/bold magenta] {r.check} [{r.mode}] is listed "
+                         "as a known defect but passed: fixed upstream? Check with its "
+                         "reproducer and remove it from known-defects.toml.")  # fmt: skip
+    return lines
 
 
 def failure_lines(failures: list[dict[str, Any]]) -> list[str]:

@@ -35,6 +35,7 @@ class Results:
     failures: list[dict[str, Any]] = field(default_factory=list)
     race: list[dict[str, Any]] = field(default_factory=list)
     guard_cost: list[dict[str, Any]] = field(default_factory=list)
+    verify: list[dict[str, Any]] = field(default_factory=list)
 
     def add_benchmark(self, bench: dict[str, Any]) -> None:
         self.benchmarks.append(bench)
@@ -58,6 +59,7 @@ class Results:
                 "failures": self.failures,
                 "race": self.race,
                 "guard_cost": self.guard_cost,
+                "verify": self.verify,
             },
         }
 
@@ -81,6 +83,7 @@ class Results:
                 failures=_list(ours, "failures", source),
                 race=_list(ours, "race", source),
                 guard_cost=_list(ours, "guard_cost", source),
+                verify=_list(ours, "verify", source),
             )
         except (TypeError, ValueError) as exc:
             raise ResultsFileError(f"{source}: {exc}") from None

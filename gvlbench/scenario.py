@@ -63,6 +63,12 @@ def data_dirs() -> tuple[Path, Path]:
     return here.parent / "scenarios", here.parent / "wat"
 
 
+def known_defects_path() -> Path:
+    """The known-defects file: inside the wheel, or at the repository's top."""
+    scenarios_dir, _ = data_dirs()
+    return scenarios_dir.parent / "known-defects.toml"
+
+
 def builtin() -> list[Scenario]:
     """Every built-in scenario, by name."""
     scenarios_dir, _ = data_dirs()

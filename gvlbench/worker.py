@@ -38,7 +38,13 @@ def main() -> None:
         task = json.load(sys.stdin)
         if task.get("protocol") != PROTOCOL:
             raise ValueError(f"unsupported protocol {task.get('protocol')!r}")
-        kinds = {"bench": _bench, "progress": _progress, "race": _race, "guard-cost": _guard_cost}
+        kinds = {
+            "bench": _bench,
+            "progress": _progress,
+            "race": _race,
+            "guard-cost": _guard_cost,
+            "check": _check,
+        }
         doc = kinds[task["kind"]](task)
         doc = {"protocol": PROTOCOL, "ok": True, "kind": task["kind"], **doc}
         code = 0
@@ -199,6 +205,12 @@ def _guard_cost(task: dict[str, Any]) -> dict[str, Any]:
     from gvlbench.guard_cost import measure
 
     return measure(task)
+
+
+def _check(task: dict[str, Any]) -> dict[str, Any]:
+    from gvlbench.checks import run_check
+
+    return run_check(task)
 
 
 if __name__ == "__main__":

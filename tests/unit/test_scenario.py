@@ -19,7 +19,7 @@ def test_every_builtin_scenario_loads_and_the_required_ones_exist() -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownScenarioError, match="known: .*callback.*spin"):
+    with pytest.raises(UnknownScenarioError, match=r"known: .*callback.*spin"):
         scenario.find("nope")
 
 

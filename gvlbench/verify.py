@@ -1,0 +1,176 @@
+"""`gvlbench verify`: every correctness check, in its own child process, per mode.
+
+A check that fails against the real binding is a finding: it is reported with its failure
+rate over the repeats and a standalone reproducer written next to the results. The known
+defects file marks findings CI must live with: they still print, loudly, as XFAIL, and a
+known defect that stops failing is an XPASS notice (perhaps fixed upstream).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gvlbench import junit
+from gvlbench.checks import CHECKS
+from gvlbench.errors import OptionError, SpecError
+from gvlbench.invoke import CallPath, Mode
+from gvlbench.results import Results, write_atomic
+from gvlbench.runner import ChildOutcome, run_child, worker_argv
+from gvlbench.worker import PROTOCOL
+
+REPRODUCERS = {"exceptions-concurrent": "exceptions_concurrent.py", "wrong-arity": "wrong_arity.py"}
+
+
+@dataclass(frozen=True)
+class KnownDefect:
+    check: str
+    modes: tuple[str, ...]
+    summary: str
+    upstream: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    checks: tuple[str, ...] = tuple(CHECKS)
+    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    repeat: int = 5
+    threads: int = 4
+    call_path: CallPath = CallPath.STOCK
+    sabotage: bool = False
+    timeout_s: float = 120.0
+    known: tuple[KnownDefect, ...] = ()
+    findings_dir: Path | None = None  # where reproducers go; None: do not write them
+    output: Path | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.checks if c not in CHECKS]
+        if unknown:
+            raise OptionError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
+        if self.repeat < 1:
+            raise OptionError(f"--repeat must be at least 1, got {self.repeat}")
+        if self.threads < 1:
+            raise OptionError(f"--threads must be at least 1, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    mode: str
+    status: str  # PASS | FAIL | XFAIL | XPASS
+    failed: int
+    repeat: int
+    detail: str
+    elapsed_s: float
+    known: str = ""
+    reproducer: str = ""
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.failed / self.repeat if self.repeat else 1.0
+
+
+def load_known(path: Path) -> tuple[KnownDefect, ...]:
+    """The known-defects file: [[defect]] tables with check, modes, summary, upstream."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read known defects: {exc}") from None
+    out = []
+    for i, d in enumerate(data.get("defect", [])):
+        if not isinstance(d, dict) or d.get("check") not in CHECKS or not d.get("summary"):
+            raise SpecError(f"{path}: defect[{i}] needs a known 'check' and a 'summary'")
+        modes = tuple(d.get("modes", [m.value for m in Mode]))
+        out.append(KnownDefect(d["check"], modes, d["summary"], d.get("upstream", "")))
+    return tuple(out)
+
+
+def execute_verify(
+    opts: VerifyOptions,
+    on_check: Callable[[str, str, CheckResult | None], None] = lambda c, m, r: None,
+) -> tuple[Results, list[CheckResult]]:
+    results = Results(metadata={}, command="verify")
+    checked: list[CheckResult] = []
+    for check in opts.checks:
+        for mode in opts.modes:
+            on_check(check, str(mode), None)
+            task = {"protocol": PROTOCOL, "kind": "check", "check": check, "mode": str(mode),
+                    "call_path": str(opts.call_path), "threads": opts.threads,
+                    "repeat": opts.repeat, "sabotage": opts.sabotage}  # fmt: skip
+            outcome = run_child(worker_argv(), task, opts.timeout_s)
+            result = _judge(opts, check, mode, outcome)
+            checked.append(result)
+            results.verify.append(_record(result))
+            if opts.output:
+                write_atomic(opts.output, results)
+            on_check(check, str(mode), result)
+    return results, checked
+
+
+def _judge(opts: VerifyOptions, check: str, mode: Mode, outcome: ChildOutcome) -> CheckResult:
+    answer = outcome.answer or {}
+    if outcome.ok:
+        failed, repeat = answer["failed"], answer["repeat"]
+        detail = "; ".join(answer["failures"][:1] or answer["notes"][:1])
+    else:  # the check's child crashed, hung or raised outside the check: always a failure
+        failed, repeat, detail = opts.repeat, opts.repeat, outcome.describe()
+    known = next((k for k in opts.known if k.check == check and str(mode) in k.modes), None)
+    crashed = not outcome.ok
+    if failed and known and not crashed:
+        status = "XFAIL"
+    elif failed:
+        status = "FAIL"
+    else:
+        status = "XPASS" if known else "PASS"
+    reproducer = ""
+    if failed and opts.findings_dir and check in REPRODUCERS and not opts.sabotage:
+        reproducer = str(write_reproducer(check, mode, opts.findings_dir))
+    return CheckResult(check, str(mode), status, failed, repeat, detail,
+                       answer.get("elapsed_s", outcome.duration_s),
+                       known.summary if known else "", reproducer,
+                       outcome.to_json())  # fmt: skip
+
+
+def _record(r: CheckResult) -> dict[str, Any]:
+    return {"check": r.check, "mode": r.mode, "status": r.status, "failed": r.failed,
+            "repeat": r.repeat, "rate": r.rate, "detail": r.detail, "elapsed_s": r.elapsed_s,
+            "known": r.known, "reproducer": r.reproducer, "outcome": r.outcome}  # fmt: skip
+
+
+def write_reproducer(check: str, mode: Mode, directory: Path) -> Path:
+    """A standalone script (plain python, wasmtime only) that reproduces the finding."""
+    pkg = resources.files("gvlbench.repro")
+    body = (pkg / REPRODUCERS[check]).read_text()
+    header = (
+        f'"""Reproducer written by gvlbench verify: check {check!r}, mode {str(mode)!r}.\n\n'
+        f'Run with plain python (needs only wasmtime). Exits 1 while the defect reproduces.\n"""\n'
+        f'MODE = "{mode}"\n'
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{check}-{mode}.py"
+    path.write_text(header + (pkg / "_mode.py").read_text() + body)
+    return path
+
+
+def exit_ok(checked: list[CheckResult]) -> bool:
+    """Only known defects may fail."""
+    return all(r.status in ("PASS", "XFAIL", "XPASS") for r in checked)
+
+
+def junit_cases(checked: list[CheckResult]) -> list[junit.Case]:
+    cases = []
+    for r in checked:
+        outcome = {"PASS": "passed", "XPASS": "passed", "FAIL": "failed", "XFAIL": "skipped"}
+        msg = r.detail
+        if r.status == "XFAIL":
+            msg = f"known defect ({r.failed}/{r.repeat} failed): {r.known} | {r.detail}"
+        elif r.status == "XPASS":
+            msg = f"known defect did not reproduce (fixed upstream?): {r.known}"
+        cases.append(junit.Case(f"{r.check}[{r.mode}]", "gvlbench.verify", r.elapsed_s,
+                                outcome[r.status], msg, msg))  # fmt: skip
+    return cases
