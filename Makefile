@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format wasm deps clean
+.PHONY: run test lint format wasm deps gate report clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -28,6 +28,13 @@ run: $(STAMP) deps
 
 test: $(STAMP) deps
 	$(BIN)/python -m pytest
+
+# The CI gate: qualitative invariants against the committed baseline (a few minutes).
+gate: $(STAMP) deps
+	$(BIN)/gvlbench gate --config gate-ci.toml --baseline baselines/ci.json --junit results/gate.xml
+
+report: $(STAMP)
+	$(BIN)/gvlbench report results/spin.json results/mark.json results/race.json --out docs/report
 
 lint: $(STAMP)
 	$(BIN)/ruff check gvlbench tests

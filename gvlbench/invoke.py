@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,6 +60,17 @@ FUNC_CALL = {
 }
 
 
+FAULT_ENV = "GVLBENCH_FAULT"
+
+
+def effective_mode(mode: Mode) -> Mode:
+    """The mode a call really uses. GVLBENCH_FAULT=held-for-released injects a regression on
+    purpose (the GIL held where released was asked), to prove that the gate catches one."""
+    if mode is Mode.RELEASED and os.environ.get(FAULT_ENV) == "held-for-released":
+        return Mode.HELD
+    return mode
+
+
 def type_names(types: Sequence[wasmtime.ValType]) -> tuple[str, ...]:
     return tuple(str(t) for t in types)
 
@@ -85,7 +97,7 @@ def check_args(export: str, params: Sequence[str], args: Sequence[Any]) -> None:
 
 def use_stock_mode(mode: Mode) -> None:
     """Point wasmtime-py's own binding of wasmtime_func_call at the handle for `mode`."""
-    _bindings._wasmtime_func_call = FUNC_CALL[mode]
+    _bindings._wasmtime_func_call = FUNC_CALL[effective_mode(mode)]
 
 
 class LeanCall:
@@ -109,7 +121,7 @@ class LeanCall:
         self._store = store  # keeps the Store alive as long as its context pointer is used
         self._context = store._context()
         self._func = ctypes.byref(func._func)
-        self._fn = FUNC_CALL[mode]
+        self._fn = FUNC_CALL[effective_mode(mode)]
 
     def __call__(self) -> Any:
         trap = ctypes.POINTER(_ffi.wasm_trap_t)()

@@ -37,6 +37,7 @@ def write(path: Path, suite: str, cases: list[Case]) -> None:
             ET.SubElement(tc, "system-out").text = c.output
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)
     with os.fdopen(fd, "wb") as fh:
         ET.ElementTree(root).write(fh, encoding="utf-8", xml_declaration=True)
     os.replace(tmp, path)

@@ -8,6 +8,8 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from gvlbench.compare import CompareRow, ProgressCompareRow
+from gvlbench.gate import Rule
 from gvlbench.guard_cost import GuardCostRow
 from gvlbench.race import RaceRow
 from gvlbench.stats import ProgressRow, SpeedupRow
@@ -182,6 +184,61 @@ def verify_notes(results: list[CheckResult]) -> list[str]:
                          "as a known defect but passed: fixed upstream? Check with its "
                          "reproducer and remove it from known-defects.toml.")  # fmt: skip
     return lines
+
+
+_VERDICT_STYLE = {
+    "faster": "green",
+    "slower": "red",
+    "same": "dim",
+    "unsure": "yellow",
+    "missing": "yellow",
+    "pass": "green",
+    "fail": "bold red",
+    "error": "bold red",
+}
+
+
+def _verdict(v: str) -> str:
+    style = _VERDICT_STYLE.get(v, "")
+    return f"[{style}]{v}[/{style}]" if style else v
+
+
+def compare_table(rows: list[CompareRow], base: str, current: str) -> Table:
+    table = Table(title=f"{base} -> {current}")
+    for col in ("benchmark", "base", "current", "change", "verdict", "speedup", "effic."):
+        table.add_column(col, justify="left" if col in ("benchmark", "verdict") else "right")
+    for r in rows:
+        change = "-" if r.change is None else f"{r.change:+.1%}"
+        table.add_row(
+            r.name,
+            fmt_time(r.base_s),
+            fmt_time(r.current_s),
+            change,
+            _verdict(r.verdict),
+            f"{_num(r.base_speedup)} -> {_num(r.current_speedup)}",
+            f"{_num(r.base_efficiency)} -> {_num(r.current_efficiency)}",
+        )
+    table.caption = "change: median wall time; verdict: Welch's t-test at 95% (unsure: < 3 values)"
+    return table
+
+
+def progress_compare_table(rows: list[ProgressCompareRow], base: str, current: str) -> Table:
+    table = Table(title=f"Sibling progress: {base} -> {current}")
+    for col in ("scenario", "mode", "base", "current"):
+        table.add_column(col, justify="left" if col in ("scenario", "mode") else "right")
+    for r in rows:
+        table.add_row(r.scenario, r.mode, _num(r.base, "{:.3f}"), _num(r.current, "{:.3f}"))
+    return table
+
+
+def gate_table(rules: list[Rule]) -> Table:
+    table = Table(title="gvlbench gate")
+    for col in ("verdict", "rule", "row", "value", "limit", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rules:
+        table.add_row(_verdict(r.verdict), escape(r.rule), escape(r.row), escape(r.value),
+                      escape(r.limit), escape(r.why))  # fmt: skip
+    return table
 
 
 def failure_lines(failures: list[dict[str, Any]]) -> list[str]:

@@ -101,6 +101,7 @@ def write_atomic(path: Path, results: Results) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others
         with os.fdopen(fd, "w") as fh:
             json.dump(results.to_json(), fh, indent=1)
             fh.write("\n")
@@ -108,6 +109,12 @@ def write_atomic(path: Path, results: Results) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: Path) -> Results:

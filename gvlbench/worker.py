@@ -123,7 +123,7 @@ def _pyperf_args(opts: dict[str, Any]) -> list[str]:
     ]
     if opts.get("loops"):
         args += ["--loops", str(opts["loops"])]
-    return args
+    return [*args, "--inherit-environ", "GVLBENCH_FAULT"]  # pyperf workers get a bare env
 
 
 def _never_called_in_manager(loops: int) -> float:
