@@ -38,13 +38,13 @@ class GateConfig:
     race_trials: int = 3
     race_duration: float = 5.0
     verify_repeat: int = 2
-    released_speedup_min: float = 1.5
-    held_speedup_max: float = 1.15
+    released_overlap_min: float = 0.7
+    held_overlap_max: float = 0.15
     released_progress_min: float = 0.5
     held_progress_max: float = 0.1
     race_shared_crashes_min: int = 1
     race_guard_crashes_max: int = 0
-    speedup_drop: float = 0.10
+    overlap_drop: float = 0.15
     progress_drop: float = 0.20
 
 
@@ -81,7 +81,7 @@ class Rule:
     row: str
     value: str
     limit: str
-    verdict: str  # pass | fail | unsure | error
+    verdict: str  # pass | fail | unsure | error | info (shown, never judged)
     why: str = ""
 
 
@@ -89,7 +89,7 @@ Progress = Callable[[str, bool], None]
 TIMING_RULES = (
     "released overlaps",
     "held serialises",
-    "released speedup vs baseline",
+    "released overlap vs baseline",
     "held stops the sibling",
     "released lets the sibling run",
     "released progress vs baseline",
@@ -223,81 +223,60 @@ def _failures(current: Results) -> list[Rule]:
     ]
 
 
-def _top(res: Results) -> dict[tuple[str, str], Any]:
-    """The speedup row at the highest thread count, per (scenario, mode)."""
+def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:
+    """The parallel-speedup invariants, judged on the overlap measured within one round.
+
+    pyperf's speedups (T-thread wall vs 1-thread wall) are shown as `info`: they come from
+    two measurements taken seconds apart, and on this shared 2-core host whole measurements
+    run up to 1.8x slower in phases (seen: one-thread rows of the same work at 110 and
+    200 ms in one gate run), which swung a released speedup between 1.0 and 2.0 with no
+    change. Overlap (measure.overlap_fraction) is formed within one round of concurrent
+    calls, so a slow phase cancels out: a held lock shows as ~0 and a released one as ~1.
+    """
+    cpus = int(current.metadata.get("usable_cpus") or 1)
+    base = {(p.scenario, p.mode): p for p in progress_rows(baseline)} if baseline else {}
+    rules = _pyperf_speedups(current)
+    for p in progress_rows(current):
+        if p.status != "ok" or p.overlap_median is None:
+            continue
+        row, v = f"{p.scenario}/mode={p.mode}/threads={p.overlap_threads}", p.overlap_median
+        if p.mode == "held":
+            ok = v <= cfg.held_overlap_max
+            rules.append(Rule("held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
+                              "pass" if ok else "fail"))  # fmt: skip
+            continue
+        if cpus < 2:
+            rules.append(Rule("released overlaps", row, f"{v:.2f}", "-", "unsure",
+                              "one usable core: threads cannot overlap"))  # fmt: skip
+            continue
+        ok = v >= cfg.released_overlap_min
+        rules.append(Rule("released overlaps", row, f"{v:.2f}", f">= {cfg.released_overlap_min}",
+                          "pass" if ok else "fail"))  # fmt: skip
+        b = base.get((p.scenario, p.mode))
+        if b is None or b.overlap_median is None or b.overlap_threads != p.overlap_threads:
+            rules.append(Rule("released overlap vs baseline", row, f"{v:.2f}", "-", "unsure",
+                              "no baseline row"))  # fmt: skip
+            continue
+        floor = b.overlap_median * (1 - cfg.overlap_drop)
+        rules.append(Rule("released overlap vs baseline", row, f"{v:.2f}",
+                          f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
+                          "pass" if v >= floor else "fail"))  # fmt: skip
+    return rules
+
+
+def _pyperf_speedups(current: Results) -> list[Rule]:
+    """pyperf's speedup at the highest thread count per (scenario, mode), for the reader."""
     top: dict[tuple[str, str], Any] = {}
-    for r in speedup_rows(res):
-        if r.status == "ok" and r.threads > 1:
+    for r in speedup_rows(current):
+        if r.status == "ok" and r.threads > 1 and r.speedup is not None:
             key = (r.scenario, r.mode)
             if key not in top or r.threads > top[key].threads:
                 top[key] = r
-    return top
-
-
-def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:
-    cpus = int(current.metadata.get("usable_cpus") or 1)
-    base = _top(baseline) if baseline else {}
-    rules = []
-    for (scen, mode), r in sorted(_top(current).items()):
-        row = f"{scen}/mode={mode}/threads={r.threads}"
-        if mode == "held":
-            ok = r.speedup <= cfg.held_speedup_max
-            rules.append(
-                Rule(
-                    "held serialises",
-                    row,
-                    f"{r.speedup:.2f}",
-                    f"<= {cfg.held_speedup_max}",
-                    "pass" if ok else "fail",
-                )
-            )
-            continue
-        if cpus < 2:
-            rules.append(
-                Rule(
-                    "released overlaps",
-                    row,
-                    f"{r.speedup:.2f}",
-                    "-",
-                    "unsure",
-                    "one usable core: threads cannot overlap",
-                )
-            )
-        else:
-            ok = r.speedup >= cfg.released_speedup_min
-            rules.append(
-                Rule(
-                    "released overlaps",
-                    row,
-                    f"{r.speedup:.2f}",
-                    f">= {cfg.released_speedup_min}",
-                    "pass" if ok else "fail",
-                )
-            )
-        b = base.get((scen, mode))
-        if b is None or b.threads != r.threads:
-            rules.append(
-                Rule(
-                    "released speedup vs baseline",
-                    row,
-                    f"{r.speedup:.2f}",
-                    "-",
-                    "unsure",
-                    "no baseline row",
-                )
-            )
-            continue
-        floor = b.speedup * (1 - cfg.speedup_drop)
-        rules.append(
-            Rule(
-                "released speedup vs baseline",
-                row,
-                f"{r.speedup:.2f}",
-                f">= {floor:.2f} (baseline {b.speedup:.2f})",
-                "pass" if r.speedup >= floor else "fail",
-            )
-        )
-    return rules
+    return [
+        Rule("pyperf speedup (not judged)", f"{s}/mode={m}/threads={r.threads}",
+             f"{r.speedup:.2f}", "-", "info", "medians of two measurements")
+        for (s, m), r in sorted(top.items())
+    ]  # fmt: skip
 
 
 def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:
@@ -410,7 +389,7 @@ def exit_code(rules: list[Rule]) -> int:
 
 def markdown(rules: list[Rule]) -> str:
     """A summary to paste into a pull request (or $GITHUB_STEP_SUMMARY)."""
-    icon = {"pass": "✅", "fail": "❌", "unsure": "❔", "error": "💥"}
+    icon = {"pass": "✅", "fail": "❌", "unsure": "❔", "error": "💥", "info": "📊"}
     counts = {v: sum(r.verdict == v for r in rules) for v in icon}
     head = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     lines = [
@@ -427,7 +406,8 @@ def markdown(rules: list[Rule]) -> str:
 
 
 def junit_cases(rules: list[Rule]) -> list[junit.Case]:
-    outcome = {"pass": "passed", "fail": "failed", "unsure": "skipped", "error": "error"}
+    outcome = {"pass": "passed", "fail": "failed", "unsure": "skipped", "error": "error",
+               "info": "passed"}  # fmt: skip
     return [
         junit.Case(
             f"{r.rule}: {r.row}",

@@ -128,3 +128,57 @@ def measure_progress(
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def measure_overlap(calls: Sequence[Callable[[], Any]], rounds: int) -> list[float]:
+    """How much concurrent calls overlap, 0..1, per round of every thread making one call.
+
+    From the threads' CPU times c_i and the round's wall time W: serialised calls take
+    W = sum(c), fully concurrent ones W = max(c); overlap = (sum(c) - W) / (sum(c) - max(c)),
+    clamped to 0..1. 1: the calls ran at the same time; 0: one after the other (a thread
+    waiting for the GIL sleeps, using no CPU). It is formed within one round, the same
+    threads in the same seconds, so a slow phase of a shared host cancels out, and measuring
+    against max(c) keeps one vCPU running slower than the other (seen here) from reading as
+    less overlap. A speedup formed from two
+    measurements seconds apart has neither protection.
+    """
+    n = len(calls)
+    cpu = [0.0] * n
+    go, done = threading.Barrier(n + 1), threading.Barrier(n + 1)
+    errors: list[BaseException] = []
+
+    def work(i: int, call: Callable[[], Any]) -> None:
+        for _ in range(rounds):
+            go.wait()
+            c0 = time.thread_time()
+            try:
+                call()
+            except BaseException as exc:  # re-raised by the measuring thread
+                errors.append(exc)
+            cpu[i] = time.thread_time() - c0
+            done.wait()
+
+    threads = [threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    ratios = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        go.wait()
+        done.wait()
+        wall = time.perf_counter() - t0
+        if errors:
+            raise errors[0]
+        ratios.append(overlap_fraction(cpu, wall))
+    for t in threads:
+        t.join()
+    return ratios
+
+
+def overlap_fraction(cpu: Sequence[float], wall: float) -> float:
+    """(sum(c) - W) / (sum(c) - max(c)), clamped to 0..1: the share of the calls' CPU time,
+    beyond the longest call's, that ran while another call ran. 0 with nothing to overlap."""
+    total, longest = sum(cpu), max(cpu, default=0.0)
+    if wall <= 0 or total <= longest:
+        return 0.0
+    return min(1.0, max(0.0, (total - wall) / (total - longest)))

@@ -83,7 +83,7 @@ def progress_table(rows: list[ProgressRow]) -> Table:
     failed = any(r.status != "ok" for r in rows)
     table = _table(
         "Sibling progress during the call",
-        ["mode", "measured", "median", "min", "max", "call", "n", "status"],
+        ["mode", "measured", "median", "min", "max", "call", "n", "overlap", "status"],
         {"mode", "measured", "status"},
         scenarios,
         failed,
@@ -97,11 +97,13 @@ def progress_table(rows: list[ProgressRow]) -> Table:
             _num(r.ratio_max, "{:.3f}"),
             fmt_time(r.call_median_s),
             str(r.samples or "-"),
+            "-" if r.overlap_median is None else f"{r.overlap_median:.2f} @{r.overlap_threads}",
         ] + ([_status(r.status)] if failed else [])
         table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
     table.caption = (
         "a pure-Python thread's counting rate during the call / its rate alone: "
-        "1.0 = unhindered, 0 = stopped for the whole call"
+        "1.0 = unhindered, 0 = stopped for the whole call; overlap @N: N threads calling at "
+        "once, how much their calls' CPU time overlapped (1 = all at once, 0 = serialised)"
     )
     return table
 

@@ -204,6 +204,7 @@ def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) 
         "guard": step.guard,
         "pyperf": opts.pyperf.to_json(),
         "repeats": opts.progress_repeats,
+        "overlap_threads": opts.max_threads if step.kind == "progress" else 0,
         "metadata": {
             **common,
             "mode": str(step.mode),
@@ -226,6 +227,8 @@ def _record(results: Results, scenario: Scenario, step: Step, outcome: ChildOutc
     elif step.kind == "bench":
         results.add_benchmark(outcome.answer["benchmark"])
     else:
+        answer = outcome.answer
+        extra = {k: answer[k] for k in ("overlap", "overlap_threads") if k in answer}
         results.add_progress(
-            {**key, "via": outcome.answer["via"], "samples": outcome.answer["samples"]}
+            {**key, "via": outcome.answer["via"], "samples": outcome.answer["samples"], **extra}
         )

@@ -42,6 +42,8 @@ class ProgressRow:
     ratio_max: float | None = None
     call_median_s: float | None = None
     samples: int = 0
+    overlap_median: float | None = None  # how much `overlap_threads` calls at once overlapped
+    overlap_threads: int = 0
 
 
 def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
@@ -104,6 +106,8 @@ def progress_rows(results: Results) -> list[ProgressRow]:
                 max(ratios),
                 statistics.median(calls),
                 len(ratios),
+                statistics.median(p["overlap"]) if p.get("overlap") else None,
+                int(p.get("overlap_threads") or 0),
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.mode))

@@ -174,7 +174,7 @@ def _progress(task: dict[str, Any]) -> dict[str, Any]:
     from gvlbench.embed import Target, make_embeddings
     from gvlbench.hosts import HostContext
     from gvlbench.invoke import CallPath, Mode
-    from gvlbench.measure import Sibling, measure_progress
+    from gvlbench.measure import Sibling, measure_overlap, measure_progress
 
     target = Target.from_json(task["target"])
     sibling = Sibling()
@@ -186,13 +186,21 @@ def _progress(task: dict[str, Any]) -> dict[str, Any]:
     finally:
         sibling.stop()
     via = "host mark" if any(i.host == "mark" for i in target.imports) else "around the call"
-    return {
+    doc: dict[str, Any] = {
         "via": via,
         "samples": [
             {"ratio": s.ratio, "call_s": s.call_s, "rate_alone_per_s": s.rate_alone_per_s}
             for s in samples
         ],
     }
+    threads = int(task.get("overlap_threads") or 0)
+    if threads > 1:  # the sibling is gone: only the calls compete now
+        embs = make_embeddings(target, Mode(task["mode"]), CallPath(task["call_path"]), threads)
+        for emb in embs:
+            emb.checked_call()
+        doc["overlap_threads"] = threads
+        doc["overlap"] = measure_overlap([e.checked_call for e in embs], task["repeats"])
+    return doc
 
 
 def _race(task: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,8 @@ def test_a_shared_store_crashes_and_the_harness_records_how(tmp_path: Path) -> N
     assert crashed, trials
     for t in crashed:
         assert t["signal"] in ("SIGABRT", "SIGSEGV") and t["after_start_s"] is not None
-        assert t["stderr_tail"]  # the panic or the fault, kept for the reader
+        if t["signal"] == "SIGABRT":  # a Rust panic says where; a bare SIGSEGV may say nothing
+            assert t["stderr_tail"] and t["panic"]
     assert "Store race: 8 threads" in cli.stdout
 
 

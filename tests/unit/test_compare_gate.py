@@ -23,10 +23,10 @@ def test_welch_verdicts() -> None:
 
 def test_gate_config_defaults_and_validation(tmp_path: Path) -> None:
     good = tmp_path / "g.toml"
-    good.write_text('[measure]\nscenarios = ["spin"]\nthreads = 4\n[tolerance]\nspeedup_drop = 1\n')
+    good.write_text('[measure]\nscenarios = ["spin"]\nthreads = 4\n[tolerance]\noverlap_drop = 1\n')
     cfg = gate.load_config(good)
-    assert cfg.scenarios == ("spin",) and cfg.threads == 4 and cfg.speedup_drop == 1.0
-    assert cfg.held_speedup_max == gate.GateConfig().held_speedup_max
+    assert cfg.scenarios == ("spin",) and cfg.threads == 4 and cfg.overlap_drop == 1.0
+    assert cfg.held_overlap_max == gate.GateConfig().held_overlap_max
     for body, needle in (("[measure]\nbogus = 1\n", "unknown key measure.bogus"),
                          ("[nope]\n", "unknown section"),
                          ('[measure]\nthreads = "2"\n', "must be a int"),
@@ -51,38 +51,55 @@ def _bench(mode: str, threads: int, value: float) -> dict:
                                       "warmups": [[1, value]]}]}  # fmt: skip
 
 
-def _results(released_2: float, held_2: float, cpus: int = 2) -> Results:
+def _results(released_overlap: float, held_overlap: float, cpus: int = 2) -> Results:
+    """Two modes with pyperf rows (speedups 1.9 and 1.0, shown as info) and progress rows
+    carrying the overlap that the gate judges."""
     res = Results({"usable_cpus": cpus, "wasmtime_version": "50.0.1"}, "run")
-    for mode, two in (("released", released_2), ("held", held_2)):
+    for mode, two, overlap in (("released", 1.05, released_overlap), ("held", 2.0, held_overlap)):
         res.add_benchmark(_bench(mode, 1, 1.0))
         res.add_benchmark(_bench(mode, 2, two))
+        res.add_progress({"scenario": "s", "mode": mode, "via": "host mark",
+                          "samples": [{"ratio": 0.9 if mode == "released" else 0.01,
+                                       "call_s": 0.1, "rate_alone_per_s": 1.0}],
+                          "overlap": [overlap] * 3, "overlap_threads": 2})  # fmt: skip
     return res
 
 
 def test_gate_rules_pass_fail_and_unsure() -> None:
     cfg = gate.GateConfig()
-    good = _results(released_2=1.05, held_2=2.0)  # speedups 1.90 and 1.00
+    good = _results(released_overlap=0.95, held_overlap=0.0)
     rules = gate.judge(cfg, good, good)
     assert gate.exit_code(rules) == 0
     assert {r.rule for r in rules if r.verdict == "pass"} >= {
-        "held serialises", "released overlaps", "released speedup vs baseline"}  # fmt: skip
+        "held serialises", "released overlaps", "released overlap vs baseline"}  # fmt: skip
+    assert {r.verdict for r in rules if r.rule.startswith("pyperf speedup")} == {"info"}
 
-    regressed = _results(released_2=2.0, held_2=2.0)  # released no longer overlaps
+    regressed = _results(released_overlap=0.0, held_overlap=0.0)  # released no longer overlaps
     rules = gate.judge(cfg, regressed, good)
     failed = {(r.rule, r.row) for r in rules if r.verdict == "fail"}
     assert failed == {("released overlaps", "s/mode=released/threads=2"),
-                      ("released speedup vs baseline", "s/mode=released/threads=2")}  # fmt: skip
+                      ("released overlap vs baseline", "s/mode=released/threads=2")}  # fmt: skip
     assert gate.exit_code(rules) == 1
     assert "❌" in gate.markdown(rules) and "s/mode=released/threads=2" in gate.markdown(rules)
 
-    one_core = _results(released_2=2.0, held_2=2.0, cpus=1)
+    one_core = _results(released_overlap=0.0, held_overlap=0.0, cpus=1)
     overlap = [r for r in gate.judge(cfg, one_core, None) if r.rule == "released overlaps"]
     assert [r.verdict for r in overlap] == ["unsure"]
 
 
 def test_a_failed_measurement_is_an_error_not_a_pass() -> None:
-    res = _results(1.05, 2.0)
+    res = _results(0.95, 0.0)
     res.add_failure({"scenario": "s", "kind": "bench", "mode": "released", "threads": 2},
                     {"description": "crashed (SIGABRT)"})  # fmt: skip
     rules = gate.judge(gate.GateConfig(), res, None)
     assert gate.exit_code(rules) == 2
+
+
+def test_overlap_fraction_reads_serialised_as_0_and_concurrent_as_1() -> None:
+    from gvlbench.measure import overlap_fraction
+
+    assert overlap_fraction([0.1, 0.1], 0.2) == 0.0  # one after the other
+    assert overlap_fraction([0.1, 0.1], 0.1) == 1.0  # side by side
+    assert overlap_fraction([0.1, 0.2], 0.2) == 1.0  # one vCPU slower: still all at once
+    assert overlap_fraction([0.1, 0.1], 0.15) == pytest.approx(0.5)
+    assert overlap_fraction([0.2, 0.0], 0.2) == 0.0  # nothing to overlap
