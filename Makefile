@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format wasm deps gate report clean
+.PHONY: run test lint format wasm deps gate report clean pythons
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -26,8 +26,22 @@ run: $(STAMP) deps
 	$(BIN)/gvlbench run spin --threads 2 --json results/spin.json
 	$(BIN)/gvlbench run mark --threads 2 --json results/mark.json
 
-test: $(STAMP) deps
+test: $(STAMP) deps pythons
 	$(BIN)/python -m pytest
+
+# `--python` targets for the tests: a venv with wasmtime and pyperf made from each pyenv
+# interpreter this machine has (3.12, 3.13). gvlbench never installs into an interpreter
+# itself; this is the explicit, visible way. Absent interpreters are skipped, not errors.
+PYENV_PYTHONS ?= $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python $(HOME)/.pyenv/versions/3.13*/bin/python)
+pythons:
+	@for py in $(PYENV_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  venv=.venvs/py$$v; \
+	  [ -x $$venv/bin/python ] && continue; \
+	  echo "making $$venv from $$py (wasmtime, pyperf)"; \
+	  $$py -m venv $$venv && $$venv/bin/python -m pip install --quiet \
+	    'wasmtime>=50.0.1,<51' 'pyperf>=2.9,<3' || { echo "note: $$venv failed"; rm -rf $$venv; }; \
+	done
 
 # The CI gate: qualitative invariants against the committed baseline (a few minutes).
 gate: $(STAMP) deps
@@ -48,4 +62,4 @@ wasm: $(STAMP) deps
 	$(BIN)/gvlbench compile
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venvs .pytest_cache .ruff_cache

@@ -129,6 +129,12 @@ class Embedding:
         self.instance = linker.instantiate(self.store, self.module)
         self.func = self.instance.exports(self.store)[self.target.export]
         self.call = self.new_call()
+        # raw and floor return nothing to check: their Store is checked through the lean path
+        self._checkable = (
+            self.call
+            if self.path.checks_results
+            else prepare(self.store, self.func, self.target.args, self.mode, CallPath.LEAN)
+        )
 
     def new_call(self) -> Callable[[], Any]:
         """Another prepared call of the export on this same Store (one per thread)."""
@@ -136,7 +142,7 @@ class Embedding:
 
     def checked_call(self) -> Any:
         """One call, held to the spec's expectation (a result value, or a trap)."""
-        return check_outcome(self.target, self.call)
+        return check_outcome(self.target, self._checkable)
 
 
 def check_outcome(target: Target, call: Any) -> Any:

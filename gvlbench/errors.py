@@ -61,6 +61,12 @@ class ResultsFileError(UserError):
     kind = "bad results file"
 
 
+class InterpreterError(UserError):
+    """A --python target that cannot run the worker: absent, too old, or lacking packages."""
+
+    kind = "unusable interpreter"
+
+
 class ProtocolError(GvlbenchError):
     """A measuring child answered with something that is not the protocol's JSON."""
 

@@ -12,13 +12,13 @@ with their interquartile range.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gvlbench import scenario
 from gvlbench.invoke import CallPath, Mode
+from gvlbench.measure import batch_ns, loops_for
 from gvlbench.results import Results
 from gvlbench.run import common_metadata, prepare_target
 from gvlbench.runner import ChildOutcome, run_child, worker_argv
@@ -49,13 +49,6 @@ class GuardCostRow:
 # -- the child's side ------------------------------------------------------------------------
 
 
-def _batch_ns(call: Callable[[], Any], loops: int) -> float:
-    start = time.perf_counter_ns()
-    for _ in range(loops):
-        call()
-    return (time.perf_counter_ns() - start) / loops
-
-
 def measure(task: dict[str, Any]) -> dict[str, Any]:
     """Paired, interleaved batches of the plain and the guarded call in this one process."""
     from gvlbench.embed import Target, make_embeddings
@@ -66,18 +59,16 @@ def measure(task: dict[str, Any]) -> dict[str, Any]:
     emb.checked_call()
     plain = emb.call
     wrapped = guarded(plain, StoreGuard("store-0"))
-    loops = 1
-    while _batch_ns(plain, loops) * loops < task.get("batch_s", BATCH_S) * 1e9:
-        loops *= 2
-    _batch_ns(wrapped, loops)  # warm-up of the wrapper
+    loops = loops_for(plain, task.get("batch_s", BATCH_S))
+    batch_ns(wrapped, loops)  # warm-up of the wrapper
     unguarded, guarded_ns = [], []
     for r in range(task.get("rounds", ROUNDS)):
         if r % 2 == 0:
-            unguarded.append(_batch_ns(plain, loops))
-            guarded_ns.append(_batch_ns(wrapped, loops))
+            unguarded.append(batch_ns(plain, loops))
+            guarded_ns.append(batch_ns(wrapped, loops))
         else:
-            guarded_ns.append(_batch_ns(wrapped, loops))
-            unguarded.append(_batch_ns(plain, loops))
+            guarded_ns.append(batch_ns(wrapped, loops))
+            unguarded.append(batch_ns(plain, loops))
     return {"loops": loops, "unguarded_ns": unguarded, "guarded_ns": guarded_ns}
 
 

@@ -7,11 +7,13 @@ the GIL around the call, which is what wasmtime-py does today); `held` goes thro
 of the Ruby gem's default). Argument types, conversions and error handling are shared code, so
 a ratio between the modes is the lock's effect and nothing else.
 
-Two call paths exist on top of that:
+Four call paths exist on top of that, priced side by side by `gvlbench calls`:
 - `stock`: wasmtime-py's public `Func.__call__`, with its module-level binding of
   `wasmtime_func_call` pointed at the chosen handle (process-wide: one mode per process).
-- `lean`: argument and result buffers prepared once per (Store, export); a call sets nothing
-  and converts only the results.
+- `lean`: argument and result buffers prepared once per (Store, export); a call sets nothing,
+  checks the error and trap, and converts only the results.
+- `raw`: the same prepared call with no check and no conversion (what lean cannot beat).
+- `floor`: the cheapest ctypes call into the library (what no Wasm call can beat).
 """
 
 from __future__ import annotations
@@ -35,8 +37,22 @@ class Mode(enum.StrEnum):
 
 
 class CallPath(enum.StrEnum):
+    """How a call is made. STOCK and LEAN are bindings (they check and convert, and may be
+    used everywhere); RAW and FLOOR exist to price them in `gvlbench calls`: RAW does not read
+    its results and FLOOR does not call Wasm at all."""
+
     STOCK = "stock"
     LEAN = "lean"
+    RAW = "raw"
+    FLOOR = "floor"
+
+    @classmethod
+    def bindings(cls) -> tuple[CallPath, ...]:
+        return (cls.STOCK, cls.LEAN)
+
+    @property
+    def checks_results(self) -> bool:
+        return self in (CallPath.STOCK, CallPath.LEAN)
 
 
 LIBRARY_PATH = str(_ffi.filename)
@@ -53,11 +69,25 @@ def _bind(lib: ctypes.CDLL) -> Any:
     return fn
 
 
+def _fast(lib: ctypes.CDLL, symbol: str) -> Any:
+    """A fresh function object (item access is not cached, unlike attribute access) with no
+    argtypes: callers pass ready ctypes objects, so there is nothing to convert."""
+    fn = lib[symbol]
+    fn.restype, fn.argtypes = ctypes.c_void_p, None
+    return fn
+
+
 # Loading the same path again returns the same dlopen handle: one library, one set of globals.
-FUNC_CALL = {
-    Mode.RELEASED: _bind(ctypes.CDLL(LIBRARY_PATH)),
-    Mode.HELD: _bind(ctypes.PyDLL(LIBRARY_PATH)),
-}
+_LIBS = {Mode.RELEASED: ctypes.CDLL(LIBRARY_PATH), Mode.HELD: ctypes.PyDLL(LIBRARY_PATH)}
+# wasmtime-py's own signature, for the stock path
+FUNC_CALL = {mode: _bind(lib) for mode, lib in _LIBS.items()}
+# the same symbol for the prepared paths (raw and lean)
+_FAST_CALL = {mode: _fast(lib, "wasmtime_func_call") for mode, lib in _LIBS.items()}
+_FAST_CONTEXT = {mode: _fast(lib, "wasmtime_store_context") for mode, lib in _LIBS.items()}
+_ERROR_PTR = ctypes.POINTER(_ffi.wasmtime_error_t)
+_SCALARS = {"i32": ctypes.c_int32, "i64": ctypes.c_int64, "f32": ctypes.c_float,
+            "f64": ctypes.c_double}  # fmt: skip
+_TRAP_PTR = ctypes.POINTER(_ffi.wasm_trap_t)
 
 
 FAULT_ENV = "GVLBENCH_FAULT"
@@ -100,8 +130,16 @@ def use_stock_mode(mode: Mode) -> None:
     _bindings._wasmtime_func_call = FUNC_CALL[effective_mode(mode)]
 
 
-class LeanCall:
-    """A prepared call of one export on one Store. Not thread-safe: one per thread."""
+class PreparedCall:
+    """One export on one Store with its argument and result buffers built once.
+
+    Not thread-safe: one per thread. `raw` is the C call and nothing else (its result is not
+    even read); `lean` adds what a correct binding cannot skip: the error and trap checks and
+    reading the results. Both go through `_FAST_CALL`, a separate ctypes function object for
+    the same symbol with no argtypes to convert through (every argument is already a ctypes
+    object), so `lean / raw` is the cost of correctness and `stock / lean` the cost of
+    wasmtime-py's generic Func.__call__.
+    """
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, args: Sequence[Any], mode: Mode):
         ty = func.type(store)
@@ -116,44 +154,98 @@ class LeanCall:
             slot.kind = kind
             setattr(slot.of, member, value)
         self._results = (_ffi.wasmtime_val_t * max(len(results), 1))()
-        self._members = [_KINDS[r][1] for r in results]
-        self._nparams, self._nresults = len(params), len(results)
+        # one scalar view per result, straight onto its slot of the buffer: reading `.value`
+        # converts nothing but that number
+        base, offset = ctypes.sizeof(_ffi.wasmtime_val_t), _ffi.wasmtime_val_t.of.offset
+        self._views = [_SCALARS[r].from_buffer(self._results, i * base + offset)
+                       for i, r in enumerate(results)]  # fmt: skip
         self._store = store  # keeps the Store alive as long as its context pointer is used
-        self._context = store._context()
-        self._func = ctypes.byref(func._func)
-        self._fn = FUNC_CALL[effective_mode(mode)]
-
-    def __call__(self) -> Any:
-        trap = ctypes.POINTER(_ffi.wasm_trap_t)()
-        error = self._fn(
-            self._context,
-            self._func,
+        self._trap = ctypes.c_void_p()
+        self._argv = (
+            store._context(),
+            ctypes.byref(func._func),
             self._params,
-            self._nparams,
+            ctypes.c_size_t(len(params)),
             self._results,
-            self._nresults,
-            ctypes.byref(trap),
+            ctypes.c_size_t(len(results)),
+            ctypes.byref(self._trap),
         )
+        self._fn = _FAST_CALL[effective_mode(mode)]
+        # Closures over locals, built once: no attribute lookups on the per-call path. `raw`
+        # gets the same treatment, so lean / raw prices the checks and the read alone.
+        self.raw = self._make_raw()
+        self.lean = self._make_lean()
+
+    def _make_raw(self) -> Callable[[], Any]:
+        fn, argv = self._fn, self._argv
+
+        def raw() -> Any:
+            """wasmtime_func_call with the prepared buffers; nothing checked or converted."""
+            return fn(*argv)
+
+        return raw
+
+    def _make_lean(self) -> Callable[[], Any]:
+        fn, argv, trap, fail, views = self._fn, self._argv, self._trap, self._raise, self._views
+
+        if len(views) == 1:
+            (view,) = views
+
+            def lean() -> Any:
+                error = fn(*argv)
+                if error or trap.value:
+                    fail(error)
+                return view.value
+
+        else:
+
+            def lean() -> Any:
+                error = fn(*argv)
+                if error or trap.value:
+                    fail(error)
+                return [v.value for v in views] if views else None
+
+        lean.__doc__ = "The call with every check a binding needs, results as Python values."
+        return lean
+
+    def _raise(self, error: int | None) -> None:
+        """Turn the error or trap pointer into wasmtime-py's exception, as Func.__call__ does
+        (a host callback's own exception, stashed by wasmtime-py, wins over the trap)."""
         if error:
-            err = wasmtime.WasmtimeError._from_ptr(error)
+            err = wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, _ERROR_PTR))
             maybe_raise_last_exn()
             raise err
-        if trap:
-            trap_obj = wasmtime.Trap._from_ptr(trap)
-            maybe_raise_last_exn()  # a host exception wins over the trap that carried it
-            raise trap_obj
-        values = [getattr(self._results[i].of, m) for i, m in enumerate(self._members)]
-        if not values:
-            return None
-        return values[0] if len(values) == 1 else values
+        trap = wasmtime.Trap._from_ptr(ctypes.cast(self._trap.value, _TRAP_PTR))
+        self._trap.value = None  # the next call must start from "no trap"
+        maybe_raise_last_exn()
+        raise trap
+
+
+class LeanCall(PreparedCall):
+    """The lean call path as a zero-argument callable."""
+
+    def __call__(self) -> Any:
+        return self.lean()
+
+
+def floor_call(store: wasmtime.Store, mode: Mode) -> Callable[[], Any]:
+    """The floor: the cheapest ctypes call into the same library through the same handle
+    kind (`wasmtime_store_context`, one pointer in, one out), so what any call path costs
+    above it is the call path, not ctypes."""
+    fn, ptr = _FAST_CONTEXT[effective_mode(mode)], store.ptr()
+    return lambda: fn(ptr)
 
 
 def prepare(
     store: wasmtime.Store, func: wasmtime.Func, args: Sequence[Any], mode: Mode, path: CallPath
 ) -> Callable[[], Any]:
-    """A zero-argument callable that performs one call of `func` on `store`."""
+    """A zero-argument callable that performs one call of `func` on `store` along `path`."""
     if path is CallPath.LEAN:
-        return LeanCall(store, func, args, mode)
+        return PreparedCall(store, func, args, mode).lean
+    if path is CallPath.RAW:
+        return PreparedCall(store, func, args, mode).raw
+    if path is CallPath.FLOOR:
+        return floor_call(store, mode)
     use_stock_mode(mode)
     frozen = tuple(args)
     return lambda: func(store, *frozen)

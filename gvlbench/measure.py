@@ -182,3 +182,19 @@ def overlap_fraction(cpu: Sequence[float], wall: float) -> float:
     if wall <= 0 or total <= longest:
         return 0.0
     return min(1.0, max(0.0, (total - wall) / (total - longest)))
+
+
+def batch_ns(call: Callable[[], Any], loops: int) -> float:
+    """Nanoseconds per call over one batch of `loops` back-to-back calls."""
+    start = time.perf_counter_ns()
+    for _ in range(loops):
+        call()
+    return (time.perf_counter_ns() - start) / loops
+
+
+def loops_for(call: Callable[[], Any], batch_s: float) -> int:
+    """The smallest power of two of calls that takes at least `batch_s`."""
+    loops = 1
+    while batch_ns(call, loops) * loops < batch_s * 1e9:
+        loops *= 2
+    return loops

@@ -8,11 +8,14 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from gvlbench.calls import LEAN_OVER_RAW_MAX, STOCK_OVER_LEAN_MIN, CallRow, CallsVerdict
 from gvlbench.compare import CompareRow, ProgressCompareRow
 from gvlbench.gate import Rule
 from gvlbench.guard_cost import GuardCostRow
+from gvlbench.pool import PoolRow
 from gvlbench.race import RaceRow
 from gvlbench.stats import ProgressRow, SpeedupRow
+from gvlbench.sweep import SweepRow, crossover, paths_in
 from gvlbench.verify import CheckResult
 
 
@@ -49,18 +52,33 @@ def _table(
     return table
 
 
+def _axes(rows: list[Any]) -> list[str]:
+    """The optional leading columns a set of rows needs: python when any row ran under
+    another interpreter, path when the rows mix call paths."""
+    axes = ["python"] if any(r.interpreter for r in rows) else []
+    if len({getattr(r, "call_path", "") for r in rows}) > 1:
+        axes.append("path")
+    return axes
+
+
+def _axis_cells(row: Any, axes: list[str]) -> list[str]:
+    return [row.interpreter if a == "python" else row.call_path for a in axes]
+
+
 def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
     scenarios = {r.scenario for r in rows}
     failed = any(r.status != "ok" for r in rows)
+    axes = _axes(rows)
     table = _table(
         "Parallel speedup",
-        ["mode", "threads", "wall", "±MAD", "n", "calls/s", "speedup", "effic.", "status"],
-        {"mode", "status"},
+        [*axes, "mode", "threads", "wall", "±MAD", "n", "calls/s", "speedup", "effic.", "status"],
+        {*axes, "mode", "status"},
         scenarios,
         failed,
     )
     for r in rows:
         cells = [
+            *_axis_cells(r, axes),
             r.mode,
             str(r.threads),
             fmt_time(r.wall_median_s),
@@ -81,15 +99,17 @@ def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
 def progress_table(rows: list[ProgressRow]) -> Table:
     scenarios = {r.scenario for r in rows}
     failed = any(r.status != "ok" for r in rows)
+    axes = _axes(rows)
     table = _table(
         "Sibling progress during the call",
-        ["mode", "measured", "median", "min", "max", "call", "n", "overlap", "status"],
-        {"mode", "measured", "status"},
+        [*axes, "mode", "measured", "median", "min", "max", "call", "n", "overlap", "status"],
+        {*axes, "mode", "measured", "status"},
         scenarios,
         failed,
     )
     for r in rows:
         cells = [
+            *_axis_cells(r, axes),
             r.mode,
             r.via,
             _num(r.ratio_median, "{:.3f}"),
@@ -256,3 +276,108 @@ def failure_lines(failures: list[dict[str, Any]]) -> list[str]:
 
 def rows_json(rows: list[Any]) -> list[dict[str, Any]]:
     return [dataclasses.asdict(r) for r in rows]
+
+
+def _call_cell(r: CallRow | None, attr: str) -> str:
+    if r is None:
+        return "-"
+    if r.status != "ok":
+        return _status(r.status)
+    value = getattr(r, attr)
+    return fmt_time(value) if attr.endswith("_s") else _num(value)
+
+
+def calls_table(rows: list[CallRow], verdict: CallsVerdict) -> Table:
+    """One row per (scenario, path): held and released side by side, with the ratios."""
+    table = Table(title="Per-call cost by call path (one thread)")
+    for col in ("call", "path", "held", "±MAD", "released", "±MAD", "released/held",
+                "÷ raw", "÷ lean"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("call", "path") else "right")
+    by_key = {(r.scenario, r.path, r.mode): r for r in rows}
+    for scen, path in dict.fromkeys((r.scenario, r.path) for r in rows):
+        held, rel = by_key.get((scen, path, "held")), by_key.get((scen, path, "released"))
+        table.add_row(
+            scen,
+            path,
+            _call_cell(held, "median_s"),
+            _call_cell(held, "mad_s"),
+            _call_cell(rel, "median_s"),
+            _call_cell(rel, "mad_s"),
+            _call_cell(rel, "over_held"),
+            f"{_call_cell(held, 'over_raw')} / {_call_cell(rel, 'over_raw')}",
+            f"{_call_cell(held, 'over_lean')} / {_call_cell(rel, 'over_lean')}",
+        )
+    lean_ok = "[green]yes[/green]" if verdict.lean_ok else "[red]no[/red]"
+    stock_ok = "[green]yes[/green]" if verdict.stock_ok else "[red]no[/red]"
+    table.caption = (
+        f"median per call over interleaved ~10 ms batches; ÷ raw, ÷ lean: median of per-round "
+        f"ratios (both sides timed in the same round), held / released; released/held: the "
+        f"same per-round pairing. "
+        f"lean within {LEAN_OVER_RAW_MAX}x of raw: {lean_ok} "
+        f"(worst {_num(verdict.lean_over_raw)}x); "
+        f"Func.__call__ at least {STOCK_OVER_LEAN_MIN:g}x lean: {stock_ok} "
+        f"(least {_num(verdict.stock_over_lean, '{:.1f}')}x)"
+    )
+    return table
+
+
+def sweep_table(rows: list[SweepRow], threads: int) -> Table:
+    table = Table(title=f"Where releasing the lock pays: {threads} threads, released vs held")
+    for col in ("path", "work (iters)", "Wasm/call", "held", "released", "gain", "t-test", "pays"):
+        table.add_column(col, justify="left" if col in ("path", "t-test", "pays") else "right")
+    for path in paths_in(rows):
+        cross = crossover(rows, path)
+        for r in (r for r in rows if r.path == path):
+            mark = "[bold green]yes ◀ crossover[/bold green]" if r is cross else (
+                "yes" if r.pays else "no")  # fmt: skip
+            table.add_row(path, f"{r.size:,}", fmt_time(r.wasm_s), fmt_time(r.held_s),
+                          fmt_time(r.released_s), _num(r.gain), r.verdict, mark)  # fmt: skip
+        table.add_section()
+    table.caption = (
+        "held, released: median wall for every thread to make one call; gain: median of "
+        "per-round held / released (the modes alternate round by round in one process); "
+        "t-test: 95% on the log ratios; pays: significantly faster by the minimum gain; "
+        "Wasm/call: one lean call alone at this size"
+    )
+    return table
+
+
+def crossover_lines(rows: list[SweepRow]) -> list[str]:
+    lines = []
+    for path in paths_in(rows):
+        cross = crossover(rows, path)
+        if cross is None:
+            lines.append(f"{path}: releasing the lock never paid at the sizes measured")
+        else:
+            lines.append(
+                f"{path}: releasing pays from {cross.size:,} iterations "
+                f"(~{fmt_time(cross.wasm_s)} of Wasm per call), gain {cross.gain:.2f}"
+            )
+    return lines
+
+
+def pool_table(rows: list[PoolRow]) -> Table:
+    scenarios = {r.scenario for r in rows}
+    failed = any(r.status != "ok" for r in rows)
+    axes = ["python"] if any(r.interpreter for r in rows) else []
+    table = _table(
+        "Threads (GIL released) vs a process pool, start-up included",
+        [*axes, "executor", "workers", "wall", "min", "max", "calls/s", "speedup", "peak RSS",
+         "status"],
+        {*axes, "executor", "status"},
+        scenarios,
+        failed,
+    )  # fmt: skip
+    for r in rows:
+        cells = [*([r.interpreter] if axes else []), r.executor, str(r.workers),
+                 fmt_time(r.wall_median_s), fmt_time(r.wall_min_s), fmt_time(r.wall_max_s),
+                 _num(r.calls_per_s, "{:,.1f}"), _num(r.speedup),
+                 _num(r.peak_rss_mib, "{:,.0f} MiB")]  # fmt: skip
+        cells += [_status(r.status)] if failed else []
+        table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
+    table.caption = (
+        "the same total calls split over the workers, timed from nothing to done (threads: "
+        "Stores and threads created; processes: spawn, import, compile); speedup vs 1 thread; "
+        "peak RSS: summed over every process involved"
+    )
+    return table

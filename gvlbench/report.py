@@ -13,6 +13,7 @@ from pathlib import Path
 from gvlbench.race import summarize
 from gvlbench.results import Results
 from gvlbench.stats import progress_rows, speedup_rows
+from gvlbench.sweep import crossover, paths_in, sweep_rows
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ def write_report(res: Results, source: str, out_dir: Path) -> Report:
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
     images: list[Path] = []
-    note = "" if plt else "matplotlib is not installed (pip install 'gvlbench[plot]'): no PNGs"
+    note = "" if plt else NO_MATPLOTLIB
     if plt:
-        for draw in (_speedup_png, _progress_png, _race_png):
+        for draw in (_speedup_png, _progress_png, _race_png, _sweep_png):
             path = draw(plt, res, out_dir)
             if path:
                 images.append(path)
@@ -50,7 +51,7 @@ def write_report(res: Results, source: str, out_dir: Path) -> Report:
 
 def _speedup_png(plt, res: Results, out_dir: Path) -> Path | None:
     rows = [r for r in speedup_rows(res) if r.status == "ok" and r.speedup is not None]
-    if not rows:
+    if not rows or res.command in ("sweep", "calls"):
         return None
     cpus = int(res.metadata.get("usable_cpus") or 1)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
@@ -107,11 +108,67 @@ def _race_png(plt, res: Results, out_dir: Path) -> Path | None:
     return _save(plt, fig, out_dir / "race.png")
 
 
+NO_MATPLOTLIB = "matplotlib is not installed (pip install 'gvlbench[plot]'): no PNGs"
+
+
+def plot_sweep(res: Results, path: Path) -> str | None:
+    """Draw a sweep to `path`; a note saying why not, or None when drawn."""
+    plt = _pyplot()
+    if plt is None:
+        return NO_MATPLOTLIB
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return None if _sweep_png(plt, res, path.parent, path.name) else "no sweep rows to draw"
+
+
+def _sweep_png(plt, res: Results, out_dir: Path, name: str = "sweep.png") -> Path | None:
+    if res.command != "sweep":
+        return None
+    rows = [r for r in sweep_rows(res) if r.gain is not None]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    x_of = (lambda r: r.wasm_s * 1e6) if all(r.wasm_s for r in rows) else (lambda r: r.size)
+    for path, color in zip(paths_in(rows), ("tab:purple", "tab:blue", "tab:orange"),
+                           strict=False):  # fmt: skip
+        mine = [r for r in rows if r.path == path]
+        ax.plot([x_of(r) for r in mine], [r.gain for r in mine], "o-", color=color,
+                label=f"{path} call path")  # fmt: skip
+        cross = crossover(rows, path)
+        if cross is not None:
+            ax.axvline(x_of(cross), color=color, ls="--", alpha=0.6,
+                       label=f"{path}: pays from here")  # fmt: skip
+    threads = int(res.metadata.get("sweep_threads") or 0)
+    ax.axhline(1.0, ls=":", color="grey", label="no gain")
+    ax.axhline(threads, ls=":", color="green", alpha=0.5, label=f"ideal ({threads} threads)")
+    ax.set_xscale("log")
+    xlabel = ("Wasm work per call (µs: one lean call alone)" if all(r.wasm_s for r in rows)
+              else "work size (iterations)")  # fmt: skip
+    ax.set(xlabel=xlabel, ylabel="released / held throughput",
+           title=f"Where releasing the GIL pays: {threads} threads")  # fmt: skip
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return _save(plt, fig, out_dir / name)
+
+
 def _save(plt, fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _sweep_markdown(rows: list) -> list[str]:
+    lines = ["", "| path | work (iterations) | Wasm per call | released / held | t-test | pays |",
+             "|---|---:|---:|---:|---|---|"]  # fmt: skip
+    for r in rows:
+        pays = "**crossover**" if r is crossover(rows, r.path) else ("yes" if r.pays else "no")
+        gain = "-" if r.gain is None else f"{r.gain:.2f}"
+        lines.append(f"| {r.path} | {r.size:,} | {_us(r.wasm_s)} | {gain} | {r.verdict} | {pays} |")
+    return lines
+
+
+def _us(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:,.1f} µs"
 
 
 def _markdown(res: Results, source: str, images: list[Path], note: str) -> str:
@@ -123,7 +180,8 @@ def _markdown(res: Results, source: str, images: list[Path], note: str) -> str:
                   f"{md.get('usable_cpus', '?')} CPU cores, WAT by {md.get('wat_compiler', '?')}",
                   ""]  # fmt: skip
     lines += [f"![{p.stem}]({p.name})" for p in images] + ([f"_{note}_"] if note else [])
-    rows = [r for r in speedup_rows(res) if r.status == "ok"]
+    rows = [r for r in speedup_rows(res) if r.status == "ok" and r.speedup is not None]
+    rows = [] if res.command in ("sweep", "calls") else rows
     if rows:
         lines += ["", "| scenario | mode | threads | wall (median) | speedup | efficiency |",
                   "|---|---|---:|---:|---:|---:|"]  # fmt: skip
@@ -135,6 +193,8 @@ def _markdown(res: Results, source: str, images: list[Path], note: str) -> str:
                   "|---|---|---:|---:|---:|"]  # fmt: skip
         lines += [f"| {p.scenario} | {p.mode} | {p.ratio_median:.3f} | {p.ratio_min:.3f} | "
                   f"{p.ratio_max:.3f} |" for p in prog]  # fmt: skip
+    if res.command == "sweep":
+        lines += _sweep_markdown(sweep_rows(res))
     race = summarize(res.race)
     if race:
         lines += ["", "| race configuration | trials | crashed | median time to crash |",

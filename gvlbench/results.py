@@ -4,7 +4,8 @@ Layout (see docs/results.md):
     {"version": "1.0",                 # pyperf's file format: pyperf's tools read this file
      "metadata": {...},                # common to every benchmark
      "benchmarks": [...],              # one pyperf benchmark per (scenario, mode, threads)
-     "gvlbench": {"schema": 1, "command": ..., "progress": [...], "failures": [...]}}
+     "gvlbench": {"schema": 1, "command": ..., "progress": [...], "failures": [...],
+                  "race": [...], "guard_cost": [...], "verify": [...], "pool": [...]}}
 
 pyperf ignores the "gvlbench" key; it holds what pyperf cannot (a progress ratio can be 0,
 which a pyperf value cannot). Files are written atomically, after every measurement, so a
@@ -36,6 +37,7 @@ class Results:
     race: list[dict[str, Any]] = field(default_factory=list)
     guard_cost: list[dict[str, Any]] = field(default_factory=list)
     verify: list[dict[str, Any]] = field(default_factory=list)
+    pool: list[dict[str, Any]] = field(default_factory=list)
 
     def add_benchmark(self, bench: dict[str, Any]) -> None:
         self.benchmarks.append(bench)
@@ -60,6 +62,7 @@ class Results:
                 "race": self.race,
                 "guard_cost": self.guard_cost,
                 "verify": self.verify,
+                "pool": self.pool,
             },
         }
 
@@ -84,6 +87,7 @@ class Results:
                 race=_list(ours, "race", source),
                 guard_cost=_list(ours, "guard_cost", source),
                 verify=_list(ours, "verify", source),
+                pool=_list(ours, "pool", source),
             )
         except (TypeError, ValueError) as exc:
             raise ResultsFileError(f"{source}: {exc}") from None

@@ -21,7 +21,9 @@ import wasmtime
 from gvlbench import __version__, wat
 from gvlbench.embed import Target, load_module, validate
 from gvlbench.errors import OptionError, WatError
+from gvlbench.interpreter import Interpreter, child_env
 from gvlbench.invoke import CallPath, Mode
+from gvlbench.pool import EXECUTORS
 from gvlbench.results import Results, write_atomic
 from gvlbench.runner import ChildOutcome, run_child, worker_argv
 from gvlbench.scenario import Scenario
@@ -61,8 +63,16 @@ class RunOptions:
     progress_repeats: int = 5
     timeout_s: float = 300.0
     output: Path | None = None
+    # other interpreters to run the children under (probed); empty: the harness's own
+    pythons: tuple[Interpreter, ...] = ()
+    # --mode processes: threads vs a process pool on the same total work (see pool.py)
+    pool: bool = False
+    pool_calls: int = 20  # calls per worker at the largest worker count
+    pool_repeats: int = 4  # fresh children per (executor, workers), alternating executors
 
     def __post_init__(self) -> None:
+        if self.pool_calls < 1 or self.pool_repeats < 1:
+            raise OptionError("--pool-calls and --pool-repeats must be at least 1")
         if self.max_threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.max_threads}")
         if self.progress_repeats < 0:
@@ -76,13 +86,27 @@ class Step:
     mode: Mode
     threads: int
     guard: bool = False  # the Store guard around every call (see guard.py)
+    call_path: CallPath | None = None  # None: the run's call path
+    check_each_call: bool = True  # False: checked once, then timed bare (`gvlbench calls`)
+    python: Interpreter | None = None  # None: the harness's own interpreter
+    executor: str = ""  # kind "pool": threads | processes
 
     def label(self) -> str:
         scenario = self.scenario
+        extra = "".join(
+            f", {x}"
+            for x in (
+                self.call_path and f"{self.call_path} path",
+                self.python and self.python.label,
+                self.guard and "guarded",
+            )
+            if x
+        )
         if self.kind == "progress":
-            return f"{scenario} progress, {self.mode}"
-        guard = ", guarded" if self.guard else ""
-        return f"{scenario}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}{guard}"
+            return f"{scenario} progress, {self.mode}{extra}"
+        if self.kind == "pool":
+            return f"{scenario}, {self.threads} {self.executor}{extra}"
+        return f"{scenario}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}{extra}"
 
 
 def thread_sweep(max_threads: int) -> list[int]:
@@ -94,12 +118,39 @@ def thread_sweep(max_threads: int) -> list[int]:
     return [*counts, max_threads]
 
 
+def modes_for(opts_modes: tuple[Mode, ...], python: Interpreter | None) -> tuple[Mode, ...]:
+    """A free-threaded interpreter has no GIL to hold: its one mode is the released call
+    (shown as `free-threaded`)."""
+    if python is not None and python.free_threaded:
+        return (Mode.RELEASED,)
+    return opts_modes
+
+
 def plan(opts: RunOptions) -> list[Step]:
-    """Modes interleaved at each thread count, so slow drift of a noisy box hits both alike."""
+    """Modes (and interpreters) interleaved at each thread count, so slow drift of a noisy
+    box hits them all alike."""
     name = opts.scenario.name
-    steps = [Step(name, "bench", m, t) for t in thread_sweep(opts.max_threads) for m in opts.modes]
+    pythons: tuple[Interpreter | None, ...] = opts.pythons or (None,)
+    if opts.pool:  # one job per fresh child, the executors alternating (ABBA) repeat by repeat
+        return [
+            Step(name, "pool", Mode.RELEASED, t, python=py, executor=e)
+            for t in thread_sweep(opts.max_threads)
+            for py in pythons
+            for i in range(opts.pool_repeats)
+            for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
+        ]
+    steps = [
+        Step(name, "bench", m, t, python=py)
+        for t in thread_sweep(opts.max_threads)
+        for py in pythons
+        for m in modes_for(opts.modes, py)
+    ]
     if opts.progress_repeats:
-        steps += [Step(name, "progress", m, 1) for m in opts.modes]
+        steps += [
+            Step(name, "progress", m, 1, python=py)
+            for py in pythons
+            for m in modes_for(opts.modes, py)
+        ]
     return steps
 
 
@@ -178,9 +229,15 @@ def execute(
     common = common_metadata(opts.scenario, compiled, opts.call_path)
     if results is None:
         results = Results(metadata=common, command="run")
+    else:  # a document another run started: its own keys win
+        results.metadata = {**common, **results.metadata}
     for step in plan(opts) if steps is None else steps:
         on_step(step, None)
-        outcome = run_child(worker_argv(), _task(opts, target, common, step), opts.timeout_s)
+        python = step.python.executable if step.python else None
+        outcome = run_child(
+            worker_argv(python), _task(opts, target, common, step), opts.timeout_s,
+            env=child_env(python),
+        )  # fmt: skip
         _record(results, opts.scenario, step, outcome)
         if opts.output:
             write_atomic(opts.output, results)
@@ -188,28 +245,50 @@ def execute(
     return results
 
 
-def bench_name(scenario: str, mode: Mode, threads: int, guard: bool = False) -> str:
-    return f"{scenario}/mode={mode}/threads={threads}" + ("/guard=on" if guard else "")
+def bench_name(
+    scenario: str,
+    mode: Mode,
+    threads: int,
+    guard: bool = False,
+    call_path: CallPath | None = None,
+    python: Interpreter | None = None,
+) -> str:
+    """scenario/mode=M/threads=N, then /path=P, /python=V and /guard=on where they apply."""
+    name = f"{scenario}/mode={mode}/threads={threads}"
+    if call_path is not None:
+        name += f"/path={call_path}"
+    if python is not None:
+        name += f"/python={python.label.removeprefix('python')}"
+    return name + ("/guard=on" if guard else "")
 
 
 def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) -> dict[str, Any]:
+    path = step.call_path or opts.call_path
+    name = bench_name(
+        opts.scenario.name, step.mode, step.threads, step.guard, step.call_path, step.python
+    )
     return {
         "protocol": PROTOCOL,
         "kind": step.kind,
-        "name": bench_name(opts.scenario.name, step.mode, step.threads, step.guard),
+        "name": name,
         "target": target.to_json(),
         "mode": str(step.mode),
-        "call_path": str(opts.call_path),
+        "call_path": str(path),
+        "check_each_call": step.check_each_call,
         "threads": step.threads,
         "guard": step.guard,
         "pyperf": opts.pyperf.to_json(),
-        "repeats": opts.progress_repeats,
+        "repeats": 1 if step.kind == "pool" else opts.progress_repeats,
+        "executor": step.executor,
         "overlap_threads": opts.max_threads if step.kind == "progress" else 0,
+        "total_calls": opts.pool_calls * opts.max_threads,
         "metadata": {
             **common,
+            **(step.python.metadata() if step.python else {}),
             "mode": str(step.mode),
             "threads": step.threads,
             "guard": "on" if step.guard else "off",
+            "call_path": str(path),
         },
     }
 
@@ -221,9 +300,16 @@ def _record(results: Results, scenario: Scenario, step: Step, outcome: ChildOutc
         "mode": str(step.mode),
         "threads": step.threads,
         "guard": step.guard,
+        **({"call_path": str(step.call_path)} if step.call_path else {}),
+        **({"interpreter": step.python.label, "gil": step.python.gil} if step.python else {}),
     }
+    if step.kind == "pool":
+        key["executor"] = step.executor
     if not outcome.ok or outcome.answer is None:
         results.add_failure(key, outcome.to_json())
+    elif step.kind == "pool":
+        answer = outcome.answer
+        results.pool.append({**key, **{k: answer[k] for k in ("wall_s", "peak_rss_kib", "calls")}})
     elif step.kind == "bench":
         results.add_benchmark(outcome.answer["benchmark"])
     else:

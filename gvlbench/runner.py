@@ -81,7 +81,12 @@ def _no_core_dumps() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_child(argv: Sequence[str], task: dict[str, Any] | None, timeout_s: float) -> ChildOutcome:
+def run_child(
+    argv: Sequence[str],
+    task: dict[str, Any] | None,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+) -> ChildOutcome:
     """Run one child to its end, feeding `task` as JSON on stdin; never raises for its failures."""
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -91,6 +96,7 @@ def run_child(argv: Sequence[str], task: dict[str, Any] | None, timeout_s: float
         stderr=subprocess.PIPE,
         start_new_session=True,
         preexec_fn=_no_core_dumps,
+        env=env,
     )
     payload = json.dumps(task).encode() if task is not None else b""
     try:

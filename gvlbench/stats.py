@@ -29,6 +29,13 @@ class SpeedupRow:
     calls_per_s: float | None = None
     speedup: float | None = None
     efficiency: float | None = None
+    interpreter: str = ""  # set when the children ran under another interpreter (--python)
+    call_path: str = ""
+
+
+def row_mode(md: dict[str, Any]) -> str:
+    """The mode as a table shows it: a build without a GIL is a mode of its own."""
+    return "free-threaded" if md.get("gil") == "disabled" else str(md["mode"])
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class ProgressRow:
     ratio_max: float | None = None
     call_median_s: float | None = None
     samples: int = 0
+    interpreter: str = ""
     overlap_median: float | None = None  # how much `overlap_threads` calls at once overlapped
     overlap_threads: int = 0
 
@@ -52,20 +60,24 @@ def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
 
 
 def speedup_rows(results: Results) -> list[SpeedupRow]:
-    """One row per (scenario, mode, threads), failures included, sorted by mode then threads."""
+    """One row per (scenario, interpreter, call path, mode, threads), failures included;
+    speedup is against 1 thread of the same everything else."""
     cpus = int(results.metadata.get("usable_cpus") or 1)
-    measured: dict[tuple[str, str, int], pyperf.Benchmark] = {}
+    measured: dict[tuple[str, str, str, str, int], pyperf.Benchmark] = {}
     for bench in results.benchmarks:
         md = bench["metadata"]
-        measured[(md["scenario"], md["mode"], int(md["threads"]))] = pyperf_benchmark(bench)
+        key = (md["scenario"], md.get("interpreter", ""), md.get("call_path", ""),
+               row_mode(md), int(md["threads"]))  # fmt: skip
+        measured[key] = pyperf_benchmark(bench)
     rows = [
-        SpeedupRow(f["scenario"], f["mode"], int(f["threads"]), f["description"])
+        SpeedupRow(f["scenario"], row_mode(f), int(f["threads"]), f["description"],
+                   interpreter=f.get("interpreter", ""), call_path=f.get("call_path", ""))
         for f in results.failures
         if f.get("kind") == "bench"
-    ]
-    for (scenario, mode, threads), b in measured.items():
+    ]  # fmt: skip
+    for (scenario, interp, path, mode, threads), b in measured.items():
         wall = b.median()
-        one = measured.get((scenario, mode, 1))
+        one = measured.get((scenario, interp, path, mode, 1))
         speedup = threads * one.median() / wall if one else None
         rows.append(
             SpeedupRow(
@@ -79,17 +91,20 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
                 calls_per_s=threads / wall,
                 speedup=speedup,
                 efficiency=speedup / min(threads, cpus) if speedup else None,
+                interpreter=interp,
+                call_path=path,
             )
         )
-    return sorted(rows, key=lambda r: (r.scenario, r.mode, r.threads))
+    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.mode, r.threads))
 
 
 def progress_rows(results: Results) -> list[ProgressRow]:
     rows = [
-        ProgressRow(f["scenario"], f["mode"], f["description"])
+        ProgressRow(f["scenario"], row_mode(f), f["description"],
+                    interpreter=f.get("interpreter", ""))
         for f in results.failures
         if f.get("kind") == "progress"
-    ]
+    ]  # fmt: skip
     for p in results.progress:
         ratios = [s["ratio"] for s in p["samples"]]
         calls = [s["call_s"] for s in p["samples"]]
@@ -98,7 +113,7 @@ def progress_rows(results: Results) -> list[ProgressRow]:
         rows.append(
             ProgressRow(
                 p["scenario"],
-                p["mode"],
+                row_mode(p),
                 "ok",
                 p["via"],
                 statistics.median(ratios),
@@ -106,8 +121,9 @@ def progress_rows(results: Results) -> list[ProgressRow]:
                 max(ratios),
                 statistics.median(calls),
                 len(ratios),
+                p.get("interpreter", ""),
                 statistics.median(p["overlap"]) if p.get("overlap") else None,
                 int(p.get("overlap_threads") or 0),
             )
         )
-    return sorted(rows, key=lambda r: (r.scenario, r.mode))
+    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.mode))

@@ -44,6 +44,9 @@ def main() -> None:
             "race": _race,
             "guard-cost": _guard_cost,
             "check": _check,
+            "pool": _pool,
+            "calls": _calls,
+            "sweep-point": _sweep_point,
         }
         doc = kinds[task["kind"]](task)
         doc = {"protocol": PROTOCOL, "ok": True, "kind": task["kind"], **doc}
@@ -158,7 +161,9 @@ def _pyperf_worker() -> None:
     embs = make_embeddings(target, Mode(task["mode"]), CallPath(task["call_path"]), task["threads"])
     for emb in embs:
         emb.checked_call()  # outside the timing: first-call costs and the expectation
-    calls = [emb.checked_call for emb in embs]
+    # `gvlbench calls` prices the call itself: checked once above, then timed bare
+    each = task.get("check_each_call", True) and CallPath(task["call_path"]).checks_results
+    calls = [emb.checked_call if each else emb.call for emb in embs]
     if task.get("guard"):
         from gvlbench.guard import StoreGuard, guarded
 
@@ -213,6 +218,24 @@ def _guard_cost(task: dict[str, Any]) -> dict[str, Any]:
     from gvlbench.guard_cost import measure
 
     return measure(task)
+
+
+def _sweep_point(task: dict[str, Any]) -> dict[str, Any]:
+    from gvlbench.sweep import measure_point
+
+    return measure_point(task)
+
+
+def _calls(task: dict[str, Any]) -> dict[str, Any]:
+    from gvlbench.calls import measure
+
+    return measure(task)
+
+
+def _pool(task: dict[str, Any]) -> dict[str, Any]:
+    from gvlbench.pool import run_pool
+
+    return run_pool(task)
 
 
 def _check(task: dict[str, Any]) -> dict[str, Any]:

@@ -132,3 +132,14 @@ def test_wasmtime_fallback_compiler_is_used_and_named(spec, tmp_path: Path) -> N
     assert cli.returncode == 0, cli.stderr
     assert "compiled by wasmtime.wat2wasm" in cli.stderr
     assert cli.json()["metadata"]["wat_compiler"] == "wasmtime.wat2wasm"
+
+
+def test_overlap_is_measured_per_mode_within_one_round(mark_results) -> None:
+    """Two threads calling at once: with the GIL held their CPU time cannot overlap (a
+    waiting thread sleeps); released, it does (on two cores)."""
+    out, _ = mark_results
+    doc = json.loads(out.read_text())
+    overlap = {p["mode"]: sorted(p["overlap"]) for p in doc["gvlbench"]["progress"]}
+    assert all(p["overlap_threads"] == 2 for p in doc["gvlbench"]["progress"])
+    assert all(0.0 <= v <= 1.0 for values in overlap.values() for v in values)
+    assert overlap["held"][1] < 0.3 < overlap["released"][1]

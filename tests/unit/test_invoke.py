@@ -17,7 +17,7 @@ from gvlbench.wat import compile_wat
 from tests.conftest import WAT
 
 MODES = list(Mode)
-PATHS = list(CallPath)
+PATHS = list(CallPath.bindings())
 
 
 def _target(name: str, export: str, args: tuple, imports: tuple = (), **kw) -> Target:
@@ -31,6 +31,12 @@ def test_the_two_modes_are_the_same_function_from_the_same_library() -> None:
 
     assert ctypes.cast(released, ctypes.c_void_p).value == ctypes.cast(held, ctypes.c_void_p).value
     assert released.argtypes == held.argtypes and released.restype == held.restype
+    # the prepared paths' binding: the same symbol again, only without argtypes to convert
+    from gvlbench.invoke import _FAST_CALL
+
+    fast = {ctypes.cast(f, ctypes.c_void_p).value for f in _FAST_CALL.values()}
+    assert fast == {ctypes.cast(released, ctypes.c_void_p).value}
+    assert _FAST_CALL[Mode.HELD]._flags_ != _FAST_CALL[Mode.RELEASED]._flags_  # PyDLL vs CDLL
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -1,0 +1,61 @@
+"""The click layer: parse, call the library, render. No measuring logic lives here.
+
+Results go to stdout, diagnostics and progress to stderr. Every user error is one line on
+stderr and exit code 2; a failed measurement or check is exit 1; our own bug is exit 3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from gvlbench import __version__
+from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
+
+
+class _Cli(click.Group):
+    """Turns every error into one line and a documented exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            _fail("aborted", EXIT_FAILED)
+        except click.ClickException as exc:  # usage errors: bad option value, unknown command
+            _fail(f"bad option: {exc.format_message()}", EXIT_BAD_INPUT)
+        except GvlbenchError as exc:
+            _fail(f"{exc.kind}: {exc}", exc.exit_code)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+        except Exception as exc:
+            if os.environ.get("GVLBENCH_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(exc).__name__}: {exc} (GVLBENCH_DEBUG=1 shows more)",
+                EXIT_INTERNAL,
+            )
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"gvlbench: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gvlbench")
+def main() -> None:
+    """Measure and verify what happens when a Wasm call releases the interpreter lock."""
+
+
+# The commands live in one module per concept; they are registered here, after `main` exists.
+from gvlbench.cli import cost, gate, race, run, verify  # noqa: E402
+
+for _command in (run.list_cmd, run.run, race.race, verify.verify, cost.calls, cost.sweep,
+                 gate.compare, gate.gate, gate.report, run.compile_cmd, run.show):  # fmt: skip
+    main.add_command(_command)

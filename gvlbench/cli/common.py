@@ -1,0 +1,95 @@
+"""What the commands share: where they write (results on stdout, diagnostics and progress on
+stderr), the progress bar, and option helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gvlbench.invoke import CallPath, Mode
+from gvlbench.run import Step
+from gvlbench.runner import ChildOutcome
+
+out = Console()
+err = Console(stderr=True)
+
+# Options several commands take, spelled once.
+call_path_option = click.option(
+    "--call-path",
+    type=click.Choice([p.value for p in CallPath.bindings()]),
+    default="stock",
+    show_default=True,
+    help="wasmtime-py's Func.__call__, or gvlbench's prepared call.",
+)
+json_output_option = click.option(
+    "-o",
+    "--json",
+    "output",
+    metavar="PATH",
+    help="Write results (a pyperf-compatible JSON file) to PATH, or '-' for stdout.",
+)
+timeout_option = click.option(
+    "--timeout",
+    "timeout_s",
+    default=300.0,
+    show_default=True,
+    type=float,
+    help="Seconds before a measuring child is declared hung and killed.",
+)
+
+
+def modes(mode: str) -> tuple[Mode, ...]:
+    """--mode held|released|both as the modes to measure."""
+    return (Mode.HELD, Mode.RELEASED) if mode == "both" else (Mode(mode),)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    sys.stdout.flush()
+
+
+class Bar:
+    """A rich progress bar on stderr that shows what is running and what is left."""
+
+    def __init__(self, total: int):
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, transient=True,
+        )  # fmt: skip
+        self._task = self._progress.add_task("starting", total=total)
+
+    def __enter__(self) -> Bar:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def start(self, label: str) -> None:
+        self._progress.update(self._task, description=label)
+
+    def done(self, problem: str | None = None) -> None:
+        self._progress.advance(self._task)
+        if problem:
+            err.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
+
+    def on_label(self, label: str, outcome: ChildOutcome | None) -> None:
+        """The callback of steps that are only a label (calls, guard cost)."""
+        if outcome is None:
+            self.start(label)
+        else:
+            self.done(None if outcome.ok else f"{label}: {outcome.describe()}")
+
+    def on_step(self, step: Step, outcome: ChildOutcome | None) -> None:
+        """The callback `run.execute` takes."""
+        label = step.label()
+        if outcome is None:
+            self.start(f"measuring {label}")
+        else:
+            self.done(None if outcome.ok else f"{label}: {outcome.describe()}")

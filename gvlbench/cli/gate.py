@@ -1,0 +1,162 @@
+"""`compare`, `gate` and `report`: results files compared, gated and drawn."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from gvlbench import compare as compare_mod
+from gvlbench import gate as gate_mod
+from gvlbench import (
+    junit,
+    render,
+    results,
+    scenario,
+)
+from gvlbench import report as report_mod
+from gvlbench.checks import CHECKS
+from gvlbench.cli.common import Bar, err, out, print_json
+
+
+@click.command()
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("current", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(base: Path, current: Path, as_json: bool) -> None:
+    """Compare two results files row by row: change, significance, and the derived ratios."""
+    rows, progress = compare_mod.compare(results.load(base), results.load(current))
+    if as_json:
+        print_json({"rows": render.rows_json(rows), "progress": render.rows_json(progress)})
+        return
+    out.print(render.compare_table(rows, base.name, current.name))
+    if progress:
+        out.print(render.progress_compare_table(progress, base.name, current.name))
+
+
+@click.command()
+@click.option(
+    "--baseline",
+    "baseline_path",
+    metavar="PATH",
+    required=True,
+    help="The baseline results file (written by --update-baseline).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Gate config: what to measure, invariants, tolerances [default: gate.toml].",
+)
+@click.option(
+    "--current",
+    "current_path",
+    metavar="PATH",
+    help="Judge this results file instead of measuring now.",
+)
+@click.option(
+    "--update-baseline",
+    is_flag=True,
+    help="Measure, check the invariants, and write the results as the new baseline.",
+)
+@click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML to PATH.")
+@click.option(
+    "--markdown",
+    "markdown_path",
+    metavar="PATH",
+    help="Write the markdown summary to PATH (it is also appended to "
+    "$GITHUB_STEP_SUMMARY when that is set).",
+)
+@click.option(
+    "-o",
+    "--json",
+    "output",
+    metavar="PATH",
+    help="Write the measured results and the verdicts to PATH, or '-' for stdout.",
+)
+def gate(baseline_path: str, config_path: str | None, current_path: str | None,
+         update_baseline: bool, junit_path: str | None, markdown_path: str | None,
+         output: str | None) -> None:  # fmt: skip
+    """Judge a run against invariants and a baseline: exit 0 pass, 1 regression, 2 error."""
+    cfg = gate_mod.load_config(Path(config_path) if config_path else _default_gate_config())
+    baseline_file = Path(baseline_path)
+    baseline = None if update_baseline else results.load(baseline_file)
+    if current_path:
+        current = results.load(Path(current_path))
+        rules = gate_mod.judge(cfg, current, baseline)
+    else:
+        with Bar(_gate_steps(cfg)) as bar:
+            current, rules = gate_mod.measure_and_judge(
+                cfg, baseline, lambda label, done: bar.done() if done else bar.start(label)
+            )
+    summary = gate_mod.markdown(rules)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as fh:
+            fh.write(summary)
+    if markdown_path:
+        Path(markdown_path).write_text(summary)
+    if junit_path:
+        junit.write(Path(junit_path), "gvlbench.gate", gate_mod.junit_cases(rules))
+    if output == "-":
+        print_json({**current.to_json(), "gate": render.rows_json(rules)})
+    else:
+        if output:
+            results.write_atomic(Path(output), current)
+        out.print(render.gate_table(rules))
+    code = gate_mod.exit_code(rules)
+    if update_baseline:
+        if code:
+            err.print("[red]not writing a baseline that fails its own invariants[/red]")
+        else:
+            results.write_atomic(baseline_file, current)
+            err.print(f"baseline written to {baseline_file}", soft_wrap=True)
+    sys.exit(code)
+
+
+def _default_gate_config() -> Path:
+    return scenario.data_dirs()[0].parent / "gate.toml"
+
+
+def _gate_steps(cfg: gate_mod.GateConfig) -> int:
+    from gvlbench.run import thread_sweep
+
+    per_scenario = 2 * len(thread_sweep(cfg.threads)) + (2 if cfg.progress_repeats else 0)
+    verify = len(CHECKS) * 2 if cfg.verify_repeat else 0
+    return len(cfg.scenarios) * per_scenario + 2 * cfg.race_trials + verify
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    default="results/report",
+    show_default=True,
+    metavar="DIR",
+    help="Where the markdown page and the PNGs go.",
+)
+def report(paths: tuple[Path, ...], out_dir: str) -> None:
+    """Draw results files: speedup vs threads, sibling progress, race crash rates (markdown + PNG).
+
+    Several files are merged into one report (e.g. a run of spin and a race).
+    """
+    merged = results.Results(metadata={}, command="report")
+    commands = set()
+    for path in paths:
+        part = results.load(path)
+        commands.add(part.command)
+        merged.metadata = merged.metadata or part.metadata
+        merged.benchmarks += part.benchmarks
+        merged.progress += part.progress
+        merged.race += part.race
+        merged.pool += part.pool
+    if len(commands) == 1:  # a sweep or calls file keeps what it is
+        merged.command = commands.pop()
+    made = report_mod.write_report(merged, ", ".join(p.name for p in paths), Path(out_dir))
+    if made.note:
+        err.print(f"[yellow]{made.note}[/yellow]")
+    out.print(f"report: {made.markdown}", soft_wrap=True)
+    for image in made.images:
+        out.print(f"  {image}", soft_wrap=True)

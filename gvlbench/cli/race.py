@@ -1,0 +1,156 @@
+"""`race`: the shared-Store crash in child processes, the Store guard, and its cost."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from gvlbench import guard_cost as guard_cost_mod
+from gvlbench import (
+    results,
+    scenario,
+)
+from gvlbench.cli.common import (
+    Bar,
+    call_path_option,
+    err,
+    modes,
+    print_json,
+)
+from gvlbench.cli.run import show_results
+from gvlbench.errors import EXIT_FAILED
+from gvlbench.invoke import CallPath, Mode
+from gvlbench.race import RaceConfig, RaceOptions, check_expectation, execute_race, summarize
+
+
+@click.command()
+@click.option(
+    "--shared-store/--per-thread-store",
+    "shared",
+    default=True,
+    show_default=True,
+    help="All threads call one Store (the hazard), or each owns one (the control).",
+)
+@click.option("--guard", is_flag=True, help="Put the Store guard around every call.")
+@click.option(
+    "--matrix",
+    is_flag=True,
+    help="Race every configuration in one table: shared, per-thread, shared with "
+    "the guard, and shared with the lock held.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["held", "released", "both"]),
+    default="released",
+    show_default=True,
+    help="Call with the GIL held, released, or both.",
+)
+@click.option(
+    "-t", "--threads", default=8, show_default=True, type=int, help="Threads calling in a loop."
+)
+@click.option(
+    "--trials", default=10, show_default=True, type=int, help="Child processes per configuration."
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    default=5.0,
+    show_default=True,
+    type=float,
+    help="Seconds a trial runs before it counts as survived.",
+)
+@click.option(
+    "--scenario",
+    "scenario_name",
+    default="grow",
+    show_default=True,
+    help="The workload each thread calls (a name or a spec path).",
+)
+@call_path_option
+@click.option(
+    "--expect",
+    type=click.Choice(["crash", "safe"]),
+    help="Exit 1 unless every configuration crashed at least once (crash) or none "
+    "crashed, hung or failed (safe).",
+)
+@click.option(
+    "--guard-cost",
+    is_flag=True,
+    help="Instead of racing, measure the guard's cost per call (nop and add, held "
+    "and released, stock and lean paths).",
+)
+@click.option(
+    "-o",
+    "--json",
+    "output",
+    metavar="PATH",
+    help="Write results (trials, stderr excerpts) to PATH, or '-' for stdout.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    help="Seconds before a trial is declared hung [default: duration + 60].",
+)
+def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trials: int,
+         duration_s: float, scenario_name: str, call_path: str, expect: str | None,
+         guard_cost: bool, output: str | None,
+         timeout_s: float | None) -> None:  # fmt: skip
+    """Call one Store from many threads and classify each trial: crashed, raised, hung, survived.
+
+    Every trial is its own child process, so an abort is a row, never a dead harness.
+    """
+    path = None if output in (None, "-") else Path(output)
+    if guard_cost:
+        res = _guard_cost(mode, path)
+    else:
+        opts = RaceOptions(
+            scenario=scenario.find(scenario_name),
+            configs=_race_configs(shared, guard, matrix, mode), threads=threads, trials=trials,
+            duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
+            output=path,
+        )  # fmt: skip
+        with Bar(len(opts.configs) * opts.trials) as bar:
+            res = execute_race(opts, lambda c, i, t: _on_trial(bar, opts, c, i, t))
+    if output == "-":
+        print_json(res.to_json())
+    else:
+        show_results(res)
+    if expect and not guard_cost:
+        problems = check_expectation(summarize(res.race), expect)
+        for problem in problems:
+            err.print(f"[red]expectation failed:[/red] {escape(problem)}", soft_wrap=True)
+        if problems:
+            sys.exit(EXIT_FAILED)
+
+
+def _race_configs(shared: bool, guard: bool, matrix: bool, mode: str) -> tuple[RaceConfig, ...]:
+    if matrix:
+        return (RaceConfig("shared", False, Mode.RELEASED),
+                RaceConfig("per-thread", False, Mode.RELEASED),
+                RaceConfig("shared", True, Mode.RELEASED),
+                RaceConfig("shared", False, Mode.HELD))  # fmt: skip
+    store = "shared" if shared else "per-thread"
+    return tuple(RaceConfig(store, guard, m) for m in modes(mode))
+
+
+def _on_trial(bar: Bar, opts: RaceOptions, config: RaceConfig, i: int, trial: Any) -> None:
+    if trial is None:
+        bar.start(f"{config.label()}: trial {i + 1}/{opts.trials}")
+    else:
+        bar.done()
+
+
+def _guard_cost(mode: str, path: Path | None) -> results.Results:
+    measured = (Mode.HELD, Mode.RELEASED) if mode == "released" else modes(mode)
+    paths = (CallPath.STOCK, CallPath.LEAN)
+    res = results.Results(metadata={}, command="race --guard-cost")
+    with Bar(guard_cost_mod.plan_size(paths, measured)) as bar:
+        guard_cost_mod.execute_guard_cost(paths, measured, bar.on_label, res)
+    if path:
+        results.write_atomic(path, res)
+    return res

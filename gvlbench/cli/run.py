@@ -1,0 +1,231 @@
+"""`list`, `run`, `show` and `compile`: scenarios, and held vs released measured."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from gvlbench import guard_cost as guard_cost_mod
+from gvlbench import (
+    hosts,
+    interpreter,
+    render,
+    results,
+    scenario,
+    stats,
+    wat,
+)
+from gvlbench.cli.common import (
+    Bar,
+    call_path_option,
+    err,
+    json_output_option,
+    modes,
+    out,
+    print_json,
+    timeout_option,
+)
+from gvlbench.cli.cost import show as show_costs
+from gvlbench.errors import EXIT_FAILED
+from gvlbench.invoke import CallPath, Mode
+from gvlbench.pool import pool_rows
+from gvlbench.race import summarize
+from gvlbench.run import PyperfOptions, RunOptions, cpu_count, execute, plan, prepare
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the scenarios as JSON.")
+def list_cmd(as_json: bool) -> None:
+    """List the built-in scenarios, their exports and what each measures."""
+    found = scenario.builtin()
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": s.name,
+                    "export": s.export,
+                    "args": list(s.args),
+                    "description": s.description,
+                    "measures": s.measures,
+                    "imports": [f"{i.module}.{i.name}={i.host}" for i in s.imports],
+                    "spec": str(s.spec_path),
+                }
+                for s in found
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title="Scenarios")
+    for col in ("name", "export(args)", "host imports", "measures"):
+        table.add_column(col)
+    for s in found:
+        imports = ", ".join(f"{i.module}.{i.name}={i.host}" for i in s.imports) or "-"
+        table.add_row(s.name, f"{s.export}({', '.join(map(str, s.args))})", imports, s.measures)
+    out.print(table)
+    out.print(f"host behaviours a spec may import: {', '.join(hosts.names())}")
+
+
+@click.command()
+@click.argument("scenario_name", metavar="SCENARIO")
+@click.option(
+    "-t",
+    "--threads",
+    default=None,
+    type=int,
+    help="Sweep 1, 2, 4, ... up to this many threads [default: CPU count].",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["held", "released", "both", "processes"]),
+    default="both",
+    show_default=True,
+    help="Call with the GIL held, released, or both; `processes`: released threads vs a "
+    "process pool on the same total work, start-up and memory included.",
+)
+@call_path_option
+@click.option(
+    "--python",
+    "pythons",
+    multiple=True,
+    metavar="PATH",
+    help="Run the measuring children under this interpreter (repeatable). It needs wasmtime "
+    "and pyperf; gvlbench installs nothing into it.",
+)
+@click.option(
+    "--pool-calls",
+    default=20,
+    show_default=True,
+    type=int,
+    help="--mode processes: calls per worker at the largest worker count (the total is fixed).",
+)
+@click.option(
+    "--pool-repeats",
+    default=4,
+    show_default=True,
+    type=int,
+    help="--mode processes: jobs per (executor, workers), each in a fresh child.",
+)
+@json_output_option
+@click.option("--fast", "preset", flag_value="fast", help="Fewer pyperf processes: rough numbers.")
+@click.option("--rigorous", "preset", flag_value="rigorous", help="More processes and values.")
+@click.option("-p", "--processes", type=int, help="pyperf worker processes per measurement.")
+@click.option("-n", "--values", type=int, help="pyperf values per worker process.")
+@click.option(
+    "--progress-repeats",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Calls measured for counter progress per mode (0 skips the table).",
+)
+@timeout_option
+def run(
+    scenario_name: str,
+    threads: int | None,
+    mode: str,
+    call_path: str,
+    output: str | None,
+    preset: str | None,
+    processes: int | None,
+    values: int | None,
+    progress_repeats: int,
+    timeout_s: float,
+    pythons: tuple[str, ...],
+    pool_calls: int,
+    pool_repeats: int,
+) -> None:
+    """Measure SCENARIO with the GIL held and released across thread counts.
+
+    SCENARIO is a built-in name (see `gvlbench list`) or the path of a spec file.
+    """
+    probed = tuple(interpreter.probe(path) for path in pythons)
+    for py in probed:
+        err.print(f"[dim]--python {escape(py.executable)}: Python {py.version}, GIL {py.gil}"
+                  "[/dim]", soft_wrap=True)  # fmt: skip
+    base = PyperfOptions.preset(preset or "default")
+    for name, value in (("--processes", processes), ("--values", values)):
+        if value is not None and value < 1:
+            raise click.BadParameter(f"must be at least 1, got {value}", param_hint=name)
+    pyperf_opts = PyperfOptions(
+        processes or base.processes, values or base.values, base.warmups, base.min_time
+    )
+    to_stdout = output == "-"
+    opts = RunOptions(
+        scenario=scenario.find(scenario_name),
+        max_threads=threads if threads is not None else cpu_count(),
+        modes=(Mode.RELEASED,) if mode == "processes" else modes(mode),
+        call_path=CallPath(call_path),
+        pyperf=pyperf_opts,
+        progress_repeats=progress_repeats,
+        timeout_s=timeout_s,
+        output=None if output in (None, "-") else Path(output),
+        pythons=probed,
+        pool=mode == "processes",
+        pool_calls=pool_calls,
+        pool_repeats=pool_repeats,
+    )
+    prepared = prepare(opts)
+    err.print(f"[dim]{opts.scenario.wat_path.name} compiled by {prepared.compiled.compiler}[/dim]")
+    with Bar(len(plan(opts))) as bar:
+        res = execute(prepared, bar.on_step)
+    if to_stdout:
+        print_json(res.to_json())
+    else:
+        show_results(res)
+        if opts.output:
+            err.print(f"[dim]results written to {opts.output}[/dim]", soft_wrap=True)
+    if res.failures:
+        sys.exit(EXIT_FAILED)
+
+
+@click.command("compile")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+def compile_cmd(sources: tuple[Path, ...]) -> None:
+    """Compile WAT sources (default: every built-in one) into the content-hashed cache."""
+    paths = list(sources) or sorted(scenario.data_dirs()[1].glob("*.wat"))
+    for path in paths:
+        compiled = wat.compile_wat(path)
+        out.print(f"{path.name}: {compiled.wasm_path} ({compiled.compiler})", soft_wrap=True)
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the derived rows as JSON.")
+def show(path: Path, as_json: bool) -> None:
+    """Show the tables of a results file written by `gvlbench run --json`."""
+    res = results.load(path)
+    if as_json:
+        print_json(
+            {
+                "speedup": render.rows_json(stats.speedup_rows(res)),
+                "progress": render.rows_json(stats.progress_rows(res)),
+            }
+        )
+        return
+    show_results(res)
+
+
+def show_results(res: results.Results) -> None:
+    """Every table the results hold: speedup, progress, race, guard cost, then failures."""
+    cpus = int(res.metadata.get("usable_cpus") or cpu_count())
+    if res.command in ("calls", "sweep"):
+        show_costs(res)
+        return
+    if res.pool or any(f.get("kind") == "pool" for f in res.failures):
+        out.print(render.pool_table(pool_rows(res)))
+    cost_rows = guard_cost_mod.guard_cost_rows(res)
+    if cost_rows:
+        out.print(render.guard_cost_table(cost_rows))
+    if res.benchmarks or not (res.race or cost_rows or res.pool):
+        out.print(render.speedup_table(stats.speedup_rows(res), cpus))
+    if res.race:
+        first = res.race[0]
+        out.print(render.race_table(summarize(res.race), first["threads"], None))
+    rows = stats.progress_rows(res)
+    if rows:
+        out.print(render.progress_table(rows))
+    for line in render.failure_lines(res.failures):
+        out.print(line, soft_wrap=True, markup=True, highlight=False)

@@ -1,0 +1,130 @@
+"""`verify`: the GVL-release PR's correctness checks, run concurrently, per mode."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gvlbench import (
+    junit,
+    render,
+    scenario,
+)
+from gvlbench.checks import CHECKS
+from gvlbench.cli.common import (
+    Bar,
+    call_path_option,
+    modes,
+    out,
+    print_json,
+)
+from gvlbench.errors import EXIT_FAILED
+from gvlbench.invoke import CallPath
+from gvlbench.verify import (
+    CheckResult,
+    VerifyOptions,
+    execute_verify,
+    exit_ok,
+    junit_cases,
+    load_known,
+)
+
+
+@click.command()
+@click.option(
+    "--mode",
+    type=click.Choice(["held", "released", "both"]),
+    default="both",
+    show_default=True,
+    help="Run each check with the GIL held, released, or both.",
+)
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="NAME",
+    help=f"Run only this check (repeatable): {', '.join(CHECKS)}.",
+)
+@click.option(
+    "--repeat",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Times each check runs in its child; the failure rate is over these.",
+)
+@click.option(
+    "-t",
+    "--threads",
+    default=4,
+    show_default=True,
+    type=int,
+    help="Threads in the concurrent checks.",
+)
+@call_path_option
+@click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML to PATH.")
+@click.option(
+    "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
+)
+@click.option(
+    "--known-defects",
+    "known_path",
+    metavar="PATH",
+    help="Known-defects file [default: the one shipped with gvlbench].",
+)
+@click.option(
+    "--findings",
+    "findings_dir",
+    metavar="DIR",
+    help="Where reproducers of failing checks go [default: findings/ beside --json, "
+    "else results/findings].",
+)
+@click.option(
+    "--sabotage",
+    is_flag=True,
+    help="Break the binding or host on purpose in each check, to prove it can fail.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=120.0,
+    show_default=True,
+    type=float,
+    help="Seconds before a check's child is declared hung and killed.",
+)
+def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_path: str,
+           junit_path: str | None, output: str | None, known_path: str | None,
+           findings_dir: str | None, sabotage: bool, timeout_s: float) -> None:  # fmt: skip
+    """Run every correctness check of the GVL-release PR, truly concurrently, per mode.
+
+    Exits 0 only when every failure is a known defect (see known-defects.toml).
+    """
+    path = None if output in (None, "-") else Path(output)
+    findings = Path(findings_dir) if findings_dir else (
+        path.parent / "findings" if path else Path("results") / "findings")  # fmt: skip
+    opts = VerifyOptions(
+        checks=checks or tuple(CHECKS), modes=modes(mode), repeat=repeat, threads=threads,
+        call_path=CallPath(call_path), sabotage=sabotage, timeout_s=timeout_s,
+        known=load_known(Path(known_path) if known_path else scenario.known_defects_path()),
+        findings_dir=findings, output=path,
+    )  # fmt: skip
+    with Bar(len(opts.checks) * len(opts.modes)) as bar:
+
+        def on_check(check: str, mode_: str, result: CheckResult | None) -> None:
+            if result is None:
+                bar.start(f"checking {check} [{mode_}]")
+            else:
+                bar.done()
+
+        res, checked = execute_verify(opts, on_check)
+    if junit_path:
+        junit.write(Path(junit_path), "gvlbench.verify", junit_cases(checked))
+    if output == "-":
+        print_json(res.to_json())
+    else:
+        out.print(render.verify_table(checked))
+        for line in render.verify_notes(checked):
+            out.print(line, soft_wrap=True, highlight=False)
+    if not exit_ok(checked):
+        sys.exit(EXIT_FAILED)
