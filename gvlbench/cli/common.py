@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -27,6 +28,22 @@ call_path_option = click.option(
     show_default=True,
     help="wasmtime-py's Func.__call__, or gvlbench's prepared call.",
 )
+
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def mode_option(default: str = "both", what: str = "Call") -> Decorator:
+    """`--mode held|released|both`, the lock axis every measuring command shares."""
+    return click.option(
+        "--mode",
+        type=click.Choice(["held", "released", "both"]),
+        default=default,
+        show_default=True,
+        help=f"{what} with the GIL held, released, or both.",
+    )
+
+
 json_output_option = click.option(
     "-o",
     "--json",

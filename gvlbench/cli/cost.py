@@ -18,6 +18,7 @@ from gvlbench.cli.common import (
     Bar,
     err,
     json_output_option,
+    mode_option,
     modes,
     out,
     print_json,
@@ -36,13 +37,7 @@ from gvlbench.invoke import CallPath
     metavar="NAME",
     help="Scenario to price (repeatable) [default: nop and add].",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["held", "released", "both"]),
-    default="both",
-    show_default=True,
-    help="Call with the GIL held, released, or both.",
-)
+@mode_option()
 @click.option(
     "--rounds",
     default=calls_mod.ROUNDS,

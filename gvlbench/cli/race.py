@@ -18,6 +18,7 @@ from gvlbench.cli.common import (
     Bar,
     call_path_option,
     err,
+    mode_option,
     modes,
     print_json,
 )
@@ -42,13 +43,7 @@ from gvlbench.race import RaceConfig, RaceOptions, check_expectation, execute_ra
     help="Race every configuration in one table: shared, per-thread, shared with "
     "the guard, and shared with the lock held.",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["held", "released", "both"]),
-    default="released",
-    show_default=True,
-    help="Call with the GIL held, released, or both.",
-)
+@mode_option(default="released")
 @click.option(
     "-t", "--threads", default=8, show_default=True, type=int, help="Threads calling in a loop."
 )

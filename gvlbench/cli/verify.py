@@ -16,6 +16,7 @@ from gvlbench.checks import CHECKS
 from gvlbench.cli.common import (
     Bar,
     call_path_option,
+    mode_option,
     modes,
     out,
     print_json,
@@ -33,13 +34,7 @@ from gvlbench.verify import (
 
 
 @click.command()
-@click.option(
-    "--mode",
-    type=click.Choice(["held", "released", "both"]),
-    default="both",
-    show_default=True,
-    help="Run each check with the GIL held, released, or both.",
-)
+@mode_option(what="Run each check")
 @click.option(
     "--check",
     "checks",
