@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format wasm deps gate report clean pythons
+.PHONY: run test lint format wasm deps ruby gate report clean pythons
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -22,11 +22,19 @@ deps:
 	    (apt-get update -qq && apt-get install -y -qq wabt >/dev/null) ; } || \
 	  echo "note: wabt not installed; gvlbench will use wasmtime.wat2wasm"
 
+# `--runtime ruby` needs Debian's ruby and ruby-ffi (installed when running as root);
+# without them the Ruby tests skip and `--runtime ruby` says what to install.
+ruby:
+	@command -v ruby >/dev/null 2>&1 && ruby -rffi -e '' 2>/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get update -qq && apt-get install -y -qq ruby ruby-ffi >/dev/null) ; } || \
+	  echo "note: ruby or ruby-ffi not installed; --runtime ruby is unavailable"
+
 run: $(STAMP) deps
 	$(BIN)/gvlbench run spin --threads 2 --json results/spin.json
 	$(BIN)/gvlbench run mark --threads 2 --json results/mark.json
 
-test: $(STAMP) deps pythons
+test: $(STAMP) deps ruby pythons
 	$(BIN)/python -m pytest
 
 # `--python` targets for the tests: a venv with wasmtime and pyperf made from each pyenv

@@ -1,4 +1,4 @@
-"""Which Python runs the measuring children, and what it is.
+"""Which runtime runs the measuring children, and what it is: a Python or Ruby.
 
 By default the children run under the harness's own interpreter. `--python PATH` names
 another one (a pyenv 3.13, a free-threaded 3.13t): it is probed once in the harness, in a
@@ -6,6 +6,11 @@ child of its own, for its version, its GIL status and the two packages a worker 
 (wasmtime and pyperf). gvlbench itself is never installed into it: the children find the
 package through PYTHONPATH. Nothing is installed silently; what is missing is named in one
 line with the command that would add it.
+
+`--runtime ruby` runs the Ruby worker (gvlbench/ruby/worker.rb, over ruby-ffi) on the same
+libwasmtime the wasmtime wheel ships: the same protocol, scenarios and host behaviours, with
+Ruby's GVL as the lock. Both kinds of runtime answer `label`, `metadata()`, `argv()` and
+`env()`, so a plan treats them as one more axis.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +60,17 @@ class Interpreter:
     def label(self) -> str:
         """`python3.13.0`, or `python3.13.0t` for a free-threaded build (no GIL)."""
         return f"python{self.version}{'t' if self.free_threaded else ''}"
+
+    @property
+    def name_suffix(self) -> str:
+        """`/python=3.13.0`: how benchmark names tell interpreters apart."""
+        return f"/python={self.label.removeprefix('python')}"
+
+    def argv(self) -> list[str]:
+        return [self.executable, "-m", "gvlbench.worker"]
+
+    def env(self) -> dict[str, str] | None:
+        return child_env(None if self.default else self.executable)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -128,3 +144,106 @@ def child_env(python: str | None) -> dict[str, str] | None:
     extra = env.get("PYTHONPATH")
     env["PYTHONPATH"] = package_root() + (os.pathsep + extra if extra else "")
     return env
+
+
+RUBY_INSTALL = "apt-get install -y ruby ruby-ffi"
+_RUBY_PROBE = (
+    "require 'json'; ffi = begin; require 'ffi'; FFI::VERSION; rescue LoadError; nil; end; "
+    "puts JSON.generate(version: RUBY_VERSION, ffi: ffi, executable: RbConfig.ruby)"
+)
+
+
+@dataclass(frozen=True)
+class RubyRuntime:
+    """Ruby (with ruby-ffi) running gvlbench's Ruby worker: the lock is Ruby's GVL."""
+
+    executable: str
+    version: str
+    ffi_version: str
+    free_threaded = False
+    default = False
+    gil = "GVL"
+
+    @property
+    def label(self) -> str:
+        return f"ruby{self.version}"
+
+    @property
+    def name_suffix(self) -> str:
+        return f"/ruby={self.version}"
+
+    def argv(self) -> list[str]:
+        return [self.executable, str(Path(__file__).resolve().parent / "ruby" / "worker.rb")]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "GVLBENCH_LIBWASMTIME": libwasmtime_path()}
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "runtime": "ruby",
+            "runtime_version": self.version,
+            "interpreter": self.label,
+            "ruby_executable": self.executable,
+            "ruby_ffi_version": self.ffi_version,
+            "lock": "GVL",
+            "gil": "GVL",
+        }
+
+
+Runtime = Interpreter | RubyRuntime
+
+
+def libwasmtime_path() -> str:
+    """The shared library inside the installed wasmtime wheel: the one both workers load."""
+    import wasmtime._ffi as ffi
+
+    return str(ffi.filename) if hasattr(ffi, "filename") else _find_libwasmtime()
+
+
+def _find_libwasmtime() -> str:
+    import wasmtime
+
+    root = Path(wasmtime.__file__).parent
+    found = sorted(root.glob("*/_libwasmtime.*"))
+    if not found:
+        raise InterpreterError(f"no _libwasmtime library under {root}")
+    return str(found[0])
+
+
+def probe_ruby(path: str = "ruby", timeout_s: float = 60.0) -> RubyRuntime:
+    """Ask `path` for its version and ruby-ffi; InterpreterError (one line, with the command
+    that installs what is missing) if it cannot run the Ruby worker."""
+    try:
+        proc = subprocess.run(
+            [path, "-e", _RUBY_PROBE], capture_output=True, text=True, timeout=timeout_s
+        )
+    except FileNotFoundError:
+        raise InterpreterError(
+            f"--runtime ruby: no `{path}` on PATH; install with: {RUBY_INSTALL}"
+        ) from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InterpreterError(f"--runtime ruby: cannot run {path}: {exc}") from None
+    try:
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InterpreterError(f"--runtime ruby: {path} did not answer ({last})") from None
+    if not info.get("ffi"):
+        raise InterpreterError(
+            f"--runtime ruby: Ruby {info['version']} lacks ruby-ffi; install with: "
+            f"apt-get install -y ruby-ffi (or: gem install ffi)"
+        )
+    return RubyRuntime(info["executable"], info["version"], info["ffi"])
+
+
+def resolve_runtimes(names: tuple[str, ...], pythons: tuple[str, ...]) -> tuple[Runtime, ...]:
+    """`--runtime` names and `--python` paths as the runtimes a plan runs under. Empty: the
+    harness's own Python, unlabelled (the default). Labelled as soon as there is a choice."""
+    runtimes: list[Runtime] = []
+    for name in dict.fromkeys(names):
+        if name == "ruby":
+            runtimes.append(probe_ruby())
+        elif name == "python" and (len(set(names)) > 1 or pythons):
+            runtimes.append(replace(current(), default=False))
+    runtimes += [probe(path) for path in pythons]
+    return tuple(runtimes)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import OptionError
+from gvlbench.interpreter import Runtime
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.results import Results, write_atomic
 from gvlbench.run import common_metadata, prepare_target
@@ -46,6 +47,7 @@ class RaceOptions:
     call_path: CallPath = CallPath.STOCK
     timeout_s: float | None = None  # default: duration + 60 s of slack for start-up
     output: Path | None = None
+    runtimes: tuple[Runtime, ...] = ()  # empty: the harness's own Python
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -181,7 +183,9 @@ def execute_race(
     common = common_metadata(opts.scenario, compiled, opts.call_path)
     results = Results(metadata={**common, "store": "see race"}, command="race")
     timeout_s = opts.timeout_s or opts.duration_s + 60
-    for config in opts.configs:
+    runtimes: tuple[Runtime | None, ...] = opts.runtimes or (None,)
+    for runtime, config in ((rt, c) for rt in runtimes for c in opts.configs):
+        argv, env = (runtime.argv(), runtime.env()) if runtime else (worker_argv(), None)
         for i in range(opts.trials):
             on_trial(config, i, None)
             task = {
@@ -190,8 +194,8 @@ def execute_race(
                 "threads": opts.threads, "store": config.store, "guard": config.guard,
                 "duration_s": opts.duration_s,
             }  # fmt: skip
-            outcome = run_child(worker_argv(), task, timeout_s)
-            trial = _trial_record(opts, config, i, outcome)
+            outcome = run_child(argv, task, timeout_s, env=env)
+            trial = _trial_record(opts, config, i, outcome, runtime)
             results.race.append(trial)
             if opts.output:
                 write_atomic(opts.output, results)
@@ -200,11 +204,18 @@ def execute_race(
 
 
 def _trial_record(
-    opts: RaceOptions, config: RaceConfig, index: int, outcome: ChildOutcome
+    opts: RaceOptions,
+    config: RaceConfig,
+    index: int,
+    outcome: ChildOutcome,
+    runtime: Runtime | None = None,
 ) -> dict[str, Any]:
     answer = outcome.answer or {}
+    label = config.label() + (f", {runtime.label}" if runtime else "")
     return {
-        "scenario": opts.scenario.name, "config": config.label(), "store": config.store,
+        "scenario": opts.scenario.name, "config": label, "store": config.store,
+        "runtime": runtime.metadata()["runtime"] if runtime else "python",
+        "interpreter": runtime.label if runtime else "",
         "guard": config.guard, "mode": str(config.mode), "threads": opts.threads,
         "trial": index, "trial_status": trial_status(outcome),
         "calls": answer.get("calls", 0), "refused": answer.get("refused", 0),

@@ -53,16 +53,16 @@ def _table(
 
 
 def _axes(rows: list[Any]) -> list[str]:
-    """The optional leading columns a set of rows needs: python when any row ran under
-    another interpreter, path when the rows mix call paths."""
-    axes = ["python"] if any(r.interpreter for r in rows) else []
+    """The optional leading columns a set of rows needs: runtime when any row ran under
+    another interpreter (a Python, Ruby), path when the rows mix call paths."""
+    axes = ["runtime"] if any(r.interpreter for r in rows) else []
     if len({getattr(r, "call_path", "") for r in rows}) > 1:
         axes.append("path")
     return axes
 
 
 def _axis_cells(row: Any, axes: list[str]) -> list[str]:
-    return [row.interpreter if a == "python" else row.call_path for a in axes]
+    return [row.interpreter if a == "runtime" else row.call_path for a in axes]
 
 
 def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
@@ -121,7 +121,7 @@ def progress_table(rows: list[ProgressRow]) -> Table:
         ] + ([_status(r.status)] if failed else [])
         table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
     table.caption = (
-        "a pure-Python thread's counting rate during the call / its rate alone: "
+        "a sibling thread's (pure Python or Ruby) counting rate during the call / its rate alone: "
         "1.0 = unhindered, 0 = stopped for the whole call; overlap @N: N threads calling at "
         "once, how much their calls' CPU time overlapped (1 = all at once, 0 = serialised)"
     )
@@ -359,7 +359,7 @@ def crossover_lines(rows: list[SweepRow]) -> list[str]:
 def pool_table(rows: list[PoolRow]) -> Table:
     scenarios = {r.scenario for r in rows}
     failed = any(r.status != "ok" for r in rows)
-    axes = ["python"] if any(r.interpreter for r in rows) else []
+    axes = ["runtime"] if any(r.interpreter for r in rows) else []
     table = _table(
         "Threads (GIL released) vs a process pool, start-up included",
         [*axes, "executor", "workers", "wall", "min", "max", "calls/s", "speedup", "peak RSS",

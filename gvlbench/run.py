@@ -21,7 +21,7 @@ import wasmtime
 from gvlbench import __version__, wat
 from gvlbench.embed import Target, load_module, validate
 from gvlbench.errors import OptionError, WatError
-from gvlbench.interpreter import Interpreter, child_env
+from gvlbench.interpreter import Runtime
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.pool import EXECUTORS
 from gvlbench.results import Results, write_atomic
@@ -63,8 +63,9 @@ class RunOptions:
     progress_repeats: int = 5
     timeout_s: float = 300.0
     output: Path | None = None
-    # other interpreters to run the children under (probed); empty: the harness's own
-    pythons: tuple[Interpreter, ...] = ()
+    # runtimes to run the children under (probed: other Pythons, Ruby); empty: the harness's
+    # own Python
+    runtimes: tuple[Runtime, ...] = ()
     # --mode processes: threads vs a process pool on the same total work (see pool.py)
     pool: bool = False
     pool_calls: int = 20  # calls per worker at the largest worker count
@@ -77,6 +78,8 @@ class RunOptions:
             raise OptionError(f"--threads must be at least 1, got {self.max_threads}")
         if self.progress_repeats < 0:
             raise OptionError("--progress-repeats must be 0 or more")
+        if self.pool and any(rt.metadata()["runtime"] != "python" for rt in self.runtimes):
+            raise OptionError("--mode processes pools Python workers only; drop --runtime ruby")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class Step:
     guard: bool = False  # the Store guard around every call (see guard.py)
     call_path: CallPath | None = None  # None: the run's call path
     check_each_call: bool = True  # False: checked once, then timed bare (`gvlbench calls`)
-    python: Interpreter | None = None  # None: the harness's own interpreter
+    runtime: Runtime | None = None  # None: the harness's own interpreter
     executor: str = ""  # kind "pool": threads | processes
 
     def label(self) -> str:
@@ -97,7 +100,7 @@ class Step:
             f", {x}"
             for x in (
                 self.call_path and f"{self.call_path} path",
-                self.python and self.python.label,
+                self.runtime and self.runtime.label,
                 self.guard and "guarded",
             )
             if x
@@ -118,10 +121,10 @@ def thread_sweep(max_threads: int) -> list[int]:
     return [*counts, max_threads]
 
 
-def modes_for(opts_modes: tuple[Mode, ...], python: Interpreter | None) -> tuple[Mode, ...]:
+def modes_for(opts_modes: tuple[Mode, ...], runtime: Runtime | None) -> tuple[Mode, ...]:
     """A free-threaded interpreter has no GIL to hold: its one mode is the released call
     (shown as `free-threaded`)."""
-    if python is not None and python.free_threaded:
+    if runtime is not None and runtime.free_threaded:
         return (Mode.RELEASED,)
     return opts_modes
 
@@ -130,26 +133,26 @@ def plan(opts: RunOptions) -> list[Step]:
     """Modes (and interpreters) interleaved at each thread count, so slow drift of a noisy
     box hits them all alike."""
     name = opts.scenario.name
-    pythons: tuple[Interpreter | None, ...] = opts.pythons or (None,)
+    runtimes: tuple[Runtime | None, ...] = opts.runtimes or (None,)
     if opts.pool:  # one job per fresh child, the executors alternating (ABBA) repeat by repeat
         return [
-            Step(name, "pool", Mode.RELEASED, t, python=py, executor=e)
+            Step(name, "pool", Mode.RELEASED, t, runtime=rt, executor=e)
             for t in thread_sweep(opts.max_threads)
-            for py in pythons
+            for rt in runtimes
             for i in range(opts.pool_repeats)
             for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
         ]
     steps = [
-        Step(name, "bench", m, t, python=py)
+        Step(name, "bench", m, t, runtime=rt)
         for t in thread_sweep(opts.max_threads)
-        for py in pythons
-        for m in modes_for(opts.modes, py)
+        for rt in runtimes
+        for m in modes_for(opts.modes, rt)
     ]
     if opts.progress_repeats:
         steps += [
-            Step(name, "progress", m, 1, python=py)
-            for py in pythons
-            for m in modes_for(opts.modes, py)
+            Step(name, "progress", m, 1, runtime=rt)
+            for rt in runtimes
+            for m in modes_for(opts.modes, rt)
         ]
     return steps
 
@@ -233,11 +236,10 @@ def execute(
         results.metadata = {**common, **results.metadata}
     for step in plan(opts) if steps is None else steps:
         on_step(step, None)
-        python = step.python.executable if step.python else None
-        outcome = run_child(
-            worker_argv(python), _task(opts, target, common, step), opts.timeout_s,
-            env=child_env(python),
-        )  # fmt: skip
+        argv, env = (
+            (step.runtime.argv(), step.runtime.env()) if step.runtime else (worker_argv(), None)
+        )
+        outcome = run_child(argv, _task(opts, target, common, step), opts.timeout_s, env=env)
         _record(results, opts.scenario, step, outcome)
         if opts.output:
             write_atomic(opts.output, results)
@@ -251,21 +253,22 @@ def bench_name(
     threads: int,
     guard: bool = False,
     call_path: CallPath | None = None,
-    python: Interpreter | None = None,
+    runtime: Runtime | None = None,
 ) -> str:
-    """scenario/mode=M/threads=N, then /path=P, /python=V and /guard=on where they apply."""
+    """scenario/mode=M/threads=N, then /path=P, /python=V (or /ruby=V) and /guard=on where
+    they apply."""
     name = f"{scenario}/mode={mode}/threads={threads}"
     if call_path is not None:
         name += f"/path={call_path}"
-    if python is not None:
-        name += f"/python={python.label.removeprefix('python')}"
+    if runtime is not None:
+        name += runtime.name_suffix
     return name + ("/guard=on" if guard else "")
 
 
 def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) -> dict[str, Any]:
     path = step.call_path or opts.call_path
     name = bench_name(
-        opts.scenario.name, step.mode, step.threads, step.guard, step.call_path, step.python
+        opts.scenario.name, step.mode, step.threads, step.guard, step.call_path, step.runtime
     )
     return {
         "protocol": PROTOCOL,
@@ -284,7 +287,7 @@ def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) 
         "total_calls": opts.pool_calls * opts.max_threads,
         "metadata": {
             **common,
-            **(step.python.metadata() if step.python else {}),
+            **(step.runtime.metadata() if step.runtime else {}),
             "mode": str(step.mode),
             "threads": step.threads,
             "guard": "on" if step.guard else "off",
@@ -301,7 +304,15 @@ def _record(results: Results, scenario: Scenario, step: Step, outcome: ChildOutc
         "threads": step.threads,
         "guard": step.guard,
         **({"call_path": str(step.call_path)} if step.call_path else {}),
-        **({"interpreter": step.python.label, "gil": step.python.gil} if step.python else {}),
+        **(
+            {
+                "interpreter": step.runtime.label,
+                "gil": step.runtime.gil,
+                "runtime": step.runtime.metadata()["runtime"],
+            }
+            if step.runtime
+            else {}
+        ),
     }
     if step.kind == "pool":
         key["executor"] = step.executor

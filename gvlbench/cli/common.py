@@ -44,6 +44,27 @@ def mode_option(default: str = "both", what: str = "Call") -> Decorator:
     )
 
 
+runtime_option = click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    type=click.Choice(["python", "ruby"]),
+    help="Which interpreter's lock to measure (repeatable): python (the GIL, default) or ruby "
+    "(the GVL, through gvlbench's Ruby worker over ruby-ffi).",
+)
+
+
+def announce_runtimes(runtimes: tuple[Any, ...]) -> None:
+    """One dim line per runtime a plan will use, so the table's labels are explained."""
+    for rt in runtimes:
+        if rt.metadata()["runtime"] == "ruby":
+            what = f"Ruby {rt.version}, ruby-ffi {rt.ffi_version}, GVL"
+        else:
+            what = f"Python {rt.version}, GIL {rt.gil}"
+        err.print(f"[dim]{escape(rt.label)}: {escape(rt.executable)} ({what})[/dim]",
+                  soft_wrap=True)  # fmt: skip
+
+
 json_output_option = click.option(
     "-o",
     "--json",

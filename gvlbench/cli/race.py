@@ -11,19 +11,22 @@ from rich.markup import escape
 
 from gvlbench import guard_cost as guard_cost_mod
 from gvlbench import (
+    interpreter,
     results,
     scenario,
 )
 from gvlbench.cli.common import (
     Bar,
+    announce_runtimes,
     call_path_option,
     err,
     mode_option,
     modes,
     print_json,
+    runtime_option,
 )
 from gvlbench.cli.run import show_results
-from gvlbench.errors import EXIT_FAILED
+from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.race import RaceConfig, RaceOptions, check_expectation, execute_race, summarize
 
@@ -91,25 +94,30 @@ from gvlbench.race import RaceConfig, RaceOptions, check_expectation, execute_ra
     type=float,
     help="Seconds before a trial is declared hung [default: duration + 60].",
 )
+@runtime_option
 def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
          guard_cost: bool, output: str | None,
-         timeout_s: float | None) -> None:  # fmt: skip
+         timeout_s: float | None, runtimes: tuple[str, ...]) -> None:  # fmt: skip
     """Call one Store from many threads and classify each trial: crashed, raised, hung, survived.
 
     Every trial is its own child process, so an abort is a row, never a dead harness.
     """
     path = None if output in (None, "-") else Path(output)
     if guard_cost:
+        if set(runtimes) - {"python"}:
+            raise OptionError("--guard-cost prices the Python guard only; drop --runtime ruby")
         res = _guard_cost(mode, path)
     else:
+        probed = interpreter.resolve_runtimes(runtimes, ())
+        announce_runtimes(probed)
         opts = RaceOptions(
             scenario=scenario.find(scenario_name),
             configs=_race_configs(shared, guard, matrix, mode), threads=threads, trials=trials,
             duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
-            output=path,
+            output=path, runtimes=probed,
         )  # fmt: skip
-        with Bar(len(opts.configs) * opts.trials) as bar:
+        with Bar(len(opts.configs) * opts.trials * max(1, len(probed))) as bar:
             res = execute_race(opts, lambda c, i, t: _on_trial(bar, opts, c, i, t))
     if output == "-":
         print_json(res.to_json())

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from gvlbench import guard_cost as guard_cost_mod
 from gvlbench import (
@@ -20,12 +19,14 @@ from gvlbench import (
 )
 from gvlbench.cli.common import (
     Bar,
+    announce_runtimes,
     call_path_option,
     err,
     json_output_option,
     modes,
     out,
     print_json,
+    runtime_option,
     timeout_option,
 )
 from gvlbench.cli.cost import show as show_costs
@@ -95,6 +96,7 @@ def list_cmd(as_json: bool) -> None:
     help="Run the measuring children under this interpreter (repeatable). It needs wasmtime "
     "and pyperf; gvlbench installs nothing into it.",
 )
+@runtime_option
 @click.option(
     "--pool-calls",
     default=20,
@@ -134,6 +136,7 @@ def run(
     progress_repeats: int,
     timeout_s: float,
     pythons: tuple[str, ...],
+    runtimes: tuple[str, ...],
     pool_calls: int,
     pool_repeats: int,
 ) -> None:
@@ -141,10 +144,8 @@ def run(
 
     SCENARIO is a built-in name (see `gvlbench list`) or the path of a spec file.
     """
-    probed = tuple(interpreter.probe(path) for path in pythons)
-    for py in probed:
-        err.print(f"[dim]--python {escape(py.executable)}: Python {py.version}, GIL {py.gil}"
-                  "[/dim]", soft_wrap=True)  # fmt: skip
+    probed = interpreter.resolve_runtimes(runtimes, pythons)
+    announce_runtimes(probed)
     base = PyperfOptions.preset(preset or "default")
     for name, value in (("--processes", processes), ("--values", values)):
         if value is not None and value < 1:
@@ -162,7 +163,7 @@ def run(
         progress_repeats=progress_repeats,
         timeout_s=timeout_s,
         output=None if output in (None, "-") else Path(output),
-        pythons=probed,
+        runtimes=probed,
         pool=mode == "processes",
         pool_calls=pool_calls,
         pool_repeats=pool_repeats,

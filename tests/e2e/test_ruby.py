@@ -1,0 +1,123 @@
+"""`--runtime ruby` end to end: the real Ruby worker, over ruby-ffi, on the same libwasmtime.
+
+They skip, saying why, where Ruby or ruby-ffi is absent (`make test` and .ci/run install
+them on Debian); everywhere else they run the Ruby worker for real.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from tests.conftest import QUICK, gvlbench
+
+
+def _ruby_ready() -> str | None:
+    if not shutil.which("ruby"):
+        return "ruby is not installed (apt-get install -y ruby ruby-ffi)"
+    if subprocess.run(["ruby", "-rffi", "-e", ""], capture_output=True).returncode != 0:
+        return "ruby-ffi is not installed (apt-get install -y ruby-ffi)"
+    return None
+
+
+needs_ruby = pytest.mark.skipif(_ruby_ready() is not None, reason=str(_ruby_ready()))
+
+
+@pytest.fixture(scope="module")
+def both_runtimes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """`mark` at 1 and 2 threads, both modes, under Python and Ruby in one run."""
+    out = tmp_path_factory.mktemp("ruby") / "mark.json"
+    cli = gvlbench("run", "mark", "--threads", "2", "--runtime", "python", "--runtime", "ruby",
+                   "--json", str(out), *QUICK)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    return out, cli
+
+
+@needs_ruby
+def test_one_run_measures_both_runtimes_as_an_axis(both_runtimes) -> None:
+    out, cli = both_runtimes
+    suite = pyperf.BenchmarkSuite.load(str(out))  # pyperf reads the Ruby worker's runs too
+    by_runtime: dict[str, list[pyperf.Benchmark]] = {}
+    for bench in suite.get_benchmarks():
+        by_runtime.setdefault(bench.get_metadata()["runtime"], []).append(bench)
+    assert set(by_runtime) == {"python", "ruby"}
+    for bench in by_runtime["ruby"]:
+        md = bench.get_metadata()
+        assert md["lock"] == "GVL" and md["interpreter"].startswith("ruby")
+        assert md["ruby_ffi_version"] and md["scenario"] == "mark"
+        assert "/ruby=" in bench.get_name()
+        assert bench.get_nrun() == 1  # QUICK asks for one worker process per measurement
+        assert all(v > 0 for v in bench.get_values())
+    assert {b.get_metadata()["lock"] for b in by_runtime["python"]} == {"GIL"}
+    assert "runtime" in cli.stdout and "ruby3" in cli.stdout and "python3" in cli.stdout
+
+
+@needs_ruby
+def test_the_gvl_released_overlaps_and_held_serialises(both_runtimes) -> None:
+    """The lock's behaviour in Ruby: with `blocking: true` (released) two threads' Wasm runs
+    side by side and the sibling Ruby thread keeps counting; attached plainly (held) the calls
+    are serialised and the sibling only runs when a host callback re-takes the GVL."""
+    out, _ = both_runtimes
+    doc = json.loads(out.read_text())
+    ruby = {p["mode"]: p for p in doc["gvlbench"]["progress"] if p["runtime"] == "ruby"}
+    assert set(ruby) == {"held", "released"} and ruby["held"]["via"] == "host mark"
+    median = {m: sorted(s["ratio"] for s in p["samples"])[1] for m, p in ruby.items()}
+    overlap = {m: sorted(p["overlap"])[1] for m, p in ruby.items()}
+    assert median["held"] < 0.5 < median["released"]
+    assert overlap["held"] < 0.3 < overlap["released"]
+
+
+@needs_ruby
+def test_a_shared_store_crashes_ruby_and_the_guard_prevents_it(tmp_path: Path) -> None:
+    out = tmp_path / "race.json"
+    cli = gvlbench("race", "--shared-store", "--runtime", "ruby", "--trials", "1",
+                   "--duration", "5", "--expect", "crash", "--json", str(out))  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    (trial,) = json.loads(out.read_text())["gvlbench"]["race"]
+    assert trial["runtime"] == "ruby" and trial["trial_status"] == "crashed"
+    assert trial["signal"] and trial["after_start_s"] is not None
+
+    cli = gvlbench("race", "--shared-store", "--guard", "--runtime", "ruby", "--trials", "1",
+                   "--duration", "1", "--expect", "safe", "--json", str(out))  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    (trial,) = json.loads(out.read_text())["gvlbench"]["race"]
+    assert trial["trial_status"] == "raised" and trial["refused"] > 0 and trial["calls"] > 0
+    assert set(trial["exceptions"]) == {"StoreInUseError"}
+    assert "is in use by thread" in trial["examples"]["StoreInUseError"]
+
+
+@needs_ruby
+def test_the_ruby_worker_answers_bad_tasks_as_data() -> None:
+    """The protocol, spoken by the Ruby worker itself: an unknown kind is an error answer."""
+    from gvlbench.interpreter import probe_ruby
+
+    ruby = probe_ruby()
+    proc = subprocess.run(ruby.argv(), input=json.dumps({"protocol": 1, "kind": "sweep-point"}),
+                          capture_output=True, text=True, env=ruby.env(), timeout=60)  # fmt: skip
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 1 and answer["ok"] is False
+    assert "does not do" in answer["error"]["message"]
+
+
+def test_missing_ruby_is_one_line_with_the_install_command(tmp_path: Path) -> None:
+    """No Ruby on PATH: exit 2 and one line naming the Debian packages, before anything runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    env = {"PATH": str(bin_dir)}  # the harness runs by absolute path; `ruby` is not found
+    cli = gvlbench("run", "spin", "--runtime", "ruby", "--threads", "1", env=env)
+    assert cli.returncode == 2, cli.stderr
+    lines = [ln for ln in cli.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "apt-get install -y ruby ruby-ffi" in lines[0]
+    assert "Traceback" not in cli.stderr
+
+
+@needs_ruby
+def test_processes_mode_is_python_only() -> None:
+    cli = gvlbench("run", "spin", "--runtime", "ruby", "--mode", "processes", "--threads", "1")
+    assert cli.returncode == 2
+    assert "Python workers only" in cli.stderr and "Traceback" not in cli.stderr
