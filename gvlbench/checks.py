@@ -494,6 +494,16 @@ CHECKS: dict[str, Callable[[CheckContext], None]] = {
 }
 
 
+def modules() -> dict[str, str]:
+    """Every module the checks instantiate, by name: what another runtime's worker (Ruby)
+    gets compiled, so both run the same Wasm."""
+    return {
+        "ARITH": ARITH, "MARK": MARK, "CALLBACK": CALLBACK, "CALLBACKS": CALLBACKS,
+        "RAISING": RAISING, "TRAP": TRAP, "SPIN": SPIN, "GROW": GROW,
+        "ARITY_1": _arity_module(["i32"]), "ARITY_2": _arity_module(["i32", "i32"]),
+    }  # fmt: skip
+
+
 def run_check(task: dict[str, Any]) -> dict[str, Any]:
     """The child's side: run one check `repeat` times and count the failures."""
     check = CHECKS[task["check"]]

@@ -149,7 +149,7 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
                       str(r.survived), "\n".join(seen) or "-")  # fmt: skip
     table.caption = (
         "to crash: median / max time from the threads' start to the abort; "
-        "raised: the process lived and Python exceptions were seen"
+        "raised: the process lived and exceptions were seen"
     )
     return table
 
@@ -177,13 +177,17 @@ _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",
 
 def verify_table(results: list[CheckResult]) -> Table:
     table = Table(title="gvlbench verify")
-    for col in ("check", "mode", "result", "failed", "what was seen"):
+    runtimes = any(r.runtime for r in results)
+    for col in ("runtime", "check", "mode", "result", "failed", "what was seen"):
+        if col == "runtime" and not runtimes:
+            continue
         table.add_column(col, justify="right" if col == "failed" else "left",
                          overflow="fold" if col == "what was seen" else None)  # fmt: skip
     for r in results:
         style = _STATUS_STYLE[r.status]
-        table.add_row(r.check, r.mode, f"[{style}]{r.status}[/{style}]",
-                      f"{r.failed}/{r.repeat}", escape(r.detail[:160]))  # fmt: skip
+        table.add_row(*([r.runtime] if runtimes else []), r.check, r.mode,
+                      f"[{style}]{r.status}[/{style}]", f"{r.failed}/{r.repeat}",
+                      escape(r.detail[:160]))  # fmt: skip
     table.caption = "XFAIL: a known defect, still failing; XPASS: a known defect that passed"
     return table
 
@@ -192,7 +196,8 @@ def verify_notes(results: list[CheckResult]) -> list[str]:
     """The loud part: every finding with its rate and reproducer; every XPASS as a notice."""
     lines = []
     for r in results:
-        where = f"{r.check} [{r.mode}] failed {r.failed}/{r.repeat} ({r.rate:.0%})"
+        who = f"{r.runtime} " if r.runtime else ""
+        where = f"{who}{r.check} [{r.mode}] failed {r.failed}/{r.repeat} ({r.rate:.0%})"
         repro = f"\n    reproducer: python {r.reproducer}" if r.reproducer else ""
         if r.status == "FAIL":
             lines.append(f"[bold red]FINDING[/bold red] {escape(where)}: "

@@ -12,12 +12,14 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import product
 from pathlib import Path
 from typing import Any
 
-from gvlbench import junit
-from gvlbench.checks import CHECKS
+from gvlbench import junit, wat
+from gvlbench.checks import CHECKS, modules
 from gvlbench.errors import OptionError, SpecError
+from gvlbench.interpreter import Runtime
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.results import Results, write_atomic
 from gvlbench.runner import ChildOutcome, run_child, worker_argv
@@ -32,6 +34,7 @@ class KnownDefect:
     modes: tuple[str, ...]
     summary: str
     upstream: str = ""
+    runtimes: tuple[str, ...] = ("python",)  # python | ruby: whose binding has the defect
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class VerifyOptions:
     known: tuple[KnownDefect, ...] = ()
     findings_dir: Path | None = None  # where reproducers go; None: do not write them
     output: Path | None = None
+    runtimes: tuple[Runtime, ...] = ()  # empty: the harness's own Python
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.checks if c not in CHECKS]
@@ -69,6 +73,7 @@ class CheckResult:
     known: str = ""
     reproducer: str = ""
     outcome: dict[str, Any] = field(default_factory=dict)
+    runtime: str = ""  # the runtime's label (ruby3.1.2) when --runtime was given
 
     @property
     def rate(self) -> float:
@@ -86,7 +91,10 @@ def load_known(path: Path) -> tuple[KnownDefect, ...]:
         if not isinstance(d, dict) or d.get("check") not in CHECKS or not d.get("summary"):
             raise SpecError(f"{path}: defect[{i}] needs a known 'check' and a 'summary'")
         modes = tuple(d.get("modes", [m.value for m in Mode]))
-        out.append(KnownDefect(d["check"], modes, d["summary"], d.get("upstream", "")))
+        runtimes = tuple(d.get("runtimes", ["python"]))
+        if not set(runtimes) <= {"python", "ruby"}:
+            raise SpecError(f"{path}: defect[{i}] runtimes must be python and/or ruby")
+        out.append(KnownDefect(d["check"], modes, d["summary"], d.get("upstream", ""), runtimes))
     return tuple(out)
 
 
@@ -96,30 +104,47 @@ def execute_verify(
 ) -> tuple[Results, list[CheckResult]]:
     results = Results(metadata={}, command="verify")
     checked: list[CheckResult] = []
-    for check in opts.checks:
-        for mode in opts.modes:
-            on_check(check, str(mode), None)
-            task = {"protocol": PROTOCOL, "kind": "check", "check": check, "mode": str(mode),
-                    "call_path": str(opts.call_path), "threads": opts.threads,
-                    "repeat": opts.repeat, "sabotage": opts.sabotage}  # fmt: skip
-            outcome = run_child(worker_argv(), task, opts.timeout_s)
-            result = _judge(opts, check, mode, outcome)
-            checked.append(result)
-            results.verify.append(_record(result))
-            if opts.output:
-                write_atomic(opts.output, results)
-            on_check(check, str(mode), result)
+    runtimes: tuple[Runtime | None, ...] = opts.runtimes or (None,)
+    for runtime, check, mode in product(runtimes, opts.checks, opts.modes):  # a child each
+        argv, env = (runtime.argv(), runtime.env()) if runtime else (worker_argv(), None)
+        on_check(check, str(mode), None)
+        task = {"protocol": PROTOCOL, "kind": "check", "check": check, "mode": str(mode),
+                "call_path": str(opts.call_path), "threads": opts.threads,
+                "repeat": opts.repeat, "sabotage": opts.sabotage}  # fmt: skip
+        if runtime is not None and runtime.metadata()["runtime"] != "python":
+            task["modules"] = check_modules()
+        outcome = run_child(argv, task, opts.timeout_s, env=env)
+        result = _judge(opts, check, mode, outcome, runtime)
+        checked.append(result)
+        results.verify.append(_record(result))
+        if opts.output:
+            write_atomic(opts.output, results)
+        on_check(check, str(mode), result)
     return results, checked
 
 
-def _judge(opts: VerifyOptions, check: str, mode: Mode, outcome: ChildOutcome) -> CheckResult:
+def check_modules() -> dict[str, str]:
+    """The checks' modules compiled (cached by content), for a worker that cannot compile WAT."""
+    return {name: str(wat.compile_text(text, name.lower()).wasm_path)
+            for name, text in modules().items()}  # fmt: skip
+
+
+def _judge(
+    opts: VerifyOptions,
+    check: str,
+    mode: Mode,
+    outcome: ChildOutcome,
+    runtime: Runtime | None = None,
+) -> CheckResult:
     answer = outcome.answer or {}
     if outcome.ok:
         failed, repeat = answer["failed"], answer["repeat"]
         detail = "; ".join(answer["failures"][:1] or answer["notes"][:1])
     else:  # the check's child crashed, hung or raised outside the check: always a failure
         failed, repeat, detail = opts.repeat, opts.repeat, outcome.describe()
-    known = next((k for k in opts.known if k.check == check and str(mode) in k.modes), None)
+    kind = runtime.metadata()["runtime"] if runtime else "python"
+    known = next((k for k in opts.known if k.check == check and str(mode) in k.modes
+                  and kind in k.runtimes), None)  # fmt: skip
     crashed = not outcome.ok
     if failed and known and not crashed:
         status = "XFAIL"
@@ -128,18 +153,25 @@ def _judge(opts: VerifyOptions, check: str, mode: Mode, outcome: ChildOutcome) -
     else:
         status = "XPASS" if known else "PASS"
     reproducer = ""
-    if failed and opts.findings_dir and check in REPRODUCERS and not opts.sabotage:
+    if (
+        failed
+        and opts.findings_dir
+        and check in REPRODUCERS
+        and not opts.sabotage
+        and kind == "python"
+    ):
         reproducer = str(write_reproducer(check, mode, opts.findings_dir))
     return CheckResult(check, str(mode), status, failed, repeat, detail,
                        answer.get("elapsed_s", outcome.duration_s),
                        known.summary if known else "", reproducer,
-                       outcome.to_json())  # fmt: skip
+                       outcome.to_json(), runtime.label if runtime else "")  # fmt: skip
 
 
 def _record(r: CheckResult) -> dict[str, Any]:
     return {"check": r.check, "mode": r.mode, "status": r.status, "failed": r.failed,
             "repeat": r.repeat, "rate": r.rate, "detail": r.detail, "elapsed_s": r.elapsed_s,
-            "known": r.known, "reproducer": r.reproducer, "outcome": r.outcome}  # fmt: skip
+            "known": r.known, "reproducer": r.reproducer, "outcome": r.outcome,
+            "runtime": r.runtime}  # fmt: skip
 
 
 def write_reproducer(check: str, mode: Mode, directory: Path) -> Path:

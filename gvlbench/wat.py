@@ -71,6 +71,14 @@ def compile_wat(path: Path) -> Compiled:
     return Compiled(out, hashlib.sha256(out.read_bytes()).hexdigest(), used)
 
 
+def compile_text(text: str, name: str) -> Compiled:
+    """Compile WAT held in a string (a check's module) through the same compiler and cache."""
+    with tempfile.TemporaryDirectory(prefix="gvlbench-wat-") as tmp:
+        path = Path(tmp) / f"{name}.wat"
+        path.write_text(text)
+        return compile_wat(path)
+
+
 def _compile(path: Path, source: bytes, used: str) -> bytes:
     if used == WASMTIME_COMPILER:
         import wasmtime

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gvlbench import (
+    interpreter,
     junit,
     render,
     scenario,
@@ -15,11 +16,13 @@ from gvlbench import (
 from gvlbench.checks import CHECKS
 from gvlbench.cli.common import (
     Bar,
+    announce_runtimes,
     call_path_option,
     mode_option,
     modes,
     out,
     print_json,
+    runtime_option,
 )
 from gvlbench.errors import EXIT_FAILED
 from gvlbench.invoke import CallPath
@@ -88,23 +91,27 @@ from gvlbench.verify import (
     type=float,
     help="Seconds before a check's child is declared hung and killed.",
 )
+@runtime_option
 def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_path: str,
            junit_path: str | None, output: str | None, known_path: str | None,
-           findings_dir: str | None, sabotage: bool, timeout_s: float) -> None:  # fmt: skip
+           findings_dir: str | None, sabotage: bool, timeout_s: float,
+           runtimes: tuple[str, ...]) -> None:  # fmt: skip
     """Run every correctness check of the GVL-release PR, truly concurrently, per mode.
 
     Exits 0 only when every failure is a known defect (see known-defects.toml).
     """
     path = None if output in (None, "-") else Path(output)
+    probed = interpreter.resolve_runtimes(runtimes, ())
+    announce_runtimes(probed)
     findings = Path(findings_dir) if findings_dir else (
         path.parent / "findings" if path else Path("results") / "findings")  # fmt: skip
     opts = VerifyOptions(
         checks=checks or tuple(CHECKS), modes=modes(mode), repeat=repeat, threads=threads,
         call_path=CallPath(call_path), sabotage=sabotage, timeout_s=timeout_s,
         known=load_known(Path(known_path) if known_path else scenario.known_defects_path()),
-        findings_dir=findings, output=path,
+        findings_dir=findings, output=path, runtimes=probed,
     )  # fmt: skip
-    with Bar(len(opts.checks) * len(opts.modes)) as bar:
+    with Bar(len(opts.checks) * len(opts.modes) * max(1, len(probed))) as bar:
 
         def on_check(check: str, mode_: str, result: CheckResult | None) -> None:
             if result is None:

@@ -21,6 +21,10 @@ module GvlbenchWasm
   UNION_OFFSET = 8
   KINDS = { 0 => :i32, 1 => :i64, 2 => :f32, 3 => :f64 }.freeze
   EXTERN_FUNC = 0
+  EXTERN_MEMORY = 3
+  # wasmtime_trap_code_t values (wasmtime/trap.h) that the checks name.
+  TRAP_CODES = { 0 => :stack_overflow, 1 => :memory_out_of_bounds, 9 => :unreachable,
+                 10 => :interrupt }.freeze
 
   class ByteVec < FFI::Struct
     layout :size, :size_t, :data, :pointer
@@ -62,6 +66,9 @@ module GvlbenchWasm
   attach_function :wasm_trap_message, %i[pointer pointer], :void
   attach_function :wasm_trap_delete, [:pointer], :void
   attach_function :wasmtime_trap_new, %i[pointer size_t], :pointer
+  attach_function :wasmtime_trap_code, %i[pointer pointer], :bool
+  attach_function :wasmtime_memory_grow, %i[pointer pointer uint64 pointer], :pointer
+  attach_function :wasmtime_memory_size, %i[pointer pointer], :uint64
   attach_function :wasmtime_error_message, %i[pointer pointer], :void
   attach_function :wasmtime_error_delete, [:pointer], :void
   attach_function :wasm_byte_vec_delete, [:pointer], :void
@@ -73,8 +80,15 @@ module GvlbenchWasm
   class WasmError < StandardError; end
 
   # A Wasm trap; `message` is Wasmtime's, e.g. "wasm trap: wasm `unreachable` instruction
-  # executed" followed by a backtrace.
-  class Trap < StandardError; end
+  # executed" followed by a backtrace; `code` a symbol from TRAP_CODES (or the number).
+  class Trap < StandardError
+    attr_reader :code
+
+    def initialize(message, code = nil)
+      super(message)
+      @code = code
+    end
+  end
 
   def self.take_message(ptr, getter)
     vec = ByteVec.new
@@ -250,17 +264,57 @@ module GvlbenchWasm
 
       Func.new(self, ext)
     end
+
+    # An exported memory: its size and grow, as a host would use them.
+    def memory(name)
+      ext = FFI::MemoryPointer.new(:uint8, EXTERN_SIZE)
+      found = GvlbenchWasm.wasmtime_instance_export_get(@context, @instance, name, name.bytesize, ext)
+      raise WasmError, "no memory export named #{name}" unless found && ext.get_uint8(0) == EXTERN_MEMORY
+
+      Memory.new(@context, ext)
+    end
+  end
+
+  # wasmtime_memory_t of one Store.
+  class Memory
+    def initialize(context, ext)
+      @context, @ext, @memory = context, ext, ext + UNION_OFFSET
+    end
+
+    def size
+      GvlbenchWasm.wasmtime_memory_size(@context, @memory)
+    end
+
+    # The previous size in pages; WasmError when the grow is refused (a limit, the maximum).
+    def grow(delta)
+      prev = FFI::MemoryPointer.new(:uint64)
+      GvlbenchWasm.check_error!(GvlbenchWasm.wasmtime_memory_grow(@context, @memory, delta, prev))
+      prev.read_uint64
+    end
+  end
+
+  # A host callback's trap comes back from wasmtime_func_call as an error; when this thread
+  # has an exception waiting, that exception is what the caller gets.
+  def self.raise_pending!(err)
+    pending = Thread.current[PENDING]
+    return unless pending
+
+    Thread.current[PENDING] = nil
+    wasmtime_error_delete(err)
+    raise pending
   end
 
   def self.raise_trap!(trap)
     message = take_message(trap, :wasm_trap_message)
+    code_buf = FFI::MemoryPointer.new(:uint8)
+    code = wasmtime_trap_code(trap, code_buf) ? TRAP_CODES.fetch(code_buf.read_uint8) { |c| c } : nil
     wasm_trap_delete(trap)
     pending = Thread.current[PENDING]
     if pending
       Thread.current[PENDING] = nil
       raise pending
     end
-    raise Trap, message
+    raise Trap.new(message, code)
   end
 
   # One export, called held or released. Argument and result buffers are made once per
@@ -301,6 +355,7 @@ module GvlbenchWasm
       fn = mode == "held" ? :func_call_held : :func_call_released
       err = GvlbenchWasm.send(fn, @instance.context, @func, @args_buf, @params.size,
                               @res_buf, @results.size, @trap)
+      GvlbenchWasm.raise_pending!(err) unless err.null?
       GvlbenchWasm.check_error!(err)
       GvlbenchWasm.raise_trap!(@trap.read_pointer) unless @trap.read_pointer.null?
       out = Array.new(@results.size) { |i| Vals.read(@res_buf, i) }

@@ -9,8 +9,8 @@
 #
 # Kinds: bench (a pyperf-format benchmark; each run in a fresh child of this worker, as
 # pyperf's worker processes), progress (sibling thread progress and overlap), race (threads
-# hammering one Store or one each, optionally through the Store guard). The verify checks
-# ("check") are Python-only so far. A crash is no answer at all: the harness reads the signal.
+# hammering one Store or one each, optionally through the Store guard), check (the verify
+# checks, in checks.rb). A crash is no answer at all: the harness reads the signal.
 
 require "json"
 require "open3"
@@ -18,6 +18,7 @@ require "rbconfig"
 require_relative "wasmtime"
 require_relative "hosts"
 require_relative "measure"
+require_relative "checks"
 
 module GvlbenchWorker
   PROTOCOL = 1
@@ -31,7 +32,7 @@ module GvlbenchWorker
 
     kind = task["kind"]
     handler = { "bench" => :bench, "bench-run" => :bench_run, "progress" => :progress,
-                "race" => :race }[kind]
+                "race" => :race, "check" => :check }[kind]
     raise ArgumentError, "the Ruby worker does not do #{kind.inspect} tasks" unless handler
 
     answer({ "protocol" => PROTOCOL, "ok" => true, "kind" => kind }.merge(send(handler, task)), 0)
@@ -249,6 +250,10 @@ module GvlbenchWorker
   def count(tally, name, exc)
     tally[:exceptions][name] += 1
     tally[:examples][name] ||= exc.message[0, 300]
+  end
+
+  def check(task)
+    GvlbenchChecks.run(task)
   end
 end
 

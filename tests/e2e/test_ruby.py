@@ -121,3 +121,21 @@ def test_processes_mode_is_python_only() -> None:
     cli = gvlbench("run", "spin", "--runtime", "ruby", "--mode", "processes", "--threads", "1")
     assert cli.returncode == 2
     assert "Python workers only" in cli.stderr and "Traceback" not in cli.stderr
+
+
+@needs_ruby
+def test_verify_runs_every_check_in_ruby_and_each_can_fail(tmp_path: Path) -> None:
+    """The checks, in the Ruby worker, on the modules the harness compiled: all pass against
+    the GVL here; sabotaged (a deliberately broken binding or host), every one fails."""
+    out = tmp_path / "verify.json"
+    cli = gvlbench("verify", "--runtime", "ruby", "--repeat", "1", "--json", str(out))
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    rows = json.loads(out.read_text())["gvlbench"]["verify"]
+    assert len(rows) == 22 and all(r["runtime"].startswith("ruby") for r in rows)
+    assert {r["status"] for r in rows} == {"PASS"}, [r for r in rows if r["status"] != "PASS"]
+
+    cli = gvlbench("verify", "--runtime", "ruby", "--repeat", "1", "--sabotage", "--json", str(out))
+    assert cli.returncode == 1
+    rows = json.loads(out.read_text())["gvlbench"]["verify"]
+    assert {r["status"] for r in rows} == {"FAIL"}
+    assert all(r["outcome"]["status"] == "ok" for r in rows), "a check failed, not crashed"
