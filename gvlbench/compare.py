@@ -41,6 +41,7 @@ class ProgressCompareRow:
     mode: str
     base: float | None
     current: float | None
+    interpreter: str = ""  # the runtime's label, when the files have that axis
 
 
 def welch(a: list[float], b: list[float]) -> str:
@@ -66,7 +67,7 @@ def compare(base: Results, current: Results) -> tuple[list[CompareRow], list[Pro
         out = {}
         for r in speedup_rows(res):
             if r.status == "ok":
-                out[f"{r.scenario}/mode={r.mode}/threads={r.threads}"] = (r.speedup, r.efficiency)
+                out[r.name] = (r.speedup, r.efficiency)
         return out
 
     b_vals, c_vals = by_name(base), by_name(current)
@@ -81,10 +82,10 @@ def compare(base: Results, current: Results) -> tuple[list[CompareRow], list[Pro
             continue
         change = statistics.median(b) / statistics.median(a) - 1
         rows.append(CompareRow(name, _med(a), _med(b), change, welch(a, b), bs, cs, be, ce))
-    bp = {(p.scenario, p.mode): p.ratio_median for p in progress_rows(base)}
-    cp = {(p.scenario, p.mode): p.ratio_median for p in progress_rows(current)}
-    progress = [ProgressCompareRow(s, m, bp.get((s, m)), cp.get((s, m)))
-                for s, m in sorted(set(bp) | set(cp))]  # fmt: skip
+    bp = {(p.scenario, p.interpreter, p.mode): p.ratio_median for p in progress_rows(base)}
+    cp = {(p.scenario, p.interpreter, p.mode): p.ratio_median for p in progress_rows(current)}
+    progress = [ProgressCompareRow(s, m, bp.get((s, i, m)), cp.get((s, i, m)), i)
+                for s, i, m in sorted(set(bp) | set(cp))]  # fmt: skip
     return rows, progress
 
 

@@ -251,10 +251,12 @@ def compare_table(rows: list[CompareRow], base: str, current: str) -> Table:
 
 def progress_compare_table(rows: list[ProgressCompareRow], base: str, current: str) -> Table:
     table = Table(title=f"Sibling progress: {base} -> {current}")
-    for col in ("scenario", "mode", "base", "current"):
-        table.add_column(col, justify="left" if col in ("scenario", "mode") else "right")
+    axes = _axes(rows)
+    for col in ("scenario", *axes, "mode", "base", "current"):
+        table.add_column(col, justify="right" if col in ("base", "current") else "left")
     for r in rows:
-        table.add_row(r.scenario, r.mode, _num(r.base, "{:.3f}"), _num(r.current, "{:.3f}"))
+        table.add_row(r.scenario, *_axis_cells(r, axes), r.mode, _num(r.base, "{:.3f}"),
+                      _num(r.current, "{:.3f}"))  # fmt: skip
     return table
 
 

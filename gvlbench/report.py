@@ -23,6 +23,23 @@ class Report:
     note: str = ""
 
 
+_COLORS = ("tab:red", "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
+           "tab:pink", "tab:olive")  # fmt: skip
+
+
+def _lock(interpreter: str) -> str:
+    return "GVL" if interpreter.startswith("ruby") else "GIL"
+
+
+def _locks(interpreters: list[str]) -> str:
+    return " / ".join(dict.fromkeys(_lock(i) for i in interpreters))
+
+
+def _series(scenario: str, interpreter: str, mode: str) -> str:
+    """`mark, GIL held`, or `mark, ruby3.1.2, GVL held` when rows have a runtime axis."""
+    return ", ".join(x for x in (scenario, interpreter, f"{_lock(interpreter)} {mode}") if x)
+
+
 def _pyplot():  # -> matplotlib.pyplot or None
     try:
         import matplotlib
@@ -58,13 +75,15 @@ def _speedup_png(plt, res: Results, out_dir: Path) -> Path | None:
     top = max(r.threads for r in rows)
     ax.plot([1, top], [1, top], ":", color="grey", label="ideal (linear)")
     ax.axvline(cpus, color="grey", alpha=0.4, lw=6, label=f"{cpus} CPU cores")
-    for (scen, mode), color in zip(sorted({(r.scenario, r.mode) for r in rows}),
-                                   ("tab:red", "tab:blue", "tab:orange", "tab:green"),
-                                   strict=False):  # fmt: skip
-        pts = sorted((r.threads, r.speedup) for r in rows if (r.scenario, r.mode) == (scen, mode))
-        ax.plot(*zip(*pts, strict=True), "o-", color=color, label=f"{scen}, GIL {mode}")
+    series = sorted({(r.scenario, r.interpreter, r.mode) for r in rows})
+    interps = sorted({r.interpreter for r in rows})
+    for (scen, interp, mode), color in zip(series, _COLORS, strict=False):
+        pts = sorted((r.threads, r.speedup) for r in rows
+                     if (r.scenario, r.interpreter, r.mode) == (scen, interp, mode))  # fmt: skip
+        style = ("o-", "s--", "^-.", "d:")[interps.index(interp) % 4]
+        ax.plot(*zip(*pts, strict=True), style, color=color, label=_series(scen, interp, mode))
     ax.set(xlabel="threads (each with its own Store)", ylabel="speedup vs 1 thread",
-           title="Parallel speedup: the GIL held vs released")  # fmt: skip
+           title=f"Parallel speedup: the {_locks(interps)} held vs released")  # fmt: skip
     ax.set_xticks(sorted({r.threads for r in rows}))
     ax.grid(alpha=0.3)
     ax.legend()
@@ -75,16 +94,17 @@ def _progress_png(plt, res: Results, out_dir: Path) -> Path | None:
     rows = [p for p in progress_rows(res) if p.status == "ok"]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.6 * len(rows)), 3.9), dpi=110)
     via = {"host mark": "between marks", "around the call": "around the call"}
-    labels = [f"{p.scenario}, GIL {p.mode}\n({via.get(p.via, p.via)})" for p in rows]
+    labels = [_series(p.scenario, p.interpreter, p.mode).replace(", ", "\n")
+              + f"\n({via.get(p.via, p.via)})" for p in rows]  # fmt: skip
     colors = ["tab:red" if p.mode == "held" else "tab:blue" for p in rows]
     ax.bar(labels, [p.ratio_median for p in rows], color=colors,
            yerr=[[p.ratio_median - p.ratio_min for p in rows],
                  [p.ratio_max - p.ratio_median for p in rows]], capsize=4)  # fmt: skip
     ax.axhline(1.0, ls=":", color="grey")
     ax.set(ylim=(0, 1.15), ylabel="sibling rate during the call / alone",
-           title="What a sibling Python thread gets done during the call")  # fmt: skip
+           title="What a sibling thread gets done during the call")  # fmt: skip
     ax.grid(axis="y", alpha=0.3)
     return _save(plt, fig, out_dir / "progress.png")
 
@@ -179,20 +199,25 @@ def _markdown(res: Results, source: str, images: list[Path], note: str) -> str:
                   f"{md.get('runtime_version', '?')} (GIL {md.get('gil', '?')}), "
                   f"{md.get('usable_cpus', '?')} CPU cores, WAT by {md.get('wat_compiler', '?')}",
                   ""]  # fmt: skip
+    runtimes = sorted({r.interpreter for r in speedup_rows(res) if r.interpreter}
+                      | {t.get("interpreter", "") for t in res.race} - {""})  # fmt: skip
+    if runtimes:
+        lines += [f"Measured under: {', '.join(runtimes)} (the harness above runs them).", ""]
     lines += [f"![{p.stem}]({p.name})" for p in images] + ([f"_{note}_"] if note else [])
     rows = [r for r in speedup_rows(res) if r.status == "ok" and r.speedup is not None]
     rows = [] if res.command in ("sweep", "calls") else rows
     if rows:
-        lines += ["", "| scenario | mode | threads | wall (median) | speedup | efficiency |",
-                  "|---|---|---:|---:|---:|---:|"]  # fmt: skip
-        lines += [f"| {r.scenario} | {r.mode} | {r.threads} | {r.wall_median_s * 1e3:.1f} ms | "
-                  f"{r.speedup:.2f} | {r.efficiency:.2f} |" for r in rows]  # fmt: skip
+        lines += ["", "| scenario | runtime | mode | threads | wall (median) | speedup "
+                  "| efficiency |", "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+        lines += [f"| {r.scenario} | {r.interpreter or '-'} | {r.mode} | {r.threads} | "
+                  f"{r.wall_median_s * 1e3:.1f} ms | {r.speedup:.2f} | {r.efficiency:.2f} |"
+                  for r in rows]  # fmt: skip
     prog = [p for p in progress_rows(res) if p.status == "ok"]
     if prog:
-        lines += ["", "| scenario | mode | sibling progress (median) | min | max |",
-                  "|---|---|---:|---:|---:|"]  # fmt: skip
-        lines += [f"| {p.scenario} | {p.mode} | {p.ratio_median:.3f} | {p.ratio_min:.3f} | "
-                  f"{p.ratio_max:.3f} |" for p in prog]  # fmt: skip
+        lines += ["", "| scenario | runtime | mode | sibling progress (median) | min | max |",
+                  "|---|---|---|---:|---:|---:|"]  # fmt: skip
+        lines += [f"| {p.scenario} | {p.interpreter or '-'} | {p.mode} | {p.ratio_median:.3f} | "
+                  f"{p.ratio_min:.3f} | {p.ratio_max:.3f} |" for p in prog]  # fmt: skip
     if res.command == "sweep":
         lines += _sweep_markdown(sweep_rows(res))
     race = summarize(res.race)

@@ -29,8 +29,9 @@ class SpeedupRow:
     calls_per_s: float | None = None
     speedup: float | None = None
     efficiency: float | None = None
-    interpreter: str = ""  # set when the children ran under another interpreter (--python)
+    interpreter: str = ""  # set when the children ran under another runtime (--python, --runtime)
     call_path: str = ""
+    name: str = ""  # the pyperf benchmark's name, for matching rows across files
 
 
 def row_mode(md: dict[str, Any]) -> str:
@@ -93,6 +94,7 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
                 efficiency=speedup / min(threads, cpus) if speedup else None,
                 interpreter=interp,
                 call_path=path,
+                name=b.get_name(),
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.mode, r.threads))

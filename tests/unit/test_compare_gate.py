@@ -103,3 +103,48 @@ def test_overlap_fraction_reads_serialised_as_0_and_concurrent_as_1() -> None:
     assert overlap_fraction([0.1, 0.2], 0.2) == 1.0  # one vCPU slower: still all at once
     assert overlap_fraction([0.1, 0.1], 0.15) == pytest.approx(0.5)
     assert overlap_fraction([0.2, 0.0], 0.2) == 0.0  # nothing to overlap
+
+
+def _ruby_progress(res: Results, held_ratio: float, held_overlap: float) -> Results:
+    for mode, ratio, overlap in (("held", held_ratio, held_overlap), ("released", 1.0, 0.99)):
+        res.add_progress({"scenario": "s", "mode": mode, "via": "host mark",
+                          "interpreter": "ruby3.1.2", "runtime": "ruby",
+                          "samples": [{"ratio": ratio, "call_s": 0.2, "rate_alone_per_s": 1.0}],
+                          "overlap": [overlap] * 3, "overlap_threads": 2})  # fmt: skip
+    return res
+
+
+def test_ruby_rows_are_their_own_axis_with_their_own_held_limit() -> None:
+    """Ruby's held progress (one thread quantum in a long call) is judged against its own
+    documented limit, its rows are named like its benchmarks, and a Ruby regression is caught
+    even when Python's rows are fine."""
+    cfg = gate.GateConfig()
+    base = _ruby_progress(_results(0.95, 0.0), held_ratio=0.25, held_overlap=0.0)
+    rules = gate.judge(cfg, base, base)
+    ruby = {r.rule: r for r in rules if r.row.endswith("/ruby=3.1.2")}
+    assert ruby["held stops the sibling"].verdict == "pass"  # 0.25 <= 0.4, not <= 0.1
+    assert ruby["released overlap vs baseline"].verdict == "pass"  # matched its own baseline
+    assert gate.exit_code(rules) == 0
+
+    serialised = _ruby_progress(_results(0.95, 0.0), held_ratio=0.25, held_overlap=0.9)
+    failed = {(r.rule, r.row) for r in gate.judge(cfg, serialised, base) if r.verdict == "fail"}
+    assert failed == {("held serialises", "s/mode=held/threads=2/ruby=3.1.2")}
+
+
+def test_gate_runtimes_are_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "g.toml"
+    bad.write_text('[measure]\nruntimes = ["perl"]\n')
+    with pytest.raises(SpecError, match="runtimes"):
+        gate.load_config(bad)
+    assert gate.load_config(Path(__file__).resolve().parents[2] / "gate-ci.toml").runtimes == (
+        "python", "ruby")  # fmt: skip
+
+
+def test_compare_keeps_each_runtime_its_own_progress_row() -> None:
+    from gvlbench.compare import compare
+
+    res = _ruby_progress(_results(0.95, 0.0), held_ratio=0.25, held_overlap=0.0)
+    _, progress = compare(res, res)
+    assert {(p.interpreter, p.mode): p.base for p in progress} == {
+        ("", "held"): 0.01, ("", "released"): 0.9,
+        ("ruby3.1.2", "held"): 0.25, ("ruby3.1.2", "released"): 1.0}  # fmt: skip
