@@ -35,6 +35,10 @@ module GvlbenchWasm
   end
 
   attach_function :wasm_engine_new, [], :pointer
+  attach_function :wasm_engine_delete, [:pointer], :void
+  attach_function :wasmtime_store_delete, [:pointer], :void
+  attach_function :wasmtime_module_delete, [:pointer], :void
+  attach_function :wasmtime_linker_delete, [:pointer], :void
   attach_function :wasm_config_new, [], :pointer
   attach_function :wasm_engine_new_with_config, [:pointer], :pointer
   attach_function :wasmtime_config_epoch_interruption_set, %i[pointer bool], :void
@@ -90,20 +94,33 @@ module GvlbenchWasm
     end
   end
 
+  # A message from a wasm_byte_vec_t, without the NUL that wasm_trap_message counts in it.
   def self.take_message(ptr, getter)
     vec = ByteVec.new
     send(getter, ptr, vec)
     text = vec[:data].read_bytes(vec[:size]).force_encoding("UTF-8")
     wasm_byte_vec_delete(vec)
-    text
+    text.sub(/\0+\z/, "").rstrip
   end
 
+  # Raises for a wasmtime_error_t: the host exception this thread has waiting when there is
+  # one (a callback raised and its trap came back as an error), a WasmError otherwise.
   def self.check_error!(err)
     return if err.null?
 
     message = take_message(err, :wasmtime_error_message)
     wasmtime_error_delete(err)
+    raise_pending!
     raise WasmError, message
+  end
+
+  # Owned C objects are freed when Ruby collects their wrapper: Engines, Stores, Modules and
+  # Linkers each hold what they need of the others (Wasmtime counts references inside), and
+  # our wrappers keep their Ruby owners alive, so the order of collection does not matter.
+  def self.owned(ptr, deleter)
+    raise WasmError, "#{deleter} target is NULL" if ptr.null?
+
+    FFI::AutoPointer.new(ptr, method(deleter))
   end
 
   def self.name_of(vec_ptr)
@@ -121,13 +138,14 @@ module GvlbenchWasm
     attr_reader :ptr
 
     def initialize(epoch_interruption: false)
-      if epoch_interruption
-        config = GvlbenchWasm.wasm_config_new
-        GvlbenchWasm.wasmtime_config_epoch_interruption_set(config, true)
-        @ptr = GvlbenchWasm.wasm_engine_new_with_config(config)
-      else
-        @ptr = GvlbenchWasm.wasm_engine_new
-      end
+      raw = if epoch_interruption
+              config = GvlbenchWasm.wasm_config_new # consumed by the engine
+              GvlbenchWasm.wasmtime_config_epoch_interruption_set(config, true)
+              GvlbenchWasm.wasm_engine_new_with_config(config)
+            else
+              GvlbenchWasm.wasm_engine_new
+            end
+      @ptr = GvlbenchWasm.owned(raw, :wasm_engine_delete)
       @epoch = epoch_interruption
     end
 
@@ -145,19 +163,27 @@ module GvlbenchWasm
     attr_reader :ptr, :imports
 
     def initialize(engine, bytes)
+      @engine = engine
       buf = FFI::MemoryPointer.new(:uint8, bytes.bytesize)
       buf.put_bytes(0, bytes)
       out = FFI::MemoryPointer.new(:pointer)
       GvlbenchWasm.check_error!(GvlbenchWasm.wasmtime_module_new(engine.ptr, buf, bytes.bytesize, out))
-      @ptr = out.read_pointer
-      @imports_vec = PtrVec.new # kept alive: the functypes below point into it
+      @ptr = GvlbenchWasm.owned(out.read_pointer, :wasmtime_module_delete)
+      # Kept alive (the functypes below point into it) until the Module is collected.
+      @imports_vec = PtrVec.new(FFI::MemoryPointer.new(PtrVec.size))
       GvlbenchWasm.wasmtime_module_imports(@ptr, @imports_vec)
+      ObjectSpace.define_finalizer(self, Module.importtypes_deleter(@imports_vec.pointer))
       items = @imports_vec[:data].read_array_of_pointer(@imports_vec[:size])
       @imports = items.map do |it|
         [GvlbenchWasm.name_of(GvlbenchWasm.wasm_importtype_module(it)),
          GvlbenchWasm.name_of(GvlbenchWasm.wasm_importtype_name(it)),
          GvlbenchWasm.wasm_externtype_as_functype_const(GvlbenchWasm.wasm_importtype_type(it))]
       end
+    end
+
+    # A finalizer that captures the vector, not the Module (which it would keep alive).
+    def self.importtypes_deleter(vec_ptr)
+      proc { GvlbenchWasm.wasm_importtype_vec_delete(vec_ptr) }
     end
   end
 
@@ -184,9 +210,14 @@ module GvlbenchWasm
       end
     end
 
-    # Two's-complement wrap, as a binding accepting 0..2**n-1 and negatives would.
+    # An n-bit integer given as signed (-2**(n-1)..2**(n-1)-1) or unsigned (..2**n-1), as
+    # wasmtime-py accepts; anything outside both ranges is an error, never silently wrapped.
     def self.wrap(value, bits)
       int = Integer(value)
+      unless (-(1 << (bits - 1))...(1 << bits)).cover?(int)
+        raise RangeError, "#{int} does not fit in i#{bits}"
+      end
+
       int &= (1 << bits) - 1
       int >= (1 << (bits - 1)) ? int - (1 << bits) : int
     end
@@ -230,11 +261,11 @@ module GvlbenchWasm
 
     # hosts: { [module, name] => callable }; the import's own type is used.
     def initialize(engine, mod, hosts, memory_limit_bytes: nil)
-      @engine = engine
-      @store = GvlbenchWasm.wasmtime_store_new(engine.ptr, nil, nil)
+      @engine, @module = engine, mod
+      @store = GvlbenchWasm.owned(GvlbenchWasm.wasmtime_store_new(engine.ptr, nil, nil), :wasmtime_store_delete)
       @context = GvlbenchWasm.wasmtime_store_context(@store)
       GvlbenchWasm.wasmtime_store_limiter(@store, memory_limit_bytes, -1, -1, -1, -1) if memory_limit_bytes
-      @linker = GvlbenchWasm.wasmtime_linker_new(engine.ptr)
+      @linker = GvlbenchWasm.owned(GvlbenchWasm.wasmtime_linker_new(engine.ptr), :wasmtime_linker_delete)
       @callbacks = [] # FFI::Functions must outlive every call
       mod.imports.each do |m, n, ty|
         callable = hosts.fetch([m, n]) { raise WasmError, "no host function for import #{m}.#{n}" }
@@ -271,14 +302,14 @@ module GvlbenchWasm
       found = GvlbenchWasm.wasmtime_instance_export_get(@context, @instance, name, name.bytesize, ext)
       raise WasmError, "no memory export named #{name}" unless found && ext.get_uint8(0) == EXTERN_MEMORY
 
-      Memory.new(@context, ext)
+      Memory.new(self, ext)
     end
   end
 
-  # wasmtime_memory_t of one Store.
+  # wasmtime_memory_t of one Store; it keeps its Instance (so its Store) alive.
   class Memory
-    def initialize(context, ext)
-      @context, @ext, @memory = context, ext, ext + UNION_OFFSET
+    def initialize(instance, ext)
+      @instance, @context, @ext, @memory = instance, instance.context, ext, ext + UNION_OFFSET
     end
 
     def size
@@ -293,14 +324,13 @@ module GvlbenchWasm
     end
   end
 
-  # A host callback's trap comes back from wasmtime_func_call as an error; when this thread
-  # has an exception waiting, that exception is what the caller gets.
-  def self.raise_pending!(err)
+  # When a host callback on this thread raised, that exception is what the caller gets,
+  # whether its trap came back from Wasmtime as a trap or as an error; it is consumed here.
+  def self.raise_pending!
     pending = Thread.current[PENDING]
     return unless pending
 
     Thread.current[PENDING] = nil
-    wasmtime_error_delete(err)
     raise pending
   end
 
@@ -309,11 +339,7 @@ module GvlbenchWasm
     code_buf = FFI::MemoryPointer.new(:uint8)
     code = wasmtime_trap_code(trap, code_buf) ? TRAP_CODES.fetch(code_buf.read_uint8) { |c| c } : nil
     wasm_trap_delete(trap)
-    pending = Thread.current[PENDING]
-    if pending
-      Thread.current[PENDING] = nil
-      raise pending
-    end
+    raise_pending!
     raise Trap.new(message, code)
   end
 
@@ -355,7 +381,6 @@ module GvlbenchWasm
       fn = mode == "held" ? :func_call_held : :func_call_released
       err = GvlbenchWasm.send(fn, @instance.context, @func, @args_buf, @params.size,
                               @res_buf, @results.size, @trap)
-      GvlbenchWasm.raise_pending!(err) unless err.null?
       GvlbenchWasm.check_error!(err)
       GvlbenchWasm.raise_trap!(@trap.read_pointer) unless @trap.read_pointer.null?
       out = Array.new(@results.size) { |i| Vals.read(@res_buf, i) }

@@ -142,10 +142,7 @@ module GvlbenchWorker
   def spawn_run(task)
     out, err, status = Open3.capture3(RbConfig.ruby, __FILE__, stdin_data: JSON.generate(task))
     $stderr.write(err)
-    if status.signaled?
-      Process.kill(status.termsig, Process.pid) # die as the run died: the harness sees why
-      sleep 1
-    end
+    die_like(status.termsig) if status.signaled?
     doc = JSON.parse(out.lines.last || "{}")
     raise RunFailed, (doc.dig("error", "message") || "a run exited #{status.exitstatus}") unless doc["ok"]
 
@@ -153,6 +150,24 @@ module GvlbenchWorker
   end
 
   class RunFailed < StandardError; end
+
+  module LibC
+    extend FFI::Library
+    ffi_lib FFI::Library::LIBC
+    attach_function :signal, %i[int pointer], :pointer
+    attach_function :c_raise, :raise, [:int], :int
+  end
+
+  # Die of the signal a run died of, so the harness reads the same signal. Through libc, with
+  # the default action restored first: Ruby's own handlers would turn a SIGSEGV into an abort
+  # and a SIGTERM into an exception.
+  def die_like(signo)
+    $stderr.flush
+    LibC.signal(signo, FFI::Pointer::NULL) # SIG_DFL
+    LibC.c_raise(signo)
+    sleep 1
+    exit!(128 + signo)
+  end
 
   def bench_run(task)
     opts = task["pyperf"]

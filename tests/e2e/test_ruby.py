@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -139,3 +140,44 @@ def test_verify_runs_every_check_in_ruby_and_each_can_fail(tmp_path: Path) -> No
     rows = json.loads(out.read_text())["gvlbench"]["verify"]
     assert {r["status"] for r in rows} == {"FAIL"}
     assert all(r["outcome"]["status"] == "ok" for r in rows), "a check failed, not crashed"
+
+
+def _ruby_eval(code: str) -> subprocess.CompletedProcess[str]:
+    """Run Ruby code with the worker (and so the binding) loaded, as the harness runs it."""
+    from gvlbench.interpreter import probe_ruby
+
+    ruby = probe_ruby()
+    return subprocess.run([ruby.executable, "-r", ruby.argv()[1], "-e", code],
+                          capture_output=True, text=True, env=ruby.env(), timeout=60)  # fmt: skip
+
+
+@needs_ruby
+@pytest.mark.parametrize("signo", [signal.SIGSEGV, signal.SIGABRT, signal.SIGTERM])
+def test_the_ruby_bench_parent_dies_of_its_runs_signal(signo: signal.Signals) -> None:
+    """A run child that crashed is passed on as the same signal, not as whatever Ruby's own
+    handlers make of it (a SIGSEGV report and abort, a SignalException)."""
+    proc = _ruby_eval(f"GvlbenchWorker.die_like({int(signo)})")
+    assert proc.returncode == -signo, (proc.returncode, proc.stderr[-500:])
+
+
+@needs_ruby
+def test_the_ruby_binding_refuses_integers_that_do_not_fit() -> None:
+    """Signed and unsigned spellings are accepted (as wasmtime-py does); beyond both, an error
+    rather than a silent wrap."""
+    proc = _ruby_eval("""
+      p [GvlbenchWasm::Vals.wrap(2**32 - 1, 32), GvlbenchWasm::Vals.wrap(-2**31, 32),
+         GvlbenchWasm::Vals.wrap(2**64 - 1, 64)]
+      [2**32, -2**31 - 1, 2**64].each do |v|
+        GvlbenchWasm::Vals.wrap(v, v.abs > 2**40 ? 64 : 32)
+        puts "accepted #{v}"
+      rescue RangeError => e
+        puts e.message
+      end
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "[-1, -2147483648, -1]",
+        "4294967296 does not fit in i32",
+        "-2147483649 does not fit in i32",
+        "18446744073709551616 does not fit in i64",
+    ]
