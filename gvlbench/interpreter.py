@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gvlbench.errors import InterpreterError
+from gvlbench.errors import InterpreterError, OptionError
 
 NEEDED = ("wasmtime", "pyperf")
 PIP_SPECS = {"wasmtime": "wasmtime>=50.0.1,<51", "pyperf": "pyperf>=2.9,<3"}
@@ -187,10 +187,50 @@ class RubyRuntime:
             "ruby_ffi_version": self.ffi_version,
             "lock": "GVL",
             "gil": "GVL",
+            "call_path": RUBY_CALL_PATH,
         }
 
 
 Runtime = Interpreter | RubyRuntime
+
+# The Ruby worker's one call path: ruby-ffi's attached wasmtime_func_call (`--call-path` picks
+# between Python's stock and lean paths only).
+RUBY_CALL_PATH = "ruby-ffi"
+# What a runtime's metadata() says of itself; in a file's common metadata they describe the
+# runtimes a command actually ran.
+_RUNTIME_KEYS = ("runtime", "runtime_version", "interpreter", "lock", "gil")
+
+
+def kind_of(runtime: Runtime | None) -> str:
+    """python or ruby; None is the harness's own Python."""
+    return runtime.metadata()["runtime"] if runtime else "python"
+
+
+def call_path_of(runtime: Runtime | None, python_path: str) -> str:
+    """The call path a runtime's children use: Python's chosen one, or Ruby's only one."""
+    return RUBY_CALL_PATH if kind_of(runtime) == "ruby" else python_path
+
+
+def check_call_path(python_path: str, runtimes: tuple[Runtime, ...]) -> None:
+    """`--call-path lean` is a Python call path: refuse it with Ruby rather than label Ruby's
+    rows with a path they did not take."""
+    if python_path != "stock" and any(kind_of(rt) == "ruby" for rt in runtimes):
+        raise OptionError(
+            f"--call-path {python_path} is a Python call path; the Ruby worker has one "
+            f"({RUBY_CALL_PATH}): drop --call-path or --runtime ruby"
+        )
+
+
+def runtimes_metadata(runtimes: tuple[Runtime, ...]) -> dict[str, Any]:
+    """The common (file-level) metadata's runtime keys for the runtimes a command ran: one
+    runtime's own, or each key's values joined with "+" ("python+ruby", "GIL+GVL"). Empty
+    for the harness's own Python, whose keys the caller already has."""
+    if not runtimes:
+        return {}
+    mds = [rt.metadata() for rt in runtimes]
+    if len(mds) == 1:
+        return {k: mds[0][k] for k in (*_RUNTIME_KEYS, "call_path") if k in mds[0]}
+    return {k: "+".join(dict.fromkeys(str(md[k]) for md in mds)) for k in _RUNTIME_KEYS}
 
 
 def libwasmtime_path() -> str:

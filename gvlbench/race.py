@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import OptionError
-from gvlbench.interpreter import Runtime
+from gvlbench.interpreter import Runtime, call_path_of, check_call_path, kind_of
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.results import Results, write_atomic
 from gvlbench.run import common_metadata, prepare_target
@@ -56,6 +56,7 @@ class RaceOptions:
             raise OptionError(f"--trials must be at least 1, got {self.trials}")
         if self.duration_s <= 0:
             raise OptionError(f"--duration must be positive, got {self.duration_s}")
+        check_call_path(str(self.call_path), self.runtimes)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def execute_race(
 ) -> Results:
     """Every trial of every configuration; the results file is rewritten after each."""
     target, compiled = prepare_target(opts.scenario)
-    common = common_metadata(opts.scenario, compiled, opts.call_path)
+    common = common_metadata(opts.scenario, compiled, opts.call_path, opts.runtimes)
     results = Results(metadata={**common, "store": "see race"}, command="race")
     timeout_s = opts.timeout_s or opts.duration_s + 60
     runtimes: tuple[Runtime | None, ...] = opts.runtimes or (None,)
@@ -190,7 +191,7 @@ def execute_race(
             on_trial(config, i, None)
             task = {
                 "protocol": PROTOCOL, "kind": "race", "target": target.to_json(),
-                "mode": str(config.mode), "call_path": str(opts.call_path),
+                "mode": str(config.mode), "call_path": call_path_of(runtime, str(opts.call_path)),
                 "threads": opts.threads, "store": config.store, "guard": config.guard,
                 "duration_s": opts.duration_s,
             }  # fmt: skip
@@ -214,7 +215,7 @@ def _trial_record(
     label = config.label() + (f", {runtime.label}" if runtime else "")
     return {
         "scenario": opts.scenario.name, "config": label, "store": config.store,
-        "runtime": runtime.metadata()["runtime"] if runtime else "python",
+        "runtime": kind_of(runtime), "call_path": call_path_of(runtime, str(opts.call_path)),
         "interpreter": runtime.label if runtime else "",
         "guard": config.guard, "mode": str(config.mode), "threads": opts.threads,
         "trial": index, "trial_status": trial_status(outcome),

@@ -177,7 +177,7 @@ _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",
 
 def verify_table(results: list[CheckResult]) -> Table:
     table = Table(title="gvlbench verify")
-    runtimes = any(r.runtime for r in results)
+    runtimes = any(r.interpreter for r in results)
     for col in ("runtime", "check", "mode", "result", "failed", "what was seen"):
         if col == "runtime" and not runtimes:
             continue
@@ -185,7 +185,7 @@ def verify_table(results: list[CheckResult]) -> Table:
                          overflow="fold" if col == "what was seen" else None)  # fmt: skip
     for r in results:
         style = _STATUS_STYLE[r.status]
-        table.add_row(*([r.runtime] if runtimes else []), r.check, r.mode,
+        table.add_row(*([r.interpreter] if runtimes else []), r.check, r.mode,
                       f"[{style}]{r.status}[/{style}]", f"{r.failed}/{r.repeat}",
                       escape(r.detail[:160]))  # fmt: skip
     table.caption = "XFAIL: a known defect, still failing; XPASS: a known defect that passed"
@@ -196,7 +196,7 @@ def verify_notes(results: list[CheckResult]) -> list[str]:
     """The loud part: every finding with its rate and reproducer; every XPASS as a notice."""
     lines = []
     for r in results:
-        who = f"{r.runtime} " if r.runtime else ""
+        who = f"{r.interpreter} " if r.interpreter else ""
         where = f"{who}{r.check} [{r.mode}] failed {r.failed}/{r.repeat} ({r.rate:.0%})"
         repro = f"\n    reproducer: python {r.reproducer}" if r.reproducer else ""
         if r.status == "FAIL":

@@ -21,7 +21,13 @@ import wasmtime
 from gvlbench import __version__, wat
 from gvlbench.embed import Target, load_module, validate
 from gvlbench.errors import OptionError, WatError
-from gvlbench.interpreter import Runtime
+from gvlbench.interpreter import (
+    Runtime,
+    call_path_of,
+    check_call_path,
+    kind_of,
+    runtimes_metadata,
+)
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.pool import EXECUTORS
 from gvlbench.results import Results, write_atomic
@@ -78,8 +84,9 @@ class RunOptions:
             raise OptionError(f"--threads must be at least 1, got {self.max_threads}")
         if self.progress_repeats < 0:
             raise OptionError("--progress-repeats must be 0 or more")
-        if self.pool and any(rt.metadata()["runtime"] != "python" for rt in self.runtimes):
+        if self.pool and any(kind_of(rt) != "python" for rt in self.runtimes):
             raise OptionError("--mode processes pools Python workers only; drop --runtime ruby")
+        check_call_path(str(self.call_path), self.runtimes)
 
 
 @dataclass(frozen=True)
@@ -186,9 +193,13 @@ def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
 
 
 def common_metadata(
-    scenario: Scenario, compiled: wat.Compiled, call_path: CallPath
+    scenario: Scenario,
+    compiled: wat.Compiled,
+    call_path: CallPath,
+    runtimes: tuple[Runtime, ...] = (),
 ) -> dict[str, Any]:
-    """What every row shares; pyperf adds its own (Python, CPU model, date, ...) per run."""
+    """What every row shares; pyperf adds its own (Python, CPU model, date, ...) per run.
+    With `runtimes`, the runtime keys describe those (each row carries its own as well)."""
     return {
         "gvlbench_version": __version__,
         "wasmtime_version": version("wasmtime"),
@@ -203,6 +214,7 @@ def common_metadata(
         "wat_compiler": compiled.compiler,
         "store": "per-thread",
         "call_path": str(call_path),
+        **runtimes_metadata(runtimes),
     }
 
 
@@ -229,7 +241,7 @@ def execute(
     """Measure every step (default: the plan); `on_step(step, None)` before each,
     `(step, outcome)` after. Pass `results` to add to a document another run started."""
     opts, target, compiled = prepared.opts, prepared.target, prepared.compiled
-    common = common_metadata(opts.scenario, compiled, opts.call_path)
+    common = common_metadata(opts.scenario, compiled, opts.call_path, opts.runtimes)
     if results is None:
         results = Results(metadata=common, command="run")
     else:  # a document another run started: its own keys win
@@ -266,7 +278,7 @@ def bench_name(
 
 
 def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) -> dict[str, Any]:
-    path = step.call_path or opts.call_path
+    path = call_path_of(step.runtime, str(step.call_path or opts.call_path))
     name = bench_name(
         opts.scenario.name, step.mode, step.threads, step.guard, step.call_path, step.runtime
     )
@@ -287,11 +299,11 @@ def _task(opts: RunOptions, target: Target, common: dict[str, Any], step: Step) 
         "total_calls": opts.pool_calls * opts.max_threads,
         "metadata": {
             **common,
-            **(step.runtime.metadata() if step.runtime else {}),
             "mode": str(step.mode),
             "threads": step.threads,
             "guard": "on" if step.guard else "off",
-            "call_path": str(path),
+            "call_path": path,
+            **(step.runtime.metadata() if step.runtime else {}),
         },
     }
 
@@ -308,7 +320,7 @@ def _record(results: Results, scenario: Scenario, step: Step, outcome: ChildOutc
             {
                 "interpreter": step.runtime.label,
                 "gil": step.runtime.gil,
-                "runtime": step.runtime.metadata()["runtime"],
+                "runtime": kind_of(step.runtime),
             }
             if step.runtime
             else {}

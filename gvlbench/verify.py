@@ -19,7 +19,7 @@ from typing import Any
 from gvlbench import junit, wat
 from gvlbench.checks import CHECKS, modules
 from gvlbench.errors import OptionError, SpecError
-from gvlbench.interpreter import Runtime
+from gvlbench.interpreter import Runtime, call_path_of, check_call_path, kind_of
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.results import Results, write_atomic
 from gvlbench.runner import ChildOutcome, run_child, worker_argv
@@ -59,6 +59,7 @@ class VerifyOptions:
             raise OptionError(f"--repeat must be at least 1, got {self.repeat}")
         if self.threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
+        check_call_path(str(self.call_path), self.runtimes)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ class CheckResult:
     known: str = ""
     reproducer: str = ""
     outcome: dict[str, Any] = field(default_factory=dict)
-    runtime: str = ""  # the runtime's label (ruby3.1.2) when --runtime was given
+    runtime: str = "python"  # python | ruby, as in every other results row
+    interpreter: str = ""  # its label (ruby3.1.2) when --runtime or --python was given
+    call_path: str = "stock"
 
     @property
     def rate(self) -> float:
@@ -109,9 +112,9 @@ def execute_verify(
         argv, env = (runtime.argv(), runtime.env()) if runtime else (worker_argv(), None)
         on_check(check, str(mode), None)
         task = {"protocol": PROTOCOL, "kind": "check", "check": check, "mode": str(mode),
-                "call_path": str(opts.call_path), "threads": opts.threads,
+                "call_path": call_path_of(runtime, str(opts.call_path)), "threads": opts.threads,
                 "repeat": opts.repeat, "sabotage": opts.sabotage}  # fmt: skip
-        if runtime is not None and runtime.metadata()["runtime"] != "python":
+        if kind_of(runtime) != "python":
             task["modules"] = check_modules()
         outcome = run_child(argv, task, opts.timeout_s, env=env)
         result = _judge(opts, check, mode, outcome, runtime)
@@ -142,7 +145,7 @@ def _judge(
         detail = "; ".join(answer["failures"][:1] or answer["notes"][:1])
     else:  # the check's child crashed, hung or raised outside the check: always a failure
         failed, repeat, detail = opts.repeat, opts.repeat, outcome.describe()
-    kind = runtime.metadata()["runtime"] if runtime else "python"
+    kind = kind_of(runtime)
     known = next((k for k in opts.known if k.check == check and str(mode) in k.modes
                   and kind in k.runtimes), None)  # fmt: skip
     crashed = not outcome.ok
@@ -164,14 +167,16 @@ def _judge(
     return CheckResult(check, str(mode), status, failed, repeat, detail,
                        answer.get("elapsed_s", outcome.duration_s),
                        known.summary if known else "", reproducer,
-                       outcome.to_json(), runtime.label if runtime else "")  # fmt: skip
+                       outcome.to_json(), kind, runtime.label if runtime else "",
+                       call_path_of(runtime, str(opts.call_path)))  # fmt: skip
 
 
 def _record(r: CheckResult) -> dict[str, Any]:
     return {"check": r.check, "mode": r.mode, "status": r.status, "failed": r.failed,
             "repeat": r.repeat, "rate": r.rate, "detail": r.detail, "elapsed_s": r.elapsed_s,
             "known": r.known, "reproducer": r.reproducer, "outcome": r.outcome,
-            "runtime": r.runtime}  # fmt: skip
+            "runtime": r.runtime, "interpreter": r.interpreter,
+            "call_path": r.call_path}  # fmt: skip
 
 
 def write_reproducer(check: str, mode: Mode, directory: Path) -> Path:

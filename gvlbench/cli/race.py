@@ -110,13 +110,13 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
         res = _guard_cost(mode, path)
     else:
         probed = interpreter.resolve_runtimes(runtimes, ())
-        announce_runtimes(probed)
         opts = RaceOptions(
             scenario=scenario.find(scenario_name),
             configs=_race_configs(shared, guard, matrix, mode), threads=threads, trials=trials,
             duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
             output=path, runtimes=probed,
         )  # fmt: skip
+        announce_runtimes(probed)
         with Bar(len(opts.configs) * opts.trials * max(1, len(probed))) as bar:
             res = execute_race(opts, lambda c, i, t: _on_trial(bar, opts, c, i, t))
     if output == "-":

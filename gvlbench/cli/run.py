@@ -145,7 +145,6 @@ def run(
     SCENARIO is a built-in name (see `gvlbench list`) or the path of a spec file.
     """
     probed = interpreter.resolve_runtimes(runtimes, pythons)
-    announce_runtimes(probed)
     base = PyperfOptions.preset(preset or "default")
     for name, value in (("--processes", processes), ("--values", values)):
         if value is not None and value < 1:
@@ -168,6 +167,7 @@ def run(
         pool_calls=pool_calls,
         pool_repeats=pool_repeats,
     )
+    announce_runtimes(probed)  # once the options hold: bad input stays a one-line error
     prepared = prepare(opts)
     err.print(f"[dim]{opts.scenario.wat_path.name} compiled by {prepared.compiled.compiler}[/dim]")
     with Bar(len(plan(opts))) as bar:

@@ -102,7 +102,6 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
     """
     path = None if output in (None, "-") else Path(output)
     probed = interpreter.resolve_runtimes(runtimes, ())
-    announce_runtimes(probed)
     findings = Path(findings_dir) if findings_dir else (
         path.parent / "findings" if path else Path("results") / "findings")  # fmt: skip
     opts = VerifyOptions(
@@ -111,6 +110,7 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
         known=load_known(Path(known_path) if known_path else scenario.known_defects_path()),
         findings_dir=findings, output=path, runtimes=probed,
     )  # fmt: skip
+    announce_runtimes(probed)
     with Bar(len(opts.checks) * len(opts.modes) * max(1, len(probed))) as bar:
 
         def on_check(check: str, mode_: str, result: CheckResult | None) -> None:

@@ -132,7 +132,8 @@ def test_verify_runs_every_check_in_ruby_and_each_can_fail(tmp_path: Path) -> No
     cli = gvlbench("verify", "--runtime", "ruby", "--repeat", "1", "--json", str(out))
     assert cli.returncode == 0, cli.stdout + cli.stderr
     rows = json.loads(out.read_text())["gvlbench"]["verify"]
-    assert len(rows) == 22 and all(r["runtime"].startswith("ruby") for r in rows)
+    assert len(rows) == 22 and all(r["runtime"] == "ruby" for r in rows)
+    assert all(r["interpreter"].startswith("ruby3") and r["call_path"] == "ruby-ffi" for r in rows)
     assert {r["status"] for r in rows} == {"PASS"}, [r for r in rows if r["status"] != "PASS"]
 
     cli = gvlbench("verify", "--runtime", "ruby", "--repeat", "1", "--sabotage", "--json", str(out))
@@ -181,3 +182,34 @@ def test_the_ruby_binding_refuses_integers_that_do_not_fit() -> None:
         "-2147483649 does not fit in i32",
         "18446744073709551616 does not fit in i64",
     ]
+
+
+LEAN_REFUSED = [
+    ("run", "spin", "--threads", "1"),
+    ("race", "--shared-store", "--trials", "1"),
+    ("verify", "--check", "trap"),
+]
+
+
+@needs_ruby
+@pytest.mark.parametrize("command", LEAN_REFUSED)
+def test_a_python_call_path_is_refused_for_ruby(command: tuple[str, ...]) -> None:
+    """Ruby has one call path: `--call-path lean` with it is an error, not a mislabelled row."""
+    cli = gvlbench(*command, "--runtime", "ruby", "--call-path", "lean")
+    assert cli.returncode == 2, cli.stdout + cli.stderr
+    lines = [ln for ln in cli.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Python call path" in lines[0] and "ruby-ffi" in lines[0]
+
+
+@needs_ruby
+def test_a_ruby_only_file_describes_ruby(tmp_path: Path) -> None:
+    """The file's common metadata names the runtime that ran, and each row its call path."""
+    out = tmp_path / "spin.json"
+    cli = gvlbench("run", "spin", "--threads", "1", "--mode", "released", "--runtime", "ruby",
+                   "--json", str(out), *QUICK)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    doc = json.loads(out.read_text())
+    assert doc["metadata"]["runtime"] == "ruby" and doc["metadata"]["lock"] == "GVL"
+    assert doc["metadata"]["call_path"] == "ruby-ffi"
+    (bench,) = pyperf.BenchmarkSuite.load(str(out)).get_benchmarks()
+    assert bench.get_metadata()["call_path"] == "ruby-ffi"

@@ -22,7 +22,7 @@ def test_a_python_defect_is_xfail_for_python_and_a_finding_for_ruby() -> None:
     opts = VerifyOptions(known=(KnownDefect("trap", ("held", "released"), "py only"),))
     assert _judge(opts, "trap", Mode.HELD, FAILED).status == "XFAIL"
     ruby = _judge(opts, "trap", Mode.HELD, FAILED, RUBY)
-    assert ruby.status == "FAIL" and ruby.runtime == "ruby3.1.2"
+    assert ruby.status == "FAIL" and ruby.runtime == "ruby" and ruby.interpreter == "ruby3.1.2"
 
 
 def test_a_defect_can_name_the_ruby_runtime(tmp_path: Path) -> None:
