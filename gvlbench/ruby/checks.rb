@@ -146,18 +146,21 @@ module GvlbenchChecks
 
   def check_exception(ctx)
     token = "boom-#{Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)}"
+    raised_at = nil
     raising = lambda { |_x|
       next 0 if ctx.sabotage # a host wrapper that swallows the exception
 
+      raised_at = "#{__FILE__}:#{__LINE__ + 1}:"
       raise HostError, token
     }
     got = ctx.instance("RAISING", { "host.f" => raising }).func("run").call(ctx.mode, 1)
     raise CheckFailed, "no exception; the call returned #{got.inspect}"
   rescue HostError => e
     raise CheckFailed, "message #{e.message.inspect}, want #{token.inspect}" unless e.message == "host raised for #{token}"
-    # The innermost frame must be the raising block itself, not a binding's re-raise.
-    # (backtrace, not backtrace_locations: a re-raise's set_backtrace changes only the former)
-    return if e.backtrace&.first&.match?(/checks\.rb:\d+:in `block in check_exception'\z/)
+    # The innermost frame must be the raise itself, not a binding's re-raise (by file and
+    # line: the frame's wording changes between Ruby versions). backtrace, not
+    # backtrace_locations: a re-raise's set_backtrace changes only the former.
+    return if raised_at && e.backtrace&.first&.start_with?(raised_at)
 
     raise CheckFailed, "the backtrace does not start at the callback's frame: #{e.backtrace&.first(3)}"
   rescue CheckFailed

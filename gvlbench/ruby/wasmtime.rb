@@ -210,8 +210,9 @@ module GvlbenchWasm
       end
     end
 
-    # An n-bit integer given as signed (-2**(n-1)..2**(n-1)-1) or unsigned (..2**n-1), as
-    # wasmtime-py accepts; anything outside both ranges is an error, never silently wrapped.
+    # An n-bit integer given as signed (-2**(n-1)..2**(n-1)-1) or unsigned (..2**n-1);
+    # anything outside both ranges is an error (wasmtime-py's Val.i32 wraps it silently; the
+    # harness range-checks spec arguments itself, so only a host result could differ).
     def self.wrap(value, bits)
       int = Integer(value)
       unless (-(1 << (bits - 1))...(1 << bits)).cover?(int)
