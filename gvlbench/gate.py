@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gvlbench import junit, scenario
 from gvlbench.errors import SpecError
@@ -25,7 +25,7 @@ from gvlbench.race import RaceConfig, RaceOptions, execute_race, summarize
 from gvlbench.results import Results
 from gvlbench.run import PyperfOptions, RunOptions, Step, execute, prepare
 from gvlbench.runner import ChildOutcome
-from gvlbench.stats import progress_rows, speedup_rows
+from gvlbench.stats import ProgressRow, progress_rows, speedup_rows
 from gvlbench.verify import VerifyOptions, execute_verify, load_known
 
 
@@ -95,6 +95,7 @@ class Rule:
 
 
 Progress = Callable[[str, bool], None]
+T = TypeVar("T")
 TIMING_RULES = (
     "released overlaps",
     "held serialises",
@@ -273,7 +274,7 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
         ok = v >= cfg.released_overlap_min
         rules.append(Rule("released overlaps", row, f"{v:.2f}", f">= {cfg.released_overlap_min}",
                           "pass" if ok else "fail"))  # fmt: skip
-        b = base.get((p.scenario, _kind(p.interpreter), p.mode))
+        b = base(p)
         if b is None or b.overlap_median is None or b.overlap_threads != p.overlap_threads:
             rules.append(Rule("released overlap vs baseline", row, f"{v:.2f}", "-", "unsure",
                               "no baseline row"))  # fmt: skip
@@ -295,13 +296,39 @@ def _axis(interpreter: str) -> str:
 
 def _kind(runtime: str) -> str:
     """python or ruby, from a label ('ruby3.1.2', 'python3.11.2', '' for the default) or a
-    kind: a baseline row matches whichever version of the same runtime measured it."""
+    kind."""
     return "ruby" if runtime.startswith("ruby") else "python"
 
 
-def _by_row(res: Results | None) -> dict[tuple[str, str, str], Any]:
-    rows = progress_rows(res) if res else []
-    return {(p.scenario, _kind(p.interpreter), p.mode): p for p in rows}
+def baseline_lookup(
+    rows: list[T], key: Callable[[T], tuple[str, ...]], label: Callable[[T], str]
+) -> Callable[[T], T | None]:
+    """Finds a row's baseline: the row of the same interpreter label, else the only row of the
+    same runtime kind (a Ruby or Python point release keeps its baseline; two Pythons in one
+    baseline are never mixed up: then only the exact label matches)."""
+    exact = {(label(r), *key(r)): r for r in rows}
+    by_kind: dict[tuple[str, ...], list[T]] = {}
+    for r in rows:
+        by_kind.setdefault((_kind(label(r)), *key(r)), []).append(r)
+
+    def find(row: T) -> T | None:
+        hit = exact.get((label(row), *key(row)))
+        same = by_kind.get((_kind(label(row)), *key(row)), [])
+        return hit if hit is not None else (same[0] if len(same) == 1 else None)
+
+    return find
+
+
+def _by_row(res: Results | None) -> Callable[[ProgressRow], ProgressRow | None]:
+    return baseline_lookup(
+        progress_rows(res) if res else [], lambda p: (p.scenario, p.mode), lambda p: p.interpreter
+    )
+
+
+def _verify_label(v: dict[str, Any]) -> str:
+    """A verify row's interpreter: 'interpreter' since rows have it, before that 'runtime'
+    held the label ('' for the harness's own Python)."""
+    return v.get("interpreter") or v.get("runtime", "")
 
 
 def _pyperf_speedups(current: Results) -> list[Rule]:
@@ -351,7 +378,7 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
                 "pass" if ok else "fail",
             )
         )
-        b = base.get((p.scenario, _kind(p.interpreter), p.mode))
+        b = base(p)
         if b is not None and b.ratio_median is not None:
             floor = b.ratio_median - cfg.progress_drop
             rules.append(
@@ -397,14 +424,14 @@ def _race(cfg: GateConfig, current: Results) -> list[Rule]:
 def _verify(current: Results, baseline: Results | None) -> list[Rule]:
     """One row for all checks that are fine, one row for each new or unknown failure."""
 
-    def key(v: dict[str, Any]) -> tuple[str, str, str]:
-        return _kind(v.get("runtime", "")), v["check"], v["mode"]
-
-    before = {key(v): v["status"] for v in (baseline.verify if baseline else [])}
+    before = baseline_lookup(
+        baseline.verify if baseline else [], lambda v: (v["check"], v["mode"]), _verify_label
+    )
     rules, fine = [], []
     for v in current.verify:
         status = v["status"]
-        was_fine = before.get(key(v)) in ("PASS", "XPASS")
+        was = before(v)
+        was_fine = was is not None and was["status"] in ("PASS", "XPASS")
         new = was_fine and status in ("FAIL", "XFAIL")
         if status == "FAIL" or new:
             why = "passed in the baseline" if new else v["detail"][:80]

@@ -195,10 +195,12 @@ def _markdown(res: Results, source: str, images: list[Path], note: str) -> str:
     md = res.metadata
     lines = [f"# gvlbench report: {source}", ""]
     if md:
-        lines += [f"wasmtime {md.get('wasmtime_version', '?')}, Python "
-                  f"{md.get('runtime_version', '?')} (GIL {md.get('gil', '?')}), "
-                  f"{md.get('usable_cpus', '?')} CPU cores, WAT by {md.get('wat_compiler', '?')}",
-                  ""]  # fmt: skip
+        # files from before harness_* name the harness's Python in runtime_version and gil
+        python = md.get("harness_python") or md.get("runtime_version", "?")
+        gil = md.get("harness_gil") or md.get("gil", "?")
+        lines += [f"wasmtime {md.get('wasmtime_version', '?')}, harness Python {python} "
+                  f"(GIL {gil}), {md.get('usable_cpus', '?')} CPU cores, "
+                  f"WAT by {md.get('wat_compiler', '?')}", ""]  # fmt: skip
     runtimes = sorted({r.interpreter for r in speedup_rows(res) if r.interpreter}
                       | {t.get("interpreter", "") for t in res.race} - {""})  # fmt: skip
     if runtimes:

@@ -215,6 +215,9 @@ def common_metadata(
         "store": "per-thread",
         "call_path": str(call_path),
         **runtimes_metadata(runtimes),
+        # the harness's own interpreter, whichever runtimes measured
+        "harness_python": platform.python_version(),
+        "harness_gil": gil_status(),
     }
 
 

@@ -148,3 +148,30 @@ def test_compare_keeps_each_runtime_its_own_progress_row() -> None:
     assert {(p.interpreter, p.mode): p.base for p in progress} == {
         ("", "held"): 0.01, ("", "released"): 0.9,
         ("ruby3.1.2", "held"): 0.25, ("ruby3.1.2", "released"): 1.0}  # fmt: skip
+
+
+def _verify_row(check: str, status: str, **runtime: str) -> dict[str, object]:
+    return {"check": check, "mode": "held", "status": status, "detail": "x", **runtime}
+
+
+def test_verify_baselines_match_old_labels_point_releases_and_not_other_pythons() -> None:
+    """Baselines from before rows had `interpreter` put the label in `runtime` ('' for the
+    default Python); a point release keeps its baseline row; two Pythons are never mixed."""
+    old = Results(metadata={}, command="verify")
+    old.verify = [_verify_row("trap", "PASS", runtime=""),
+                  _verify_row("trap", "PASS", runtime="ruby3.1.2")]  # fmt: skip
+    now = Results(metadata={}, command="verify")
+    now.verify = [_verify_row("trap", "FAIL", runtime="python", interpreter="python3.11.7"),
+                  _verify_row("trap", "FAIL", runtime="ruby", interpreter="ruby3.1.3")]  # fmt: skip
+    rules = [r for r in gate._verify(now, old) if r.verdict == "fail"]
+    assert [r.value for r in rules] == ["FAIL", "FAIL"]
+    assert all(r.why == "passed in the baseline" for r in rules)
+
+    two = Results(metadata={}, command="verify")
+    two.verify = [
+        _verify_row("trap", "PASS", runtime="python", interpreter="python3.11.7"),
+        _verify_row("trap", "XFAIL", runtime="python", interpreter="python3.13.0t"),
+    ]
+    find = gate.baseline_lookup(two.verify, lambda v: (v["check"], v["mode"]), gate._verify_label)
+    assert find(_verify_row("trap", "FAIL", interpreter="python3.13.0t"))["status"] == "XFAIL"
+    assert find(_verify_row("trap", "FAIL", interpreter="python3.12.1")) is None  # ambiguous
