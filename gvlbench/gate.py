@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from gvlbench import junit, scenario
 from gvlbench.errors import SpecError
-from gvlbench.interpreter import Runtime, resolve_runtimes
+from gvlbench.interpreter import Runtime, kind_of_label, resolve_runtimes
 from gvlbench.invoke import Mode
 from gvlbench.race import RaceConfig, RaceOptions, execute_race, summarize
 from gvlbench.results import Results
@@ -290,14 +290,8 @@ def _axis(interpreter: str) -> str:
     """A row's runtime, as benchmark names spell it: '/ruby=3.1.2', or '' for the default."""
     if not interpreter:
         return ""
-    name = "ruby" if interpreter.startswith("ruby") else "python"
+    name = kind_of_label(interpreter)
     return f"/{name}={interpreter.removeprefix(name)}"
-
-
-def _kind(runtime: str) -> str:
-    """python or ruby, from a label ('ruby3.1.2', 'python3.11.2', '' for the default) or a
-    kind."""
-    return "ruby" if runtime.startswith("ruby") else "python"
 
 
 def baseline_lookup(
@@ -309,11 +303,11 @@ def baseline_lookup(
     exact = {(label(r), *key(r)): r for r in rows}
     by_kind: dict[tuple[str, ...], list[T]] = {}
     for r in rows:
-        by_kind.setdefault((_kind(label(r)), *key(r)), []).append(r)
+        by_kind.setdefault((kind_of_label(label(r)), *key(r)), []).append(r)
 
     def find(row: T) -> T | None:
         hit = exact.get((label(row), *key(row)))
-        same = by_kind.get((_kind(label(row)), *key(row)), [])
+        same = by_kind.get((kind_of_label(label(row)), *key(row)), [])
         return hit if hit is not None else (same[0] if len(same) == 1 else None)
 
     return find
@@ -355,7 +349,7 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
             continue
         row, v = f"{p.scenario} progress/mode={p.mode}{_axis(p.interpreter)}", p.ratio_median
         if p.mode == "held":
-            ruby = p.interpreter.startswith("ruby")
+            ruby = kind_of_label(p.interpreter) == "ruby"
             limit = cfg.ruby_held_progress_max if ruby else cfg.held_progress_max
             rules.append(
                 Rule(

@@ -206,6 +206,12 @@ def kind_of(runtime: Runtime | None) -> str:
     return runtime.metadata()["runtime"] if runtime else "python"
 
 
+def kind_of_label(label: str) -> str:
+    """python or ruby, from a row's label ('ruby3.1.2', 'python3.11.7', '' for the harness's
+    own Python) or from a kind itself."""
+    return "ruby" if label.startswith("ruby") else "python"
+
+
 def call_path_of(runtime: Runtime | None, python_path: str) -> str:
     """The call path a runtime's children use: Python's chosen one, or Ruby's only one."""
     return RUBY_CALL_PATH if kind_of(runtime) == "ruby" else python_path

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gvlbench.interpreter import kind_of_label
 from gvlbench.race import summarize
 from gvlbench.results import Results
 from gvlbench.stats import progress_rows, speedup_rows
@@ -28,7 +29,7 @@ _COLORS = ("tab:red", "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:
 
 
 def _lock(interpreter: str) -> str:
-    return "GVL" if interpreter.startswith("ruby") else "GIL"
+    return "GVL" if kind_of_label(interpreter) == "ruby" else "GIL"
 
 
 def _locks(interpreters: list[str]) -> str:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gvlbench.interpreter import kind_of
 from gvlbench.invoke import CallPath, Mode
 from gvlbench.run import Step
 from gvlbench.runner import ChildOutcome
@@ -57,7 +58,7 @@ runtime_option = click.option(
 def announce_runtimes(runtimes: tuple[Any, ...]) -> None:
     """One dim line per runtime a plan will use, so the table's labels are explained."""
     for rt in runtimes:
-        if rt.metadata()["runtime"] == "ruby":
+        if kind_of(rt) == "ruby":
             what = f"Ruby {rt.version}, ruby-ffi {rt.ffi_version}, GVL"
         else:
             what = f"Python {rt.version}, GIL {rt.gil}"

@@ -118,7 +118,7 @@ module GvlbenchWasm
   # Linkers each hold what they need of the others (Wasmtime counts references inside), and
   # our wrappers keep their Ruby owners alive, so the order of collection does not matter.
   def self.owned(ptr, deleter)
-    raise WasmError, "#{deleter} target is NULL" if ptr.null?
+    raise WasmError, "Wasmtime returned NULL for an object freed by #{deleter}" if ptr.null?
 
     FFI::AutoPointer.new(ptr, method(deleter))
   end
