@@ -100,14 +100,15 @@ def _list(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
     return value
 
 
-def write_atomic(path: Path, results: Results) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+def write_atomic(path: Path, results: Results, extra: dict[str, Any] | None = None) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file.
+    `extra` adds top-level keys (the gate's verdicts) that pyperf and `load` ignore."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others
         with os.fdopen(fd, "w") as fh:
-            json.dump(results.to_json(), fh, indent=1)
+            json.dump({**results.to_json(), **(extra or {})}, fh, indent=1)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:

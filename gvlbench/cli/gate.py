@@ -99,11 +99,12 @@ def gate(baseline_path: str, config_path: str | None, current_path: str | None,
         Path(markdown_path).write_text(summary)
     if junit_path:
         junit.write(Path(junit_path), "gvlbench.gate", gate_mod.junit_cases(rules))
+    verdicts = {"gate": render.rows_json(rules)}
     if output == "-":
-        print_json({**current.to_json(), "gate": render.rows_json(rules)})
+        print_json({**current.to_json(), **verdicts})
     else:
         if output:
-            results.write_atomic(Path(output), current)
+            results.write_atomic(Path(output), current, verdicts)
         out.print(render.gate_table(rules))
     code = gate_mod.exit_code(rules)
     if update_baseline:
