@@ -99,12 +99,14 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         threading.Thread(target=_hammer, args=(c, t, stop), name=f"gvlbench-{i}", daemon=True)
         for i, (c, t) in enumerate(zip(calls, tallies, strict=True))
     ]
+    from gvlbench.runner import announce_start
+
+    # Before the first thread starts: a thread can crash the process before the main thread
+    # runs again, and a crash with no start mark has no time to crash.
+    announce_start()
     start = time.perf_counter()
     for t in threads:
         t.start()
-    from gvlbench.runner import announce_start
-
-    announce_start()
     stop.wait(task["duration_s"])
     stop.set()
     for t in threads:

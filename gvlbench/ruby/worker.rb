@@ -225,6 +225,7 @@ module GvlbenchWorker
     calls = calls.zip(guards).map { |c, g| -> { g.enter { c.call } } } if task["guard"]
     tallies = Array.new(n) { { calls: 0, refused: 0, exceptions: Hash.new(0), examples: {} } }
     stop = false
+    announce_start # before the first thread: it may crash the process before we run again
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     threads = calls.zip(tallies).each_with_index.map do |(c, t), i|
       Thread.new do
@@ -232,7 +233,6 @@ module GvlbenchWorker
         hammer(c, t) { stop }
       end
     end
-    announce_start
     sleep task["duration_s"]
     stop = true
     threads.each(&:join)
