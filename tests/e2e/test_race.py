@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tests.conftest import gvlbench
 
+UB_SIGNALS = ("SIGABRT", "SIGSEGV", "SIGILL", "SIGBUS", "SIGTRAP")
+
 
 def test_a_shared_store_crashes_and_the_harness_records_how(tmp_path: Path) -> None:
     out = tmp_path / "race.json"
@@ -19,7 +21,9 @@ def test_a_shared_store_crashes_and_the_harness_records_how(tmp_path: Path) -> N
     crashed = [t for t in trials if t["trial_status"] == "crashed"]
     assert crashed, trials
     for t in crashed:
-        assert t["signal"] in ("SIGABRT", "SIGSEGV") and t["after_start_s"] is not None
+        # Undefined behaviour picks the signal: mostly SIGABRT (a Rust panic), sometimes
+        # SIGSEGV, once SIGILL in ~100 trials here. The harness must name it and time it.
+        assert t["signal"] in UB_SIGNALS and t["after_start_s"] is not None
         if t["signal"] == "SIGABRT":  # a Rust panic says where; a bare SIGSEGV may say nothing
             assert t["stderr_tail"] and t["panic"]
     assert "Store race: 8 threads" in cli.stdout
