@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format wasm deps ruby gate report clean pythons
+.PHONY: run test lint format wasm deps ruby gate report clean pythons docs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -61,6 +61,7 @@ report: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gvlbench tests
 	$(BIN)/ruff format --check gvlbench tests
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format gvlbench tests
@@ -71,3 +72,7 @@ wasm: $(STAMP) deps
 
 clean:
 	rm -rf $(VENV) .venvs .pytest_cache .ruff_cache
+
+# docs/cli.md is generated from every command's --help; tests/e2e/test_docs.py fails when stale.
+docs: $(STAMP)
+	$(BIN)/python scripts/cli_docs.py --write

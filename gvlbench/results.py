@@ -14,14 +14,14 @@ crash or a kill of the harness never loses what was already measured.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import ResultsFileError
+from gvlbench.files import write_atomic
 
 PYPERF_FORMAT = "1.0"
 SCHEMA = 1
@@ -38,6 +38,15 @@ class Results:
     guard_cost: list[dict[str, Any]] = field(default_factory=list)
     verify: list[dict[str, Any]] = field(default_factory=list)
     pool: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: Results) -> None:
+        """Add every row of `other` (benchmarks, failures and each gvlbench section): what
+        `report` and the gate's retries use, so merging files loses nothing. The first
+        document's metadata wins; later ones fill in keys it lacks."""
+        self.metadata = {**other.metadata, **self.metadata}
+        for f in fields(self):
+            if f.name not in ("metadata", "command"):
+                getattr(self, f.name).extend(getattr(other, f.name))
 
     def add_benchmark(self, bench: dict[str, Any]) -> None:
         self.benchmarks.append(bench)
@@ -100,35 +109,43 @@ def _list(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
     return value
 
 
-def write_atomic(path: Path, results: Results, extra: dict[str, Any] | None = None) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file.
-    `extra` adds top-level keys (the gate's verdicts) that pyperf and `load` ignore."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others
-        with os.fdopen(fd, "w") as fh:
-            json.dump({**results.to_json(), **(extra or {})}, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def runtime_kind(label: str) -> str:
+    """python or ruby, from a row's interpreter label ('ruby3.1.2', 'python3.11.7', '' for
+    the harness's own Python) or from a kind itself."""
+    return "ruby" if label.startswith("ruby") else "python"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def write_results(path: Path, results: Results, extra: dict[str, Any] | None = None) -> None:
+    """The one writer: atomically (readers never see half a file). `extra` adds top-level
+    keys (the gate's verdicts) that pyperf and `load` ignore."""
+    write_atomic(path, json.dumps({**results.to_json(), **(extra or {})}, indent=1) + "\n")
 
 
 def load(path: Path) -> Results:
+    """The one reader of a results file; every way it can be wrong is a ResultsFileError."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ResultsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ResultsFileError(f"{path}: not a text file (not UTF-8)") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     return Results.from_json(data, str(path))
+
+
+def pyperf_benchmark(metadata: dict[str, Any], values: list[float], loops: int) -> dict[str, Any]:
+    """One pyperf benchmark (values in seconds per loop) built with pyperf's public API, as
+    it sits in a results file: the suite's common metadata folded in, so it stands alone."""
+    import pyperf
+
+    run = pyperf.Run(values, metadata={**metadata, "unit": "second", "loops": loops},
+                     collect_metadata=False)  # fmt: skip
+    buf = io.StringIO()
+    pyperf.Benchmark([run]).dump(buf)
+    suite = json.loads(buf.getvalue())
+    bench = suite["benchmarks"][0]
+    bench["metadata"] = {**suite.get("metadata", {}), **bench.get("metadata", {})}
+    return bench

@@ -13,19 +13,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gvlbench import hosts
+from gvlbench.binding import hosts
 from gvlbench.errors import SpecError, UnknownScenarioError
+from gvlbench.protocol import Import
 
 _KNOWN_KEYS = {"description", "measures", "wat", "export", "args", "work_arg", "imports", "expect"}
 _IMPORT_KEYS = {"module", "name", "host"}
 _EXPECT_KEYS = {"result", "trap"}
-
-
-@dataclass(frozen=True)
-class Import:
-    module: str
-    name: str
-    host: str
 
 
 @dataclass(frozen=True)

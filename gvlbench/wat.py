@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gvlbench.errors import SpecError, WatError
+from gvlbench.files import write_atomic
 
 WASMTIME_COMPILER = "wasmtime.wat2wasm"
 
@@ -67,7 +68,7 @@ def compile_wat(path: Path) -> Compiled:
     if not out.is_file():
         wasm = _compile(path, source, used)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out, wasm)
+        write_atomic(out, wasm)
     return Compiled(out, hashlib.sha256(out.read_bytes()).hexdigest(), used)
 
 
@@ -106,11 +107,3 @@ def _first_line(message: str) -> str:
         if "error" in ln.lower():
             return ln
     return lines[0] if lines else ""
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    os.fchmod(fd, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)

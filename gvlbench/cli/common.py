@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,10 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gvlbench.interpreter import kind_of
-from gvlbench.invoke import CallPath, Mode
-from gvlbench.run import Step
-from gvlbench.runner import ChildOutcome
+from gvlbench.harness.interpreter import kind_of
+from gvlbench.harness.loop import Experiment, execute
+from gvlbench.protocol import CallPath, Mode
+from gvlbench.results import Results
 
 out = Console()
 err = Console(stderr=True)
@@ -94,9 +95,10 @@ def print_json(data: Any) -> None:
 
 
 class Bar:
-    """A rich progress bar on stderr that shows what is running and what is left."""
+    """A rich progress bar on stderr that shows what is running and what is left; it is the
+    harness loop's `Progress` (loop.py)."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int = 0):
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=err, transient=True,
@@ -110,6 +112,10 @@ class Bar:
     def __exit__(self, *exc: object) -> None:
         self._progress.__exit__(*exc)
 
+    def expect(self, jobs: int) -> None:
+        total = self._progress.tasks[0].total or 0
+        self._progress.update(self._task, total=total + jobs)
+
     def start(self, label: str) -> None:
         self._progress.update(self._task, description=label)
 
@@ -118,17 +124,15 @@ class Bar:
         if problem:
             err.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
 
-    def on_label(self, label: str, outcome: ChildOutcome | None) -> None:
-        """The callback of steps that are only a label (calls, guard cost)."""
-        if outcome is None:
-            self.start(label)
-        else:
-            self.done(None if outcome.ok else f"{label}: {outcome.describe()}")
 
-    def on_step(self, step: Step, outcome: ChildOutcome | None) -> None:
-        """The callback `run.execute` takes."""
-        label = step.label()
-        if outcome is None:
-            self.start(f"measuring {label}")
-        else:
-            self.done(None if outcome.ok else f"{label}: {outcome.describe()}")
+def measure(experiment: Experiment, output: Path | None) -> Results:
+    """Plan (bad input fails here, before any child), then run every job under a progress
+    bar, the results file rewritten after each one."""
+    jobs = experiment.plan()
+    with Bar(len(jobs)) as bar:
+        return execute(experiment, output=output, progress=bar, jobs=jobs)
+
+
+def output_path(output: str | None) -> Path | None:
+    """`--json PATH` as the file to keep rewritten; None for stdout ('-') or no file."""
+    return None if output in (None, "-") else Path(output)

@@ -11,21 +11,25 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from gvlbench import calls as calls_mod
-from gvlbench import render, results, scenario
-from gvlbench import sweep as sweep_mod
+from gvlbench import results, scenario
 from gvlbench.cli.common import (
-    Bar,
     err,
     json_output_option,
+    measure,
     mode_option,
     modes,
     out,
+    output_path,
     print_json,
     timeout_option,
 )
 from gvlbench.errors import EXIT_FAILED
-from gvlbench.invoke import CallPath
+from gvlbench.harness import calls as calls_mod
+from gvlbench.harness import sweep as sweep_mod
+from gvlbench.protocol import CallPath
+from gvlbench.report import calls as call_rows_mod
+from gvlbench.report import render
+from gvlbench.report import sweep as sweep_rows_mod
 
 
 @click.command()
@@ -60,18 +64,17 @@ def calls(
         modes=modes(mode),
         rounds=rounds,
         timeout_s=timeout_s,
-        output=None if output in (None, "-") else Path(output),
     )
-    with Bar(len(calls_mod.plan(opts))) as bar:
-        res = calls_mod.execute_calls(opts, bar.on_label)
-    rows = calls_mod.call_rows(res)
-    verdict = calls_mod.verdict(rows)
+    path = output_path(output)
+    res = measure(calls_mod.CallsExperiment(opts), path)
+    rows = call_rows_mod.call_rows(res)
+    verdict = call_rows_mod.verdict(rows)
     if output == "-":
         print_json({**res.to_json(), "calls": render.rows_json(rows)})
     else:
         show(res)
-        if opts.output:
-            err.print(f"[dim]results written to {opts.output}[/dim]", soft_wrap=True)
+        if path:
+            err.print(f"[dim]results written to {path}[/dim]", soft_wrap=True)
     if res.failures or not (verdict.lean_ok and verdict.stock_ok):
         sys.exit(EXIT_FAILED)
 
@@ -131,24 +134,25 @@ def sweep(
         rounds=rounds,
         min_gain=min_gain,
         timeout_s=timeout_s,
-        output=None if output in (None, "-") else Path(output),
     )
-    with Bar(len(sweep_mod.plan(opts))) as bar:
-        res = sweep_mod.execute_sweep(opts, bar.on_label)
-    rows = sweep_mod.sweep_rows(res)
+    path = output_path(output)
+    res = measure(sweep_mod.SweepExperiment(opts), path)
+    rows = sweep_rows_mod.sweep_rows(res)
     if output == "-":
         doc = res.to_json()
         doc["sweep"] = {
             "rows": render.rows_json(rows),
-            "crossover": {p: _size(sweep_mod.crossover(rows, p)) for p in sweep_mod.paths_in(rows)},
+            "crossover": {
+                p: _size(sweep_rows_mod.crossover(rows, p)) for p in sweep_rows_mod.paths_in(rows)
+            },
         }
         print_json(doc)
     else:
         show(res)
-        if opts.output:
-            err.print(f"[dim]results written to {opts.output}[/dim]", soft_wrap=True)
+        if path:
+            err.print(f"[dim]results written to {path}[/dim]", soft_wrap=True)
     if plot_path:
-        from gvlbench.report import plot_sweep
+        from gvlbench.report.document import plot_sweep
 
         note = plot_sweep(res, Path(plot_path))
         err.print(f"[dim]{escape(note or 'plot written to ' + plot_path)}[/dim]", soft_wrap=True)
@@ -156,7 +160,7 @@ def sweep(
         sys.exit(EXIT_FAILED)
 
 
-def _size(row: sweep_mod.SweepRow | None) -> int | None:
+def _size(row: sweep_rows_mod.SweepRow | None) -> int | None:
     return row.size if row else None
 
 
@@ -174,10 +178,10 @@ def _parse_sizes(text: str) -> tuple[int, ...]:
 def show(res: results.Results) -> None:
     """The tables of a `calls` or `sweep` results document."""
     if res.command == "calls":
-        rows = calls_mod.call_rows(res)
-        out.print(render.calls_table(rows, calls_mod.verdict(rows)))
+        rows = call_rows_mod.call_rows(res)
+        out.print(render.calls_table(rows, call_rows_mod.verdict(rows)))
     else:
-        rows_s = sweep_mod.sweep_rows(res)
+        rows_s = sweep_rows_mod.sweep_rows(res)
         out.print(render.sweep_table(rows_s, int(res.metadata.get("sweep_threads") or 0)))
         for line in render.crossover_lines(rows_s):
             out.print(line, highlight=False)

@@ -8,17 +8,13 @@ from pathlib import Path
 
 import click
 
-from gvlbench import compare as compare_mod
-from gvlbench import gate as gate_mod
-from gvlbench import (
-    junit,
-    render,
-    results,
-    scenario,
-)
-from gvlbench import report as report_mod
-from gvlbench.checks import CHECKS
+from gvlbench import results, scenario
 from gvlbench.cli.common import Bar, err, out, print_json
+from gvlbench.harness import gate as measure_gate
+from gvlbench.report import compare as compare_mod
+from gvlbench.report import document as report_mod
+from gvlbench.report import gate as gate_mod
+from gvlbench.report import junit, render
 
 
 @click.command()
@@ -87,10 +83,8 @@ def gate(baseline_path: str, config_path: str | None, current_path: str | None,
         current = results.load(Path(current_path))
         rules = gate_mod.judge(cfg, current, baseline)
     else:
-        with Bar(_gate_steps(cfg)) as bar:
-            current, rules = gate_mod.measure_and_judge(
-                cfg, baseline, lambda label, done: bar.done() if done else bar.start(label)
-            )
+        with Bar() as bar:
+            current, rules = measure_gate.measure_and_judge(cfg, baseline, bar)
     summary = gate_mod.markdown(rules)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as fh:
@@ -104,28 +98,20 @@ def gate(baseline_path: str, config_path: str | None, current_path: str | None,
         print_json({**current.to_json(), **verdicts})
     else:
         if output:
-            results.write_atomic(Path(output), current, verdicts)
+            results.write_results(Path(output), current, verdicts)
         out.print(render.gate_table(rules))
     code = gate_mod.exit_code(rules)
     if update_baseline:
         if code:
             err.print("[red]not writing a baseline that fails its own invariants[/red]")
         else:
-            results.write_atomic(baseline_file, current)
+            results.write_results(baseline_file, current)
             err.print(f"baseline written to {baseline_file}", soft_wrap=True)
     sys.exit(code)
 
 
 def _default_gate_config() -> Path:
     return scenario.data_dirs()[0].parent / "gate.toml"
-
-
-def _gate_steps(cfg: gate_mod.GateConfig) -> int:
-    from gvlbench.run import thread_sweep
-
-    per_scenario = 2 * len(thread_sweep(cfg.threads)) + (2 if cfg.progress_repeats else 0)
-    verify = len(CHECKS) * 2 if cfg.verify_repeat else 0
-    return len(cfg.scenarios) * per_scenario + 2 * cfg.race_trials + verify
 
 
 @click.command()
@@ -148,11 +134,7 @@ def report(paths: tuple[Path, ...], out_dir: str) -> None:
     for path in paths:
         part = results.load(path)
         commands.add(part.command)
-        merged.metadata = merged.metadata or part.metadata
-        merged.benchmarks += part.benchmarks
-        merged.progress += part.progress
-        merged.race += part.race
-        merged.pool += part.pool
+        merged.extend(part)
     if len(commands) == 1:  # a sweep or calls file keeps what it is
         merged.command = commands.pop()
     made = report_mod.write_report(merged, ", ".join(p.name for p in paths), Path(out_dir))

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
 
-from gvlbench import guard_cost as guard_cost_mod
-from gvlbench import (
-    interpreter,
-    results,
-    scenario,
-)
+from gvlbench import results, scenario
 from gvlbench.cli.common import (
-    Bar,
     announce_runtimes,
     call_path_option,
     err,
+    measure,
     mode_option,
     modes,
+    output_path,
     print_json,
     runtime_option,
 )
 from gvlbench.cli.run import show_results
 from gvlbench.errors import EXIT_FAILED, OptionError
-from gvlbench.invoke import CallPath, Mode
-from gvlbench.race import RaceConfig, RaceOptions, check_expectation, execute_race, summarize
+from gvlbench.harness import interpreter
+from gvlbench.harness.guard_cost import GuardCostExperiment
+from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
+from gvlbench.protocol import CallPath, Mode
+from gvlbench.report.race import check_expectation, summarize
 
 
 @click.command()
@@ -103,7 +101,7 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
 
     Every trial is its own child process, so an abort is a row, never a dead harness.
     """
-    path = None if output in (None, "-") else Path(output)
+    path = output_path(output)
     if guard_cost:
         if set(runtimes) - {"python"}:
             raise OptionError("--guard-cost prices the Python guard only; drop --runtime ruby")
@@ -114,11 +112,10 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
             scenario=scenario.find(scenario_name),
             configs=_race_configs(shared, guard, matrix, mode), threads=threads, trials=trials,
             duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
-            output=path, runtimes=probed,
+            runtimes=probed,
         )  # fmt: skip
         announce_runtimes(probed)
-        with Bar(len(opts.configs) * opts.trials * max(1, len(probed))) as bar:
-            res = execute_race(opts, lambda c, i, t: _on_trial(bar, opts, c, i, t))
+        res = measure(RaceExperiment(opts), path)
     if output == "-":
         print_json(res.to_json())
     else:
@@ -141,19 +138,6 @@ def _race_configs(shared: bool, guard: bool, matrix: bool, mode: str) -> tuple[R
     return tuple(RaceConfig(store, guard, m) for m in modes(mode))
 
 
-def _on_trial(bar: Bar, opts: RaceOptions, config: RaceConfig, i: int, trial: Any) -> None:
-    if trial is None:
-        bar.start(f"{config.label()}: trial {i + 1}/{opts.trials}")
-    else:
-        bar.done()
-
-
 def _guard_cost(mode: str, path: Path | None) -> results.Results:
     measured = (Mode.HELD, Mode.RELEASED) if mode == "released" else modes(mode)
-    paths = (CallPath.STOCK, CallPath.LEAN)
-    res = results.Results(metadata={}, command="race --guard-cost")
-    with Bar(guard_cost_mod.plan_size(paths, measured)) as bar:
-        guard_cost_mod.execute_guard_cost(paths, measured, bar.on_label, res)
-    if path:
-        results.write_atomic(path, res)
-    return res
+    return measure(GuardCostExperiment((CallPath.STOCK, CallPath.LEAN), measured), path)

@@ -7,34 +7,31 @@ from pathlib import Path
 
 import click
 
-from gvlbench import guard_cost as guard_cost_mod
-from gvlbench import (
-    hosts,
-    interpreter,
-    render,
-    results,
-    scenario,
-    stats,
-    wat,
-)
+from gvlbench import results, scenario, wat
+from gvlbench.binding import hosts
 from gvlbench.cli.common import (
-    Bar,
     announce_runtimes,
     call_path_option,
     err,
     json_output_option,
+    measure,
     modes,
     out,
+    output_path,
     print_json,
     runtime_option,
     timeout_option,
 )
 from gvlbench.cli.cost import show as show_costs
 from gvlbench.errors import EXIT_FAILED
-from gvlbench.invoke import CallPath, Mode
-from gvlbench.pool import pool_rows
-from gvlbench.race import summarize
-from gvlbench.run import PyperfOptions, RunOptions, cpu_count, execute, plan, prepare
+from gvlbench.harness import interpreter
+from gvlbench.harness.run import RunExperiment, RunOptions
+from gvlbench.harness.target import cpu_count
+from gvlbench.protocol import CallPath, Mode, PyperfOptions
+from gvlbench.report import render, stats
+from gvlbench.report.guard_cost import guard_cost_rows
+from gvlbench.report.pool import pool_rows
+from gvlbench.report.race import summarize
 
 
 @click.command("list")
@@ -161,23 +158,23 @@ def run(
         pyperf=pyperf_opts,
         progress_repeats=progress_repeats,
         timeout_s=timeout_s,
-        output=None if output in (None, "-") else Path(output),
         runtimes=probed,
         pool=mode == "processes",
         pool_calls=pool_calls,
         pool_repeats=pool_repeats,
     )
     announce_runtimes(probed)  # once the options hold: bad input stays a one-line error
-    prepared = prepare(opts)
-    err.print(f"[dim]{opts.scenario.wat_path.name} compiled by {prepared.compiled.compiler}[/dim]")
-    with Bar(len(plan(opts))) as bar:
-        res = execute(prepared, bar.on_step)
+    path = output_path(output)
+    experiment = RunExperiment(opts)
+    compiler = experiment.compiled.compiler  # compiles and validates: bad input fails here
+    err.print(f"[dim]{opts.scenario.wat_path.name} compiled by {compiler}[/dim]")
+    res = measure(experiment, path)
     if to_stdout:
         print_json(res.to_json())
     else:
         show_results(res)
-        if opts.output:
-            err.print(f"[dim]results written to {opts.output}[/dim]", soft_wrap=True)
+        if path:
+            err.print(f"[dim]results written to {path}[/dim]", soft_wrap=True)
     if res.failures:
         sys.exit(EXIT_FAILED)
 
@@ -217,7 +214,7 @@ def show_results(res: results.Results) -> None:
         return
     if res.pool or any(f.get("kind") == "pool" for f in res.failures):
         out.print(render.pool_table(pool_rows(res)))
-    cost_rows = guard_cost_mod.guard_cost_rows(res)
+    cost_rows = guard_cost_rows(res)
     if cost_rows:
         out.print(render.guard_cost_table(cost_rows))
     if res.benchmarks or not (res.race or cost_rows or res.pool):

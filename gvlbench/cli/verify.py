@@ -7,13 +7,8 @@ from pathlib import Path
 
 import click
 
-from gvlbench import (
-    interpreter,
-    junit,
-    render,
-    scenario,
-)
-from gvlbench.checks import CHECKS
+from gvlbench import scenario
+from gvlbench.checklist import CHECKS
 from gvlbench.cli.common import (
     Bar,
     announce_runtimes,
@@ -25,15 +20,12 @@ from gvlbench.cli.common import (
     runtime_option,
 )
 from gvlbench.errors import EXIT_FAILED
-from gvlbench.invoke import CallPath
-from gvlbench.verify import (
-    CheckResult,
-    VerifyOptions,
-    execute_verify,
-    exit_ok,
-    junit_cases,
-    load_known,
-)
+from gvlbench.harness import interpreter
+from gvlbench.harness.loop import execute
+from gvlbench.harness.verify import VerifyExperiment, VerifyOptions, load_known
+from gvlbench.protocol import CallPath
+from gvlbench.report import junit, render
+from gvlbench.report.verify import exit_ok, junit_cases
 
 
 @click.command()
@@ -108,18 +100,14 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
         checks=checks or tuple(CHECKS), modes=modes(mode), repeat=repeat, threads=threads,
         call_path=CallPath(call_path), sabotage=sabotage, timeout_s=timeout_s,
         known=load_known(Path(known_path) if known_path else scenario.known_defects_path()),
-        findings_dir=findings, output=path, runtimes=probed,
+        findings_dir=findings, runtimes=probed,
     )  # fmt: skip
     announce_runtimes(probed)
-    with Bar(len(opts.checks) * len(opts.modes) * max(1, len(probed))) as bar:
-
-        def on_check(check: str, mode_: str, result: CheckResult | None) -> None:
-            if result is None:
-                bar.start(f"checking {check} [{mode_}]")
-            else:
-                bar.done()
-
-        res, checked = execute_verify(opts, on_check)
+    experiment = VerifyExperiment(opts)
+    jobs = experiment.plan()
+    with Bar(len(jobs)) as bar:
+        res = execute(experiment, output=path, progress=bar, jobs=jobs)
+    checked = experiment.checked
     if junit_path:
         junit.write(Path(junit_path), "gvlbench.verify", junit_cases(checked))
     if output == "-":

@@ -85,7 +85,8 @@ def test_report_draws_pngs_and_a_page(tmp_path: Path) -> None:
 
 
 def test_report_without_matplotlib_still_writes_the_page(tmp_path: Path, monkeypatch) -> None:
-    from gvlbench import report, results
+    from gvlbench import results
+    from gvlbench.report import document as report
 
     monkeypatch.setattr(report, "_pyplot", lambda: None)
     made = report.write_report(results.load(Path(BASELINE)), "ci.json", tmp_path)

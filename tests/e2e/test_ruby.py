@@ -95,7 +95,7 @@ def test_a_shared_store_crashes_ruby_and_the_guard_prevents_it(tmp_path: Path) -
 @needs_ruby
 def test_the_ruby_worker_answers_bad_tasks_as_data() -> None:
     """The protocol, spoken by the Ruby worker itself: an unknown kind is an error answer."""
-    from gvlbench.interpreter import probe_ruby
+    from gvlbench.harness.interpreter import probe_ruby
 
     ruby = probe_ruby()
     proc = subprocess.run(ruby.argv(), input=json.dumps({"protocol": 1, "kind": "sweep-point"}),
@@ -145,7 +145,7 @@ def test_verify_runs_every_check_in_ruby_and_each_can_fail(tmp_path: Path) -> No
 
 def _ruby_eval(code: str) -> subprocess.CompletedProcess[str]:
     """Run Ruby code with the worker (and so the binding) loaded, as the harness runs it."""
-    from gvlbench.interpreter import probe_ruby
+    from gvlbench.harness.interpreter import probe_ruby
 
     ruby = probe_ruby()
     return subprocess.run([ruby.executable, "-r", ruby.argv()[1], "-e", code],
@@ -219,7 +219,7 @@ def test_a_ruby_only_file_describes_ruby(tmp_path: Path) -> None:
 def test_the_ruby_binding_frees_the_stores_it_drops() -> None:
     """Each Store with a memory reserves ~4 GiB of address space: a binding that never frees
     them grows by 400 GiB over 100 dropped instances (measured: 1.2 TB after 300)."""
-    from gvlbench.verify import check_modules
+    from gvlbench.harness.verify import check_modules
 
     grow = check_modules()["GROW"]
     proc = _ruby_eval(f"""
@@ -243,7 +243,7 @@ def test_the_ruby_binding_frees_the_stores_it_drops() -> None:
 def test_the_exception_check_fails_when_a_binding_re_raises_with_its_own_backtrace() -> None:
     """The sabotage proves the 'no exception' branch; this proves the backtrace branch: a
     binding that re-raises the host's exception from its own frames fails the check."""
-    from gvlbench.verify import check_modules
+    from gvlbench.harness.verify import check_modules
 
     task = {"mode": "released", "threads": 1, "sabotage": False, "modules": check_modules()}
     proc = _ruby_eval(f"""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gvlbench.checks import CHECKS
+from gvlbench.checklist import CHECKS
 from tests.conftest import gvlbench
 
 KNOWN = {"exceptions-concurrent", "wrong-arity"}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gvlbench import gate
-from gvlbench.compare import welch
 from gvlbench.errors import SpecError
+from gvlbench.report import gate
+from gvlbench.report.compare import welch
 from gvlbench.results import Results
 
 
@@ -96,7 +96,7 @@ def test_a_failed_measurement_is_an_error_not_a_pass() -> None:
 
 
 def test_overlap_fraction_reads_serialised_as_0_and_concurrent_as_1() -> None:
-    from gvlbench.measure import overlap_fraction
+    from gvlbench.binding.measure import overlap_fraction
 
     assert overlap_fraction([0.1, 0.1], 0.2) == 0.0  # one after the other
     assert overlap_fraction([0.1, 0.1], 0.1) == 1.0  # side by side
@@ -141,7 +141,7 @@ def test_gate_runtimes_are_validated(tmp_path: Path) -> None:
 
 
 def test_compare_keeps_each_runtime_its_own_progress_row() -> None:
-    from gvlbench.compare import compare
+    from gvlbench.report.compare import compare
 
     res = _ruby_progress(_results(0.95, 0.0), held_ratio=0.25, held_overlap=0.0)
     _, progress = compare(res, res)

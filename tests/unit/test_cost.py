@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from gvlbench import interpreter
-from gvlbench.calls import CallRow, verdict
-from gvlbench.embed import Target, make_embeddings
+from gvlbench.binding.embed import make_embeddings
+from gvlbench.binding.invoke import CallPath, Mode
 from gvlbench.errors import InterpreterError, OptionError, SpecError
-from gvlbench.invoke import CallPath, Mode
-from gvlbench.pool import shares
+from gvlbench.harness import interpreter
+from gvlbench.harness.sweep import SweepOptions, log_sizes, plan, sized
+from gvlbench.protocol import Target
+from gvlbench.report.calls import CallRow, verdict
+from gvlbench.report.sweep import SweepRow, crossover
 from gvlbench.scenario import find
-from gvlbench.sweep import SweepOptions, SweepRow, crossover, log_sizes, plan, sized
 from gvlbench.wat import compile_wat
+from gvlbench.worker.pool import shares
 from tests.conftest import REPO, WAT
 
 
@@ -44,7 +46,7 @@ def test_lean_resets_the_trap_slot_between_calls() -> None:
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
     inst = wasmtime.Instance(store, wasmtime.Module(engine, wasmtime.wat2wasm(trap_wat)), [])
-    from gvlbench.invoke import PreparedCall
+    from gvlbench.binding.invoke import PreparedCall
 
     func = inst.exports(store)["f"]
     with pytest.raises(wasmtime.Trap):
@@ -96,7 +98,7 @@ def test_sweep_plan_sizes_and_bad_options() -> None:
 
 
 def test_paired_verdict_reads_per_round_ratios() -> None:
-    from gvlbench.sweep import paired_verdict
+    from gvlbench.report.sweep import paired_verdict
 
     assert paired_verdict([1.9, 2.0, 1.95, 2.05]) == "faster"
     assert paired_verdict([0.5, 0.52, 0.49]) == "slower"
@@ -134,7 +136,7 @@ def test_probe_names_missing_packages_and_the_fix() -> None:
 
 def test_call_ratios_pair_batches_of_the_same_round() -> None:
     """Per-round ratios: a slow phase that hits both paths of a round cancels out."""
-    from gvlbench.calls import call_rows
+    from gvlbench.report.calls import call_rows
     from gvlbench.results import Results
 
     def bench(path: str, values: list[float]) -> dict:
@@ -154,7 +156,7 @@ def test_call_ratios_pair_batches_of_the_same_round() -> None:
 def test_lean_reads_every_value_type_like_func_call(mode: Mode) -> None:
     """The lean path reads results through scalar views of the result buffer: they must agree
     with wasmtime-py's own conversion, signs, widths and multiple results included."""
-    from gvlbench.invoke import PreparedCall
+    from gvlbench.binding.invoke import PreparedCall
 
     wat = """(module
       (func (export "i32") (param i32) (result i32) local.get 0)

@@ -8,7 +8,7 @@ import threading
 import pytest
 import wasmtime
 
-from gvlbench.guard import GuardedStore, StoreGuard, StoreInUseError, guarded
+from gvlbench.binding.guard import GuardedStore, StoreGuard, StoreInUseError, guarded
 
 WAT = """
 (module

@@ -8,11 +8,11 @@ import time
 import pytest
 import wasmtime
 
-from gvlbench import hosts
-from gvlbench.embed import Embedding, ExpectationError, Target, load_module, make_embeddings
+from gvlbench.binding import hosts
+from gvlbench.binding.embed import Embedding, ExpectationError, load_module, make_embeddings
+from gvlbench.binding.invoke import FUNC_CALL, CallPath, Mode, check_args
 from gvlbench.errors import SignatureError
-from gvlbench.invoke import FUNC_CALL, CallPath, Mode, check_args
-from gvlbench.scenario import Import
+from gvlbench.protocol import Import, Target
 from gvlbench.wat import compile_wat
 from tests.conftest import WAT
 
@@ -32,7 +32,7 @@ def test_the_two_modes_are_the_same_function_from_the_same_library() -> None:
     assert ctypes.cast(released, ctypes.c_void_p).value == ctypes.cast(held, ctypes.c_void_p).value
     assert released.argtypes == held.argtypes and released.restype == held.restype
     # the prepared paths' binding: the same symbol again, only without argtypes to convert
-    from gvlbench.invoke import _FAST_CALL
+    from gvlbench.binding.invoke import _FAST_CALL
 
     fast = {ctypes.cast(f, ctypes.c_void_p).value for f in _FAST_CALL.values()}
     assert fast == {ctypes.cast(released, ctypes.c_void_p).value}

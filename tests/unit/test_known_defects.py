@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from gvlbench.binding.invoke import Mode
 from gvlbench.errors import SpecError
-from gvlbench.interpreter import RubyRuntime
-from gvlbench.invoke import Mode
-from gvlbench.runner import ChildOutcome
-from gvlbench.verify import KnownDefect, VerifyOptions, _judge, load_known
+from gvlbench.harness.interpreter import RubyRuntime
+from gvlbench.harness.runner import ChildOutcome
+from gvlbench.harness.verify import KnownDefect, VerifyOptions, _judge, load_known
 
 FAILED = ChildOutcome(
     "ok", 0, 0.1, answer={"failed": 2, "repeat": 5, "failures": ["wrong"], "notes": []}

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from gvlbench import results as results_mod
+from gvlbench.binding.measure import ThreadTeam
 from gvlbench.errors import ResultsFileError
-from gvlbench.measure import ThreadTeam
-from gvlbench.results import Results, write_atomic
-from gvlbench.run import plan, thread_sweep
-from gvlbench.stats import speedup_rows
+from gvlbench.harness.run import plan, thread_sweep
+from gvlbench.report.stats import speedup_rows
+from gvlbench.results import Results, write_results
 
 
 def test_thread_team_runs_every_call_on_its_own_thread_per_round() -> None:
@@ -76,7 +76,7 @@ def test_results_round_trip_and_atomic_write(tmp_path: Path) -> None:
     res.add_benchmark(_bench("held", 1, [1.0]))
     res.add_progress({"scenario": "s", "mode": "held", "via": "x", "samples": []})
     path = tmp_path / "sub" / "r.json"
-    write_atomic(path, res)
+    write_results(path, res)
     back = results_mod.load(path)
     assert back.to_json() == res.to_json()
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temporary left behind
@@ -92,8 +92,8 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_plan_interleaves_modes_and_ends_with_progress() -> None:
-    from gvlbench.invoke import Mode
-    from gvlbench.run import RunOptions
+    from gvlbench.binding.invoke import Mode
+    from gvlbench.harness.run import RunOptions
     from gvlbench.scenario import find
 
     steps = plan(RunOptions(find("spin"), 2))

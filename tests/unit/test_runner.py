@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gvlbench.runner import classify, panic_location, run_child
+from gvlbench.harness.runner import classify, panic_location, run_child
 
 
 def _python(code: str) -> list[str]:

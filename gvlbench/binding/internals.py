@@ -1,0 +1,103 @@
+"""Every private API gvlbench reaches into, in one place, behind a version check.
+
+gvlbench measures the lock around `wasmtime_func_call` itself, so it must touch what
+wasmtime-py keeps private: its ctypes binding of that function (`wasmtime._bindings`), the
+library handle and C types (`wasmtime._ffi`), the host-exception hand-off
+(`wasmtime._func.maybe_raise_last_exn`), a Store's context pointer and a Func's C struct, and
+the error/trap constructors from raw pointers. None of it is promised to stay, so it is
+imported here alone, and only on a wasmtime-py whose major version gvlbench was tested with:
+on any other, the first measuring command fails with one line instead of a puzzling crash.
+(Set GVLBENCH_UNTESTED_WASMTIME=1 to try anyway.) The one CPython-private detail, the owner
+of an RLock read from its repr, lives here too.
+
+The standalone reproducers in gvlbench/repro/ repeat a few lines of this on purpose: they
+must run with nothing but wasmtime installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import threading
+from importlib.metadata import version
+from typing import Any
+
+from gvlbench.errors import UserError
+
+TESTED_MAJOR = 50  # pyproject pins wasmtime>=50.0.1,<51
+UNTESTED_ENV = "GVLBENCH_UNTESTED_WASMTIME"
+
+
+class UntestedWasmtimeError(UserError):
+    kind = "untested wasmtime"
+
+
+def check_version(found: str | None = None) -> str:
+    """The installed wasmtime-py's version; UntestedWasmtimeError unless its major is tested."""
+    found = found or version("wasmtime")
+    major = found.split(".", 1)[0]
+    if major != str(TESTED_MAJOR) and not os.environ.get(UNTESTED_ENV):
+        raise UntestedWasmtimeError(
+            f"wasmtime {found} is installed; gvlbench reaches into wasmtime-py's private API "
+            f"and is tested with {TESTED_MAJOR}.x only (pip install 'wasmtime>={TESTED_MAJOR},"
+            f"<{TESTED_MAJOR + 1}', or set {UNTESTED_ENV}=1 to try)"
+        )
+    return found
+
+
+check_version()
+
+import wasmtime  # noqa: E402  (after the check: an untested version fails in one line)
+from wasmtime import _bindings, _ffi  # noqa: E402
+from wasmtime._func import maybe_raise_last_exn  # noqa: E402
+
+LIBRARY_PATH = str(_ffi.filename)
+VAL_T = _ffi.wasmtime_val_t  # the C union a Wasm value travels in
+ERROR_PTR = ctypes.POINTER(_ffi.wasmtime_error_t)
+TRAP_PTR = ctypes.POINTER(_ffi.wasm_trap_t)
+
+
+def func_call_signature() -> tuple[Any, Any]:
+    """(restype, argtypes) of wasmtime-py's own binding of wasmtime_func_call."""
+    fn = _bindings._wasmtime_func_call
+    return fn.restype, fn.argtypes
+
+
+def set_func_call(fn: Any) -> None:
+    """Point wasmtime-py's module-level binding of wasmtime_func_call at `fn` (process-wide:
+    every Func.__call__ of every package in this process goes through it)."""
+    _bindings._wasmtime_func_call = fn
+
+
+def store_context(store: wasmtime.Store) -> Any:
+    """The Store's `wasmtime_context_t *`, valid while the Store lives."""
+    return store._context()
+
+
+def func_struct(func: wasmtime.Func) -> Any:
+    """The Func's C struct (`wasmtime_func_t`), to pass by reference."""
+    return func._func
+
+
+def error_from_ptr(pointer: int) -> wasmtime.WasmtimeError:
+    return wasmtime.WasmtimeError._from_ptr(ctypes.cast(pointer, ERROR_PTR))
+
+
+def trap_from_ptr(pointer: int) -> wasmtime.Trap:
+    return wasmtime.Trap._from_ptr(ctypes.cast(pointer, TRAP_PTR))
+
+
+def raise_host_exception() -> None:
+    """Re-raise a host callback's exception that wasmtime-py stashed, if there is one."""
+    maybe_raise_last_exn()
+
+
+_RLOCK_OWNER = re.compile(r"owner=(\d+)")
+
+
+def rlock_owner(lock: threading.RLock) -> int:
+    """The thread ident that holds `lock`, 0 if none. CPython exposes it only in the repr;
+    only a refused Store entry asks, so the guard's fast path never pays for it."""
+    m = _RLOCK_OWNER.search(repr(lock))
+    return int(m.group(1)) if m else 0

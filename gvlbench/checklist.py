@@ -1,0 +1,42 @@
+"""The correctness checks `gvlbench verify` knows, and the Wasm modules they instantiate.
+
+Both sides need this: the harness validates `--check` names and hands a worker that cannot
+compile WAT (Ruby) the checks' modules compiled; the Python worker (worker/checks.py) runs the
+checks. The modules are data, in wat/checks/, so both workers run the very same Wasm.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from gvlbench.scenario import data_dirs
+
+# In the order verify runs and reports them; worker/checks.py has one function per name.
+CHECKS = (
+    "results",
+    "lock-released",
+    "callback",
+    "callbacks-concurrent",
+    "exception",
+    "wrong-arity",
+    "trap",
+    "exceptions-concurrent",
+    "base-exception",
+    "interrupt",
+    "limits",
+)
+
+# What a worker that cannot compile WAT gets compiled, by the name its checks use.
+_SHARED_MODULES = ("arith", "mark", "callback", "callbacks", "raising", "trap", "spin", "grow",
+                   "arity_1", "arity_2")  # fmt: skip
+
+
+@functools.cache
+def check_wat(name: str) -> str:
+    """The WAT text of one check module (wat/checks/NAME.wat)."""
+    return (data_dirs()[1] / "checks" / f"{name}.wat").read_text()
+
+
+def modules() -> dict[str, str]:
+    """Every module the checks instantiate, by upper-case name, as WAT text."""
+    return {name.upper(): check_wat(name) for name in _SHARED_MODULES}

@@ -1,0 +1,88 @@
+"""`gvlbench calls`: what one call costs along each call path, held and released, in one run.
+
+Four paths, cheapest first (see invoke.py): `floor` (a bare ctypes call into the library),
+`raw` (wasmtime_func_call with prepared buffers, nothing checked), `lean` (raw plus the error
+and trap checks and the result conversion: the least a correct binding can do) and `stock`
+(wasmtime-py's Func.__call__). The verdicts are ratios: lean/raw (what correctness costs) and
+stock/lean (what the generic binding costs on top).
+
+These are sub-microsecond differences on a shared 2-core host whose speed drifts by up to 1.8x
+for seconds at a time. Timed as separate pyperf benchmarks, one after the other, lean/raw came
+out anywhere from 1.0 to 1.9 in a single run. So, as for the guard's cost, one child per call
+times all four paths in both modes in interleaved batches (each batch ~10 ms, the order
+rotated every round; the stock path's process-wide binding is pointed at the batch's mode
+before each batch) and every ratio, released/held included, is the median of per-round
+ratios: both sides of each ratio come from the same few milliseconds. Each series is still
+stored as a pyperf benchmark (values: seconds per call), so pyperf's tools read the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gvlbench import scenario as scenario_mod
+from gvlbench.harness.loop import Job
+from gvlbench.harness.runner import ChildOutcome
+from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.protocol import CallPath, CallsTask, Mode
+from gvlbench.report.calls import PATHS
+from gvlbench.results import Results, pyperf_benchmark
+
+DEFAULT_SCENARIOS = ("nop", "add")
+ROUNDS = 40
+
+
+@dataclass(frozen=True)
+class CallsOptions:
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    rounds: int = ROUNDS
+    timeout_s: float = 300.0
+
+
+class CallsExperiment:
+    """One child per call, every (path, mode) of it interleaved; each series becomes a pyperf
+    benchmark in one document."""
+
+    command = "calls"
+
+    def __init__(self, opts: CallsOptions):
+        self.opts = opts
+
+    def metadata(self) -> dict[str, Any]:
+        return {"scenario": ",".join(self.opts.scenarios)}
+
+    def plan(self) -> list[Job]:
+        jobs = []
+        for name in self.opts.scenarios:
+            scen = scenario_mod.find(name)
+            target, compiled = prepare_target(scen)
+            common = common_metadata(scen, compiled, CallPath.STOCK)
+            task = CallsTask(target=target, rounds=self.opts.rounds, paths=PATHS,
+                             modes=self.opts.modes)  # fmt: skip
+            label = f"{name}: {', '.join(map(str, PATHS))} x {', '.join(map(str, self.opts.modes))}"
+            jobs.append(Job(label, task, None, self.opts.timeout_s, (name, common)))
+        return jobs
+
+    def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
+        name, common = job.context
+        results.metadata = {**common, **results.metadata}
+        if outcome.ok and outcome.answer:
+            for series in outcome.answer["series"]:
+                results.add_benchmark(_benchmark(common, name, series))
+            return None
+        for mode in self.opts.modes:
+            key = {"scenario": name, "kind": "calls", "mode": str(mode), "threads": 1}
+            results.add_failure(key, outcome.to_json())
+        return f"{job.label}: {outcome.describe()}"
+
+
+def _benchmark(common: dict[str, Any], name: str, series: dict[str, Any]) -> dict[str, Any]:
+    """A pyperf benchmark of one (path, mode): values are seconds per call, one per batch, in
+    round order (so two series of one child pair up by index)."""
+    path, mode, loops = series["path"], series["mode"], series["loops"]
+    md = {**common, "name": f"{name}/mode={mode}/threads=1/path={path}",
+          "mode": mode, "threads": 1, "call_path": path,
+          "guard": "off"}  # fmt: skip
+    return pyperf_benchmark(md, [ns * 1e-9 for ns in series["ns"]], loops)

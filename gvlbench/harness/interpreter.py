@@ -1,0 +1,279 @@
+"""Which runtime runs the measuring children, and what it is: a Python or Ruby.
+
+By default the children run under the harness's own interpreter. `--python PATH` names
+another one (a pyenv 3.13, a free-threaded 3.13t): it is probed once in the harness, in a
+child of its own, for its version, its GIL status and the two packages a worker needs
+(wasmtime and pyperf). gvlbench itself is never installed into it: the children find the
+package through PYTHONPATH. Nothing is installed silently; what is missing is named in one
+line with the command that would add it.
+
+`--runtime ruby` runs the Ruby worker (gvlbench/ruby/worker.rb, over ruby-ffi) on the same
+libwasmtime the wasmtime wheel ships: the same protocol, scenarios and host behaviours, with
+Ruby's GVL as the lock. Both kinds of runtime answer `label`, `metadata()`, `argv()` and
+`env()`, so a plan treats them as one more axis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gvlbench.errors import InterpreterError, OptionError
+
+NEEDED = ("wasmtime", "pyperf")
+PIP_SPECS = {"wasmtime": "wasmtime>=50.0.1,<51", "pyperf": "pyperf>=2.9,<3"}
+MIN_VERSION = (3, 11)  # the worker reads TOML specs with tomllib
+
+_PROBE = """
+import json, platform, sys, importlib.util
+gil = getattr(sys, "_is_gil_enabled", None)
+print(json.dumps({
+    "version": platform.python_version(),
+    "version_info": list(sys.version_info[:2]),
+    "implementation": platform.python_implementation(),
+    "gil": "enabled" if gil is None or gil() else "disabled",
+    "executable": sys.executable,
+    "missing": [m for m in %r if importlib.util.find_spec(m) is None],
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    executable: str
+    version: str
+    gil: str  # enabled | disabled
+    implementation: str = "CPython"
+    default: bool = True  # the harness's own interpreter (results stay unlabelled)
+
+    @property
+    def free_threaded(self) -> bool:
+        return self.gil == "disabled"
+
+    @property
+    def label(self) -> str:
+        """`python3.13.0`, or `python3.13.0t` for a free-threaded build (no GIL)."""
+        return f"python{self.version}{'t' if self.free_threaded else ''}"
+
+    @property
+    def name_suffix(self) -> str:
+        """`/python=3.13.0`: how benchmark names tell interpreters apart."""
+        return f"/python={self.label.removeprefix('python')}"
+
+    def argv(self) -> list[str]:
+        return [self.executable, "-m", "gvlbench.worker"]
+
+    def env(self) -> dict[str, str] | None:
+        return child_env(None if self.default else self.executable)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "runtime": "python",
+            "runtime_version": self.version,
+            "interpreter": self.label,
+            "python_executable": self.executable,
+            "lock": "none" if self.free_threaded else "GIL",
+            "gil": self.gil,
+        }
+
+
+def package_root() -> str:
+    """The directory that holds the `gvlbench` package: what a foreign interpreter's
+    PYTHONPATH needs to import the worker without gvlbench being installed into it."""
+    return str(Path(__file__).resolve().parents[2])
+
+
+def current() -> Interpreter:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    gil = "enabled" if is_enabled is None or is_enabled() else "disabled"
+    return Interpreter(
+        sys.executable, platform.python_version(), gil, platform.python_implementation()
+    )
+
+
+def probe(path: str, timeout_s: float = 60.0) -> Interpreter:
+    """Ask `path` what it is; InterpreterError (one line, with the fix) if it cannot serve."""
+    try:
+        proc = subprocess.run(
+            [path, "-c", _PROBE % (NEEDED,)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=child_env(path),
+        )
+    except FileNotFoundError:
+        raise InterpreterError(f"--python {path}: no such file") from None
+    except PermissionError:
+        raise InterpreterError(f"--python {path}: not executable") from None
+    except OSError as exc:
+        raise InterpreterError(f"--python {path}: cannot run: {exc.strerror or exc}") from None
+    except subprocess.TimeoutExpired:
+        raise InterpreterError(f"--python {path}: did not answer in {timeout_s:.0f} s") from None
+    try:
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InterpreterError(f"--python {path}: not a Python 3 interpreter ({last})") from None
+    if tuple(info["version_info"]) < MIN_VERSION:
+        raise InterpreterError(
+            f"--python {path}: Python {info['version']} is older than the "
+            f"{'.'.join(map(str, MIN_VERSION))} that gvlbench's worker needs"
+        )
+    if info["missing"]:
+        specs = " ".join(f"'{PIP_SPECS[m]}'" for m in info["missing"])
+        raise InterpreterError(
+            f"--python {path} (Python {info['version']}) lacks {', '.join(info['missing'])}; "
+            f"add with: {path} -m pip install {specs} (or use a venv made from it)"
+        )
+    return Interpreter(info["executable"], info["version"], info["gil"],
+                       info["implementation"], default=False)  # fmt: skip
+
+
+def child_env(python: str | None) -> dict[str, str] | None:
+    """The environment of a child under `python`: ours, plus PYTHONPATH to find gvlbench.
+    None (inherit unchanged) for the harness's own interpreter."""
+    if python is None:
+        return None
+    env = dict(os.environ)
+    extra = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = package_root() + (os.pathsep + extra if extra else "")
+    return env
+
+
+RUBY_INSTALL = "apt-get install -y ruby ruby-ffi"
+_RUBY_PROBE = (
+    "require 'json'; ffi = begin; require 'ffi'; FFI::VERSION; rescue LoadError; nil; end; "
+    "puts JSON.generate(version: RUBY_VERSION, ffi: ffi, executable: RbConfig.ruby)"
+)
+
+
+@dataclass(frozen=True)
+class RubyRuntime:
+    """Ruby (with ruby-ffi) running gvlbench's Ruby worker: the lock is Ruby's GVL."""
+
+    executable: str
+    version: str
+    ffi_version: str
+    free_threaded = False
+    default = False
+    gil = "GVL"
+
+    @property
+    def label(self) -> str:
+        return f"ruby{self.version}"
+
+    @property
+    def name_suffix(self) -> str:
+        return f"/ruby={self.version}"
+
+    def argv(self) -> list[str]:
+        return [self.executable, str(Path(__file__).resolve().parents[1] / "ruby" / "worker.rb")]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "GVLBENCH_LIBWASMTIME": libwasmtime_path()}
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "runtime": "ruby",
+            "runtime_version": self.version,
+            "interpreter": self.label,
+            "ruby_executable": self.executable,
+            "ruby_ffi_version": self.ffi_version,
+            "lock": "GVL",
+            "gil": "GVL",
+            "call_path": RUBY_CALL_PATH,
+        }
+
+
+Runtime = Interpreter | RubyRuntime
+
+# The Ruby worker's one call path: ruby-ffi's attached wasmtime_func_call (`--call-path` picks
+# between Python's stock and lean paths only).
+RUBY_CALL_PATH = "ruby-ffi"
+# What a runtime's metadata() says of itself; in a file's common metadata they describe the
+# runtimes a command actually ran.
+_RUNTIME_KEYS = ("runtime", "runtime_version", "interpreter", "lock", "gil")
+
+
+def kind_of(runtime: Runtime | None) -> str:
+    """python or ruby; None is the harness's own Python."""
+    return runtime.metadata()["runtime"] if runtime else "python"
+
+
+def call_path_of(runtime: Runtime | None, python_path: str) -> str:
+    """The call path a runtime's children use: Python's chosen one, or Ruby's only one."""
+    return RUBY_CALL_PATH if kind_of(runtime) == "ruby" else python_path
+
+
+def check_call_path(python_path: str, runtimes: tuple[Runtime, ...]) -> None:
+    """`--call-path lean` is a Python call path: refuse it with Ruby rather than label Ruby's
+    rows with a path they did not take."""
+    if python_path != "stock" and any(kind_of(rt) == "ruby" for rt in runtimes):
+        raise OptionError(
+            f"--call-path {python_path} is a Python call path; the Ruby worker has one "
+            f"({RUBY_CALL_PATH}): drop --call-path or --runtime ruby"
+        )
+
+
+def runtimes_metadata(runtimes: tuple[Runtime, ...]) -> dict[str, Any]:
+    """The common (file-level) metadata's runtime keys for the runtimes a command ran: one
+    runtime's own, or each key's values joined with "+" ("python+ruby", "GIL+GVL"). Empty
+    for the harness's own Python, whose keys the caller already has."""
+    if not runtimes:
+        return {}
+    mds = [rt.metadata() for rt in runtimes]
+    if len(mds) == 1:
+        return {k: mds[0][k] for k in (*_RUNTIME_KEYS, "call_path") if k in mds[0]}
+    return {k: "+".join(dict.fromkeys(str(md[k]) for md in mds)) for k in _RUNTIME_KEYS}
+
+
+def libwasmtime_path() -> str:
+    """The shared library inside the installed wasmtime wheel: the one both workers load."""
+    from gvlbench.binding import internals
+
+    return internals.LIBRARY_PATH
+
+
+def probe_ruby(path: str = "ruby", timeout_s: float = 60.0) -> RubyRuntime:
+    """Ask `path` for its version and ruby-ffi; InterpreterError (one line, with the command
+    that installs what is missing) if it cannot run the Ruby worker."""
+    try:
+        proc = subprocess.run(
+            [path, "-e", _RUBY_PROBE], capture_output=True, text=True, timeout=timeout_s
+        )
+    except FileNotFoundError:
+        raise InterpreterError(
+            f"--runtime ruby: no `{path}` on PATH; install with: {RUBY_INSTALL}"
+        ) from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InterpreterError(f"--runtime ruby: cannot run {path}: {exc}") from None
+    try:
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InterpreterError(f"--runtime ruby: {path} did not answer ({last})") from None
+    if not info.get("ffi"):
+        raise InterpreterError(
+            f"--runtime ruby: Ruby {info['version']} lacks ruby-ffi; install with: "
+            f"apt-get install -y ruby-ffi (or: gem install ffi)"
+        )
+    return RubyRuntime(info["executable"], info["version"], info["ffi"])
+
+
+def resolve_runtimes(names: tuple[str, ...], pythons: tuple[str, ...]) -> tuple[Runtime, ...]:
+    """`--runtime` names and `--python` paths as the runtimes a plan runs under. Empty: the
+    harness's own Python, unlabelled (the default). Labelled as soon as there is a choice."""
+    runtimes: list[Runtime] = []
+    for name in dict.fromkeys(names):
+        if name == "ruby":
+            runtimes.append(probe_ruby())
+        elif name == "python" and (len(set(names)) > 1 or pythons):
+            runtimes.append(replace(current(), default=False))
+    runtimes += [probe(path) for path in pythons]
+    return tuple(runtimes)

@@ -1,0 +1,122 @@
+"""The one execution loop: plan -> child -> classify -> record -> atomic write -> progress.
+
+Every experiment (run, race, verify, sweep, calls, guard cost, and the gate that strings them
+together) is its plan, a list of `Job`s, and how it records a child's answer into a `Results`
+document. This loop is the only code that runs children: it starts each job through an
+`Executor` (real child processes by default; a fake one in unit tests, as hyperfine tests its
+scheduler), hands the outcome to the experiment, rewrites the results file atomically after
+every job (so a crash, a hang or a Ctrl-C of the harness never loses what was measured), and
+reports progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gvlbench.harness.interpreter import Runtime
+from gvlbench.harness.runner import ChildOutcome, run_child, worker_argv
+from gvlbench.protocol import Task
+from gvlbench.results import Results, write_results
+
+
+@dataclass(frozen=True)
+class Job:
+    """One child's work: a task, the runtime to run it under, and how long it may take.
+    `context` is the experiment's own note about the job, handed back to its `record`."""
+
+    label: str
+    task: Task
+    runtime: Runtime | None = None  # None: the harness's own interpreter
+    timeout_s: float = 300.0
+    context: Any = None
+
+
+class Executor(Protocol):
+    """Runs one job to its end and says how it ended; never raises for the child's failures."""
+
+    def run(self, job: Job) -> ChildOutcome: ...
+
+
+class ChildExecutor:
+    """The real executor: a fresh child process per job (see runner.py)."""
+
+    def run(self, job: Job) -> ChildOutcome:
+        runtime = job.runtime
+        argv, env = (runtime.argv(), runtime.env()) if runtime else (worker_argv(), None)
+        return run_child(argv, job.task.to_json(), job.timeout_s, env=env)
+
+
+class Experiment(Protocol):
+    """What an experiment supplies to the loop."""
+
+    command: str
+
+    def metadata(self) -> dict[str, Any]:
+        """What every row of the document shares (the harness's side of pyperf's metadata)."""
+        ...
+
+    def plan(self) -> Sequence[Job]:
+        """Every job, in order. Bad input fails here, before any child runs."""
+        ...
+
+    def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
+        """Add the outcome to `results`; return a one-line problem to show, or None."""
+        ...
+
+
+class Progress(Protocol):
+    """What the loop tells a progress display (the CLI's rich bar; nothing in tests)."""
+
+    def expect(self, jobs: int) -> None:
+        """`jobs` more jobs are coming (a composite like the gate plans in parts)."""
+        ...
+
+    def start(self, label: str) -> None: ...
+
+    def done(self, problem: str | None = None) -> None: ...
+
+
+class NoProgress:
+    def expect(self, jobs: int) -> None:
+        pass
+
+    def start(self, label: str) -> None:
+        pass
+
+    def done(self, problem: str | None = None) -> None:
+        pass
+
+
+def new_results(experiment: Experiment) -> Results:
+    return Results(metadata=experiment.metadata(), command=experiment.command)
+
+
+def execute(
+    experiment: Experiment,
+    results: Results | None = None,
+    *,
+    output: Path | None = None,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+    jobs: Sequence[Job] | None = None,
+) -> Results:
+    """Run `jobs` (default: the experiment's plan) into `results` (default: a new document;
+    a document another experiment started keeps its own metadata keys)."""
+    jobs = experiment.plan() if jobs is None else jobs
+    progress = progress or NoProgress()
+    executor = executor or ChildExecutor()
+    if results is None:
+        results = new_results(experiment)
+    else:
+        results.metadata = {**experiment.metadata(), **results.metadata}
+    for job in jobs:
+        progress.start(job.label)
+        outcome = executor.run(job)
+        problem = experiment.record(results, job, outcome)
+        if output is not None:
+            write_results(output, results)
+        progress.done(problem)
+    return results

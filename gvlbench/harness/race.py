@@ -1,0 +1,136 @@
+"""`gvlbench race`: threads calling into one Store, in real child processes, trial by trial.
+
+With the lock released, a Store shared across threads is undefined behaviour; this module
+reproduces it and classifies each trial (crashed, raised, hung, survived), and runs the
+controls: a Store per thread (must never crash) and the Store guard (errors, never a crash).
+The child's side is worker/race.py; the summary table is report/race.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from gvlbench import wat
+from gvlbench.errors import OptionError
+from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
+from gvlbench.harness.loop import Job
+from gvlbench.harness.runner import ChildOutcome
+from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.protocol import CallPath, Mode, RaceTask, Target
+from gvlbench.results import Results
+from gvlbench.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class RaceConfig:
+    store: str  # shared | per-thread
+    guard: bool
+    mode: Mode
+
+    def label(self) -> str:
+        return f"{self.store}, {self.mode}" + (", guard" if self.guard else "")
+
+
+@dataclass(frozen=True)
+class RaceOptions:
+    scenario: Scenario
+    configs: tuple[RaceConfig, ...]
+    threads: int = 8
+    trials: int = 10
+    duration_s: float = 5.0
+    call_path: CallPath = CallPath.STOCK
+    timeout_s: float | None = None  # default: duration + 60 s of slack for start-up
+    output: Path | None = None
+    runtimes: tuple[Runtime, ...] = ()  # empty: the harness's own Python
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise OptionError(f"--threads must be at least 1, got {self.threads}")
+        if self.trials < 1:
+            raise OptionError(f"--trials must be at least 1, got {self.trials}")
+        if self.duration_s <= 0:
+            raise OptionError(f"--duration must be positive, got {self.duration_s}")
+        check_call_path(str(self.call_path), self.runtimes)
+
+
+# -- the harness's side ----------------------------------------------------------------------
+
+
+def trial_status(outcome: ChildOutcome) -> str:
+    """crashed | hung | failed from the child's end; raised | survived from its answer."""
+    if outcome.status != "ok" or outcome.answer is None:
+        return outcome.status
+    return "raised" if outcome.answer.get("exceptions") else "survived"
+
+
+class RaceExperiment:
+    """Every trial of every configuration (and runtime), one child each."""
+
+    command = "race"
+
+    def __init__(self, opts: RaceOptions):
+        self.opts = opts
+
+    @cached_property
+    def _prepared(self) -> tuple[Target, wat.Compiled]:
+        return prepare_target(self.opts.scenario)
+
+    def metadata(self) -> dict[str, Any]:
+        o = self.opts
+        common = common_metadata(o.scenario, self._prepared[1], str(o.call_path), o.runtimes)
+        return {**common, "store": "see race"}
+
+    def plan(self) -> list[Job]:
+        o, target = self.opts, self._prepared[0]
+        timeout_s = o.timeout_s or o.duration_s + 60
+        runtimes: tuple[Runtime | None, ...] = o.runtimes or (None,)
+        return [
+            Job(
+                f"{config.label()}: trial {i + 1}/{o.trials}",
+                RaceTask(
+                    target=target,
+                    mode=config.mode,
+                    call_path=call_path_of(runtime, str(o.call_path)),
+                    threads=o.threads,
+                    store=config.store,
+                    guard=config.guard,
+                    duration_s=o.duration_s,
+                ),
+                runtime,
+                timeout_s,
+                (config, i),
+            )
+            for runtime in runtimes
+            for config in o.configs
+            for i in range(o.trials)
+        ]
+
+    def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
+        """A trial's end is its result: a crash here is what the race is for, not a problem."""
+        config, index = job.context
+        results.race.append(_trial_record(self.opts, config, index, outcome, job.runtime))
+        return None
+
+
+def _trial_record(
+    opts: RaceOptions,
+    config: RaceConfig,
+    index: int,
+    outcome: ChildOutcome,
+    runtime: Runtime | None = None,
+) -> dict[str, Any]:
+    answer = outcome.answer or {}
+    label = config.label() + (f", {runtime.label}" if runtime else "")
+    return {
+        "scenario": opts.scenario.name, "config": label, "store": config.store,
+        "runtime": kind_of(runtime), "call_path": call_path_of(runtime, str(opts.call_path)),
+        "interpreter": runtime.label if runtime else "",
+        "guard": config.guard, "mode": str(config.mode), "threads": opts.threads,
+        "trial": index, "trial_status": trial_status(outcome),
+        "calls": answer.get("calls", 0), "refused": answer.get("refused", 0),
+        "exceptions": answer.get("exceptions", {}), "examples": answer.get("examples", {}),
+        **outcome.to_json(),
+    }  # fmt: skip

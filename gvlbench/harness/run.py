@@ -1,0 +1,266 @@
+"""A `run`: every (mode, thread count) of one scenario measured in its own child process.
+
+The plan compiles and validates the scenario once, then lists the steps: pyperf benchmarks of
+T threads per mode, progress samples per mode, or (--mode processes) pool jobs. The loop
+(loop.py) runs each step's child; a crash or hang becomes a failure row and the walk goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from gvlbench import wat
+from gvlbench.errors import OptionError
+from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
+from gvlbench.harness.loop import Job
+from gvlbench.harness.runner import ChildOutcome
+from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.protocol import (
+    EXECUTORS,
+    BenchTask,
+    CallPath,
+    Mode,
+    PoolTask,
+    ProgressTask,
+    PyperfOptions,
+    Target,
+    Task,
+)
+from gvlbench.results import Results
+from gvlbench.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    scenario: Scenario
+    max_threads: int
+    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    call_path: CallPath = CallPath.STOCK
+    pyperf: PyperfOptions = field(default_factory=PyperfOptions)
+    progress_repeats: int = 5
+    timeout_s: float = 300.0
+    # runtimes to run the children under (probed: other Pythons, Ruby); empty: the harness's
+    # own Python
+    runtimes: tuple[Runtime, ...] = ()
+    # --mode processes: threads vs a process pool on the same total work (see pool.py)
+    pool: bool = False
+    pool_calls: int = 20  # calls per worker at the largest worker count
+    pool_repeats: int = 4  # fresh children per (executor, workers), alternating executors
+
+    def __post_init__(self) -> None:
+        if self.pool_calls < 1 or self.pool_repeats < 1:
+            raise OptionError("--pool-calls and --pool-repeats must be at least 1")
+        if self.max_threads < 1:
+            raise OptionError(f"--threads must be at least 1, got {self.max_threads}")
+        if self.progress_repeats < 0:
+            raise OptionError("--progress-repeats must be 0 or more")
+        if self.pool and any(kind_of(rt) != "python" for rt in self.runtimes):
+            raise OptionError("--mode processes pools Python workers only; drop --runtime ruby")
+        check_call_path(str(self.call_path), self.runtimes)
+
+
+@dataclass(frozen=True)
+class Step:
+    scenario: str
+    kind: str  # bench | progress
+    mode: Mode
+    threads: int
+    guard: bool = False  # the Store guard around every call (see guard.py)
+    call_path: CallPath | None = None  # None: the run's call path
+    check_each_call: bool = True  # False: checked once, then timed bare (`gvlbench calls`)
+    runtime: Runtime | None = None  # None: the harness's own interpreter
+    executor: str = ""  # kind "pool": threads | processes
+
+    def label(self) -> str:
+        scenario = self.scenario
+        extra = "".join(
+            f", {x}"
+            for x in (
+                self.call_path and f"{self.call_path} path",
+                self.runtime and self.runtime.label,
+                self.guard and "guarded",
+            )
+            if x
+        )
+        if self.kind == "progress":
+            return f"{scenario} progress, {self.mode}{extra}"
+        if self.kind == "pool":
+            return f"{scenario}, {self.threads} {self.executor}{extra}"
+        return f"{scenario}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}{extra}"
+
+
+def thread_sweep(max_threads: int) -> list[int]:
+    """1, 2, 4, ... up to max_threads, and max_threads itself."""
+    counts, n = [], 1
+    while n < max_threads:
+        counts.append(n)
+        n *= 2
+    return [*counts, max_threads]
+
+
+def modes_for(opts_modes: tuple[Mode, ...], runtime: Runtime | None) -> tuple[Mode, ...]:
+    """A free-threaded interpreter has no GIL to hold: its one mode is the released call
+    (shown as `free-threaded`)."""
+    if runtime is not None and runtime.free_threaded:
+        return (Mode.RELEASED,)
+    return opts_modes
+
+
+def plan(opts: RunOptions) -> list[Step]:
+    """Modes (and interpreters) interleaved at each thread count, so slow drift of a noisy
+    box hits them all alike."""
+    name = opts.scenario.name
+    runtimes: tuple[Runtime | None, ...] = opts.runtimes or (None,)
+    if opts.pool:  # one job per fresh child, the executors alternating (ABBA) repeat by repeat
+        return [
+            Step(name, "pool", Mode.RELEASED, t, runtime=rt, executor=e)
+            for t in thread_sweep(opts.max_threads)
+            for rt in runtimes
+            for i in range(opts.pool_repeats)
+            for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
+        ]
+    steps = [
+        Step(name, "bench", m, t, runtime=rt)
+        for t in thread_sweep(opts.max_threads)
+        for rt in runtimes
+        for m in modes_for(opts.modes, rt)
+    ]
+    if opts.progress_repeats:
+        steps += [
+            Step(name, "progress", m, 1, runtime=rt)
+            for rt in runtimes
+            for m in modes_for(opts.modes, rt)
+        ]
+    return steps
+
+
+class RunExperiment:
+    """The `run` command's plan and recording (also the gate's timing part)."""
+
+    command = "run"
+
+    def __init__(self, opts: RunOptions, steps: list[Step] | None = None):
+        self.opts = opts
+        self._steps = steps
+
+    @cached_property
+    def _prepared(self) -> tuple[Target, wat.Compiled]:
+        return prepare_target(self.opts.scenario)
+
+    @property
+    def compiled(self) -> wat.Compiled:
+        return self._prepared[1]
+
+    def metadata(self) -> dict[str, Any]:
+        o = self.opts
+        return common_metadata(o.scenario, self.compiled, str(o.call_path), o.runtimes)
+
+    def plan(self) -> list[Job]:
+        steps = plan(self.opts) if self._steps is None else self._steps
+        return [
+            Job(f"measuring {s.label()}", self._task(s), s.runtime, self.opts.timeout_s, s)
+            for s in steps
+        ]
+
+    def _task(self, step: Step) -> Task:
+        opts, target = self.opts, self._prepared[0]
+        path = call_path_of(step.runtime, str(step.call_path or opts.call_path))
+        if step.kind == "pool":
+            return PoolTask(
+                target=target,
+                mode=step.mode,
+                call_path=path,
+                threads=step.threads,
+                executor=step.executor,
+                total_calls=opts.pool_calls * opts.max_threads,
+            )
+        if step.kind == "progress":
+            return ProgressTask(
+                target=target,
+                mode=step.mode,
+                call_path=path,
+                repeats=opts.progress_repeats,
+                overlap_threads=opts.max_threads,
+            )
+        name = bench_name(
+            opts.scenario.name, step.mode, step.threads, step.guard, step.call_path, step.runtime
+        )
+        metadata = {
+            **self.metadata(),
+            "mode": str(step.mode),
+            "threads": step.threads,
+            "guard": "on" if step.guard else "off",
+            "call_path": path,
+            **(step.runtime.metadata() if step.runtime else {}),
+        }
+        return BenchTask(
+            name=name,
+            target=target,
+            mode=step.mode,
+            call_path=path,
+            threads=step.threads,
+            guard=step.guard,
+            check_each_call=step.check_each_call,
+            pyperf=opts.pyperf,
+            metadata=metadata,
+        )
+
+    def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
+        step: Step = job.context
+        key = _row_key(self.opts.scenario, step)
+        answer = outcome.answer
+        if not outcome.ok or answer is None:
+            results.add_failure(key, outcome.to_json())
+            return f"{step.label()}: {outcome.describe()}"
+        if step.kind == "pool":
+            results.pool.append(
+                {**key, **{k: answer[k] for k in ("wall_s", "peak_rss_kib", "calls")}}
+            )
+        elif step.kind == "bench":
+            results.add_benchmark(answer["benchmark"])
+        else:
+            extra = {k: answer[k] for k in ("overlap", "overlap_threads") if k in answer}
+            results.add_progress(
+                {**key, "via": answer["via"], "samples": answer["samples"], **extra}
+            )
+        return None
+
+
+def bench_name(
+    scenario: str,
+    mode: Mode,
+    threads: int,
+    guard: bool = False,
+    call_path: CallPath | None = None,
+    runtime: Runtime | None = None,
+) -> str:
+    """scenario/mode=M/threads=N, then /path=P, /python=V (or /ruby=V) and /guard=on where
+    they apply."""
+    name = f"{scenario}/mode={mode}/threads={threads}"
+    if call_path is not None:
+        name += f"/path={call_path}"
+    if runtime is not None:
+        name += runtime.name_suffix
+    return name + ("/guard=on" if guard else "")
+
+
+def _row_key(scenario: Scenario, step: Step) -> dict[str, Any]:
+    """What identifies a progress, pool or failure row of this step."""
+    key: dict[str, Any] = {
+        "scenario": scenario.name,
+        "kind": step.kind,
+        "mode": str(step.mode),
+        "threads": step.threads,
+        "guard": step.guard,
+    }
+    if step.call_path:
+        key["call_path"] = str(step.call_path)
+    if step.runtime:
+        key.update(
+            interpreter=step.runtime.label, gil=step.runtime.gil, runtime=kind_of(step.runtime)
+        )
+    if step.kind == "pool":
+        key["executor"] = step.executor
+    return key

@@ -1,0 +1,82 @@
+"""What every experiment does before its first child: compile, validate, describe.
+
+`prepare_target` compiles a scenario's WAT and validates the module against the spec in the
+harness, so bad input is one clean error before any child runs; `common_metadata` is what
+every row of a results document shares. Both load libwasmtime, so they are imported by the
+commands that measure, never by `gvlbench --help` or `gvlbench list`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib.metadata import version
+from typing import Any
+
+from gvlbench import __version__, wat
+from gvlbench.errors import WatError
+from gvlbench.harness.interpreter import Runtime, runtimes_metadata
+from gvlbench.protocol import Target
+from gvlbench.scenario import Scenario
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def gil_status() -> str:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return "enabled" if is_enabled is None or is_enabled() else "disabled"
+
+
+def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
+    """Compile and validate in the harness: bad input fails here, before any child runs."""
+    import wasmtime
+
+    from gvlbench.binding.embed import load_module, validate
+
+    compiled = wat.compile_wat(scenario.wat_path)
+    target = Target(
+        str(compiled.wasm_path),
+        scenario.export,
+        scenario.args,
+        scenario.imports,
+        scenario.expect_result,
+        scenario.expect_trap,
+    )
+    try:
+        module = load_module(wasmtime.Engine(), target.wasm_path)
+    except WatError as exc:  # name the source, not the cache file
+        raise WatError(f"{scenario.wat_path}: {exc}") from None
+    validate(module, target)
+    return target, compiled
+
+
+def common_metadata(
+    scenario: Scenario,
+    compiled: wat.Compiled,
+    call_path: str,
+    runtimes: tuple[Runtime, ...] = (),
+) -> dict[str, Any]:
+    """What every row shares; pyperf adds its own (Python, CPU model, date, ...) per run.
+    With `runtimes`, the runtime keys describe those (each row carries its own as well)."""
+    return {
+        "gvlbench_version": __version__,
+        "wasmtime_version": version("wasmtime"),
+        "runtime": "python",
+        "runtime_version": platform.python_version(),
+        "lock": "GIL",
+        "gil": gil_status(),
+        "usable_cpus": cpu_count(),
+        "scenario": scenario.name,
+        "spec_sha256": scenario.spec_sha256,
+        "wasm_sha256": compiled.wasm_sha256,
+        "wat_compiler": compiled.compiler,
+        "store": "per-thread",
+        "call_path": str(call_path),
+        **runtimes_metadata(runtimes),
+        # the harness's own interpreter, whichever runtimes measured
+        "harness_python": platform.python_version(),
+        "harness_gil": gil_status(),
+    }

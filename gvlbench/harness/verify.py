@@ -1,0 +1,190 @@
+"""`gvlbench verify`: every correctness check, in its own child process, per mode.
+
+A check that fails against the real binding is a finding: it is reported with its failure
+rate over the repeats and a standalone reproducer written next to the results. The known
+defects file marks findings CI must live with: they still print, loudly, as XFAIL, and a
+known defect that stops failing is an XPASS notice (perhaps fixed upstream).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from gvlbench import wat
+from gvlbench.checklist import CHECKS, modules
+from gvlbench.errors import OptionError, SpecError
+from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
+from gvlbench.harness.loop import Job
+from gvlbench.harness.runner import ChildOutcome
+from gvlbench.protocol import CallPath, CheckTask, Mode
+from gvlbench.report.verify import CheckResult
+from gvlbench.results import Results
+
+REPRODUCERS = {"exceptions-concurrent": "exceptions_concurrent.py", "wrong-arity": "wrong_arity.py"}
+
+
+@dataclass(frozen=True)
+class KnownDefect:
+    check: str
+    modes: tuple[str, ...]
+    summary: str
+    upstream: str = ""
+    runtimes: tuple[str, ...] = ("python",)  # python | ruby: whose binding has the defect
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    checks: tuple[str, ...] = tuple(CHECKS)
+    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    repeat: int = 5
+    threads: int = 4
+    call_path: CallPath = CallPath.STOCK
+    sabotage: bool = False
+    timeout_s: float = 120.0
+    known: tuple[KnownDefect, ...] = ()
+    findings_dir: Path | None = None  # where reproducers go; None: do not write them
+    runtimes: tuple[Runtime, ...] = ()  # empty: the harness's own Python
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.checks if c not in CHECKS]
+        if unknown:
+            raise OptionError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
+        if self.repeat < 1:
+            raise OptionError(f"--repeat must be at least 1, got {self.repeat}")
+        if self.threads < 1:
+            raise OptionError(f"--threads must be at least 1, got {self.threads}")
+        check_call_path(str(self.call_path), self.runtimes)
+
+
+def load_known(path: Path) -> tuple[KnownDefect, ...]:
+    """The known-defects file: [[defect]] tables with check, modes, summary, upstream."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read known defects: {exc}") from None
+    out = []
+    for i, d in enumerate(data.get("defect", [])):
+        if not isinstance(d, dict) or d.get("check") not in CHECKS or not d.get("summary"):
+            raise SpecError(f"{path}: defect[{i}] needs a known 'check' and a 'summary'")
+        modes = tuple(d.get("modes", [m.value for m in Mode]))
+        runtimes = tuple(d.get("runtimes", ["python"]))
+        if not set(runtimes) <= {"python", "ruby"}:
+            raise SpecError(f"{path}: defect[{i}] runtimes must be python and/or ruby")
+        out.append(KnownDefect(d["check"], modes, d["summary"], d.get("upstream", ""), runtimes))
+    return tuple(out)
+
+
+class VerifyExperiment:
+    """Every (runtime, check, mode), a child each; `checked` keeps the judged rows in order."""
+
+    command = "verify"
+
+    def __init__(self, opts: VerifyOptions):
+        self.opts = opts
+        self.checked: list[CheckResult] = []
+
+    def metadata(self) -> dict[str, Any]:
+        return {}
+
+    def plan(self) -> list[Job]:
+        o = self.opts
+        runtimes: tuple[Runtime | None, ...] = o.runtimes or (None,)
+        compiled = check_modules() if any(kind_of(rt) != "python" for rt in runtimes) else None
+        return [
+            Job(
+                f"checking {check} [{mode}]",
+                CheckTask(
+                    check=check,
+                    mode=mode,
+                    call_path=call_path_of(runtime, str(o.call_path)),
+                    threads=o.threads,
+                    repeat=o.repeat,
+                    sabotage=o.sabotage,
+                    modules=compiled if kind_of(runtime) != "python" else None,
+                ),
+                runtime,
+                o.timeout_s,
+                (check, mode),
+            )
+            for runtime, check, mode in product(runtimes, o.checks, o.modes)
+        ]
+
+    def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
+        check, mode = job.context
+        result = _judge(self.opts, check, mode, outcome, job.runtime)
+        self.checked.append(result)
+        results.verify.append(_record(result))
+        return None
+
+
+def check_modules() -> dict[str, str]:
+    """The checks' modules compiled (cached by content), for a worker that cannot compile WAT."""
+    return {name: str(wat.compile_text(text, name.lower()).wasm_path)
+            for name, text in modules().items()}  # fmt: skip
+
+
+def _judge(
+    opts: VerifyOptions,
+    check: str,
+    mode: Mode,
+    outcome: ChildOutcome,
+    runtime: Runtime | None = None,
+) -> CheckResult:
+    answer = outcome.answer or {}
+    if outcome.ok:
+        failed, repeat = answer["failed"], answer["repeat"]
+        detail = "; ".join(answer["failures"][:1] or answer["notes"][:1])
+    else:  # the check's child crashed, hung or raised outside the check: always a failure
+        failed, repeat, detail = opts.repeat, opts.repeat, outcome.describe()
+    kind = kind_of(runtime)
+    known = next((k for k in opts.known if k.check == check and str(mode) in k.modes
+                  and kind in k.runtimes), None)  # fmt: skip
+    crashed = not outcome.ok
+    if failed and known and not crashed:
+        status = "XFAIL"
+    elif failed:
+        status = "FAIL"
+    else:
+        status = "XPASS" if known else "PASS"
+    reproducer = ""
+    if (
+        failed
+        and opts.findings_dir
+        and check in REPRODUCERS
+        and not opts.sabotage
+        and kind == "python"
+    ):
+        reproducer = str(write_reproducer(check, mode, opts.findings_dir))
+    return CheckResult(check, str(mode), status, failed, repeat, detail,
+                       answer.get("elapsed_s", outcome.duration_s),
+                       known.summary if known else "", reproducer,
+                       outcome.to_json(), kind, runtime.label if runtime else "",
+                       call_path_of(runtime, str(opts.call_path)))  # fmt: skip
+
+
+def _record(r: CheckResult) -> dict[str, Any]:
+    return {"check": r.check, "mode": r.mode, "status": r.status, "failed": r.failed,
+            "repeat": r.repeat, "rate": r.rate, "detail": r.detail, "elapsed_s": r.elapsed_s,
+            "known": r.known, "reproducer": r.reproducer, "outcome": r.outcome,
+            "runtime": r.runtime, "interpreter": r.interpreter,
+            "call_path": r.call_path}  # fmt: skip
+
+
+def write_reproducer(check: str, mode: Mode, directory: Path) -> Path:
+    """A standalone script (plain python, wasmtime only) that reproduces the finding."""
+    pkg = resources.files("gvlbench.repro")
+    body = (pkg / REPRODUCERS[check]).read_text()
+    header = (
+        f'"""Reproducer written by gvlbench verify: check {check!r}, mode {str(mode)!r}.\n\n'
+        f'Run with plain python (needs only wasmtime). Exits 1 while the defect reproduces.\n"""\n'
+        f'MODE = "{mode}"\n'
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{check}-{mode}.py"
+    path.write_text(header + (pkg / "_mode.py").read_text() + body)
+    return path

@@ -1,0 +1,309 @@
+"""The contract between the harness and its measuring children: typed tasks, one per kind.
+
+A task travels as one JSON object on the child's stdin; the child answers with one JSON object
+on stdout (`{"protocol": 1, "ok": true, "kind": ..., ...}` or `{"ok": false, "error": ...}`).
+The Python worker (`gvlbench.worker`) and the Ruby worker (`gvlbench/ruby/worker.rb`) read the
+same keys, so the wire format is fixed here and nowhere else: each task kind is a frozen
+dataclass whose fields are its keys, with one writer (`Task.to_json`) and one reader
+(`parse_task`). See docs/protocol.md.
+
+This module imports nothing that loads libwasmtime: both sides of the pipe import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+PROTOCOL = 1
+
+# A child may announce on stderr when its real work starts (epoch seconds), so that a
+# race's time-to-crash excludes interpreter start-up and compilation.
+STARTED_MARKER = "gvlbench-started-at:"
+
+
+def announce_start() -> None:
+    """Called by a child when its real work begins (written to stderr, read by the harness)."""
+    print(f"{STARTED_MARKER} {time.time():.6f}", file=sys.stderr, flush=True)
+
+
+class Mode(enum.StrEnum):
+    """The lock during a call into Wasm: held for the whole call, or released around it."""
+
+    HELD = "held"
+    RELEASED = "released"
+
+
+class CallPath(enum.StrEnum):
+    """How a call is made. STOCK and LEAN are bindings (they check and convert, and may be
+    used everywhere); RAW and FLOOR exist to price them in `gvlbench calls`: RAW does not read
+    its results and FLOOR does not call Wasm at all."""
+
+    STOCK = "stock"
+    LEAN = "lean"
+    RAW = "raw"
+    FLOOR = "floor"
+
+    @classmethod
+    def bindings(cls) -> tuple[CallPath, ...]:
+        return (cls.STOCK, cls.LEAN)
+
+    @property
+    def checks_results(self) -> bool:
+        return self in (CallPath.STOCK, CallPath.LEAN)
+
+
+@dataclass(frozen=True)
+class Import:
+    """One host import of a scenario: the module's import name bound to a registry behaviour."""
+
+    module: str
+    name: str
+    host: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to call, language-neutral: a compiled .wasm file, an export, its arguments, host
+    behaviours by registry name, and the expectation each checked call is held to."""
+
+    wasm_path: str
+    export: str
+    args: tuple[Any, ...]
+    imports: tuple[Import, ...] = ()
+    expect_result: Any = None
+    expect_trap: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        expect = (("result", self.expect_result), ("trap", self.expect_trap))
+        return {
+            "wasm_path": self.wasm_path,
+            "export": self.export,
+            "args": list(self.args),
+            "imports": [dataclasses.asdict(i) for i in self.imports],
+            "expect": {k: v for k, v in expect if v is not None},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Target:
+        expect = data.get("expect", {})
+        return cls(
+            wasm_path=data["wasm_path"],
+            export=data["export"],
+            args=tuple(data["args"]),
+            imports=tuple(Import(**i) for i in data.get("imports", [])),
+            expect_result=expect.get("result"),
+            expect_trap=expect.get("trap"),
+        )
+
+
+@dataclass(frozen=True)
+class PyperfOptions:
+    """pyperf's knobs. Defaults are lighter than pyperf's own (20 processes x 3 values):
+    gvlbench's calls are long and its box has 2 cores; --rigorous gets closer to pyperf."""
+
+    processes: int = 4
+    values: int = 3
+    warmups: int = 1
+    min_time: float = 0.1
+    loops: int = 0
+
+    @classmethod
+    def preset(cls, name: str) -> PyperfOptions:
+        return {
+            "fast": cls(processes=2, values=3),
+            "default": cls(),
+            "rigorous": cls(processes=10, values=5, min_time=0.2),
+        }[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PyperfOptions:
+        return cls(**data)
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """A unit of work for one child. Subclasses name their `kind` and declare their keys."""
+
+    kind: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form: {"protocol", "kind", then every field}; None fields are left out."""
+        doc: dict[str, Any] = {"protocol": PROTOCOL, "kind": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                doc[f.name] = _to_wire(value)
+        return doc
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Task:
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                values[f.name] = _from_wire(hints[f.name], data[f.name])
+        return cls(**values)
+
+
+def _to_wire(value: Any) -> Any:
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_to_wire(v) for v in value]
+    return value
+
+
+def _from_wire(hint: Any, value: Any) -> Any:
+    base = typing.get_origin(hint) or hint
+    if base is typing.Union or isinstance(hint, type(int | None)):  # X | None
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _from_wire(inner[0], value)
+    if isinstance(base, type) and hasattr(base, "from_json"):
+        return base.from_json(value)
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        return base(value)
+    if base is tuple:
+        args = typing.get_args(hint)
+        return tuple(_from_wire(args[0], v) for v in value) if args else tuple(value)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchTask(Task):
+    """T threads, each on its own Store, timed by pyperf (in pyperf's own worker processes)."""
+
+    kind: ClassVar[str] = "bench"
+    name: str
+    target: Target
+    mode: Mode
+    call_path: str
+    threads: int
+    guard: bool = False
+    check_each_call: bool = True  # False: checked once, then timed bare (`gvlbench calls`)
+    pyperf: PyperfOptions = field(default_factory=PyperfOptions)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgressTask(Task):
+    """A sibling thread's progress during single calls; then, with `overlap_threads` > 1,
+    how much that many concurrent calls overlap."""
+
+    kind: ClassVar[str] = "progress"
+    target: Target
+    mode: Mode
+    call_path: str
+    repeats: int
+    overlap_threads: int = 0
+
+
+EXECUTORS = ("threads", "processes")  # what a pool job runs its workers on
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolTask(Task):
+    """One whole job of `total_calls` calls over `threads` workers: threads or processes."""
+
+    kind: ClassVar[str] = "pool"
+    target: Target
+    mode: Mode
+    call_path: str
+    threads: int
+    executor: str  # threads | processes
+    total_calls: int
+    repeats: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RaceTask(Task):
+    """N threads calling for `duration_s`, on one shared Store or a Store each."""
+
+    kind: ClassVar[str] = "race"
+    target: Target
+    mode: Mode
+    call_path: str
+    threads: int
+    store: str  # shared | per-thread
+    guard: bool
+    duration_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardCostTask(Task):
+    """Paired, interleaved batches of the plain and the guarded call."""
+
+    kind: ClassVar[str] = "guard-cost"
+    target: Target
+    mode: Mode
+    call_path: str
+    rounds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallsTask(Task):
+    """Every (call path, mode) of one call, in interleaved batches."""
+
+    kind: ClassVar[str] = "calls"
+    target: Target
+    rounds: int
+    paths: tuple[CallPath, ...]
+    modes: tuple[Mode, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepPointTask(Task):
+    """Alternating rounds of T threads held and T threads released at one work size."""
+
+    kind: ClassVar[str] = "sweep-point"
+    target: Target
+    call_path: CallPath
+    threads: int
+    rounds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckTask(Task):
+    """One correctness check, `repeat` times. `modules` (check module name -> .wasm path) is
+    for a worker that cannot compile WAT itself (Ruby)."""
+
+    kind: ClassVar[str] = "check"
+    check: str
+    mode: Mode
+    call_path: str
+    threads: int
+    repeat: int
+    sabotage: bool = False
+    modules: dict[str, str] | None = None
+
+
+TASKS: dict[str, type[Task]] = {
+    t.kind: t
+    for t in (BenchTask, ProgressTask, PoolTask, RaceTask, GuardCostTask, CallsTask,
+              SweepPointTask, CheckTask)
+}  # fmt: skip
+
+
+def parse_task(data: Any) -> Task:
+    """The one reader of the wire form: ValueError for anything that is not a known task."""
+    if not isinstance(data, dict):
+        raise ValueError("a task is a JSON object")
+    if data.get("protocol") != PROTOCOL:
+        raise ValueError(f"unsupported protocol {data.get('protocol')!r}")
+    kind = TASKS.get(data.get("kind", ""))
+    if kind is None:
+        raise ValueError(f"unknown task kind {data.get('kind')!r}")
+    return kind.from_json(data)

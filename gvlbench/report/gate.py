@@ -1,0 +1,386 @@
+"""The gate's judgment: its config, and rules judged on a results document and a baseline.
+
+Invariants on the current run alone (released overlaps, held serialises, the race still
+crashes, the guard still holds, verify has only known failures) and tolerances against a
+baseline (released overlap and progress no worse than the baseline's by more than a margin).
+Each rule is a row with a verdict: pass, fail, unsure (cannot be judged: too few cores, no
+baseline row), error (a measurement did not complete) or info. pyperf's compare_to always
+exits 0; this does not: 0 pass, 1 a rule failed, 2 an error or bad input.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gvlbench.errors import SpecError
+from gvlbench.report import junit
+from gvlbench.report.race import summarize
+from gvlbench.report.stats import ProgressRow, progress_rows, speedup_rows
+from gvlbench.results import Results
+from gvlbench.results import runtime_kind as kind_of_label
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    scenarios: tuple[str, ...] = ("spin", "mark")
+    threads: int = 2
+    preset: str = "fast"
+    progress_repeats: int = 5
+    confirm_runs: int = 1
+    race_trials: int = 3
+    race_duration: float = 5.0
+    verify_repeat: int = 2
+    released_overlap_min: float = 0.7
+    held_overlap_max: float = 0.15
+    released_progress_min: float = 0.5
+    held_progress_max: float = 0.1
+    race_shared_crashes_min: int = 1
+    race_guard_crashes_max: int = 0
+    overlap_drop: float = 0.15
+    progress_drop: float = 0.20
+    # Which interpreters' locks to gate: "python" (the GIL) and/or "ruby" (the GVL).
+    runtimes: tuple[str, ...] = ("python",)
+    # Ruby hands a sibling a whole thread quantum (~50 ms seen) at a callback of a held call
+    # that outlasts 100 ms: mark's held progress is ~0.25 there by design, 0.42 seen
+    # (docs/findings); a call that releases the GVL gives ~1.0.
+    ruby_held_progress_max: float = 0.5
+
+
+def load_config(path: Path) -> GateConfig:
+    """Read a gate config; unknown keys and wrong types are errors naming the key."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read gate config: {exc}") from None
+    known = {f.name: f for f in fields(GateConfig)}
+    values: dict[str, Any] = {}
+    for section in ("measure", "invariants", "tolerance"):
+        for key, value in data.pop(section, {}).items():
+            if key not in known:
+                raise SpecError(f"{path}: unknown key {section}.{key}")
+            want = type(getattr(GateConfig(), key))
+            if want is tuple:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise SpecError(f"{path}: {section}.{key} must be a list of names")
+                value = tuple(value)
+                if key == "runtimes" and not set(value) <= {"python", "ruby"}:
+                    raise SpecError(f"{path}: {section}.runtimes: python and/or ruby")
+            elif want is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif not isinstance(value, want) or isinstance(value, bool):
+                raise SpecError(f"{path}: {section}.{key} must be a {want.__name__}")
+            values[key] = value
+    if data:
+        raise SpecError(f"{path}: unknown section {sorted(data)[0]!r}")
+    return GateConfig(**values)
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule: str
+    row: str
+    value: str
+    limit: str
+    verdict: str  # pass | fail | unsure | error | info (shown, never judged)
+    why: str = ""
+
+
+Progress = Callable[[str, bool], None]
+TIMING_RULES = (
+    "released overlaps",
+    "held serialises",
+    "released overlap vs baseline",
+    "held stops the sibling",
+    "released lets the sibling run",
+    "released progress vs baseline",
+)
+
+
+def judge(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:
+    rules = _environment(current, baseline) + _failures(current)
+    rules += _speedup(cfg, current, baseline) + _progress(cfg, current, baseline)
+    rules += _race(cfg, current) + _verify(current, baseline)
+    return rules
+
+
+def _environment(current: Results, baseline: Results | None) -> list[Rule]:
+    if baseline is None:
+        return [Rule("baseline", "-", "none", "-", "unsure", "no baseline: invariants only")]
+    rules = []
+    for key in ("wasmtime_version", "runtime_version"):
+        a, b = baseline.metadata.get(key), current.metadata.get(key)
+        verdict = "pass" if a == b else "unsure"
+        rules.append(
+            Rule(
+                "same environment",
+                key,
+                str(b),
+                str(a),
+                verdict,
+                "" if a == b else "the baseline was measured elsewhere",
+            )
+        )
+    return rules
+
+
+def _failures(current: Results) -> list[Rule]:
+    return [
+        Rule(
+            "measurement completed",
+            f"{f['scenario']}/{f['kind']}/mode={f['mode']}",
+            f.get("description", "?"),
+            "ok",
+            "error",
+        )
+        for f in current.failures
+    ]
+
+
+def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:
+    """The parallel-speedup invariants, judged on the overlap measured within one round.
+
+    pyperf's speedups (T-thread wall vs 1-thread wall) are shown as `info`: they come from
+    two measurements taken seconds apart, and on this shared 2-core host whole measurements
+    run up to 1.8x slower in phases (seen: one-thread rows of the same work at 110 and
+    200 ms in one gate run), which swung a released speedup between 1.0 and 2.0 with no
+    change. Overlap (measure.overlap_fraction) is formed within one round of concurrent
+    calls, so a slow phase cancels out: a held lock shows as ~0 and a released one as ~1.
+    """
+    cpus = int(current.metadata.get("usable_cpus") or 1)
+    base = _by_row(baseline)
+    rules = _pyperf_speedups(current)
+    for p in progress_rows(current):
+        if p.status != "ok" or p.overlap_median is None:
+            continue
+        row = f"{p.scenario}/mode={p.mode}/threads={p.overlap_threads}{_axis(p.interpreter)}"
+        v = p.overlap_median
+        if p.mode == "held":
+            ok = v <= cfg.held_overlap_max
+            rules.append(Rule("held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
+                              "pass" if ok else "fail"))  # fmt: skip
+            continue
+        if cpus < 2:
+            rules.append(Rule("released overlaps", row, f"{v:.2f}", "-", "unsure",
+                              "one usable core: threads cannot overlap"))  # fmt: skip
+            continue
+        ok = v >= cfg.released_overlap_min
+        rules.append(Rule("released overlaps", row, f"{v:.2f}", f">= {cfg.released_overlap_min}",
+                          "pass" if ok else "fail"))  # fmt: skip
+        b = base(p)
+        if b is None or b.overlap_median is None or b.overlap_threads != p.overlap_threads:
+            rules.append(Rule("released overlap vs baseline", row, f"{v:.2f}", "-", "unsure",
+                              "no baseline row"))  # fmt: skip
+            continue
+        floor = b.overlap_median * (1 - cfg.overlap_drop)
+        rules.append(Rule("released overlap vs baseline", row, f"{v:.2f}",
+                          f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
+                          "pass" if v >= floor else "fail"))  # fmt: skip
+    return rules
+
+
+def _axis(interpreter: str) -> str:
+    """A row's runtime, as benchmark names spell it: '/ruby=3.1.2', or '' for the default."""
+    if not interpreter:
+        return ""
+    name = kind_of_label(interpreter)
+    return f"/{name}={interpreter.removeprefix(name)}"
+
+
+def baseline_lookup(
+    rows: list[T], key: Callable[[T], tuple[str, ...]], label: Callable[[T], str]
+) -> Callable[[T], T | None]:
+    """Finds a row's baseline: the row of the same interpreter label, else the only row of the
+    same runtime kind (a Ruby or Python point release keeps its baseline; two Pythons in one
+    baseline are never mixed up: then only the exact label matches)."""
+    exact = {(label(r), *key(r)): r for r in rows}
+    by_kind: dict[tuple[str, ...], list[T]] = {}
+    for r in rows:
+        by_kind.setdefault((kind_of_label(label(r)), *key(r)), []).append(r)
+
+    def find(row: T) -> T | None:
+        hit = exact.get((label(row), *key(row)))
+        same = by_kind.get((kind_of_label(label(row)), *key(row)), [])
+        return hit if hit is not None else (same[0] if len(same) == 1 else None)
+
+    return find
+
+
+def _by_row(res: Results | None) -> Callable[[ProgressRow], ProgressRow | None]:
+    return baseline_lookup(
+        progress_rows(res) if res else [], lambda p: (p.scenario, p.mode), lambda p: p.interpreter
+    )
+
+
+def _verify_label(v: dict[str, Any]) -> str:
+    """A verify row's interpreter: 'interpreter' since rows have it, before that 'runtime'
+    held the label ('' for the harness's own Python)."""
+    return v.get("interpreter") or v.get("runtime", "")
+
+
+def _pyperf_speedups(current: Results) -> list[Rule]:
+    """pyperf's speedup at the highest thread count per (scenario, runtime, mode), for the
+    reader."""
+    top: dict[tuple[str, str, str], Any] = {}
+    for r in speedup_rows(current):
+        if r.status == "ok" and r.threads > 1 and r.speedup is not None:
+            key = (r.scenario, r.interpreter, r.mode)
+            if key not in top or r.threads > top[key].threads:
+                top[key] = r
+    return [
+        Rule("pyperf speedup (not judged)", f"{s}/mode={m}/threads={r.threads}{_axis(i)}",
+             f"{r.speedup:.2f}", "-", "info", "medians of two measurements")
+        for (s, i, m), r in sorted(top.items())
+    ]  # fmt: skip
+
+
+def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:
+    base = _by_row(baseline)
+    rules = []
+    for p in progress_rows(current):
+        if p.status != "ok":
+            continue
+        row, v = f"{p.scenario} progress/mode={p.mode}{_axis(p.interpreter)}", p.ratio_median
+        if p.mode == "held":
+            ruby = kind_of_label(p.interpreter) == "ruby"
+            limit = cfg.ruby_held_progress_max if ruby else cfg.held_progress_max
+            rules.append(
+                Rule(
+                    "held stops the sibling",
+                    row,
+                    f"{v:.3f}",
+                    f"<= {limit}",
+                    "pass" if v <= limit else "fail",
+                    "Ruby: one thread quantum per long call" if ruby else "",
+                )
+            )
+            continue
+        ok = v >= cfg.released_progress_min
+        rules.append(
+            Rule(
+                "released lets the sibling run",
+                row,
+                f"{v:.3f}",
+                f">= {cfg.released_progress_min}",
+                "pass" if ok else "fail",
+            )
+        )
+        b = base(p)
+        if b is not None and b.ratio_median is not None:
+            floor = b.ratio_median - cfg.progress_drop
+            rules.append(
+                Rule(
+                    "released progress vs baseline",
+                    row,
+                    f"{v:.3f}",
+                    f">= {floor:.3f} (baseline {b.ratio_median:.3f})",
+                    "pass" if v >= floor else "fail",
+                )
+            )
+    return rules
+
+
+def _race(cfg: GateConfig, current: Results) -> list[Rule]:
+    rules = []
+    for r in summarize(current.race):
+        if "guard" in r.config:
+            ok = r.crashed <= cfg.race_guard_crashes_max and not r.hung and not r.failed
+            rules.append(
+                Rule(
+                    "the guard prevents the crash",
+                    r.config,
+                    f"{r.crashed} crashed, {r.hung} hung of {r.trials}",
+                    f"<= {cfg.race_guard_crashes_max} crashed",
+                    "pass" if ok else "fail",
+                )
+            )
+        else:
+            ok = r.crashed >= cfg.race_shared_crashes_min
+            rules.append(
+                Rule(
+                    "the shared-Store hazard reproduces",
+                    r.config,
+                    f"{r.crashed} crashed of {r.trials}",
+                    f">= {cfg.race_shared_crashes_min}",
+                    "pass" if ok else "fail",
+                )
+            )
+    return rules
+
+
+def _verify(current: Results, baseline: Results | None) -> list[Rule]:
+    """One row for all checks that are fine, one row for each new or unknown failure."""
+
+    before = baseline_lookup(
+        baseline.verify if baseline else [], lambda v: (v["check"], v["mode"]), _verify_label
+    )
+    rules, fine = [], []
+    for v in current.verify:
+        status = v["status"]
+        was = before(v)
+        was_fine = was is not None and was["status"] in ("PASS", "XPASS")
+        new = was_fine and status in ("FAIL", "XFAIL")
+        if status == "FAIL" or new:
+            why = "passed in the baseline" if new else v["detail"][:80]
+            rules.append(
+                Rule(
+                    "verify: no new failure",
+                    f"{v.get('interpreter') or ''} {v['check']} [{v['mode']}]".lstrip(),
+                    status,
+                    "PASS or known",
+                    "fail",
+                    why,
+                )
+            )
+        else:
+            fine.append(status)
+    if fine:
+        counts = ", ".join(f"{fine.count(s)} {s}" for s in ("PASS", "XFAIL", "XPASS") if s in fine)
+        rules.append(
+            Rule("verify: no new failure", f"{len(fine)} checks", counts, "PASS or known", "pass")
+        )
+    return rules
+
+
+def exit_code(rules: list[Rule]) -> int:
+    if any(r.verdict == "error" for r in rules):
+        return 2
+    return 1 if any(r.verdict == "fail" for r in rules) else 0
+
+
+def markdown(rules: list[Rule]) -> str:
+    """A summary to paste into a pull request (or $GITHUB_STEP_SUMMARY)."""
+    icon = {"pass": "✅", "fail": "❌", "unsure": "❔", "error": "💥", "info": "📊"}
+    counts = {v: sum(r.verdict == v for r in rules) for v in icon}
+    head = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    lines = [
+        f"## gvlbench gate: {'FAIL' if exit_code(rules) else 'PASS'} ({head})",
+        "",
+        "| | rule | row | value | limit | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rules:
+        lines.append(
+            f"| {icon[r.verdict]} | {r.rule} | {r.row} | {r.value} | {r.limit} | {r.why} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def junit_cases(rules: list[Rule]) -> list[junit.Case]:
+    outcome = {"pass": "passed", "fail": "failed", "unsure": "skipped", "error": "error",
+               "info": "passed"}  # fmt: skip
+    return [
+        junit.Case(
+            f"{r.rule}: {r.row}",
+            "gvlbench.gate",
+            0.0,
+            outcome[r.verdict],
+            f"{r.value} (limit {r.limit}) {r.why}".strip(),
+        )
+        for r in rules
+    ]

@@ -1,0 +1,390 @@
+"""Rich tables and plain JSON views of results: render functions read, never measure or print."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from gvlbench.report.calls import LEAN_OVER_RAW_MAX, STOCK_OVER_LEAN_MIN, CallRow, CallsVerdict
+from gvlbench.report.compare import CompareRow, ProgressCompareRow
+from gvlbench.report.gate import Rule
+from gvlbench.report.guard_cost import GuardCostRow
+from gvlbench.report.pool import PoolRow
+from gvlbench.report.race import RaceRow
+from gvlbench.report.stats import ProgressRow, SpeedupRow
+from gvlbench.report.sweep import SweepRow, crossover, paths_in
+from gvlbench.report.verify import CheckResult
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g}{unit}"
+    return f"{seconds / 1e-9:.3g}ns"
+
+
+def _num(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _status(status: str) -> str:
+    return status if status == "ok" else f"[red]{status}[/red]"
+
+
+def _table(
+    title: str, columns: list[str], left: set[str], scenarios: set[str], failed: bool
+) -> Table:
+    """Scenario column only when rows span several scenarios; status only when one failed."""
+    if not failed:
+        columns = [c for c in columns if c != "status"]
+    if len(scenarios) == 1:
+        title = f"{title}: {next(iter(scenarios))}"
+    else:
+        columns = ["scenario", *columns]
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="left" if col in left | {"scenario"} else "right")
+    return table
+
+
+def _axes(rows: list[Any]) -> list[str]:
+    """The optional leading columns a set of rows needs: runtime when any row ran under
+    another interpreter (a Python, Ruby), path when the rows mix call paths."""
+    axes = ["runtime"] if any(r.interpreter for r in rows) else []
+    if len({getattr(r, "call_path", "") for r in rows}) > 1:
+        axes.append("path")
+    return axes
+
+
+def _axis_cells(row: Any, axes: list[str]) -> list[str]:
+    return [row.interpreter if a == "runtime" else row.call_path for a in axes]
+
+
+def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
+    scenarios = {r.scenario for r in rows}
+    failed = any(r.status != "ok" for r in rows)
+    axes = _axes(rows)
+    table = _table(
+        "Parallel speedup",
+        [*axes, "mode", "threads", "wall", "±MAD", "n", "calls/s", "speedup", "effic.", "status"],
+        {*axes, "mode", "status"},
+        scenarios,
+        failed,
+    )
+    for r in rows:
+        cells = [
+            *_axis_cells(r, axes),
+            r.mode,
+            str(r.threads),
+            fmt_time(r.wall_median_s),
+            fmt_time(r.wall_mad_s),
+            str(r.values or "-"),
+            _num(r.calls_per_s, "{:,.1f}"),
+            _num(r.speedup),
+            _num(r.efficiency),
+        ] + ([_status(r.status)] if failed else [])
+        table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
+    table.caption = (
+        f"wall: median time for every thread to make one call (each owns its Store); "
+        f"speedup: throughput vs 1 thread, same mode; effic.: speedup / min(threads, {cpus} cores)"
+    )
+    return table
+
+
+def progress_table(rows: list[ProgressRow]) -> Table:
+    scenarios = {r.scenario for r in rows}
+    failed = any(r.status != "ok" for r in rows)
+    axes = _axes(rows)
+    table = _table(
+        "Sibling progress during the call",
+        [*axes, "mode", "measured", "median", "min", "max", "call", "n", "overlap", "status"],
+        {*axes, "mode", "measured", "status"},
+        scenarios,
+        failed,
+    )
+    for r in rows:
+        cells = [
+            *_axis_cells(r, axes),
+            r.mode,
+            r.via,
+            _num(r.ratio_median, "{:.3f}"),
+            _num(r.ratio_min, "{:.3f}"),
+            _num(r.ratio_max, "{:.3f}"),
+            fmt_time(r.call_median_s),
+            str(r.samples or "-"),
+            "-" if r.overlap_median is None else f"{r.overlap_median:.2f} @{r.overlap_threads}",
+        ] + ([_status(r.status)] if failed else [])
+        table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
+    table.caption = (
+        "a sibling thread's (pure Python or Ruby) counting rate during the call / its rate alone: "
+        "1.0 = unhindered, 0 = stopped for the whole call; overlap @N: N threads calling at "
+        "once, how much their calls' CPU time overlapped (1 = all at once, 0 = serialised)"
+    )
+    return table
+
+
+def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> Table:
+    within = f", each up to {duration_s:g} s" if duration_s else ""
+    table = Table(title=f"Store race: {threads} threads calling in a loop{within}")
+    for col in ("store, mode", "trials", "crashed", "to crash", "raised", "hung", "lived"):
+        table.add_column(col, justify="left" if col == "store, mode" else "right")
+    table.add_column("what was seen", overflow="fold")
+    for r in rows:
+        crash = f"{r.crashed} ({r.crash_rate:.0%})"
+        if r.crashed:
+            crash = f"[red]{crash}[/red]"
+        when = "-" if r.crash_median_s is None else (
+            f"{fmt_time(r.crash_median_s)} / {fmt_time(r.crash_max_s)}")  # fmt: skip
+        seen = [f"{n}x {escape(sig)}" for sig, n in sorted(r.signatures.items())]
+        seen += [f"{n}x {escape(exc)}" for exc, n in sorted(r.exceptions.items())
+                 if exc != "StoreInUseError"]  # fmt: skip
+        if r.refused:
+            seen.append(f"guard refused {r.refused:,} of {r.calls + r.refused:,} calls")
+        table.add_row(r.config, str(r.trials), crash, when, str(r.raised), str(r.hung),
+                      str(r.survived), "\n".join(seen) or "-")  # fmt: skip
+    table.caption = (
+        "to crash: median / max time from the threads' start to the abort; "
+        "raised: the process lived and exceptions were seen"
+    )
+    return table
+
+
+def guard_cost_table(rows: list[GuardCostRow]) -> Table:
+    table = Table(title="Store guard cost per call (one thread, uncontended)")
+    for col in ("call", "path", "mode", "unguarded", "guarded", "guard cost", "IQR", "share"):
+        table.add_column(col, justify="left" if col in ("call", "path", "mode") else "right")
+    for r in rows:
+        table.add_row(
+            r.scenario, r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9),
+            fmt_time(r.guarded_ns * 1e-9), f"{r.cost_ns:+.0f}ns",
+            f"{r.cost_q1_ns:+.0f}..{r.cost_q3_ns:+.0f}", f"{r.share:+.1%}",
+        )  # fmt: skip
+    table.caption = (
+        "medians per call; guard cost: median of paired differences between interleaved "
+        "batches in one process; share: cost / unguarded call"
+    )
+    return table
+
+
+_STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",
+                 "XPASS": "bold magenta"}  # fmt: skip
+
+
+def verify_table(results: list[CheckResult]) -> Table:
+    table = Table(title="gvlbench verify")
+    runtimes = any(r.interpreter for r in results)
+    for col in ("runtime", "check", "mode", "result", "failed", "what was seen"):
+        if col == "runtime" and not runtimes:
+            continue
+        table.add_column(col, justify="right" if col == "failed" else "left",
+                         overflow="fold" if col == "what was seen" else None)  # fmt: skip
+    for r in results:
+        style = _STATUS_STYLE[r.status]
+        table.add_row(*([r.interpreter] if runtimes else []), r.check, r.mode,
+                      f"[{style}]{r.status}[/{style}]", f"{r.failed}/{r.repeat}",
+                      escape(r.detail[:160]))  # fmt: skip
+    table.caption = "XFAIL: a known defect, still failing; XPASS: a known defect that passed"
+    return table
+
+
+def verify_notes(results: list[CheckResult]) -> list[str]:
+    """The loud part: every finding with its rate and reproducer; every XPASS as a notice."""
+    lines = []
+    for r in results:
+        who = f"{r.interpreter} " if r.interpreter else ""
+        where = f"{who}{r.check} [{r.mode}] failed {r.failed}/{r.repeat} ({r.rate:.0%})"
+        repro = f"\n    reproducer: python {r.reproducer}" if r.reproducer else ""
+        if r.status == "FAIL":
+            lines.append(f"[bold red]FINDING[/bold red] {escape(where)}: "
+                         f"{escape(r.detail)}{repro}")  # fmt: skip
+        elif r.status == "XFAIL":
+            summary = " ".join(r.known.split())
+            lines.append(f"[bold yellow]KNOWN DEFECT[/bold yellow] {escape(where)}: "
+                         f"{escape(summary)}{repro}")  # fmt: skip
+        elif r.status == "XPASS":
+            lines.append(f"[bold magenta]NOTICE[/bold magenta] {r.check} [{r.mode}] is listed "
+                         "as a known defect but passed: fixed upstream? Check with its "
+                         "reproducer and remove it from known-defects.toml.")  # fmt: skip
+    return lines
+
+
+_VERDICT_STYLE = {
+    "faster": "green",
+    "slower": "red",
+    "same": "dim",
+    "unsure": "yellow",
+    "missing": "yellow",
+    "pass": "green",
+    "fail": "bold red",
+    "error": "bold red",
+}
+
+
+def _verdict(v: str) -> str:
+    style = _VERDICT_STYLE.get(v, "")
+    return f"[{style}]{v}[/{style}]" if style else v
+
+
+def compare_table(rows: list[CompareRow], base: str, current: str) -> Table:
+    table = Table(title=f"{base} -> {current}")
+    for col in ("benchmark", "base", "current", "change", "verdict", "speedup", "effic."):
+        table.add_column(col, justify="left" if col in ("benchmark", "verdict") else "right")
+    for r in rows:
+        change = "-" if r.change is None else f"{r.change:+.1%}"
+        table.add_row(
+            r.name,
+            fmt_time(r.base_s),
+            fmt_time(r.current_s),
+            change,
+            _verdict(r.verdict),
+            f"{_num(r.base_speedup)} -> {_num(r.current_speedup)}",
+            f"{_num(r.base_efficiency)} -> {_num(r.current_efficiency)}",
+        )
+    table.caption = "change: median wall time; verdict: Welch's t-test at 95% (unsure: < 3 values)"
+    return table
+
+
+def progress_compare_table(rows: list[ProgressCompareRow], base: str, current: str) -> Table:
+    table = Table(title=f"Sibling progress: {base} -> {current}")
+    axes = _axes(rows)
+    for col in ("scenario", *axes, "mode", "base", "current"):
+        table.add_column(col, justify="right" if col in ("base", "current") else "left")
+    for r in rows:
+        table.add_row(r.scenario, *_axis_cells(r, axes), r.mode, _num(r.base, "{:.3f}"),
+                      _num(r.current, "{:.3f}"))  # fmt: skip
+    return table
+
+
+def gate_table(rules: list[Rule]) -> Table:
+    table = Table(title="gvlbench gate")
+    for col in ("verdict", "rule", "row", "value", "limit", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rules:
+        table.add_row(_verdict(r.verdict), escape(r.rule), escape(r.row), escape(r.value),
+                      escape(r.limit), escape(r.why))  # fmt: skip
+    return table
+
+
+def failure_lines(failures: list[dict[str, Any]]) -> list[str]:
+    """One full line per failed measurement (the table cell is cut to fit), with stderr."""
+    lines = []
+    for f in failures:
+        guard = ", guarded" if f.get("guard") else ""
+        what = f"{f['scenario']} {f['kind']}, {f['mode']}, {f['threads']} thread(s){guard}"
+        lines.append(f"[red]FAILED[/red] {escape(what)}: {escape(f['description'])}")
+        lines += [f"    [dim]{escape(ln)}[/dim]" for ln in f.get("stderr_tail", [])[-3:]]
+    return lines
+
+
+def rows_json(rows: list[Any]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(r) for r in rows]
+
+
+def _call_cell(r: CallRow | None, attr: str) -> str:
+    if r is None:
+        return "-"
+    if r.status != "ok":
+        return _status(r.status)
+    value = getattr(r, attr)
+    return fmt_time(value) if attr.endswith("_s") else _num(value)
+
+
+def calls_table(rows: list[CallRow], verdict: CallsVerdict) -> Table:
+    """One row per (scenario, path): held and released side by side, with the ratios."""
+    table = Table(title="Per-call cost by call path (one thread)")
+    for col in ("call", "path", "held", "±MAD", "released", "±MAD", "released/held",
+                "÷ raw", "÷ lean"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("call", "path") else "right")
+    by_key = {(r.scenario, r.path, r.mode): r for r in rows}
+    for scen, path in dict.fromkeys((r.scenario, r.path) for r in rows):
+        held, rel = by_key.get((scen, path, "held")), by_key.get((scen, path, "released"))
+        table.add_row(
+            scen,
+            path,
+            _call_cell(held, "median_s"),
+            _call_cell(held, "mad_s"),
+            _call_cell(rel, "median_s"),
+            _call_cell(rel, "mad_s"),
+            _call_cell(rel, "over_held"),
+            f"{_call_cell(held, 'over_raw')} / {_call_cell(rel, 'over_raw')}",
+            f"{_call_cell(held, 'over_lean')} / {_call_cell(rel, 'over_lean')}",
+        )
+    lean_ok = "[green]yes[/green]" if verdict.lean_ok else "[red]no[/red]"
+    stock_ok = "[green]yes[/green]" if verdict.stock_ok else "[red]no[/red]"
+    table.caption = (
+        f"median per call over interleaved ~10 ms batches; ÷ raw, ÷ lean: median of per-round "
+        f"ratios (both sides timed in the same round), held / released; released/held: the "
+        f"same per-round pairing. "
+        f"lean within {LEAN_OVER_RAW_MAX}x of raw: {lean_ok} "
+        f"(worst {_num(verdict.lean_over_raw)}x); "
+        f"Func.__call__ at least {STOCK_OVER_LEAN_MIN:g}x lean: {stock_ok} "
+        f"(least {_num(verdict.stock_over_lean, '{:.1f}')}x)"
+    )
+    return table
+
+
+def sweep_table(rows: list[SweepRow], threads: int) -> Table:
+    table = Table(title=f"Where releasing the lock pays: {threads} threads, released vs held")
+    for col in ("path", "work (iters)", "Wasm/call", "held", "released", "gain", "t-test", "pays"):
+        table.add_column(col, justify="left" if col in ("path", "t-test", "pays") else "right")
+    for path in paths_in(rows):
+        cross = crossover(rows, path)
+        for r in (r for r in rows if r.path == path):
+            mark = "[bold green]yes ◀ crossover[/bold green]" if r is cross else (
+                "yes" if r.pays else "no")  # fmt: skip
+            table.add_row(path, f"{r.size:,}", fmt_time(r.wasm_s), fmt_time(r.held_s),
+                          fmt_time(r.released_s), _num(r.gain), r.verdict, mark)  # fmt: skip
+        table.add_section()
+    table.caption = (
+        "held, released: median wall for every thread to make one call; gain: median of "
+        "per-round held / released (the modes alternate round by round in one process); "
+        "t-test: 95% on the log ratios; pays: significantly faster by the minimum gain; "
+        "Wasm/call: one lean call alone at this size"
+    )
+    return table
+
+
+def crossover_lines(rows: list[SweepRow]) -> list[str]:
+    lines = []
+    for path in paths_in(rows):
+        cross = crossover(rows, path)
+        if cross is None:
+            lines.append(f"{path}: releasing the lock never paid at the sizes measured")
+        else:
+            lines.append(
+                f"{path}: releasing pays from {cross.size:,} iterations "
+                f"(~{fmt_time(cross.wasm_s)} of Wasm per call), gain {cross.gain:.2f}"
+            )
+    return lines
+
+
+def pool_table(rows: list[PoolRow]) -> Table:
+    scenarios = {r.scenario for r in rows}
+    failed = any(r.status != "ok" for r in rows)
+    axes = ["runtime"] if any(r.interpreter for r in rows) else []
+    table = _table(
+        "Threads (GIL released) vs a process pool, start-up included",
+        [*axes, "executor", "workers", "wall", "min", "max", "calls/s", "speedup", "peak RSS",
+         "status"],
+        {*axes, "executor", "status"},
+        scenarios,
+        failed,
+    )  # fmt: skip
+    for r in rows:
+        cells = [*([r.interpreter] if axes else []), r.executor, str(r.workers),
+                 fmt_time(r.wall_median_s), fmt_time(r.wall_min_s), fmt_time(r.wall_max_s),
+                 _num(r.calls_per_s, "{:,.1f}"), _num(r.speedup),
+                 _num(r.peak_rss_mib, "{:,.0f} MiB")]  # fmt: skip
+        cells += [_status(r.status)] if failed else []
+        table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
+    table.caption = (
+        "the same total calls split over the workers, timed from nothing to done (threads: "
+        "Stores and threads created; processes: spawn, import, compile); speedup vs 1 thread; "
+        "peak RSS: summed over every process involved"
+    )
+    return table

@@ -1,0 +1,147 @@
+"""Derived figures: speedup rows and progress rows, computed from a Results document.
+
+Timing statistics come from pyperf's own Benchmark object (median, median absolute
+deviation), so they match what `python -m pyperf stats` says about the same file. Ratios are
+formed only between rows of the same run and file: on a noisy box a lone time means little.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import pyperf
+
+from gvlbench.results import Results
+
+# Two-sided 95% critical values of Student's t by degrees of freedom (index = df), the same
+# table pyperf uses (vendored: pyperf keeps it private), then its coarse steps beyond 30.
+_T95 = (0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+_T95_STEPS = ((200, 1.960), (100, 1.984), (80, 1.990), (60, 2.000), (50, 2.009), (40, 2.021))
+
+
+def tdist95conf_level(df: float) -> float:
+    """The 95% two-sided critical value of Student's t for `df` degrees of freedom."""
+    df = round(df)
+    for at_least, value in _T95_STEPS:
+        if df >= at_least:
+            return value
+    return _T95[min(df, len(_T95) - 1)]
+
+
+@dataclass(frozen=True)
+class SpeedupRow:
+    scenario: str
+    mode: str
+    threads: int
+    status: str  # ok, or how the child ended
+    wall_median_s: float | None = None
+    wall_mad_s: float | None = None
+    values: int = 0
+    calls_per_s: float | None = None
+    speedup: float | None = None
+    efficiency: float | None = None
+    interpreter: str = ""  # set when the children ran under another runtime (--python, --runtime)
+    call_path: str = ""
+    name: str = ""  # the pyperf benchmark's name, for matching rows across files
+
+
+def row_mode(md: dict[str, Any]) -> str:
+    """The mode as a table shows it: a build without a GIL is a mode of its own."""
+    return "free-threaded" if md.get("gil") == "disabled" else str(md["mode"])
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    scenario: str
+    mode: str
+    status: str
+    via: str = ""
+    ratio_median: float | None = None
+    ratio_min: float | None = None
+    ratio_max: float | None = None
+    call_median_s: float | None = None
+    samples: int = 0
+    interpreter: str = ""
+    overlap_median: float | None = None  # how much `overlap_threads` calls at once overlapped
+    overlap_threads: int = 0
+
+
+def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
+    suite = pyperf.BenchmarkSuite.loads(json.dumps({"version": "1.0", "benchmarks": [bench]}))
+    return suite.get_benchmarks()[0]
+
+
+def speedup_rows(results: Results) -> list[SpeedupRow]:
+    """One row per (scenario, interpreter, call path, mode, threads), failures included;
+    speedup is against 1 thread of the same everything else."""
+    cpus = int(results.metadata.get("usable_cpus") or 1)
+    measured: dict[tuple[str, str, str, str, int], pyperf.Benchmark] = {}
+    for bench in results.benchmarks:
+        md = bench["metadata"]
+        key = (md["scenario"], md.get("interpreter", ""), md.get("call_path", ""),
+               row_mode(md), int(md["threads"]))  # fmt: skip
+        measured[key] = pyperf_benchmark(bench)
+    rows = [
+        SpeedupRow(f["scenario"], row_mode(f), int(f["threads"]), f["description"],
+                   interpreter=f.get("interpreter", ""), call_path=f.get("call_path", ""))
+        for f in results.failures
+        if f.get("kind") == "bench"
+    ]  # fmt: skip
+    for (scenario, interp, path, mode, threads), b in measured.items():
+        wall = b.median()
+        one = measured.get((scenario, interp, path, mode, 1))
+        speedup = threads * one.median() / wall if one else None
+        rows.append(
+            SpeedupRow(
+                scenario,
+                mode,
+                threads,
+                "ok",
+                wall,
+                b.median_abs_dev(),
+                b.get_nvalue(),
+                calls_per_s=threads / wall,
+                speedup=speedup,
+                efficiency=speedup / min(threads, cpus) if speedup else None,
+                interpreter=interp,
+                call_path=path,
+                name=b.get_name(),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.mode, r.threads))
+
+
+def progress_rows(results: Results) -> list[ProgressRow]:
+    rows = [
+        ProgressRow(f["scenario"], row_mode(f), f["description"],
+                    interpreter=f.get("interpreter", ""))
+        for f in results.failures
+        if f.get("kind") == "progress"
+    ]  # fmt: skip
+    for p in results.progress:
+        ratios = [s["ratio"] for s in p["samples"]]
+        calls = [s["call_s"] for s in p["samples"]]
+        if not ratios:
+            continue
+        rows.append(
+            ProgressRow(
+                p["scenario"],
+                row_mode(p),
+                "ok",
+                p["via"],
+                statistics.median(ratios),
+                min(ratios),
+                max(ratios),
+                statistics.median(calls),
+                len(ratios),
+                p.get("interpreter", ""),
+                statistics.median(p["overlap"]) if p.get("overlap") else None,
+                int(p.get("overlap_threads") or 0),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.mode))

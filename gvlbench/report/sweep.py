@@ -1,0 +1,84 @@
+"""Sweep points judged: the gain of releasing at each work size, and the crossover."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from gvlbench.protocol import CallPath
+from gvlbench.report.stats import tdist95conf_level
+from gvlbench.results import Results
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    path: str
+    size: int
+    wasm_s: float | None  # one lean call alone at this size (median): its Wasm time
+    held_s: float | None  # median wall of a round, per call of each thread
+    released_s: float | None
+    gain: float | None  # median of per-round held / released
+    verdict: str  # faster | same | slower | unsure | failed
+    pays: bool
+
+
+def _values(bench: dict[str, Any]) -> list[float]:
+    return [v for run in bench["runs"] for v in run.get("values", [])]
+
+
+def paired_verdict(ratios: list[float]) -> str:
+    """A one-sample t-test (95%) on log(ratio): `faster` when released is significantly
+    faster (ratio > 1), `slower`, `same`, or `unsure` with fewer than 3 rounds."""
+    if len(ratios) < 3:
+        return "unsure"
+    logs = [math.log(r) for r in ratios]
+    mean, sd = statistics.fmean(logs), statistics.stdev(logs)
+    if sd == 0:
+        return "same" if mean == 0 else ("faster" if mean > 0 else "slower")
+    t = mean / (sd / math.sqrt(len(logs)))
+    if abs(t) < tdist95conf_level(len(logs) - 1):
+        return "same"
+    return "faster" if t > 0 else "slower"
+
+
+def sweep_rows(res: Results) -> list[SweepRow]:
+    min_gain = float(res.metadata.get("sweep_min_gain") or 0.0)
+    series: dict[tuple[str, int, str], list[float]] = {}
+    for bench in res.benchmarks:
+        md = bench["metadata"]
+        kind = "alone" if md.get("alone") else md["mode"]
+        series[(md["call_path"], int(md["work_size"]), kind)] = _values(bench)
+    rows = [SweepRow(f["call_path"], int(f["work_size"]), None, None, None, None, "failed",
+                     False) for f in res.failures if f.get("kind") == "sweep-point"]  # fmt: skip
+    for path, size in sorted({(p, s) for p, s, _ in series}):
+        held, rel = series.get((path, size, "held")), series.get((path, size, "released"))
+        alone = series.get((path, size, "alone"))
+        wasm = statistics.median(alone) if alone else None
+        if not held or not rel or len(held) != len(rel):
+            rows.append(SweepRow(path, size, wasm, None, None, None, "failed", False))
+            continue
+        ratios = [h / r for h, r in zip(held, rel, strict=True)]
+        gain, verdict = statistics.median(ratios), paired_verdict(ratios)
+        pays = verdict == "faster" and gain >= 1 + min_gain
+        rows.append(SweepRow(path, size, wasm, statistics.median(held), statistics.median(rel),
+                             gain, verdict, pays))  # fmt: skip
+    order = {str(p): i for i, p in enumerate(CallPath)}
+    return sorted(rows, key=lambda r: (order.get(r.path, 99), r.size))
+
+
+def crossover(rows: list[SweepRow], path: str) -> SweepRow | None:
+    """The smallest size that pays with every larger size paying too; None if none does."""
+    mine = sorted((r for r in rows if r.path == path), key=lambda r: r.size)
+    found = None
+    for r in reversed(mine):
+        if not r.pays:
+            break
+        found = r
+    return found
+
+
+def paths_in(rows: list[SweepRow]) -> list[str]:
+    order = {str(p): i for i, p in enumerate(CallPath)}
+    return sorted({r.path for r in rows}, key=lambda p: order.get(p, 99))

@@ -1,0 +1,79 @@
+"""The measuring child's entry point: one task as JSON on stdin, one answer as JSON on stdout.
+
+    python -m gvlbench.worker < task.json > answer.json
+
+The answer is `{"protocol": 1, "ok": true, "kind": ..., ...}` or `{"ok": false, "error":
+{"type", "message"}}`. A crash is no answer at all: the harness reads the exit status and
+stderr. Anything printed on stdout other than the answer would corrupt the protocol (pyperf
+prints there, so does user code), so stdout is moved onto stderr first and the answer goes to
+the saved descriptor. See docs/protocol.md.
+
+pyperf re-launches this module with `--worker` for the processes that time a bench task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from gvlbench.protocol import PROTOCOL, Task, parse_task
+
+
+def _handler(kind: str) -> Callable[[Any], dict[str, Any]]:
+    """The module that answers `kind`, imported only when needed."""
+    if kind == "bench":
+        from gvlbench.worker.bench import run_bench as fn
+    elif kind == "progress":
+        from gvlbench.worker.progress import run_progress as fn
+    elif kind == "race":
+        from gvlbench.worker.race import run_trial as fn
+    elif kind == "guard-cost":
+        from gvlbench.worker.guard_cost import measure as fn
+    elif kind == "check":
+        from gvlbench.worker.checks import run_check as fn
+    elif kind == "pool":
+        from gvlbench.worker.pool import run_pool as fn
+    elif kind == "calls":
+        from gvlbench.worker.calls import measure as fn
+    elif kind == "sweep-point":
+        from gvlbench.worker.sweep import measure_point as fn
+    else:
+        raise ValueError(f"no handler for task kind {kind!r}")
+    return fn
+
+
+def answer(task: Task) -> dict[str, Any]:
+    return {"protocol": PROTOCOL, "ok": True, "kind": task.kind, **_handler(task.kind)(task)}
+
+
+def main() -> None:
+    if "--worker" in sys.argv:
+        from gvlbench.worker.bench import pyperf_worker
+
+        pyperf_worker()
+        return
+    answer_fd = os.dup(1)
+    os.dup2(2, 1)
+    from gvlbench.worker.bench import WorkerDied, die_like
+
+    try:
+        doc, code = answer(parse_task(json.load(sys.stdin))), 0
+    except WorkerDied as died:
+        die_like(died.exitcode)
+        raise
+    except Exception as exc:  # reported as data: the harness decides what it means
+        doc = {"protocol": PROTOCOL, "ok": False, "error": _error(exc)}
+        code = 1
+    os.write(answer_fd, (json.dumps(doc) + "\n").encode())
+    sys.exit(code)
+
+
+def _error(exc: BaseException) -> dict[str, str]:
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+if __name__ == "__main__":
+    main()

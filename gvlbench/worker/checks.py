@@ -1,0 +1,477 @@
+"""The correctness checks of `gvlbench verify`, run inside a child process, one per (check, mode).
+
+They are the wasmtime-rb PR's eight specs, made truly concurrent where they involve threads
+(its threaded specs join each thread before starting the next), plus three more. Each check
+raises `CheckFailed` with what it saw; the child runs it `repeat` times and reports how many
+failed. Each has a `sabotage`: a deliberate break of the binding or the host, used to prove
+the check can fail (`gvlbench verify --sabotage`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+
+from gvlbench.binding.invoke import CallPath, LeanCall, Mode, use_stock_mode
+from gvlbench.checklist import check_wat
+from gvlbench.protocol import CheckTask
+
+
+class CheckFailed(AssertionError):
+    """The behaviour under test was wrong; the message says what was seen."""
+
+
+@dataclass
+class CheckContext:
+    mode: Mode
+    call_path: CallPath
+    threads: int
+    sabotage: bool
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.call_path is CallPath.STOCK:
+            use_stock_mode(self.mode)
+
+    def instance(
+        self,
+        wat: str,
+        hosts: dict[str, tuple[list[str], list[str], Callable[..., Any]]] | None = None,
+        engine: wasmtime.Engine | None = None,
+    ) -> tuple[wasmtime.Store, dict[str, Any]]:
+        """A fresh Store and its exports; `hosts` maps "module.name" to (params, results, fn)."""
+        engine = engine or wasmtime.Engine()
+        store = wasmtime.Store(engine)
+        linker = wasmtime.Linker(engine)
+        for key, (params, results, fn) in (hosts or {}).items():
+            module, name = key.split(".")
+            ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
+            linker.define_func(module, name, ty, fn)
+        instance = linker.instantiate(store, wasmtime.Module(engine, wasmtime.wat2wasm(wat)))
+        exports = instance.exports(store)
+        return store, {e: exports[e] for e in _export_names(instance, store)}
+
+    def call(self, store: wasmtime.Store, func: wasmtime.Func, *args: Any) -> Any:
+        """One call through the binding under test, in this context's mode and call path."""
+        if self.call_path is CallPath.LEAN:
+            return LeanCall(store, func, args, self.mode)()
+        return func(store, *args)
+
+
+def _valtype(name: str) -> wasmtime.ValType:
+    return getattr(wasmtime.ValType, name)()
+
+
+def _export_names(instance: wasmtime.Instance, store: wasmtime.Store) -> list[str]:
+    return [name for name, _ in instance.exports(store).items()]
+
+
+@contextlib.contextmanager
+def gc_stress() -> Iterator[None]:
+    """A tiny gc threshold and a tiny switch interval: collections and thread switches
+    everywhere, including inside host callbacks."""
+    old_threshold, old_interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.set_threshold(10, 1, 1)
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old_threshold)
+        sys.setswitchinterval(old_interval)
+
+
+def all_at_once(n: int, body: Callable[[int], Any]) -> list[Any]:
+    """Run body(i) in n threads released together by a barrier; re-raise the first error."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = body(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"check-{i}") for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+ARITH = check_wat("arith")
+
+
+def _f32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def check_results(ctx: CheckContext) -> None:
+    """add(a, b) for every value type, edges included: wrap-around and f32 rounding."""
+    store, ex = ctx.instance(ARITH)
+    cases = [
+        ("add_i32", (2, 3), 5), ("add_i32", (2**31 - 1, 1), -(2**31)), ("add_i32", (-7, 2), -5),
+        ("add_i64", (2, 3), 5), ("add_i64", (2**63 - 1, 1), -(2**63)),
+        ("add_f32", (1.5, 2.25), 3.75), ("add_f32", (0.1, 0.2), _f32(_f32(0.1) + _f32(0.2))),
+        ("add_f64", (2.0, 3.0), 5.0), ("add_f64", (0.1, 0.2), 0.1 + 0.2),
+    ]  # fmt: skip
+    wrong = []
+    for export, args, want in cases:
+        got = ctx.call(store, ex[export], *args)
+        if ctx.sabotage and isinstance(got, int):
+            got += 1  # a binding that converts integers off by one
+        if got != want:
+            wrong.append(f"{export}{args} = {got!r}, want {want!r}")
+    if wrong:
+        raise CheckFailed("; ".join(wrong))
+
+
+MARK = check_wat("mark")
+
+PROGRESS_THRESHOLD = 0.25
+
+
+def check_lock_released(ctx: CheckContext) -> None:
+    """A sibling Python thread advances during the call when released, and does not when
+    held. 'Advances' means at least a quarter of its rate alone; held, it can only slip in at
+    the two host callbacks (a switch interval each, of a ~0.1 s call: about 0.04)."""
+    from gvlbench.binding.measure import Sibling
+
+    released = ctx.mode is Mode.RELEASED
+    ctx = _maybe_other_discipline(ctx)
+    sibling = Sibling()
+    marks: list[tuple[int, float]] = []
+    try:
+        store, ex = ctx.instance(MARK, {"host.mark": (["i32"], [], lambda k: marks.append(
+            (sibling.count, time.perf_counter())))})  # fmt: skip
+        ctx.call(store, ex["run"], 1000)
+        alone = sibling.rate_alone(0.1)
+        marks.clear()
+        ctx.call(store, ex["run"], 300_000_000)
+    finally:
+        sibling.stop()
+    (c0, t0), (c1, t1) = marks
+    ratio = (c1 - c0) / (t1 - t0) / alone
+    ctx.notes.append(f"sibling progress {ratio:.3f}")
+    if released and ratio < PROGRESS_THRESHOLD:
+        raise CheckFailed(f"released, yet the sibling advanced only {ratio:.3f} of its solo rate")
+    if not released and ratio >= PROGRESS_THRESHOLD:
+        raise CheckFailed(f"held, yet the sibling advanced {ratio:.3f} of its solo rate")
+
+
+def _maybe_other_discipline(ctx: CheckContext) -> CheckContext:
+    """The sabotage of the lock checks: a binding that takes the other lock discipline than
+    the one asked for (the expectation stays the one asked for)."""
+    if not ctx.sabotage:
+        return ctx
+    other = Mode.HELD if ctx.mode is Mode.RELEASED else Mode.RELEASED
+    return CheckContext(other, ctx.call_path, ctx.threads, False, ctx.notes)
+
+
+CALLBACK = check_wat("callback")
+
+
+def check_callback(ctx: CheckContext) -> None:
+    """The host import re-enters Python during the call, on the calling thread, and its
+    value comes back: host_add(41) == 42."""
+    seen: list[int] = []
+
+    def add(x: int) -> int:
+        seen.append(threading.get_ident())
+        return x + (2 if ctx.sabotage else 1)
+
+    store, ex = ctx.instance(CALLBACK, {"host.add": (["i32"], ["i32"], add)})
+    got = ctx.call(store, ex["run"], 1_000_000)
+    if got != 42:
+        raise CheckFailed(f"run() = {got!r}, want 42")
+    if seen != [threading.get_ident()]:
+        raise CheckFailed(f"the callback ran {len(seen)} time(s), not once on the caller")
+
+
+CALLBACKS = check_wat("callbacks")
+
+
+def check_callbacks_concurrent(ctx: CheckContext) -> None:
+    """N threads at once, each with its own Store, each call making 200 callbacks that
+    allocate and sometimes collect, under GC stress: every thread gets every answer right."""
+
+    def body(i: int) -> list[str]:
+        def add(x: int) -> int:
+            junk = [object() for _ in range(8)]  # garbage for the collector
+            if x % 50 == 0:
+                gc.collect()
+            del junk
+            return x + (2 if ctx.sabotage and i == 0 else 1)
+
+        store, ex = ctx.instance(CALLBACKS, {"host.add": (["i32"], ["i32"], add)})
+        wrong = []
+        for _ in range(5):
+            got = ctx.call(store, ex["run"], 200)
+            if got != 20100:
+                wrong.append(f"thread {i}: run(200) = {got}, want 20100")
+        return wrong
+
+    with gc_stress():
+        wrong = [w for ws in all_at_once(ctx.threads, body) for w in ws]
+    if wrong:
+        raise CheckFailed("; ".join(wrong[:3]))
+
+
+RAISING = check_wat("raising")
+
+
+class HostError(Exception):
+    """Raised by the checks' host callbacks; carries who raised it."""
+
+
+def check_exception(ctx: CheckContext) -> None:
+    """A host-callback exception reaches the caller as itself: class, message, traceback."""
+    token = f"boom-{time.perf_counter_ns()}"
+
+    def f(x: int) -> int:
+        if ctx.sabotage:
+            return 0  # a host wrapper that swallows the exception
+        raise HostError(token)
+
+    store, ex = ctx.instance(RAISING, {"host.f": (["i32"], ["i32"], f)})
+    try:
+        got = ctx.call(store, ex["run"], 1)
+    except HostError as exc:
+        if str(exc) != token:
+            raise CheckFailed(f"message {str(exc)!r}, want {token!r}") from None
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        if "f" not in frames:
+            raise CheckFailed(f"the traceback lacks the callback's frame: {frames}") from None
+        return
+    except BaseException as exc:
+        raise CheckFailed(f"got {type(exc).__name__}: {exc}, want HostError") from None
+    raise CheckFailed(f"no exception; the call returned {got!r}")
+
+
+WRONG_ARITY = {
+    "one result declared, two returned": (["i32"], lambda x: (x, x)),
+    "two results declared, one returned": (["i32", "i32"], lambda x: x),
+    "no result declared, one returned": ([], lambda x: x),
+}
+
+
+def _arity_module(results: list[str]) -> str:
+    return check_wat(f"arity_{len(results)}")
+
+
+def check_wrong_arity(ctx: CheckContext) -> None:
+    """A callback returning the wrong number of results raises a clear error: an exception
+    whose message says the results do not match, not a crash and not an unrelated TypeError."""
+    unclear = []
+    for case, (results, fn) in WRONG_ARITY.items():
+        if ctx.sabotage:  # a host that always returns what it declared: no error to report
+            fn = (lambda r: lambda x: tuple(x for _ in r) if len(r) > 1 else (x if r else None))(
+                results
+            )
+        store, ex = ctx.instance(_arity_module(results), {"host.f": (["i32"], results, fn)})
+        try:
+            ctx.call(store, ex["run"], 1)
+        except Exception as exc:
+            if "result" not in str(exc).lower():
+                unclear.append(f"{case}: {type(exc).__name__}: {exc}")
+            continue
+        unclear.append(f"{case}: no error at all")
+    if unclear:
+        raise CheckFailed("; ".join(unclear))
+
+
+TRAP = check_wat("trap")
+
+
+def check_trap(ctx: CheckContext) -> None:
+    """`unreachable` raises a Trap that says so: its code and its message."""
+    store, ex = ctx.instance(TRAP)
+    try:
+        ctx.call(store, ex["nop" if ctx.sabotage else "trap"])
+    except wasmtime.Trap as trap:
+        if trap.trap_code is not wasmtime.TrapCode.UNREACHABLE:
+            raise CheckFailed(f"trap code {trap.trap_code}, want UNREACHABLE") from None
+        if "unreachable" not in str(trap):
+            raise CheckFailed(f"trap message {str(trap)!r} does not say unreachable") from None
+        return
+    raise CheckFailed("no trap: the call returned normally")
+
+
+def check_exceptions_concurrent(ctx: CheckContext) -> None:
+    """N threads at once, each raising its own exception (carrying its thread id) from a host
+    callback, 200 times, under GC stress: every thread gets exactly its own exception back."""
+
+    def body(i: int) -> list[str]:
+        me = threading.get_ident()
+
+        def f(x: int) -> int:
+            raise HostError(0 if ctx.sabotage else me)
+
+        store, ex = ctx.instance(RAISING, {"host.f": (["i32"], ["i32"], f)})
+        wrong = []
+        for _ in range(200):
+            try:
+                ctx.call(store, ex["run"], 1)
+                wrong.append("no exception")
+            except HostError as exc:
+                if exc.args[0] != me:
+                    wrong.append("another thread's exception")
+            except BaseException as exc:
+                wrong.append(f"{type(exc).__name__}")
+        return wrong
+
+    with gc_stress():
+        per_thread = all_at_once(ctx.threads, body)
+    bad = sum(len(w) for w in per_thread)
+    if bad:
+        kinds: dict[str, int] = {}
+        for w in (w for ws in per_thread for w in ws):
+            kinds[w] = kinds.get(w, 0) + 1
+        seen = ", ".join(f"{n}x {k}" for k, n in sorted(kinds.items()))
+        raise CheckFailed(f"{bad} of {200 * ctx.threads} calls got the wrong outcome: {seen}")
+
+
+def check_base_exception(ctx: CheckContext) -> None:
+    """KeyboardInterrupt and SystemExit raised in a callback reach the caller as themselves."""
+    for exc_type, arg in ((KeyboardInterrupt, "kbd"), (SystemExit, 3)):
+
+        def f(x: int, exc_type: type = exc_type, arg: Any = arg) -> int:
+            if ctx.sabotage:
+                raise RuntimeError("wrapped")  # a host layer that converts what it catches
+            raise exc_type(arg)
+
+        store, ex = ctx.instance(RAISING, {"host.f": (["i32"], ["i32"], f)})
+        try:
+            ctx.call(store, ex["run"], 1)
+        except exc_type as exc:
+            if exc.args != (arg,):
+                raise CheckFailed(f"{exc_type.__name__} args {exc.args}, want {(arg,)}") from None
+            continue
+        except BaseException as exc:
+            raise CheckFailed(f"got {type(exc).__name__}, want {exc_type.__name__}") from None
+        raise CheckFailed(f"no exception, want {exc_type.__name__}")
+
+
+SPIN = check_wat("spin")
+
+
+def check_interrupt(ctx: CheckContext) -> None:
+    """A Python watchdog thread stops a runaway call with epoch interruption (released).
+
+    Held, the watchdog cannot run at all while the call is in Wasm: the check asserts that
+    too (the bounded 'runaway' completes uninterrupted: had the watchdog run during it, the
+    epoch would have moved and the call trapped). So held mode needs a watchdog that is not
+    Python (or a deadline set before the call)."""
+    mode = ctx.mode
+    ctx = _maybe_other_discipline(ctx)
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    engine = wasmtime.Engine(config)
+    store, ex = ctx.instance(SPIN, engine=engine)
+    store.set_epoch_deadline(1)
+    fired: list[float] = []
+
+    def watchdog() -> None:
+        time.sleep(0.05)
+        fired.append(time.perf_counter())
+        engine.increment_epoch()
+
+    t = threading.Thread(target=watchdog, name="watchdog")
+    start = time.perf_counter()
+    t.start()
+    try:
+        ctx.call(store, ex["spin"], 600_000_000)  # about 0.2 s of Wasm, 4x the watchdog's delay
+        outcome = "returned"
+    except wasmtime.Trap as trap:
+        outcome = "interrupted" if trap.trap_code is wasmtime.TrapCode.INTERRUPT else str(trap)
+    end = time.perf_counter()
+    t.join()
+    ctx.notes.append(f"{outcome} after {end - start:.2f} s; the watchdog woke "
+                     f"{fired[0] - start:.2f} s after the call began")  # fmt: skip
+    if mode is Mode.RELEASED and outcome != "interrupted":
+        raise CheckFailed(f"released: the watchdog did not stop the call ({outcome})")
+    if mode is Mode.HELD and outcome != "returned":
+        raise CheckFailed(f"held: a Python watchdog got in during the call ({outcome})")
+
+
+GROW = check_wat("grow")
+LIMIT_PAGES = 4
+
+
+def check_limits(ctx: CheckContext) -> None:
+    """N threads at once, each with its own Store limited to 4 pages, grow 1 page at a time:
+    every grow past the limit returns -1, the host's Memory.grow raises, nothing crashes."""
+
+    def body(i: int) -> list[str]:
+        store, ex = ctx.instance(GROW)
+        if not ctx.sabotage:
+            store.set_limits(memory_size=LIMIT_PAGES * 65536)
+        got = [ctx.call(store, ex["grow1"]) for _ in range(10)]
+        want = [*range(1, LIMIT_PAGES), *[-1] * (10 - LIMIT_PAGES + 1)]
+        wrong = [] if got == want else [f"thread {i}: grow results {got}, want {want}"]
+        try:
+            ex["mem"].grow(store, 1)
+            wrong.append(f"thread {i}: the host's Memory.grow passed the limit")
+        except wasmtime.WasmtimeError:
+            pass
+        size = ex["mem"].size(store)
+        if size != LIMIT_PAGES:
+            wrong.append(f"thread {i}: {size} pages, limit {LIMIT_PAGES}")
+        return wrong
+
+    wrong = [w for ws in all_at_once(ctx.threads, body) for w in ws]
+    if wrong:
+        raise CheckFailed("; ".join(wrong[:3]))
+
+
+CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
+    "results": check_results,
+    "lock-released": check_lock_released,
+    "callback": check_callback,
+    "callbacks-concurrent": check_callbacks_concurrent,
+    "exception": check_exception,
+    "wrong-arity": check_wrong_arity,
+    "trap": check_trap,
+    "exceptions-concurrent": check_exceptions_concurrent,
+    "base-exception": check_base_exception,
+    "interrupt": check_interrupt,
+    "limits": check_limits,
+}
+
+
+def run_check(task: CheckTask) -> dict[str, Any]:
+    """The child's side: run one check `repeat` times and count the failures."""
+    check = CHECK_FUNCTIONS[task.check]
+    failures: list[str] = []
+    notes: list[str] = []
+    failed = 0
+    start = time.perf_counter()
+    for _ in range(task.repeat):
+        ctx = CheckContext(task.mode, CallPath(task.call_path), task.threads, task.sabotage)
+        try:
+            check(ctx)
+        except CheckFailed as exc:
+            failed += 1
+            if len(failures) < 5:
+                failures.append(str(exc))
+        notes = ctx.notes or notes
+    return {"check": task.check, "mode": str(task.mode), "repeat": task.repeat,
+            "failed": failed, "failures": failures, "notes": notes,
+            "elapsed_s": time.perf_counter() - start}  # fmt: skip

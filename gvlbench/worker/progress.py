@@ -1,0 +1,43 @@
+"""The child's side of a progress task: how far a sibling thread gets during one call.
+
+A pure-Python sibling counts while the call runs; its rate during the call over its rate
+alone is the progress ratio (1: the lock was free for it, 0: it was held). Then, with
+`overlap_threads` > 1, that many concurrent calls measure how much they overlap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gvlbench.binding.embed import make_embeddings
+from gvlbench.binding.hosts import HostContext
+from gvlbench.binding.invoke import CallPath
+from gvlbench.binding.measure import Sibling, measure_overlap, measure_progress
+from gvlbench.protocol import ProgressTask
+
+
+def run_progress(task: ProgressTask) -> dict[str, Any]:
+    target, mode, path = task.target, task.mode, CallPath(task.call_path)
+    sibling = Sibling()
+    ctx = HostContext(counter=lambda: sibling.count)
+    (emb,) = make_embeddings(target, mode, path, 1, [ctx])
+    emb.checked_call()  # warm: first-call costs stay out of the samples
+    try:
+        samples = measure_progress(emb.checked_call, ctx.marks, sibling, task.repeats)
+    finally:
+        sibling.stop()
+    via = "host mark" if any(i.host == "mark" for i in target.imports) else "around the call"
+    doc: dict[str, Any] = {
+        "via": via,
+        "samples": [
+            {"ratio": s.ratio, "call_s": s.call_s, "rate_alone_per_s": s.rate_alone_per_s}
+            for s in samples
+        ],
+    }
+    if task.overlap_threads > 1:  # the sibling is gone: only the calls compete now
+        embs = make_embeddings(target, mode, path, task.overlap_threads)
+        for emb in embs:
+            emb.checked_call()
+        doc["overlap_threads"] = task.overlap_threads
+        doc["overlap"] = measure_overlap([e.checked_call for e in embs], task.repeats)
+    return doc

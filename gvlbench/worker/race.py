@@ -1,0 +1,101 @@
+"""The child's side of `gvlbench race`: hammer a Store from N threads for a while.
+
+The trial announces its start before the first thread starts (a thread can crash the process
+before the main thread runs again), then counts calls, refusals by the Store guard, and
+exceptions per type with one example each. A crash is no answer at all: the harness reads the
+child's signal and stderr.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gvlbench.binding.guard import StoreGuard, StoreInUseError, guarded
+from gvlbench.protocol import RaceTask, announce_start
+
+REFUSAL_BACKOFF_S = 0.001
+
+
+@dataclass
+class _Tally:
+    calls: int = 0
+    refused: int = 0
+    exceptions: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+
+def run_trial(task: RaceTask) -> dict[str, Any]:
+    """Hammer the target from N threads for `duration_s` (or until the process dies)."""
+    calls = _trial_calls(task)
+    tallies = [_Tally() for _ in calls]
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_hammer, args=(c, t, stop), name=f"gvlbench-{i}", daemon=True)
+        for i, (c, t) in enumerate(zip(calls, tallies, strict=True))
+    ]
+    # Before the first thread starts: a thread can crash the process before the main thread
+    # runs again, and a crash with no start mark has no time to crash.
+    announce_start()
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    stop.wait(task.duration_s)
+    stop.set()
+    for t in threads:
+        t.join()
+    exceptions: Counter = Counter()
+    examples: dict[str, str] = {}
+    for t in tallies:
+        exceptions.update(t.exceptions)
+        examples.update(t.examples)
+    return {
+        "elapsed_s": time.perf_counter() - start,
+        "calls": sum(t.calls for t in tallies),
+        "refused": sum(t.refused for t in tallies),
+        "exceptions": dict(exceptions),
+        "examples": examples,
+    }
+
+
+def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
+    import wasmtime
+
+    from gvlbench.binding.embed import Embedding, load_module
+    from gvlbench.binding.invoke import CallPath
+
+    target, mode, path, n = task.target, task.mode, CallPath(task.call_path), task.threads
+    engine = wasmtime.Engine()
+    module = load_module(engine, target.wasm_path)
+    if task.store == "shared":
+        emb = Embedding(engine, module, target, mode, path)
+        calls = [emb.call] + [emb.new_call() for _ in range(n - 1)]
+        guards = [StoreGuard("store-0")] * n
+    else:
+        calls = [Embedding(engine, module, target, mode, path).call for _ in range(n)]
+        guards = [StoreGuard(f"store-{i}") for i in range(n)]
+    if task.guard:
+        calls = [guarded(c, g) for c, g in zip(calls, guards, strict=True)]
+    return calls
+
+
+def _hammer(call: Callable[[], Any], tally: _Tally, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            call()
+            tally.calls += 1
+        except StoreInUseError as exc:
+            # Back off as a real caller of a recoverable error would: a thread spinning on
+            # refusals would otherwise starve the owner, whose call needs the GIL back.
+            time.sleep(REFUSAL_BACKOFF_S)
+            tally.refused += 1
+            tally.exceptions["StoreInUseError"] += 1
+            tally.examples.setdefault("StoreInUseError", str(exc))
+        except Exception as exc:
+            name = type(exc).__name__
+            tally.exceptions[name] += 1
+            tally.examples.setdefault(name, str(exc)[:300])

@@ -1,0 +1,10 @@
+(module
+  (import "host" "mark" (func $mark (param i32)))
+  (func (export "run") (param $n i64)
+    (local $i i64)
+    (call $mark (i32.const 0))
+    (block $done (loop $next
+      (br_if $done (i64.ge_u (local.get $i) (local.get $n)))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $next)))
+    (call $mark (i32.const 1))))
