@@ -8,7 +8,6 @@ known defect that stops failing is an XPASS notice (perhaps fixed upstream).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from itertools import product
@@ -17,6 +16,7 @@ from typing import Any
 
 from gvlbench import wat
 from gvlbench.checklist import CHECKS, modules
+from gvlbench.config import read_toml, typed
 from gvlbench.errors import OptionError, SpecError
 from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
 from gvlbench.harness.loop import Job
@@ -63,20 +63,28 @@ class VerifyOptions:
 
 def load_known(path: Path) -> tuple[KnownDefect, ...]:
     """The known-defects file: [[defect]] tables with check, modes, summary, upstream."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read known defects: {exc}") from None
+    data, _ = read_toml(path, "known defects")
     out = []
-    for i, d in enumerate(data.get("defect", [])):
+    for i, d in enumerate(typed(path, "defect", data.get("defect", []), list)):
+        where = f"defect[{i}]"
         if not isinstance(d, dict) or d.get("check") not in CHECKS or not d.get("summary"):
-            raise SpecError(f"{path}: defect[{i}] needs a known 'check' and a 'summary'")
-        modes = tuple(d.get("modes", [m.value for m in Mode]))
-        runtimes = tuple(d.get("runtimes", ["python"]))
-        if not set(runtimes) <= {"python", "ruby"}:
-            raise SpecError(f"{path}: defect[{i}] runtimes must be python and/or ruby")
-        out.append(KnownDefect(d["check"], modes, d["summary"], d.get("upstream", ""), runtimes))
+            raise SpecError(f"{path}: {where} needs a known 'check' and a 'summary'")
+        modes = _names(path, f"{where}.modes", d.get("modes", [m.value for m in Mode]), Mode)
+        runtimes = _names(path, f"{where}.runtimes", d.get("runtimes", ["python"]),
+                          ("python", "ruby"))  # fmt: skip
+        summary = typed(path, f"{where}.summary", d["summary"], str)
+        upstream = typed(path, f"{where}.upstream", d.get("upstream", ""), str)
+        out.append(KnownDefect(d["check"], modes, summary, upstream, runtimes))
     return tuple(out)
+
+
+def _names(path: Path, where: str, value: Any, allowed: Any) -> tuple[str, ...]:
+    """A list of names, each one of `allowed`."""
+    names = tuple(typed(path, where, value, list))
+    choices = [str(a) for a in allowed]
+    if not all(isinstance(n, str) and n in choices for n in names):
+        raise SpecError(f"{path}: {where} must be a list of {' and/or '.join(choices)}")
+    return names
 
 
 class VerifyExperiment:
