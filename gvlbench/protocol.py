@@ -183,14 +183,21 @@ def _from_wire(hint: Any, value: Any) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BenchTask(Task):
+class CallTask(Task):
+    """A task that calls one target with the lock held or released, along one call path
+    (`call_path` is a string: Python's paths, or the Ruby worker's own)."""
+
+    target: Target
+    mode: Mode
+    call_path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchTask(CallTask):
     """T threads, each on its own Store, timed by pyperf (in pyperf's own worker processes)."""
 
     kind: ClassVar[str] = "bench"
     name: str
-    target: Target
-    mode: Mode
-    call_path: str
     threads: int
     guard: bool = False
     check_each_call: bool = True  # False: checked once, then timed bare (`gvlbench calls`)
@@ -199,14 +206,11 @@ class BenchTask(Task):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProgressTask(Task):
+class ProgressTask(CallTask):
     """A sibling thread's progress during single calls; then, with `overlap_threads` > 1,
     how much that many concurrent calls overlap."""
 
     kind: ClassVar[str] = "progress"
-    target: Target
-    mode: Mode
-    call_path: str
     repeats: int
     overlap_threads: int = 0
 
@@ -215,13 +219,10 @@ EXECUTORS = ("threads", "processes")  # what a pool job runs its workers on
 
 
 @dataclass(frozen=True, kw_only=True)
-class PoolTask(Task):
+class PoolTask(CallTask):
     """One whole job of `total_calls` calls over `threads` workers: threads or processes."""
 
     kind: ClassVar[str] = "pool"
-    target: Target
-    mode: Mode
-    call_path: str
     threads: int
     executor: str  # threads | processes
     total_calls: int
@@ -229,13 +230,10 @@ class PoolTask(Task):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RaceTask(Task):
+class RaceTask(CallTask):
     """N threads calling for `duration_s`, on one shared Store or a Store each."""
 
     kind: ClassVar[str] = "race"
-    target: Target
-    mode: Mode
-    call_path: str
     threads: int
     store: str  # shared | per-thread
     guard: bool
@@ -243,13 +241,10 @@ class RaceTask(Task):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GuardCostTask(Task):
+class GuardCostTask(CallTask):
     """Paired, interleaved batches of the plain and the guarded call."""
 
     kind: ClassVar[str] = "guard-cost"
-    target: Target
-    mode: Mode
-    call_path: str
     rounds: int
 
 

@@ -165,24 +165,15 @@ class RunExperiment:
         ]
 
     def _task(self, step: Step) -> Task:
-        opts, target = self.opts, self._prepared[0]
+        opts = self.opts
         path = call_path_of(step.runtime, str(step.call_path or opts.call_path))
+        call = {"target": self._prepared[0], "mode": step.mode, "call_path": path}
         if step.kind == "pool":
-            return PoolTask(
-                target=target,
-                mode=step.mode,
-                call_path=path,
-                threads=step.threads,
-                executor=step.executor,
-                total_calls=opts.pool_calls * opts.max_threads,
-            )
+            total = opts.pool_calls * opts.max_threads
+            return PoolTask(**call, threads=step.threads, executor=step.executor, total_calls=total)
         if step.kind == "progress":
             return ProgressTask(
-                target=target,
-                mode=step.mode,
-                call_path=path,
-                repeats=opts.progress_repeats,
-                overlap_threads=opts.max_threads,
+                **call, repeats=opts.progress_repeats, overlap_threads=opts.max_threads
             )
         name = bench_name(
             opts.scenario.name, step.mode, step.threads, step.guard, step.call_path, step.runtime
@@ -196,10 +187,8 @@ class RunExperiment:
             **(step.runtime.metadata() if step.runtime else {}),
         }
         return BenchTask(
+            **call,
             name=name,
-            target=target,
-            mode=step.mode,
-            call_path=path,
             threads=step.threads,
             guard=step.guard,
             check_each_call=step.check_each_call,
