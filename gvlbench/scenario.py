@@ -76,7 +76,7 @@ def find(name_or_path: str) -> Scenario:
         return load_spec(Path(name_or_path))
     scenarios_dir, _ = data_dirs()
     path = scenarios_dir / f"{name_or_path}.toml"
-    if not path.is_file():
+    if not _is_file(path):
         known = ", ".join(p.stem for p in sorted(scenarios_dir.glob("*.toml")))
         raise UnknownScenarioError(f"no scenario named {name_or_path!r} (known: {known})")
     return load_spec(path)
@@ -86,11 +86,15 @@ def load_spec(path: Path) -> Scenario:
     """Read and validate one spec file; every problem is a SpecError naming file and key."""
     try:
         raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read spec: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise SpecError(f"{path}: cannot read spec: {_reason(exc)}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file (not UTF-8)") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     return _validate(path, data, hashlib.sha256(raw).hexdigest())
 
@@ -99,15 +103,12 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
     unknown = set(data) - _KNOWN_KEYS
     if unknown:
         raise SpecError(f"{path}: unknown key {sorted(unknown)[0]!r}")
-    wat = _require(path, data, "wat", str)
-    wat_path = (path.parent / wat).resolve()
-    if not wat_path.is_file():
-        raise SpecError(f"{path}: key 'wat': no such file {wat_path}")
+    wat_path = _wat_source(path, _require(path, data, "wat", str))
     args = data.get("args", [])
     if not isinstance(args, list) or not all(_is_number(a) for a in args):
         raise SpecError(f"{path}: key 'args': must be a list of numbers")
     work_arg = data.get("work_arg")
-    if work_arg is not None and not (isinstance(work_arg, int) and 0 <= work_arg < len(args)):
+    if work_arg is not None and not (_is_index(work_arg) and 0 <= work_arg < len(args)):
         raise SpecError(f"{path}: key 'work_arg': must index into 'args' (0..{len(args) - 1})")
     expect = data.get("expect", {})
     if not isinstance(expect, dict) or set(expect) - _EXPECT_KEYS:
@@ -130,6 +131,36 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
         expect_trap=expect.get("trap"),
         spec_sha256=sha256,
     )
+
+
+def _wat_source(path: Path, wat: str) -> Path:
+    """The spec's WAT file, resolved against the spec's folder, checked to be UTF-8 text (as
+    the text format requires) here, so a bad source is the spec's error and names its key."""
+    try:
+        wat_path = (path.parent / wat).resolve()
+        found = wat_path.is_file()
+        source = wat_path.read_bytes() if found else b""
+    except (OSError, ValueError, RuntimeError) as exc:  # too long, a NUL, a symlink loop
+        raise SpecError(f"{path}: key 'wat': cannot read {wat!r}: {_reason(exc)}") from None
+    if not found:
+        raise SpecError(f"{path}: key 'wat': no such file {wat_path}")
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: key 'wat': {wat_path} is not a text file (not UTF-8)") from None
+    return wat_path
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, False for a name the OS cannot even look up (too long, a NUL in it)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _reason(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _imports(path: Path, items: Any) -> tuple[Import, ...]:
@@ -164,6 +195,10 @@ def _optional_str(path: Path, data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise SpecError(f"{path}: key {key!r}: must be a string")
     return value
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:

@@ -55,13 +55,18 @@ class GateConfig:
 def load_config(path: Path) -> GateConfig:
     """Read a gate config; unknown keys and wrong types are errors naming the key."""
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: cannot read gate config: not a text file (not UTF-8)") from None
+    except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError, or a NUL in the path
         raise SpecError(f"{path}: cannot read gate config: {exc}") from None
     known = {f.name: f for f in fields(GateConfig)}
     values: dict[str, Any] = {}
     for section in ("measure", "invariants", "tolerance"):
-        for key, value in data.pop(section, {}).items():
+        table = data.pop(section, {})
+        if not isinstance(table, dict):
+            raise SpecError(f"{path}: {section} must be a table ([{section}])")
+        for key, value in table.items():
             if key not in known:
                 raise SpecError(f"{path}: unknown key {section}.{key}")
             want = type(getattr(GateConfig(), key))
@@ -75,6 +80,8 @@ def load_config(path: Path) -> GateConfig:
                 value = float(value)
             elif not isinstance(value, want) or isinstance(value, bool):
                 raise SpecError(f"{path}: {section}.{key} must be a {want.__name__}")
+            if key == "preset" and value not in ("fast", "default", "rigorous"):
+                raise SpecError(f"{path}: {section}.preset: one of fast, default, rigorous")
             values[key] = value
     if data:
         raise SpecError(f"{path}: unknown section {sorted(data)[0]!r}")

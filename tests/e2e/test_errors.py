@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import WAT, gvlbench
+from tests.conftest import REPO, WAT, gvlbench
 
 SPIN = f'wat = "{WAT}/spin.wat"\nexport = "spin"\n'
 
@@ -84,3 +85,78 @@ def test_corrupt_results_files(tmp_path: Path, content: str, needle: str) -> Non
 
 def test_missing_results_file() -> None:
     _one_line_error(gvlbench("show", "/no/such/results.json"), "cannot read")
+
+
+def _random_bytes() -> bytes:
+    """200 random bytes that are certainly not UTF-8 (0xff never occurs in it)."""
+    return b"\xff" + os.urandom(199)
+
+
+def test_a_spec_of_random_bytes_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_bytes(_random_bytes())
+    _one_line_error(gvlbench("run", str(path)), "bad scenario spec", "not a text file (not UTF-8)")
+
+
+@pytest.mark.parametrize("compiler", ["wabt", "none"])
+def test_a_wat_source_of_random_bytes_is_one_line(spec, compiler: str) -> None:
+    path = spec('wat = "case.wat"\nexport = "f"\n')
+    (path.parent / "case.wat").write_bytes(_random_bytes())
+    env = {"GVLBENCH_WAT2WASM": compiler} if compiler == "none" else {}
+    cli = gvlbench("run", str(path), "--threads", "1", env=env)
+    _one_line_error(cli, "bad scenario spec", "key 'wat'", "case.wat is not a text file")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["show", "{bin}"], "not a text file (not UTF-8)"),
+        (["compare", "{bin}", "{baseline}"], "not a text file (not UTF-8)"),
+        (["gate", "--current", "{bin}", "--baseline", "{baseline}"], "not a text file"),
+        (["gate", "--current", "{baseline}", "--baseline", "{bin}"], "not a text file"),
+        (["gate", "--config", "{bin}", "--current", "{baseline}", "--baseline", "{baseline}"],
+         "cannot read gate config: not a text file (not UTF-8)"),
+        (["report", "{bin}", "--out", "{tmp}"], "not a text file (not UTF-8)"),
+    ],
+)  # fmt: skip
+def test_binary_input_files_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(_random_bytes())
+    baseline = REPO / "baselines" / "ci.json"
+    argv = [a.format(bin=binary, baseline=baseline, tmp=tmp_path / "report") for a in args]
+    _one_line_error(gvlbench(*argv), needle)
+
+
+@pytest.mark.parametrize(
+    ("wat", "needle"),
+    [
+        ("x" * 300, "File name too long"),  # the OS refuses to look the name up
+        ("a\\u0000b", "embedded null byte"),  # a TOML escape puts a NUL in the name
+        ("loop", "Symlink loop"),
+    ],
+)
+def test_a_wat_path_the_os_refuses_is_one_line(spec, wat: str, needle: str) -> None:
+    path = spec(f'wat = "{wat}"\nexport = "f"\n')
+    (path.parent / "loop").symlink_to("loop")
+    _one_line_error(gvlbench("run", str(path)), "bad scenario spec", "key 'wat'", needle)
+
+
+def test_a_scenario_name_too_long_to_look_up_is_unknown() -> None:
+    _one_line_error(gvlbench("run", "x" * 300), "unknown scenario")
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("measure = 3\n", "measure must be a table"),
+        ("[[measure]]\nthreads = 2\n", "measure must be a table"),
+        ('[measure]\npreset = "bogus"\n', "measure.preset: one of fast, default, rigorous"),
+    ],
+)
+def test_gate_configs_that_parse_but_do_not_fit_are_one_line(
+    tmp_path: Path, body: str, needle: str
+) -> None:
+    config = tmp_path / "gate.toml"
+    config.write_text(body)
+    baseline = str(REPO / "baselines" / "ci.json")
+    _one_line_error(gvlbench("gate", "--config", str(config), "--baseline", baseline), needle)
