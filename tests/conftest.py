@@ -52,5 +52,17 @@ def spec(tmp_path: Path):
     return write
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on (a container or taskset can allow fewer than exist)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# For tests that assert released calls overlap (or speed up): on one core, two threads'
+# calls can only take turns, whatever the lock does, so such a test cannot pass there.
+needs_two_cores = pytest.mark.skipif(
+    usable_cpus() < 2,
+    reason=f"needs 2 usable cores to see released calls overlap; this process has {usable_cpus()}",
+)
+
 # Light pyperf settings for end-to-end runs: behaviour, not precision, is under test.
 QUICK = ("--processes", "1", "--values", "1", "--progress-repeats", "3")

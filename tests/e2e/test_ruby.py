@@ -15,7 +15,7 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from tests.conftest import QUICK, gvlbench
+from tests.conftest import QUICK, gvlbench, needs_two_cores
 
 
 def _ruby_ready() -> str | None:
@@ -59,6 +59,7 @@ def test_one_run_measures_both_runtimes_as_an_axis(both_runtimes) -> None:
 
 
 @needs_ruby
+@needs_two_cores
 def test_the_gvl_released_overlaps_and_held_serialises(both_runtimes) -> None:
     """The lock's behaviour in Ruby: with `blocking: true` (released) two threads' Wasm runs
     side by side and the sibling Ruby thread keeps counting; attached plainly (held) the calls

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from tests.conftest import QUICK, WAT, gvlbench
+from tests.conftest import QUICK, WAT, gvlbench, needs_two_cores
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +134,7 @@ def test_wasmtime_fallback_compiler_is_used_and_named(spec, tmp_path: Path) -> N
     assert cli.json()["metadata"]["wat_compiler"] == "wasmtime.wat2wasm"
 
 
+@needs_two_cores
 def test_overlap_is_measured_per_mode_within_one_round(mark_results) -> None:
     """Two threads calling at once: with the GIL held their CPU time cannot overlap (a
     waiting thread sleeps); released, it does (on two cores)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,22 +40,45 @@ def test_raw_and_floor_call_for_real_and_are_checked_through_lean(mode: Mode) ->
         make_embeddings(wrong, mode, CallPath.RAW, 1)[0].checked_call()
 
 
-def test_lean_resets_the_trap_slot_between_calls() -> None:
-    trap_wat = '(module (func (export "f") (param i32) (result i32) local.get 0 '
-    trap_wat += "(if (i32.eqz (local.get 0)) (then unreachable))))"
+# The first call counts to 1 and traps; every later call returns its count. It runs in a
+# child: without the reset, the second call re-raises the first call's trap from its freed
+# pointer, which can take the whole process down instead of failing an assertion.
+_TRAP_ONCE = r"""
+import ctypes, sys, wasmtime
+from gvlbench.binding.invoke import Mode, PreparedCall
+
+WAT = '''(module (global $n (mut i32) (i32.const 0))
+  (func (export "f") (result i32)
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))
+    (if (i32.eq (global.get $n) (i32.const 1)) (then unreachable))
+    (global.get $n)))'''
+for mode in Mode:
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
-    inst = wasmtime.Instance(store, wasmtime.Module(engine, wasmtime.wat2wasm(trap_wat)), [])
-    from gvlbench.binding.invoke import PreparedCall
-
-    func = inst.exports(store)["f"]
-    with pytest.raises(wasmtime.Trap):
-        PreparedCall(store, func, (0,), Mode.RELEASED).lean()
-    call = PreparedCall(store, func, (7,), Mode.RELEASED)
-    assert call.lean() == 7
-    call._trap.value = None
-    assert call.lean() == 7 and call._trap.value is None
+    inst = wasmtime.Instance(store, wasmtime.Module(engine, wasmtime.wat2wasm(WAT)), [])
+    call = PreparedCall(store, inst.exports(store)["f"], (), mode)
     assert ctypes.sizeof(call._trap) == ctypes.sizeof(ctypes.c_void_p)
+    try:
+        call.lean()
+        sys.exit(f"{mode}: the first call did not trap")
+    except wasmtime.Trap as exc:
+        assert "unreachable" in str(exc), exc
+    try:
+        counts = [call.lean(), call.lean()]  # the same buffers, the same trap slot
+    except wasmtime.Trap:
+        sys.exit(f"{mode}: a call that did not trap raised the previous call's trap")
+    print(mode, *counts)
+"""
+
+
+def test_lean_resets_the_trap_slot_between_calls() -> None:
+    """wasmtime_func_call writes the trap slot when a call traps and leaves it alone when a
+    call returns, so `_raise` must clear it: a PreparedCall that trapped once must return
+    normally the next time it is called."""
+    proc = subprocess.run([sys.executable, "-c", _TRAP_ONCE], capture_output=True, text=True,
+                          timeout=60, cwd=REPO)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["held 2 3", "released 2 3"]
 
 
 def test_calls_verdict_takes_the_worst_case() -> None:
