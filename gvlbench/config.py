@@ -1,8 +1,9 @@
 """Reading the project's TOML inputs (scenario specs, gate configs, known defects) one way.
 
 Every such file is user input: whatever is wrong with it (missing, unreadable, not UTF-8, not
-TOML, an unknown key, a value of the wrong type) is one `SpecError` naming the file and the
-key, which the CLI prints as one line with exit code 2.
+TOML, an unknown key, a value of the wrong type) is one `UserError` naming the file and the
+key (`SpecError` for a scenario spec, `ConfigError` for the others), which the CLI prints as
+one line with exit code 2.
 """
 
 from __future__ import annotations
@@ -11,33 +12,49 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from gvlbench.errors import SpecError
+from gvlbench.errors import SpecError, UserError
 
 
-def read_toml(path: Path, what: str) -> tuple[dict[str, Any], bytes]:
-    """The parsed table and the file's bytes (for hashing); SpecError on any failure."""
+def read_toml(
+    path: Path, what: str, error: type[UserError] = SpecError
+) -> tuple[dict[str, Any], bytes]:
+    """The parsed table and the file's bytes (for hashing); `error` on any failure."""
     try:
         raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise error(f"{path}: cannot read {what}: {reason(exc)}") from None
     try:
         return tomllib.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError:
-        raise SpecError(f"{path}: {what} is not UTF-8 text") from None
+        raise error(f"{path}: {what} is not a text file (not UTF-8)") from None
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: {what} is not valid TOML: {exc}") from None
+        raise error(f"{path}: {what} is not valid TOML: {exc}") from None
 
 
-def typed(path: Path, where: str, value: Any, want: type) -> Any:
+def typed(
+    path: Path, where: str, value: Any, want: type, error: type[UserError] = SpecError
+) -> Any:
     """`value` if it is a `want` (an int where a float is wanted is widened; a bool is never
-    a number); SpecError naming the key otherwise."""
+    a number); `error` naming the key otherwise."""
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-        raise SpecError(f"{path}: {where} must be a {_name(want)}")
+        raise error(f"{path}: {where} must be {_name(want)}")
     return value
 
 
+def table(path: Path, where: str, value: Any, error: type[UserError] = SpecError) -> dict:
+    """A TOML table (`[where]`), or `error`."""
+    if not isinstance(value, dict):
+        raise error(f"{path}: {where} must be a table ([{where}])")
+    return value
+
+
+def reason(exc: Exception) -> str:
+    """An OS error's own words, without Python's decoration."""
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
 def _name(want: type) -> str:
-    return {str: "string", int: "integer", float: "number", list: "list", dict: "table",
-            bool: "boolean"}.get(want, want.__name__)  # fmt: skip
+    return {str: "a string", int: "an integer", float: "a number", list: "a list",
+            dict: "a table", bool: "a boolean"}.get(want, f"a {want.__name__}")  # fmt: skip

@@ -26,6 +26,10 @@ class UserError(GvlbenchError):
     exit_code = EXIT_BAD_INPUT
     kind = "bad input"
 
+    def __str__(self) -> str:
+        """Always one line, whatever the input put in it (a file name with a newline, say)."""
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
 
 class UnknownScenarioError(UserError):
     kind = "unknown scenario"
@@ -35,6 +39,12 @@ class SpecError(UserError):
     """A scenario spec that cannot be read or does not validate; names the file and key."""
 
     kind = "bad scenario spec"
+
+
+class ConfigError(UserError):
+    """A gate config or known-defects file that cannot be read or does not validate."""
+
+    kind = "bad config"
 
 
 class WatError(UserError):

@@ -86,27 +86,91 @@ class Results:
             raise ResultsFileError(
                 f"{source}: schema {ours['schema']} is newer than this gvlbench reads ({SCHEMA})"
             )
-        try:
-            return cls(
-                metadata=dict(data.get("metadata") or {}),
-                command=str(ours.get("command", "")),
-                benchmarks=_list(data, "benchmarks", source),
-                progress=_list(ours, "progress", source),
-                failures=_list(ours, "failures", source),
-                race=_list(ours, "race", source),
-                guard_cost=_list(ours, "guard_cost", source),
-                verify=_list(ours, "verify", source),
-                pool=_list(ours, "pool", source),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ResultsFileError(f"{source}: {exc}") from None
+        metadata = data.get("metadata") or {}
+        _check_row(metadata, _METADATA, "metadata", source)
+        benchmarks = _rows(data, "benchmarks", source)
+        _check_pyperf(benchmarks, source)
+        sections = {name: _rows(ours, name, source) for name in _ROWS}
+        return cls(metadata=dict(metadata), command=str(ours.get("command", "")),
+                   benchmarks=benchmarks, **sections)  # fmt: skip
 
 
-def _list(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
+# What every reader of a section may rely on: key -> the types its value may have. The one
+# reader checks each row against it, so a hand-edited or foreign file is one clear error, not
+# a KeyError deep in a table. Rows may carry more keys (older and newer writers add some).
+_NUM, _OPT_NUM, _OPT_STR = (int, float), (int, float, type(None)), (str, type(None))
+_METADATA: dict[str, tuple[type, ...]] = {}
+_OPTIONAL = {"usable_cpus": (int,), "interpreter": (str,), "call_path": (str,),
+             "executor": (str,), "work_size": (int,), "overlap": (list,),
+             "overlap_threads": (int,), "runtime": (str,)}  # fmt: skip
+_ROWS: dict[str, dict[str, tuple[type, ...]]] = {
+    "progress": {"scenario": (str,), "mode": (str,), "via": (str,), "samples": (list,)},
+    "failures": {"scenario": (str,), "kind": (str,), "mode": (str,), "threads": (int,),
+                 "description": (str,)},
+    "race": {"config": (str,), "trial_status": (str,), "threads": (int,), "calls": (int,),
+             "refused": (int,), "exceptions": (dict,), "duration_s": _NUM,
+             "after_start_s": _OPT_NUM, "signal": _OPT_STR, "panic": _OPT_STR},
+    "guard_cost": {"scenario": (str,), "call_path": (str,), "mode": (str,),
+                   "unguarded_ns": (list,), "guarded_ns": (list,)},
+    "verify": {"check": (str,), "mode": (str,), "status": (str,), "detail": (str,),
+               "failed": (int,), "repeat": (int,)},
+    "pool": {"scenario": (str,), "executor": (str,), "threads": (int,), "wall_s": (list,),
+             "peak_rss_kib": _NUM, "calls": (int,)},
+}  # fmt: skip
+_SAMPLE = {"ratio": _NUM, "call_s": _NUM}
+
+
+def _rows(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ResultsFileError(f"{source}: {key!r} must be a list of objects")
+    for i, row in enumerate(value):
+        _check_row(row, _ROWS.get(key, {}), f"{key}[{i}]", source)
     return value
+
+
+def _check_row(row: Any, schema: dict[str, tuple[type, ...]], where: str, source: str) -> None:
+    if not isinstance(row, dict):
+        raise ResultsFileError(f"{source}: {where} must be an object")
+    for key, types in schema.items():
+        if key not in row:
+            raise ResultsFileError(f"{source}: {where} lacks {key!r}")
+        _check_value(row[key], types, f"{where}.{key}", source)
+    for key, types in _OPTIONAL.items():
+        if row.get(key) is not None:
+            _check_value(row[key], types, f"{where}.{key}", source)
+    numbers = {"samples": _SAMPLE, "wall_s": None, "unguarded_ns": None, "guarded_ns": None,
+               "overlap": None}  # fmt: skip
+    for key, inner in numbers.items():
+        for j, item in enumerate(row.get(key) or []):
+            if inner is None:
+                _check_value(item, _NUM, f"{where}.{key}[{j}]", source)
+            else:
+                _check_row(item, inner, f"{where}.{key}[{j}]", source)
+
+
+def _check_value(value: Any, types: tuple[type, ...], where: str, source: str) -> None:
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        names = "/".join("null" if t is type(None) else t.__name__ for t in types)
+        raise ResultsFileError(f"{source}: {where} must be {names}, got {value!r:.40}")
+
+
+def _check_pyperf(benchmarks: list[dict[str, Any]], source: str) -> None:
+    """Benchmarks as pyperf itself reads them, with the keys gvlbench's tables need."""
+    import pyperf
+
+    for i, bench in enumerate(benchmarks):
+        md = bench.get("metadata")
+        where = f"benchmarks[{i}].metadata"
+        _check_row(md, {"scenario": (str,), "mode": (str,), "threads": (int,)}, where, source)
+    if not benchmarks:
+        return
+    try:
+        pyperf.BenchmarkSuite.loads(
+            json.dumps({"version": PYPERF_FORMAT, "benchmarks": benchmarks})
+        )
+    except Exception as exc:  # pyperf's loader raises whatever its parsing meets
+        raise ResultsFileError(f"{source}: benchmarks pyperf cannot read: {exc!r:.80}") from None
 
 
 def runtime_kind(label: str) -> str:

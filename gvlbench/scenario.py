@@ -8,12 +8,12 @@ expectation (a result value or a trap). Errors name the file and the key.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gvlbench.binding import hosts
+from gvlbench.config import read_toml, reason, typed
 from gvlbench.errors import SpecError, UnknownScenarioError
 from gvlbench.protocol import Import
 
@@ -84,18 +84,7 @@ def find(name_or_path: str) -> Scenario:
 
 def load_spec(path: Path) -> Scenario:
     """Read and validate one spec file; every problem is a SpecError naming file and key."""
-    try:
-        raw = path.read_bytes()
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise SpecError(f"{path}: cannot read spec: {_reason(exc)}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError(f"{path}: not a text file (not UTF-8)") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    data, raw = read_toml(path, "spec")
     return _validate(path, data, hashlib.sha256(raw).hexdigest())
 
 
@@ -141,7 +130,7 @@ def _wat_source(path: Path, wat: str) -> Path:
         found = wat_path.is_file()
         source = wat_path.read_bytes() if found else b""
     except (OSError, ValueError, RuntimeError) as exc:  # too long, a NUL, a symlink loop
-        raise SpecError(f"{path}: key 'wat': cannot read {wat!r}: {_reason(exc)}") from None
+        raise SpecError(f"{path}: key 'wat': cannot read {wat!r}: {reason(exc)}") from None
     if not found:
         raise SpecError(f"{path}: key 'wat': no such file {wat_path}")
     try:
@@ -157,10 +146,6 @@ def _is_file(path: Path) -> bool:
         return path.is_file()
     except (OSError, ValueError):
         return False
-
-
-def _reason(exc: Exception) -> str:
-    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _imports(path: Path, items: Any) -> tuple[Import, ...]:
@@ -185,16 +170,11 @@ def _imports(path: Path, items: Any) -> tuple[Import, ...]:
 def _require(path: Path, data: dict[str, Any], key: str, typ: type) -> Any:
     if key not in data:
         raise SpecError(f"{path}: missing key {key!r}")
-    if not isinstance(data[key], typ):
-        raise SpecError(f"{path}: key {key!r}: must be a {typ.__name__}")
-    return data[key]
+    return typed(path, f"key {key!r}:", data[key], typ)
 
 
 def _optional_str(path: Path, data: dict[str, Any], key: str) -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str):
-        raise SpecError(f"{path}: key {key!r}: must be a string")
-    return value
+    return typed(path, f"key {key!r}:", data.get(key, ""), str)
 
 
 def _is_index(value: Any) -> bool:

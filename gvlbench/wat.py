@@ -93,11 +93,12 @@ def _compile(path: Path, source: bytes, used: str) -> bytes:
     exe = used.rsplit("(", 1)[1].rstrip(")")
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "out.wasm"
-        proc = subprocess.run(
-            [exe, str(path), "-o", str(target)], capture_output=True, text=True, timeout=60
+        proc = subprocess.run(  # wabt echoes the source: it may not be UTF-8
+            [exe, str(path), "-o", str(target)], capture_output=True, timeout=60
         )
         if proc.returncode != 0:
-            raise WatError(_first_line(proc.stderr) or f"{path}: wat2wasm exited {proc.returncode}")
+            said = _first_line(proc.stderr.decode("utf-8", "replace"))
+            raise WatError(said or f"{path}: wat2wasm exited {proc.returncode}")
         return target.read_bytes()
 
 

@@ -74,19 +74,17 @@ def measure_and_judge(
     only if it reproduces in each of `confirm_runs` further attempts. A real regression does."""
     current = measure(cfg, cfg.scenarios, True, progress)
     rules = judge(cfg, current, baseline)
+    last_attempt: dict[str, int] = {}  # scenario -> the attempt its timing data comes from
     for attempt in range(2, cfg.confirm_runs + 2):
-        failing = {r.row for r in rules if r.verdict == "fail" and r.rule in TIMING_RULES}
-        redo = tuple(sorted({_scenario_of(row) for row in failing}))
+        failing = [r for r in rules if r.verdict == "fail" and r.rule in TIMING_RULES]
+        redo = tuple(sorted({r.scenario for r in failing if r.scenario}))
         if not redo:
             break
         again = measure(cfg, redo, False, progress)
         current = _replace(current, again, set(redo))
-        rules = [_attempted(r, attempt, set(redo)) for r in judge(cfg, current, baseline)]
+        last_attempt.update(dict.fromkeys(redo, attempt))
+        rules = [_attempted(r, last_attempt) for r in judge(cfg, current, baseline)]
     return current, rules
-
-
-def _scenario_of(row: str) -> str:
-    return row.split("/")[0].split(" ")[0]
 
 
 def _replace(current: Results, again: Results, names: set[str]) -> Results:
@@ -102,11 +100,13 @@ def _replace(current: Results, again: Results, names: set[str]) -> Results:
     return kept
 
 
-def _attempted(rule: Rule, attempt: int, redone: set[str]) -> Rule:
-    if rule.rule not in TIMING_RULES or _scenario_of(rule.row) not in redone:
+def _attempted(rule: Rule, last_attempt: dict[str, int]) -> Rule:
+    """A timing rule of a re-measured scenario says on which attempt it was decided."""
+    attempt = last_attempt.get(rule.scenario)
+    if attempt is None or rule.rule not in TIMING_RULES:
         return rule
     if rule.verdict == "fail":
         why = f"failed on all {attempt} attempts"
     else:
         why = f"passed on attempt {attempt} (an earlier one failed)"
-    return Rule(rule.rule, rule.row, rule.value, rule.limit, rule.verdict, why)
+    return replace(rule, why=why)

@@ -17,7 +17,7 @@ from typing import Any
 from gvlbench import wat
 from gvlbench.checklist import CHECKS, modules
 from gvlbench.config import read_toml, typed
-from gvlbench.errors import OptionError, SpecError
+from gvlbench.errors import ConfigError, OptionError
 from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
@@ -63,27 +63,27 @@ class VerifyOptions:
 
 def load_known(path: Path) -> tuple[KnownDefect, ...]:
     """The known-defects file: [[defect]] tables with check, modes, summary, upstream."""
-    data, _ = read_toml(path, "known defects")
+    data, _ = read_toml(path, "known defects", ConfigError)
     out = []
-    for i, d in enumerate(typed(path, "defect", data.get("defect", []), list)):
+    for i, d in enumerate(typed(path, "defect", data.get("defect", []), list, ConfigError)):
         where = f"defect[{i}]"
         if not isinstance(d, dict) or d.get("check") not in CHECKS or not d.get("summary"):
-            raise SpecError(f"{path}: {where} needs a known 'check' and a 'summary'")
+            raise ConfigError(f"{path}: {where} needs a known 'check' and a 'summary'")
         modes = _names(path, f"{where}.modes", d.get("modes", [m.value for m in Mode]), Mode)
         runtimes = _names(path, f"{where}.runtimes", d.get("runtimes", ["python"]),
                           ("python", "ruby"))  # fmt: skip
-        summary = typed(path, f"{where}.summary", d["summary"], str)
-        upstream = typed(path, f"{where}.upstream", d.get("upstream", ""), str)
+        summary = typed(path, f"{where}.summary", d["summary"], str, ConfigError)
+        upstream = typed(path, f"{where}.upstream", d.get("upstream", ""), str, ConfigError)
         out.append(KnownDefect(d["check"], modes, summary, upstream, runtimes))
     return tuple(out)
 
 
 def _names(path: Path, where: str, value: Any, allowed: Any) -> tuple[str, ...]:
     """A list of names, each one of `allowed`."""
-    names = tuple(typed(path, where, value, list))
+    names = tuple(typed(path, where, value, list, ConfigError))
     choices = [str(a) for a in allowed]
     if not all(isinstance(n, str) and n in choices for n in names):
-        raise SpecError(f"{path}: {where} must be a list of {' and/or '.join(choices)}")
+        raise ConfigError(f"{path}: {where} must be a list of {' and/or '.join(choices)}")
     return names
 
 

@@ -10,13 +10,13 @@ exits 0; this does not: 0 pass, 1 a rule failed, 2 an error or bad input.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gvlbench.errors import SpecError
+from gvlbench.config import read_toml, table, typed
+from gvlbench.errors import ConfigError
 from gvlbench.report import junit
 from gvlbench.report.race import summarize
 from gvlbench.report.stats import ProgressRow, progress_rows, speedup_rows
@@ -54,38 +54,35 @@ class GateConfig:
 
 def load_config(path: Path) -> GateConfig:
     """Read a gate config; unknown keys and wrong types are errors naming the key."""
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise SpecError(f"{path}: cannot read gate config: not a text file (not UTF-8)") from None
-    except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError, or a NUL in the path
-        raise SpecError(f"{path}: cannot read gate config: {exc}") from None
-    known = {f.name: f for f in fields(GateConfig)}
+    data, _ = read_toml(path, "gate config", ConfigError)
+    defaults = GateConfig()
     values: dict[str, Any] = {}
     for section in ("measure", "invariants", "tolerance"):
-        table = data.pop(section, {})
-        if not isinstance(table, dict):
-            raise SpecError(f"{path}: {section} must be a table ([{section}])")
-        for key, value in table.items():
-            if key not in known:
-                raise SpecError(f"{path}: unknown key {section}.{key}")
-            want = type(getattr(GateConfig(), key))
-            if want is tuple:
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise SpecError(f"{path}: {section}.{key} must be a list of names")
-                value = tuple(value)
-                if key == "runtimes" and not set(value) <= {"python", "ruby"}:
-                    raise SpecError(f"{path}: {section}.runtimes: python and/or ruby")
-            elif want is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            elif not isinstance(value, want) or isinstance(value, bool):
-                raise SpecError(f"{path}: {section}.{key} must be a {want.__name__}")
-            if key == "preset" and value not in ("fast", "default", "rigorous"):
-                raise SpecError(f"{path}: {section}.preset: one of fast, default, rigorous")
-            values[key] = value
+        for key, value in table(path, section, data.pop(section, {}), ConfigError).items():
+            if not hasattr(defaults, key):
+                raise ConfigError(f"{path}: unknown key {section}.{key}")
+            values[key] = _config_value(path, f"{section}.{key}", value, getattr(defaults, key))
     if data:
-        raise SpecError(f"{path}: unknown section {sorted(data)[0]!r}")
+        raise ConfigError(f"{path}: unknown section {sorted(data)[0]!r}")
     return GateConfig(**values)
+
+
+_CHOICES = {"runtimes": ("python", "ruby"), "preset": ("fast", "default", "rigorous")}
+
+
+def _config_value(path: Path, where: str, value: Any, default: Any) -> Any:
+    """`value` checked against the type of the key's default, and its choices if it has any."""
+    key = where.rsplit(".", 1)[-1]
+    if isinstance(default, tuple):
+        value = tuple(typed(path, where, value, list, ConfigError))
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: {where} must be a list of names")
+    else:
+        value = typed(path, where, value, type(default), ConfigError)
+    choices = _CHOICES.get(key)
+    if choices and not set(value if isinstance(value, tuple) else (value,)) <= set(choices):
+        raise ConfigError(f"{path}: {where}: one of {', '.join(choices)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -96,6 +93,7 @@ class Rule:
     limit: str
     verdict: str  # pass | fail | unsure | error | info (shown, never judged)
     why: str = ""
+    scenario: str = ""  # set on timing rules: what the gate re-measures when one fails
 
 
 Progress = Callable[[str, bool], None]
@@ -169,26 +167,32 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
         v = p.overlap_median
         if p.mode == "held":
             ok = v <= cfg.held_overlap_max
-            rules.append(Rule("held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
+            rules.append(_timed(p, "held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
                               "pass" if ok else "fail"))  # fmt: skip
             continue
         if cpus < 2:
-            rules.append(Rule("released overlaps", row, f"{v:.2f}", "-", "unsure",
+            rules.append(_timed(p, "released overlaps", row, f"{v:.2f}", "-", "unsure",
                               "one usable core: threads cannot overlap"))  # fmt: skip
             continue
         ok = v >= cfg.released_overlap_min
-        rules.append(Rule("released overlaps", row, f"{v:.2f}", f">= {cfg.released_overlap_min}",
-                          "pass" if ok else "fail"))  # fmt: skip
+        limit = f">= {cfg.released_overlap_min}"
+        rules.append(_timed(p, "released overlaps", row, f"{v:.2f}", limit,
+                            "pass" if ok else "fail"))  # fmt: skip
         b = base(p)
         if b is None or b.overlap_median is None or b.overlap_threads != p.overlap_threads:
-            rules.append(Rule("released overlap vs baseline", row, f"{v:.2f}", "-", "unsure",
+            rules.append(_timed(p, "released overlap vs baseline", row, f"{v:.2f}", "-", "unsure",
                               "no baseline row"))  # fmt: skip
             continue
         floor = b.overlap_median * (1 - cfg.overlap_drop)
-        rules.append(Rule("released overlap vs baseline", row, f"{v:.2f}",
+        rules.append(_timed(p, "released overlap vs baseline", row, f"{v:.2f}",
                           f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
                           "pass" if v >= floor else "fail"))  # fmt: skip
     return rules
+
+
+def _timed(p: ProgressRow, *args: str) -> Rule:
+    """A timing rule of progress row `p`, which knows its scenario."""
+    return Rule(*args, scenario=p.scenario)
 
 
 def _axis(interpreter: str) -> str:
@@ -257,7 +261,8 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
             ruby = kind_of_label(p.interpreter) == "ruby"
             limit = cfg.ruby_held_progress_max if ruby else cfg.held_progress_max
             rules.append(
-                Rule(
+                _timed(
+                    p,
                     "held stops the sibling",
                     row,
                     f"{v:.3f}",
@@ -269,7 +274,8 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
             continue
         ok = v >= cfg.released_progress_min
         rules.append(
-            Rule(
+            _timed(
+                p,
                 "released lets the sibling run",
                 row,
                 f"{v:.3f}",
@@ -281,7 +287,8 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
         if b is not None and b.ratio_median is not None:
             floor = b.ratio_median - cfg.progress_drop
             rules.append(
-                Rule(
+                _timed(
+                    p,
                     "released progress vs baseline",
                     row,
                     f"{v:.3f}",

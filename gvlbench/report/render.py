@@ -33,7 +33,7 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
 
 
 def _status(status: str) -> str:
-    return status if status == "ok" else f"[red]{status}[/red]"
+    return status if status == "ok" else f"[red]{escape(status)}[/red]"
 
 
 def _table(
@@ -88,7 +88,7 @@ def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
             _num(r.speedup),
             _num(r.efficiency),
         ] + ([_status(r.status)] if failed else [])
-        table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
+        table.add_row(*([escape(r.scenario)] if len(scenarios) > 1 else []), *cells)
     table.caption = (
         f"wall: median time for every thread to make one call (each owns its Store); "
         f"speedup: throughput vs 1 thread, same mode; effic.: speedup / min(threads, {cpus} cores)"
@@ -119,7 +119,7 @@ def progress_table(rows: list[ProgressRow]) -> Table:
             str(r.samples or "-"),
             "-" if r.overlap_median is None else f"{r.overlap_median:.2f} @{r.overlap_threads}",
         ] + ([_status(r.status)] if failed else [])
-        table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
+        table.add_row(*([escape(r.scenario)] if len(scenarios) > 1 else []), *cells)
     table.caption = (
         "a sibling thread's (pure Python or Ruby) counting rate during the call / its rate alone: "
         "1.0 = unhindered, 0 = stopped for the whole call; overlap @N: N threads calling at "
@@ -145,7 +145,7 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
                  if exc != "StoreInUseError"]  # fmt: skip
         if r.refused:
             seen.append(f"guard refused {r.refused:,} of {r.calls + r.refused:,} calls")
-        table.add_row(r.config, str(r.trials), crash, when, str(r.raised), str(r.hung),
+        table.add_row(escape(r.config), str(r.trials), crash, when, str(r.raised), str(r.hung),
                       str(r.survived), "\n".join(seen) or "-")  # fmt: skip
     table.caption = (
         "to crash: median / max time from the threads' start to the abort; "
@@ -160,7 +160,7 @@ def guard_cost_table(rows: list[GuardCostRow]) -> Table:
         table.add_column(col, justify="left" if col in ("call", "path", "mode") else "right")
     for r in rows:
         table.add_row(
-            r.scenario, r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9),
+            escape(r.scenario), r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9),
             fmt_time(r.guarded_ns * 1e-9), f"{r.cost_ns:+.0f}ns",
             f"{r.cost_q1_ns:+.0f}..{r.cost_q3_ns:+.0f}", f"{r.share:+.1%}",
         )  # fmt: skip
@@ -185,7 +185,7 @@ def verify_table(results: list[CheckResult]) -> Table:
                          overflow="fold" if col == "what was seen" else None)  # fmt: skip
     for r in results:
         style = _STATUS_STYLE[r.status]
-        table.add_row(*([r.interpreter] if runtimes else []), r.check, r.mode,
+        table.add_row(*([escape(r.interpreter)] if runtimes else []), escape(r.check), r.mode,
                       f"[{style}]{r.status}[/{style}]", f"{r.failed}/{r.repeat}",
                       escape(r.detail[:160]))  # fmt: skip
     table.caption = "XFAIL: a known defect, still failing; XPASS: a known defect that passed"
@@ -207,7 +207,8 @@ def verify_notes(results: list[CheckResult]) -> list[str]:
             lines.append(f"[bold yellow]KNOWN DEFECT[/bold yellow] {escape(where)}: "
                          f"{escape(summary)}{repro}")  # fmt: skip
         elif r.status == "XPASS":
-            lines.append(f"[bold magenta]NOTICE[/bold magenta] {r.check} [{r.mode}] is listed "
+            named = escape(f"{r.check} [{r.mode}]")
+            lines.append(f"[bold magenta]NOTICE[/bold magenta] {named} is listed "
                          "as a known defect but passed: fixed upstream? Check with its "
                          "reproducer and remove it from known-defects.toml.")  # fmt: skip
     return lines
@@ -237,7 +238,7 @@ def compare_table(rows: list[CompareRow], base: str, current: str) -> Table:
     for r in rows:
         change = "-" if r.change is None else f"{r.change:+.1%}"
         table.add_row(
-            r.name,
+            escape(r.name),
             fmt_time(r.base_s),
             fmt_time(r.current_s),
             change,
@@ -255,7 +256,7 @@ def progress_compare_table(rows: list[ProgressCompareRow], base: str, current: s
     for col in ("scenario", *axes, "mode", "base", "current"):
         table.add_column(col, justify="right" if col in ("base", "current") else "left")
     for r in rows:
-        table.add_row(r.scenario, *_axis_cells(r, axes), r.mode, _num(r.base, "{:.3f}"),
+        table.add_row(escape(r.scenario), *_axis_cells(r, axes), r.mode, _num(r.base, "{:.3f}"),
                       _num(r.current, "{:.3f}"))  # fmt: skip
     return table
 
@@ -304,7 +305,7 @@ def calls_table(rows: list[CallRow], verdict: CallsVerdict) -> Table:
     for scen, path in dict.fromkeys((r.scenario, r.path) for r in rows):
         held, rel = by_key.get((scen, path, "held")), by_key.get((scen, path, "released"))
         table.add_row(
-            scen,
+            escape(scen),
             path,
             _call_cell(held, "median_s"),
             _call_cell(held, "mad_s"),
@@ -381,7 +382,7 @@ def pool_table(rows: list[PoolRow]) -> Table:
                  _num(r.calls_per_s, "{:,.1f}"), _num(r.speedup),
                  _num(r.peak_rss_mib, "{:,.0f} MiB")]  # fmt: skip
         cells += [_status(r.status)] if failed else []
-        table.add_row(*([r.scenario] if len(scenarios) > 1 else []), *cells)
+        table.add_row(*([escape(r.scenario)] if len(scenarios) > 1 else []), *cells)
     table.caption = (
         "the same total calls split over the workers, timed from nothing to done (threads: "
         "Stores and threads created; processes: spawn, import, compile); speedup vs 1 thread; "

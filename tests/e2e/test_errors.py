@@ -115,7 +115,7 @@ def test_a_wat_source_of_random_bytes_is_one_line(spec, compiler: str) -> None:
         (["gate", "--current", "{bin}", "--baseline", "{baseline}"], "not a text file"),
         (["gate", "--current", "{baseline}", "--baseline", "{bin}"], "not a text file"),
         (["gate", "--config", "{bin}", "--current", "{baseline}", "--baseline", "{baseline}"],
-         "cannot read gate config: not a text file (not UTF-8)"),
+         "gate config is not a text file (not UTF-8)"),
         (["report", "{bin}", "--out", "{tmp}"], "not a text file (not UTF-8)"),
     ],
 )  # fmt: skip

@@ -65,7 +65,7 @@ def test_gate_input_errors_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[measure]\nthreads = 'x'\n")
     cli = gvlbench("gate", "--config", str(bad), "--baseline", BASELINE)
-    assert cli.returncode == 2 and "measure.threads must be a int" in cli.stderr
+    assert cli.returncode == 2 and "measure.threads must be an integer" in cli.stderr
 
 
 def _modified_baseline(tmp_path: Path, edit) -> Path:

@@ -85,11 +85,6 @@ def test_gate_judges_any_current_file(folder: Path, raw: bytes) -> None:
     assert cli.returncode == 2 and "bad results file" in cli.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="results.load accepts rows of any content and show/gate index them by key: exit 3 "
-    "(see tests/unit/test_properties.py); remove this mark once fixed",
-)
 @settings(FEW, max_examples=5, derandomize=True, phases=[Phase.generate])
 @given(loadable_results_docs)
 def test_show_and_gate_any_loadable_results_file(folder: Path, doc: Any) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gvlbench.errors import SpecError
+from gvlbench.errors import ConfigError
 from gvlbench.report import gate
 from gvlbench.report.compare import welch
 from gvlbench.results import Results
@@ -29,12 +29,12 @@ def test_gate_config_defaults_and_validation(tmp_path: Path) -> None:
     assert cfg.held_overlap_max == gate.GateConfig().held_overlap_max
     for body, needle in (("[measure]\nbogus = 1\n", "unknown key measure.bogus"),
                          ("[nope]\n", "unknown section"),
-                         ('[measure]\nthreads = "2"\n', "must be a int"),
+                         ('[measure]\nthreads = "2"\n', "must be an integer"),
                          ("[measure]\nscenarios = [1]\n", "list of names"),
-                         ("[[", "cannot read")):  # fmt: skip
+                         ("[[", "not valid TOML")):  # fmt: skip
         bad = tmp_path / "bad.toml"
         bad.write_text(body)
-        with pytest.raises(SpecError, match=needle):
+        with pytest.raises(ConfigError, match=needle):
             gate.load_config(bad)
 
 
@@ -134,7 +134,7 @@ def test_ruby_rows_are_their_own_axis_with_their_own_held_limit() -> None:
 def test_gate_runtimes_are_validated(tmp_path: Path) -> None:
     bad = tmp_path / "g.toml"
     bad.write_text('[measure]\nruntimes = ["perl"]\n')
-    with pytest.raises(SpecError, match="runtimes"):
+    with pytest.raises(ConfigError, match="runtimes"):
         gate.load_config(bad)
     assert gate.load_config(Path(__file__).resolve().parents[2] / "gate-ci.toml").runtimes == (
         "python", "ruby")  # fmt: skip

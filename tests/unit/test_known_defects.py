@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gvlbench.binding.invoke import Mode
-from gvlbench.errors import SpecError
+from gvlbench.errors import ConfigError
 from gvlbench.harness.interpreter import RubyRuntime
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.verify import KnownDefect, VerifyOptions, _judge, load_known
@@ -38,5 +38,5 @@ def test_a_defect_can_name_the_ruby_runtime(tmp_path: Path) -> None:
 def test_an_unknown_runtime_in_the_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "known.toml"
     path.write_text('[[defect]]\ncheck = "trap"\nsummary = "s"\nruntimes = ["perl"]\n')
-    with pytest.raises(SpecError, match="runtimes"):
+    with pytest.raises(ConfigError, match="runtimes"):
         load_known(path)

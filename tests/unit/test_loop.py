@@ -61,7 +61,8 @@ class TinyExperiment:
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         self.recorded.append((job.label, outcome.status))
         if outcome.ok and outcome.answer:
-            results.add_progress({**job.context, "value": outcome.answer["value"]})
+            row = {**job.context, "mode": "held", "via": "tiny", "samples": []}
+            results.add_progress({**row, "value": outcome.answer["value"]})
             return None
         results.add_failure({**job.context, "kind": "tiny"}, outcome.to_json())
         return f"{job.label}: {outcome.describe()}"

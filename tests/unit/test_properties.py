@@ -190,19 +190,15 @@ def _show_and_judge(path: Path) -> Iterator[tuple[str, int]]:
         yield " ".join(args[:2]), runner.invoke(main, args).exit_code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="results.load accepts any list of objects per section, and show/gate then index "
-    "rows by key: a row without 'mode' (or with a string where a number goes) is exit 3 "
-    "(KeyError, TypeError, ...). Reported with a reproducer; remove this mark once fixed.",
-)
 @settings(SETTINGS, max_examples=60, derandomize=True, phases=[Phase.generate])  # no shrinking
 @given(loadable_results_docs)
 def test_every_document_results_load_accepts_can_be_shown_and_judged(
     results_path: Path, doc: Any
 ) -> None:
+    """A document is refused on load with one UserError, or shown and judged without one."""
     results_path.write_text(results_text(doc))
-    assert _load(results_path) is not None
+    if _load(results_path) is None:
+        return
     codes = dict(_show_and_judge(results_path))
     assert all(code in (0, 1, 2) for code in codes.values()), codes
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from rich.console import Console
 
 from gvlbench.report import render
@@ -111,11 +110,6 @@ def test_verify_table_and_notes() -> None:
     assert "results" not in notes  # a PASS says nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.verify_notes puts '[{mode}]' into the XPASS notice unescaped: rich takes "
-    "'[held]' for markup and drops it (`gvlbench verify` prints 'NOTICE limits  is listed')",
-)
 def test_the_xpass_notice_names_the_mode() -> None:
     row = CheckResult("limits", "held", "XPASS", 0, 2, "", 0.1, known="x")
     assert "NOTICE limits [held] is listed" in text(*render.verify_notes([row]))

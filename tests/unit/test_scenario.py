@@ -35,7 +35,7 @@ def test_with_work_sets_the_work_argument_only() -> None:
     [
         ("export = 'f'\n", "missing key 'wat'"),
         (f"wat = '{WAT}/spin.wat'\n", "missing key 'export'"),
-        (f"wat = '{WAT}/spin.wat'\nexport = 3\n", "key 'export': must be a str"),
+        (f"wat = '{WAT}/spin.wat'\nexport = 3\n", "key 'export': must be a string"),
         (f"wat = '{WAT}/spin.wat'\nexport = 'spin'\nargs = ['x']\n", "key 'args'"),
         (f"wat = '{WAT}/spin.wat'\nexport = 'spin'\nargs = [true]\n", "key 'args'"),
         (f"wat = '{WAT}/spin.wat'\nexport = 'spin'\nargs = [1]\nwork_arg = 1\n", "work_arg"),
