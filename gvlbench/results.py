@@ -142,7 +142,10 @@ def _check_row(row: Any, schema: dict[str, tuple[type, ...]], where: str, source
     numbers = {"samples": _SAMPLE, "wall_s": None, "unguarded_ns": None, "guarded_ns": None,
                "overlap": None}  # fmt: skip
     for key, inner in numbers.items():
-        for j, item in enumerate(row.get(key) or []):
+        if row.get(key) is None:
+            continue
+        _check_value(row[key], (list,), f"{where}.{key}", source)
+        for j, item in enumerate(row[key]):
             if inner is None:
                 _check_value(item, _NUM, f"{where}.{key}[{j}]", source)
             else:
