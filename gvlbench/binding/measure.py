@@ -6,7 +6,8 @@ benchmarks note), each owns its Store, and a round is every thread making `loops
 clock stops when the last thread is done.
 
 `measure_progress` runs one call while a sibling pure-Python thread counts, and compares the
-sibling's rate during the call with its rate when nothing else runs.
+sibling's rate during the call with its rate when nothing else runs; without host marks inside
+the call, `call_window` finds the foreign call itself from the caller's CPU clock.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ThreadTeam:
@@ -67,18 +69,74 @@ class ThreadTeam:
             t.join()
 
 
+STEPS_PER_TICK = 1024  # sibling steps between two ticks: ~30-50 us here, about 2% of its rate
+CALL_SLACK_CPU_S = 0.5e-3  # caller CPU allowed for the Python glue on each side of the call
+
+
+class Tick(NamedTuple):
+    """One look at the calling thread, taken by the sibling (or by the caller itself).
+
+    The caller's CPU clock is read between two wall-clock reads, so the caller's CPU time was
+    at most `caller_cpu_s` at `wall_before_s` and at least that at `wall_after_s`, even if
+    the lock changed hands between the reads; `count` is the sibling's count throughout (only
+    the sibling counts, and it is busy taking this tick)."""
+
+    wall_before_s: float
+    wall_after_s: float
+    count: int
+    caller_cpu_s: float
+
+
 class Sibling:
-    """A pure-Python thread that does nothing but count, needing the GIL for every step."""
+    """A pure-Python thread that does nothing but count, needing the GIL for every step.
+
+    Every `STEPS_PER_TICK` steps it also takes a `Tick` of the thread that created it (the
+    caller, the one that will make the foreign calls), so that `call_window` can find the
+    foreign call itself in wall time. The ticks live in a flat array of doubles (32 bytes a
+    tick, about 1 MB per second of counting) that `forget` empties. Where the platform lacks
+    per-thread CPU clocks (`time.pthread_getcpuclockid`), no ticks are taken and
+    `sees_caller` is False: a window is then the whole call as Python sees it.
+    """
 
     def __init__(self) -> None:
         self.count = 0
         self._stop = False
+        self.caller_ident = threading.get_ident()
+        getclock = getattr(time, "pthread_getcpuclockid", None)  # absent on macOS
+        self._caller_clock = getclock(self.caller_ident) if getclock else None
+        self._ticks = array("d")
         self._thread = threading.Thread(target=self._spin, name="gvlbench-sibling", daemon=True)
         self._thread.start()
 
+    @property
+    def sees_caller(self) -> bool:
+        return self._caller_clock is not None
+
     def _spin(self) -> None:
+        ticks, clock = self._ticks, self._caller_clock
+        wall, cpu = time.perf_counter, time.clock_gettime
         while not self._stop:
-            self.count += 1
+            for _ in range(STEPS_PER_TICK):
+                self.count += 1
+            if clock is not None:
+                before = wall()
+                caller_cpu = cpu(clock)
+                ticks.extend((before, wall(), self.count, caller_cpu))
+
+    def now(self) -> Tick:
+        """A tick taken by the caller itself (the count is exact: the caller holds the lock)."""
+        count, wall, clock = self.count, time.perf_counter(), self._caller_clock
+        cpu = time.thread_time() if clock is None else time.clock_gettime(clock)
+        return Tick(wall, wall, count, cpu)
+
+    def ticks(self) -> list[Tick]:
+        """The ticks taken since `forget`, oldest first."""
+        flat = self._ticks.tolist()  # one C call: a consistent copy
+        return [Tick(flat[i], flat[i + 1], int(flat[i + 2]), flat[i + 3])
+                for i in range(0, len(flat), 4)]  # fmt: skip
+
+    def forget(self) -> None:
+        del self._ticks[:]
 
     def rate_alone(self, window_s: float) -> float:
         """Counts per second while this thread sleeps (nothing else wants the GIL)."""
@@ -91,10 +149,35 @@ class Sibling:
         self._thread.join()
 
 
+def call_window(
+    ticks: Sequence[Tick], start: Tick, end: Tick, slack_cpu_s: float = CALL_SLACK_CPU_S
+) -> tuple[float, int]:
+    """(wall seconds, sibling steps) of the foreign call itself, within `start`..`end`.
+
+    `start` and `end` are the caller's own ticks just before and after the call; `ticks` are
+    the sibling's. Only the caller runs Python or the foreign call in between, so its CPU
+    time over the window, F, is the call's plus microseconds of glue, and the call runs
+    while the caller's CPU clock goes from start + slack to end - slack. The call therefore
+    began after the last tick that saw the caller's clock at most start + slack, and ended
+    before the first tick that saw it at least end - slack. Sibling steps taken while the
+    caller waited for the lock on either side (the switch-interval hand-offs) fall outside.
+    The slack is at most F / 4, so the two bounds cannot cross.
+    """
+    cpu_s = end.caller_cpu_s - start.caller_cpu_s
+    slack = max(0.0, min(slack_cpu_s, cpu_s / 4))
+    inside = [t for t in ticks if start.wall_before_s <= t.wall_before_s
+              and t.wall_after_s <= end.wall_after_s]  # fmt: skip
+    began = [t for t in (start, *inside) if t.caller_cpu_s <= start.caller_cpu_s + slack]
+    ended = [t for t in (*inside, end) if t.caller_cpu_s >= end.caller_cpu_s - slack]
+    first = max(began, key=lambda t: t.wall_before_s)
+    last = min(ended, key=lambda t: t.wall_after_s)
+    return last.wall_after_s - first.wall_before_s, last.count - first.count
+
+
 @dataclass(frozen=True)
 class ProgressSample:
     ratio: float  # sibling rate during the call / its rate alone
-    call_s: float  # the measured window: between the marks, or around the call
+    call_s: float  # the measured window: between the marks, or the foreign call's own
     rate_alone_per_s: float
 
 
@@ -105,24 +188,40 @@ def measure_progress(
     repeats: int,
     window_s: float = 0.1,
 ) -> list[ProgressSample]:
-    """`repeats` calls, each with a fresh baseline window just before it.
+    """`repeats` calls from the sibling's caller, each with a fresh baseline just before it.
 
     With host `mark` imports the window is the Wasm work between mark 0 and mark 1 (as the
-    PR's spec measures it); without, it is the whole call as seen from Python.
+    PR's spec measures it). Without, it is the foreign call itself, found by `call_window`
+    from the caller's CPU clock. Not the call as Python sees it: after a held call returns,
+    CPython hands the lock to the waiting sibling for a switch interval (5 ms) before the
+    next line runs, and a stock call's own ctypes glue may hand it over before the call
+    too, so a window read around the call credits a held call of 20 ms with about 0.25.
+    Why the CPU clock, and why the sibling reads it: subtracting the caller's off-CPU time
+    from a window around the call (F vs wall) also subtracts the time the OS gave another
+    process, so under load a released call reads as held; asking only "did the sibling
+    step while the caller's clock moved" counts nothing when both share one core. Locating
+    the call in wall time and counting the sibling's steps in it is what the marks do, and
+    gives the same reading under load as they do.
     """
+    if threading.get_ident() != sibling.caller_ident:
+        raise RuntimeError("measure_progress must run on the thread that created the Sibling")
     samples = []
     for _ in range(repeats):
         alone = sibling.rate_alone(window_s)
         marks.clear()
-        c0, t0 = sibling.count, time.perf_counter()
+        sibling.forget()
+        start = sibling.now()
         call()
-        c1, t1 = sibling.count, time.perf_counter()
-        start = [m for m in marks if m[0] == 0]
-        end = [m for m in marks if m[0] == 1]
-        if start and end:
-            (_, c0, t0), (_, c1, t1) = start[0], end[-1]
-        during = (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
-        samples.append(ProgressSample(during / alone if alone else 0.0, t1 - t0, alone))
+        end = sibling.now()
+        opened = [m for m in marks if m[0] == 0]
+        closed = [m for m in marks if m[0] == 1]
+        if opened and closed:
+            (_, c0, t0), (_, c1, t1) = opened[0], closed[-1]
+            seconds, steps = t1 - t0, c1 - c0
+        else:
+            seconds, steps = call_window(sibling.ticks(), start, end)
+        during = steps / seconds if seconds > 0 else 0.0
+        samples.append(ProgressSample(during / alone if alone else 0.0, seconds, alone))
     return samples
 
 

@@ -1,8 +1,10 @@
 """The child's side of a progress task: how far a sibling thread gets during one call.
 
 A pure-Python sibling counts while the call runs; its rate during the call over its rate
-alone is the progress ratio (1: the lock was free for it, 0: it was held). Then, with
-`overlap_threads` > 1, that many concurrent calls measure how much they overlap.
+alone is the progress ratio (1: the lock was free for it, 0: it was held). The window is the
+Wasm work between two host marks where the scenario has them, else the foreign call itself
+(`call_window`) rather than the Python around it, where lock hand-offs count as progress.
+Then, with `overlap_threads` > 1, that many concurrent calls measure how much they overlap.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def run_progress(task: ProgressTask) -> dict[str, Any]:
         samples = measure_progress(emb.checked_call, ctx.marks, sibling, task.repeats)
     finally:
         sibling.stop()
-    via = "host mark" if any(i.host == "mark" for i in target.imports) else "around the call"
+    if any(i.host == "mark" for i in target.imports):
+        via = "host mark"
+    else:  # the window call_window finds, or the whole call where no CPU clock shows it
+        via = "at the foreign call" if sibling.sees_caller else "around the call"
     doc: dict[str, Any] = {
         "via": via,
         "samples": [
