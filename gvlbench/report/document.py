@@ -96,7 +96,8 @@ def _progress_png(plt, res: Results, out_dir: Path) -> Path | None:
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(max(6.4, 1.6 * len(rows)), 3.9), dpi=110)
-    via = {"host mark": "between marks", "around the call": "around the call"}
+    via = {"host mark": "between marks", "around the call": "around the call",
+           "at the foreign call": "at the foreign call"}  # fmt: skip
     labels = [_series(p.scenario, p.interpreter, p.mode).replace(", ", "\n")
               + f"\n({via.get(p.via, p.via)})" for p in rows]  # fmt: skip
     colors = ["tab:red" if p.mode == "held" else "tab:blue" for p in rows]
