@@ -53,6 +53,12 @@ class WatError(UserError):
     kind = "malformed WAT"
 
 
+class WasmError(UserError):
+    """The engine rejected a compiled module (not Wasm, or invalid); carries its reason."""
+
+    kind = "invalid Wasm module"
+
+
 class SignatureError(UserError):
     """The spec's export or arguments do not match the compiled module."""
 

@@ -68,9 +68,66 @@ class Import:
 
 
 @dataclass(frozen=True)
+class Wasi:
+    """A WASI program's world: argv (argv[0] included), environment, stdin (text, or a file)
+    and read-only preopened directories (host path, guest path). stdout and stderr are never
+    inherited: the worker captures them per call into files of its own."""
+
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    stdin: str | None = None
+    stdin_file: str | None = None
+    preopens: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "args": list(self.args),
+            "env": dict(self.env),
+            "stdin": self.stdin,
+            "stdin_file": self.stdin_file,
+            "preopens": [list(p) for p in self.preopens],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Wasi:
+        return cls(
+            args=tuple(data.get("args", [])),
+            env=tuple(sorted(data.get("env", {}).items())),
+            stdin=data.get("stdin"),
+            stdin_file=data.get("stdin_file"),
+            preopens=tuple((h, g) for h, g in data.get("preopens", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the engine itself stops: fuel (instructions, roughly), a wall-clock deadline
+    through epochs, and linear memory. None: no limit of that kind."""
+
+    fuel: int | None = None
+    epoch_deadline_ms: float | None = None
+    max_memory_bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Limits:
+        return cls(**data)
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in dataclasses.astuple(self))
+
+
+@dataclass(frozen=True)
 class Target:
     """What to call, language-neutral: a compiled .wasm file, an export, its arguments, host
-    behaviours by registry name, and the expectation each checked call is held to."""
+    behaviours by registry name, and the expectation each checked call is held to.
+
+    A target with `wasi` whose export is `_start` is a WASI command: it runs once per
+    instance, so every call is a fresh Store and instance (the module is compiled once).
+    The keys after `expect` are written only when set, so a worker that predates them (or
+    does not support them: Ruby's, for WASI) reads an older target unchanged."""
 
     wasm_path: str
     export: str
@@ -78,20 +135,43 @@ class Target:
     imports: tuple[Import, ...] = ()
     expect_result: Any = None
     expect_trap: str | None = None
+    expect_stdout: str | None = None
+    expect_exit_code: int | None = None  # a command's: 0 unless the spec says otherwise
+    expect_raises: str | None = None  # an exception's class name, raised by a host callback
+    unknown_imports: str | None = None  # trap | default | None (every import provided)
+    wasi: Wasi | None = None
+    limits: Limits = field(default_factory=Limits)
+    gc_stress: bool = False
+
+    @property
+    def is_command(self) -> bool:
+        return self.wasi is not None and self.export == "_start"
 
     def to_json(self) -> dict[str, Any]:
-        expect = (("result", self.expect_result), ("trap", self.expect_trap))
-        return {
+        expect = (("result", self.expect_result), ("trap", self.expect_trap),
+                  ("stdout", self.expect_stdout), ("exit_code", self.expect_exit_code),
+                  ("raises", self.expect_raises))  # fmt: skip
+        doc: dict[str, Any] = {
             "wasm_path": self.wasm_path,
             "export": self.export,
             "args": list(self.args),
             "imports": [dataclasses.asdict(i) for i in self.imports],
             "expect": {k: v for k, v in expect if v is not None},
         }
+        if self.unknown_imports:
+            doc["unknown_imports"] = self.unknown_imports
+        if self.wasi is not None:
+            doc["wasi"] = self.wasi.to_json()
+        if self.limits:
+            doc["limits"] = self.limits.to_json()
+        if self.gc_stress:
+            doc["gc_stress"] = True
+        return doc
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Target:
         expect = data.get("expect", {})
+        wasi = data.get("wasi")
         return cls(
             wasm_path=data["wasm_path"],
             export=data["export"],
@@ -99,6 +179,13 @@ class Target:
             imports=tuple(Import(**i) for i in data.get("imports", [])),
             expect_result=expect.get("result"),
             expect_trap=expect.get("trap"),
+            expect_stdout=expect.get("stdout"),
+            expect_exit_code=expect.get("exit_code"),
+            expect_raises=expect.get("raises"),
+            unknown_imports=data.get("unknown_imports"),
+            wasi=Wasi.from_json(wasi) if wasi is not None else None,
+            limits=Limits.from_json(data.get("limits", {})),
+            gc_stress=bool(data.get("gc_stress", False)),
         )
 
 

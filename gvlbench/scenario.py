@@ -1,25 +1,34 @@
 """Scenario specs: one TOML file per scenario, data only, validated on load.
 
-A spec names its WAT source (relative to the spec file), the export to call, the call's
-arguments, optional host imports from the fixed registry in `hosts`, and an optional
-expectation (a result value or a trap). Errors name the file and the key.
+A spec names its module, either WAT source (`wat`) or a compiled binary (`wasm`: a path, or a
+file inside an installed Python package), both relative to the spec file; the export to
+call and its arguments; host imports from the fixed registry in `hosts`; what to do with
+imports nobody provides; a WASI world (`[wasi]`); engine limits (`[limits]`); and an
+expectation (a result, a trap, a command's stdout and exit code, or an exception). Errors
+name the file and the key. See docs/scenarios.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+import importlib.resources
+import importlib.util
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gvlbench.binding import hosts
-from gvlbench.config import read_toml, reason, typed
+from gvlbench.config import read_toml, reason, table, typed
 from gvlbench.errors import SpecError, UnknownScenarioError
-from gvlbench.protocol import Import
+from gvlbench.protocol import Import, Limits, Wasi
 
-_KNOWN_KEYS = {"description", "measures", "wat", "export", "args", "work_arg", "imports", "expect"}
+_KNOWN_KEYS = {"description", "measures", "wat", "wasm", "export", "args", "work_arg",
+               "imports", "expect", "unknown_imports", "wasi", "limits", "gc_stress"}  # fmt: skip
 _IMPORT_KEYS = {"module", "name", "host"}
-_EXPECT_KEYS = {"result", "trap"}
+_EXPECT_KEYS = {"result", "trap", "stdout", "exit_code", "raises"}
+_WASI_KEYS = {"args", "env", "stdin", "stdin_file", "preopen"}
+_LIMIT_KEYS = {"fuel": int, "epoch_deadline_ms": float, "max_memory_bytes": int}
+WASM_MAGIC = b"\0asm"
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class Scenario:
     spec_path: Path
     description: str
     measures: str
-    wat_path: Path
+    wat_path: Path | None  # exactly one of wat_path and wasm_path
     export: str
     args: tuple[int | float, ...]
     work_arg: int | None
@@ -38,6 +47,24 @@ class Scenario:
     expect_result: int | float | None
     expect_trap: str | None
     spec_sha256: str
+    wasm_path: Path | None = None
+    expect_stdout: str | None = None
+    expect_exit_code: int | None = None
+    expect_raises: str | None = None
+    unknown_imports: str | None = None
+    wasi: Wasi | None = None
+    limits: Limits = field(default_factory=Limits)
+    gc_stress: bool = False
+
+    @property
+    def source_path(self) -> Path:
+        """The module's file: the WAT source, or the compiled binary."""
+        return self.wat_path or self.wasm_path  # type: ignore[return-value]
+
+    @property
+    def is_command(self) -> bool:
+        """A WASI command: `_start` runs once per instance."""
+        return self.wasi is not None and self.export == "_start"
 
     def with_work(self, work: int) -> Scenario:
         """The same scenario with its work-size argument set to `work`."""
@@ -92,7 +119,13 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
     unknown = set(data) - _KNOWN_KEYS
     if unknown:
         raise SpecError(f"{path}: unknown key {sorted(unknown)[0]!r}")
-    wat_path = _wat_source(path, _require(path, data, "wat", str))
+    if ("wat" in data) == ("wasm" in data):
+        raise SpecError(f"{path}: give exactly one of 'wat' (WAT source) and 'wasm' (a binary)")
+    wat_path = (
+        _wat_source(path, typed(path, "key 'wat':", data["wat"], str)) if "wat" in data else None
+    )
+    wasm_path = _wasm_source(path, data["wasm"]) if "wasm" in data else None
+    wasi = _wasi(path, table(path, "wasi", data["wasi"])) if "wasi" in data else None
     args = data.get("args", [])
     if not isinstance(args, list) or not all(_is_number(a) for a in args):
         raise SpecError(f"{path}: key 'args': must be a list of numbers")
@@ -101,25 +134,132 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
         raise SpecError(f"{path}: key 'work_arg': must index into 'args' (0..{len(args) - 1})")
     expect = data.get("expect", {})
     if not isinstance(expect, dict) or set(expect) - _EXPECT_KEYS:
-        raise SpecError(f"{path}: key 'expect': a table with 'result' or 'trap'")
+        known = ", ".join(sorted(_EXPECT_KEYS))
+        raise SpecError(f"{path}: key 'expect': a table of at most {known}")
     if "result" in expect and not _is_number(expect["result"]):
         raise SpecError(f"{path}: key 'expect.result': must be a number")
     if "trap" in expect and not isinstance(expect["trap"], str):
         raise SpecError(f"{path}: key 'expect.trap': must be a string the trap message contains")
+    for key, want in (("stdout", str), ("exit_code", int), ("raises", str)):
+        if key in expect:
+            typed(path, f"key 'expect.{key}'", expect[key], want)
+    export = _require(path, data, "export", str) if "export" in data or not wasi else "_start"
+    is_command = wasi is not None and export == "_start"
+    if ("stdout" in expect or "exit_code" in expect) and not is_command:
+        raise SpecError(f"{path}: key 'expect': stdout and exit_code are for a WASI command "
+                        "(a [wasi] table and export '_start')")  # fmt: skip
+    unknown_imports = data.get("unknown_imports")
+    if unknown_imports is not None and unknown_imports not in ("trap", "default"):
+        raise SpecError(f'{path}: key \'unknown_imports\': "trap" or "default"')
     return Scenario(
         name=path.stem,
         spec_path=path.resolve(),
         description=_optional_str(path, data, "description"),
         measures=_optional_str(path, data, "measures"),
         wat_path=wat_path,
-        export=_require(path, data, "export", str),
+        export=export,
         args=tuple(args),
         work_arg=work_arg,
         imports=_imports(path, data.get("imports", [])),
         expect_result=expect.get("result"),
         expect_trap=expect.get("trap"),
         spec_sha256=sha256,
+        wasm_path=wasm_path,
+        expect_stdout=expect.get("stdout"),
+        expect_exit_code=expect.get("exit_code", 0 if is_command else None),
+        expect_raises=expect.get("raises"),
+        unknown_imports=unknown_imports,
+        wasi=wasi,
+        limits=_limits(path, table(path, "limits", data.get("limits", {}))),
+        gc_stress=typed(path, "key 'gc_stress'", data.get("gc_stress", False), bool),
     )
+
+
+def _wasm_source(path: Path, wasm: Any) -> Path:
+    """A compiled module: a path relative to the spec, or `{package, path}`, a file inside an
+    installed Python package. Only its first bytes are checked here (the engine validates it
+    when a command prepares it: loading a spec never loads libwasmtime)."""
+    if isinstance(wasm, dict):
+        if set(wasm) != {"package", "path"} or not all(isinstance(v, str) for v in wasm.values()):
+            raise SpecError(f"{path}: key 'wasm': a path, or {{ package = ..., path = ... }}")
+        found = _package_file(path, wasm["package"], wasm["path"])
+    else:
+        found = (path.parent / typed(path, "key 'wasm':", wasm, str)).resolve()
+    try:
+        head = found.read_bytes()[:4]
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path}: key 'wasm': cannot read {found}: {reason(exc)}") from None
+    if head != WASM_MAGIC:
+        raise SpecError(f"{path}: key 'wasm': {found} is not a Wasm binary (no \\0asm header)")
+    return found
+
+
+def _package_file(path: Path, package: str, inner: str) -> Path:
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        dist = package.replace("_", "-")
+        raise SpecError(f"{path}: key 'wasm': package {package!r} is not installed "
+                        f"(pip install {dist})")  # fmt: skip
+    resource = importlib.resources.files(package).joinpath(inner)
+    if not resource.is_file():
+        raise SpecError(f"{path}: key 'wasm': package {package!r} has no file {inner!r}")
+    return Path(str(resource))
+
+
+def _wasi(path: Path, data: dict[str, Any]) -> Wasi:
+    unknown = set(data) - _WASI_KEYS
+    if unknown:
+        raise SpecError(f"{path}: unknown key 'wasi.{sorted(unknown)[0]}'")
+    args = typed(path, "key 'wasi.args'", data.get("args", []), list)
+    env = table(path, "wasi.env", data.get("env", {}))
+    if not all(isinstance(a, str) for a in args) or not all(
+        isinstance(v, str) for v in env.values()
+    ):
+        raise SpecError(f"{path}: key 'wasi': args and env values must be strings")
+    if "stdin" in data and "stdin_file" in data:
+        raise SpecError(f"{path}: key 'wasi': give stdin or stdin_file, not both")
+    stdin_file = None
+    if "stdin_file" in data:
+        stdin_file = path.parent / typed(path, "key 'wasi.stdin_file'", data["stdin_file"], str)
+        if not _is_file(stdin_file):
+            raise SpecError(f"{path}: key 'wasi.stdin_file': no such file {stdin_file}")
+    return Wasi(
+        args=tuple(args),
+        env=tuple(sorted(env.items())),
+        stdin=typed(path, "key 'wasi.stdin'", data["stdin"], str) if "stdin" in data else None,
+        stdin_file=str(stdin_file.resolve()) if stdin_file else None,
+        preopens=_preopens(path, typed(path, "key 'wasi.preopen'", data.get("preopen", []), list)),
+    )
+
+
+def _preopens(path: Path, items: list[Any]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for i, item in enumerate(items):
+        where = f"key 'wasi.preopen[{i}]'"
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"host", "guest"}
+            or not all(isinstance(v, str) for v in item.values())
+        ):
+            raise SpecError(f'{path}: {where}: a table {{ host = "dir", guest = "/dir" }}')
+        host = (path.parent / item["host"]).resolve()
+        if not host.is_dir():
+            raise SpecError(f"{path}: {where}.host: no such directory {host}")
+        out.append((str(host), item["guest"]))
+    return tuple(out)
+
+
+def _limits(path: Path, data: dict[str, Any]) -> Limits:
+    unknown = set(data) - set(_LIMIT_KEYS)
+    if unknown:
+        raise SpecError(f"{path}: unknown key 'limits.{sorted(unknown)[0]}'")
+    values = {k: typed(path, f"key 'limits.{k}'", v, _LIMIT_KEYS[k]) for k, v in data.items()}
+    if any(v <= 0 for v in values.values()):
+        raise SpecError(f"{path}: key 'limits': every limit must be positive")
+    return Limits(**values)
 
 
 def _wat_source(path: Path, wat: str) -> Path:

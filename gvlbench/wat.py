@@ -56,6 +56,18 @@ def compiler() -> str:
     return f"wabt wat2wasm {out.stdout.strip() or 'unknown'} ({exe})"
 
 
+BINARY = "none (a compiled .wasm)"
+
+
+def binary(path: Path) -> Compiled:
+    """A module that is already compiled: nothing to do but name and hash it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the module: {exc.strerror or exc}") from None
+    return Compiled(path, hashlib.sha256(data).hexdigest(), BINARY)
+
+
 def compile_wat(path: Path) -> Compiled:
     """Compile (or fetch from the cache) one WAT file; WatError carries the compiler's words."""
     try:

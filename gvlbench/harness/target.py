@@ -15,7 +15,7 @@ from importlib.metadata import version
 from typing import Any
 
 from gvlbench import __version__, wat
-from gvlbench.errors import WatError
+from gvlbench.errors import WasmError, WatError
 from gvlbench.harness.interpreter import Runtime, runtimes_metadata
 from gvlbench.protocol import Target
 from gvlbench.scenario import Scenario
@@ -32,25 +32,31 @@ def gil_status() -> str:
 
 def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
     """Compile and validate in the harness: bad input fails here, before any child runs."""
-    import wasmtime
+    from gvlbench.binding.embed import engine_for, load_module, validate
 
-    from gvlbench.binding.embed import load_module, validate
-
-    compiled = wat.compile_wat(scenario.wat_path)
-    target = Target(
-        str(compiled.wasm_path),
-        scenario.export,
-        scenario.args,
-        scenario.imports,
-        scenario.expect_result,
-        scenario.expect_trap,
-    )
+    if scenario.wat_path is not None:
+        compiled = wat.compile_wat(scenario.wat_path)
+    else:
+        compiled = wat.binary(scenario.source_path)
+    target = target_of(scenario, str(compiled.wasm_path))
     try:
-        module = load_module(wasmtime.Engine(), target.wasm_path)
+        module = load_module(engine_for(target), target.wasm_path)
     except WatError as exc:  # name the source, not the cache file
-        raise WatError(f"{scenario.wat_path}: {exc}") from None
+        kind = WatError if scenario.wat_path is not None else WasmError
+        raise kind(f"{scenario.source_path}: {exc}") from None
     validate(module, target)
     return target, compiled
+
+
+def target_of(scenario: Scenario, wasm_path: str) -> Target:
+    """The protocol's description of what to call, from a validated spec."""
+    s = scenario
+    return Target(
+        wasm_path, s.export, s.args, s.imports, s.expect_result, s.expect_trap,
+        expect_stdout=s.expect_stdout, expect_exit_code=s.expect_exit_code,
+        expect_raises=s.expect_raises, unknown_imports=s.unknown_imports, wasi=s.wasi,
+        limits=s.limits, gc_stress=s.gc_stress,
+    )  # fmt: skip
 
 
 def common_metadata(

@@ -33,7 +33,7 @@ def test_with_work_sets_the_work_argument_only() -> None:
 @pytest.mark.parametrize(
     ("body", "match"),
     [
-        ("export = 'f'\n", "missing key 'wat'"),
+        ("export = 'f'\n", "exactly one of 'wat'"),
         (f"wat = '{WAT}/spin.wat'\n", "missing key 'export'"),
         (f"wat = '{WAT}/spin.wat'\nexport = 3\n", "key 'export': must be a string"),
         (f"wat = '{WAT}/spin.wat'\nexport = 'spin'\nargs = ['x']\n", "key 'args'"),
