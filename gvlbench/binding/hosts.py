@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,13 @@ from typing import Any
 
 
 class HostError(Exception):
-    """Raised on purpose by the `raise` behaviour; carries the value Wasm passed in."""
+    """Raised on purpose by the `raise` behaviour; carries the value Wasm passed in and the
+    thread that raised it, so an exception that reaches another thread's caller (wasmtime-py's
+    module-global hand-off: the known defect exceptions-concurrent) is detectable."""
+
+    def __init__(self, message: str, thread: int | None = None):
+        super().__init__(message)
+        self.thread = thread
 
 
 @dataclass
@@ -52,7 +59,8 @@ def _mark(ctx: HostContext) -> Callable[[int], None]:
 
 def _raise(ctx: HostContext) -> Callable[[int], int]:
     def raise_(value: int) -> int:
-        raise HostError(f"host raised for {value}")
+        me = threading.get_ident()
+        raise HostError(f"host raised for {value} in thread {me}", thread=me)
 
     return raise_
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from gvlbench import results, scenario, wat
 from gvlbench.binding import hosts
@@ -167,7 +168,8 @@ def run(
     path = output_path(output)
     experiment = RunExperiment(opts)
     compiler = experiment.compiled.compiler  # compiles and validates: bad input fails here
-    err.print(f"[dim]{opts.scenario.wat_path.name} compiled by {compiler}[/dim]")
+    how = f"compiled by {compiler}" if opts.scenario.wat_path else "a compiled .wasm, validated"
+    err.print(f"[dim]{escape(opts.scenario.source_path.name)} {how}[/dim]", soft_wrap=True)
     res = measure(experiment, path)
     if to_stdout:
         print_json(res.to_json())

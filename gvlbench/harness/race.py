@@ -18,7 +18,7 @@ from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
-from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
 from gvlbench.protocol import CallPath, Mode, RaceTask, Target
 from gvlbench.results import Results
 from gvlbench.scenario import Scenario
@@ -54,6 +54,13 @@ class RaceOptions:
         if self.duration_s <= 0:
             raise OptionError(f"--duration must be positive, got {self.duration_s}")
         check_call_path(str(self.call_path), self.runtimes)
+        check_runtimes(self.scenario, self.runtimes)
+        if self.scenario.is_command:
+            raise OptionError(
+                f"{self.scenario.name} is a WASI command: each run of _start is its own Store "
+                "and instance, so there is no Store for threads to share; race an export of a "
+                "module that is not a command"
+            )
 
 
 # -- the harness's side ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
-from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
 from gvlbench.protocol import (
     EXECUTORS,
     BenchTask,
@@ -59,6 +59,7 @@ class RunOptions:
         if self.pool and any(kind_of(rt) != "python" for rt in self.runtimes):
             raise OptionError("--mode processes pools Python workers only; drop --runtime ruby")
         check_call_path(str(self.call_path), self.runtimes)
+        check_runtimes(self.scenario, self.runtimes)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,8 @@ class RunExperiment:
         elif step.kind == "bench":
             results.add_benchmark(answer["benchmark"])
         else:
-            extra = {k: answer[k] for k in ("overlap", "overlap_threads") if k in answer}
+            keep = ("overlap", "overlap_threads", "misrouted", "checked_calls")
+            extra = {k: answer[k] for k in keep if k in answer}
             results.add_progress(
                 {**key, "via": answer["via"], "samples": answer["samples"], **extra}
             )

@@ -15,8 +15,8 @@ from importlib.metadata import version
 from typing import Any
 
 from gvlbench import __version__, wat
-from gvlbench.errors import WasmError, WatError
-from gvlbench.harness.interpreter import Runtime, runtimes_metadata
+from gvlbench.errors import OptionError, WasmError, WatError
+from gvlbench.harness.interpreter import Runtime, kind_of, runtimes_metadata
 from gvlbench.protocol import Target
 from gvlbench.scenario import Scenario
 
@@ -86,3 +86,21 @@ def common_metadata(
         "harness_python": platform.python_version(),
         "harness_gil": gil_status(),
     }
+
+
+def check_runtimes(scenario: Scenario, runtimes: tuple[Runtime, ...]) -> None:
+    """What the Ruby worker cannot do yet is one line before any child runs, not a Ruby row
+    that silently measured something else."""
+    if not any(kind_of(rt) == "ruby" for rt in runtimes):
+        return
+    missing = [what for what, used in (
+        ("WASI (the C API's wasi_config_* through ruby-ffi)", scenario.wasi is not None),
+        ("unknown_imports", scenario.unknown_imports is not None),
+        ("[limits]", bool(scenario.limits)),
+        ("gc_stress and expect.raises", scenario.gc_stress or scenario.expect_raises is not None),
+    ) if used]  # fmt: skip
+    if missing:
+        raise OptionError(
+            f"{scenario.name}: the Ruby worker does not do {', '.join(missing)} yet; "
+            "drop --runtime ruby for this scenario"
+        )

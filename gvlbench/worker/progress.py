@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gvlbench.binding.embed import make_embeddings
+from gvlbench.binding.embed import MISROUTED, make_embeddings
 from gvlbench.binding.hosts import HostContext
 from gvlbench.binding.invoke import CallPath
 from gvlbench.binding.measure import Sibling, measure_overlap, measure_progress
@@ -45,4 +45,8 @@ def run_progress(task: ProgressTask) -> dict[str, Any]:
             emb.checked_call()
         doc["overlap_threads"] = task.overlap_threads
         doc["overlap"] = measure_overlap([e.checked_call for e in embs], task.repeats)
+    if target.expect_raises is not None:  # how many calls met the known defect, of how many
+        doc["misrouted"] = dict(MISROUTED)
+        threads = task.overlap_threads if task.overlap_threads > 1 else 0
+        doc["checked_calls"] = (1 + task.repeats) * (1 + threads)
     return doc
