@@ -181,3 +181,16 @@ def test_micropython_from_pypi_runs_with_its_stdout_checked(tmp_path: Path) -> N
     assert cli.returncode == 0, cli.stdout + cli.stderr
     doc = json.loads(out.read_text())
     assert doc["metadata"]["scenario"] == "micropython" and len(doc["benchmarks"]) == 4
+
+
+def test_the_ruby_worker_runs_a_compiled_module_too(tmp_path: Path) -> None:
+    from tests.e2e.test_ruby import _ruby_ready
+
+    if _ruby_ready() is not None:
+        pytest.skip(str(_ruby_ready()))
+    spec = tmp_path / "spin_wasm.toml"
+    spec.write_text(f'wasm = "{_wasm(tmp_path, "spin.wat")}"\nexport = "spin"\nargs = [1000]\n')
+    cli = gvlbench("run", str(spec), "--runtime", "ruby", "--threads", "1", "--json", "-",
+                   *QUICK)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert {b["metadata"]["runtime"] for b in cli.json()["benchmarks"]} == {"ruby"}
