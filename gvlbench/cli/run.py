@@ -227,5 +227,7 @@ def show_results(res: results.Results) -> None:
     rows = stats.progress_rows(res)
     if rows:
         out.print(render.progress_table(rows))
+    for line in render.misrouted_lines(rows):
+        out.print(line, soft_wrap=True, highlight=False)
     for line in render.failure_lines(res.failures):
         out.print(line, soft_wrap=True, markup=True, highlight=False)

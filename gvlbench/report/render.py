@@ -271,6 +271,19 @@ def gate_table(rules: list[Rule]) -> Table:
     return table
 
 
+def misrouted_lines(rows: list[ProgressRow]) -> list[str]:
+    """A scenario that expects an exception: how many checked calls met wasmtime-py's known
+    defect exceptions-concurrent (another thread's exception, or none), flagged as verify
+    flags a known defect."""
+    return [
+        f"[bold yellow]KNOWN DEFECT[/bold yellow] {escape(f'{r.scenario} [{r.mode}]')}: "
+        f"{r.misrouted} of {r.checked_calls} calls got another thread's exception or lost "
+        "their own (exceptions-concurrent, known-defects.toml)"
+        for r in rows
+        if r.misrouted
+    ]
+
+
 def failure_lines(failures: list[dict[str, Any]]) -> list[str]:
     """One full line per failed measurement (the table cell is cut to fit), with stderr."""
     lines = []

@@ -69,6 +69,9 @@ class ProgressRow:
     interpreter: str = ""
     overlap_median: float | None = None  # how much `overlap_threads` calls at once overlapped
     overlap_threads: int = 0
+    # expect.raises: calls that met the known defect exceptions-concurrent, of those checked
+    misrouted: int = 0
+    checked_calls: int = 0
 
 
 def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
@@ -142,6 +145,8 @@ def progress_rows(results: Results) -> list[ProgressRow]:
                 p.get("interpreter", ""),
                 statistics.median(p["overlap"]) if p.get("overlap") else None,
                 int(p.get("overlap_threads") or 0),
+                sum((p.get("misrouted") or {}).values()),
+                int(p.get("checked_calls") or 0),
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.mode))

@@ -159,6 +159,8 @@ def test_gc_stress_exceptions_run_with_eight_threads_and_count_misrouted(tmp_pat
     for p in progress:  # every call raised HostError, or it is counted against the defect
         assert p["checked_calls"] == 3 * 9 and set(p["misrouted"]) <= {
             "lost to another thread", "another thread's"}  # fmt: skip
+    misrouted = sum(n for p in progress for n in p["misrouted"].values())
+    assert ("exceptions-concurrent" in cli.stdout) == (misrouted > 0), cli.stdout
 
 
 def test_a_call_that_raises_nothing_fails_a_raises_expectation(tmp_path: Path) -> None:
