@@ -304,6 +304,10 @@ class ProgressTask(CallTask):
 
 EXECUTORS = ("threads", "processes")  # what a pool job runs its workers on
 
+# Binding patches a child can apply to wasmtime-py before running (binding/patches.py), named
+# here so the harness can check a name without loading the binding.
+PATCH_NAMES = ("store-guard", "thread-local-exceptions")
+
 
 @dataclass(frozen=True, kw_only=True)
 class PoolTask(CallTask):
@@ -370,6 +374,7 @@ class CheckTask(Task):
     repeat: int
     sabotage: bool = False
     modules: dict[str, str] | None = None
+    patches: tuple[str, ...] = ()  # binding patches (PATCH_NAMES) applied before the check
 
 
 TASKS: dict[str, type[Task]] = {

@@ -49,7 +49,7 @@ def check_version(found: str | None = None) -> str:
 check_version()
 
 import wasmtime  # noqa: E402  (after the check: an untested version fails in one line)
-from wasmtime import _bindings, _ffi  # noqa: E402
+from wasmtime import _bindings, _ffi, _func, _linker  # noqa: E402
 from wasmtime._func import maybe_raise_last_exn  # noqa: E402
 
 LIBRARY_PATH = str(_ffi.filename)
@@ -101,3 +101,62 @@ def rlock_owner(lock: threading.RLock) -> int:
     only a refused Store entry asks, so the guard's fast path never pays for it."""
     m = _RLOCK_OWNER.search(repr(lock))
     return int(m.group(1)) if m else 0
+
+
+# -- the host-exception hand-off, kept per thread (the `thread-local-exceptions` patch) -------
+
+_LOCAL_EXCEPTION = threading.local()
+
+
+def _thread_local_trampoline(idx, caller, params, nparams, results, nresults):  # type: ignore[no-untyped-def]
+    """wasmtime-py's callback trampoline (wasmtime/_func.py, 50.x) with one change: a
+    callback's exception is kept for the calling thread, not in the module-global
+    LAST_EXCEPTION, where another thread's callback can overwrite or take it."""
+    caller = _func.Caller(caller)
+    try:
+        func, result_tys, access_caller = _func.FUNCTIONS.get(idx or 0)
+        pyparams = [caller] if access_caller else []
+        for i in range(nparams):
+            pyparams.append(_func.Val._from_raw(caller, params[i], owned=False).value)
+        pyresults = func(*pyparams)
+        if nresults == 0:
+            if pyresults is not None:
+                raise wasmtime.WasmtimeError("callback produced results when it shouldn't")
+        elif nresults == 1:
+            results[0] = _func.Val._convert_to_raw(caller, result_tys[0], pyresults)
+        else:
+            if len(pyresults) != nresults:
+                raise wasmtime.WasmtimeError("callback produced wrong number of results")
+            for i, result in enumerate(pyresults):
+                results[i] = _func.Val._convert_to_raw(caller, result_tys[i], result)
+        return 0
+    except BaseException as e:
+        _LOCAL_EXCEPTION.value = e
+        trap = wasmtime.Trap("python exception")._consume()
+        return ctypes.cast(trap, ctypes.c_void_p).value
+    finally:
+        caller._invalidate()
+
+
+def _raise_thread_local_exception() -> None:
+    """The patched maybe_raise_last_exn: this thread's callback exception, if any."""
+    exc = getattr(_LOCAL_EXCEPTION, "value", None)
+    if exc is not None:
+        _LOCAL_EXCEPTION.value = None
+        raise exc
+
+
+_PATCHED_TRAMPOLINE = None
+
+
+def use_thread_local_exceptions() -> None:
+    """Install the per-thread hand-off for every Func and Linker.define_func made from now on
+    (the trampoline is bound when a host function is defined)."""
+    global _PATCHED_TRAMPOLINE
+    if _PATCHED_TRAMPOLINE is None:
+        _PATCHED_TRAMPOLINE = type(_func.trampoline)(_thread_local_trampoline)
+    _func.trampoline = _PATCHED_TRAMPOLINE
+    _linker.trampoline = _PATCHED_TRAMPOLINE
+    _func.maybe_raise_last_exn = _raise_thread_local_exception
+    global raise_host_exception
+    raise_host_exception = _raise_thread_local_exception

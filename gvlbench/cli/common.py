@@ -67,6 +67,17 @@ def announce_runtimes(runtimes: tuple[Any, ...]) -> None:
                   soft_wrap=True)  # fmt: skip
 
 
+patch_option = click.option(
+    "--patch",
+    "patches",
+    multiple=True,
+    metavar="NAME",
+    help="Apply a binding patch to wasmtime-py in every measuring child (repeatable): "
+    "store-guard (every Store entry point through the owner-thread guard) or "
+    "thread-local-exceptions (a callback's exception handed over per thread).",
+)
+
+
 json_output_option = click.option(
     "-o",
     "--json",

@@ -16,6 +16,7 @@ from gvlbench.cli.common import (
     mode_option,
     modes,
     out,
+    patch_option,
     print_json,
     runtime_option,
 )
@@ -84,10 +85,11 @@ from gvlbench.report.verify import exit_ok, junit_cases
     help="Seconds before a check's child is declared hung and killed.",
 )
 @runtime_option
+@patch_option
 def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_path: str,
            junit_path: str | None, output: str | None, known_path: str | None,
            findings_dir: str | None, sabotage: bool, timeout_s: float,
-           runtimes: tuple[str, ...]) -> None:  # fmt: skip
+           runtimes: tuple[str, ...], patches: tuple[str, ...]) -> None:  # fmt: skip
     """Run every correctness check of the GVL-release PR, truly concurrently, per mode.
 
     Exits 0 only when every failure is a known defect (see known-defects.toml).
@@ -98,7 +100,7 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
         path.parent / "findings" if path else Path("results") / "findings")  # fmt: skip
     opts = VerifyOptions(
         checks=checks or tuple(CHECKS), modes=modes(mode), repeat=repeat, threads=threads,
-        call_path=CallPath(call_path), sabotage=sabotage, timeout_s=timeout_s,
+        call_path=CallPath(call_path), sabotage=sabotage, timeout_s=timeout_s, patches=patches,
         known=load_known(Path(known_path) if known_path else scenario.known_defects_path()),
         findings_dir=findings, runtimes=probed,
     )  # fmt: skip

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import InterpreterError, OptionError
+from gvlbench.protocol import PATCH_NAMES
 
 NEEDED = ("wasmtime", "pyperf")
 PIP_SPECS = {"wasmtime": "wasmtime>=50.0.1,<51", "pyperf": "pyperf>=2.9,<3"}
@@ -219,6 +220,15 @@ def check_call_path(python_path: str, runtimes: tuple[Runtime, ...]) -> None:
             f"--call-path {python_path} is a Python call path; the Ruby worker has one "
             f"({RUBY_CALL_PATH}): drop --call-path or --runtime ruby"
         )
+
+
+def check_patches(patches: tuple[str, ...], runtimes: tuple[Runtime, ...]) -> None:
+    """Binding patches are wasmtime-py's: an unknown name, or one with Ruby, is one line."""
+    unknown = [p for p in patches if p not in PATCH_NAMES]
+    if unknown:
+        raise OptionError(f"unknown patch {unknown[0]!r} (known: {', '.join(PATCH_NAMES)})")
+    if patches and any(kind_of(rt) == "ruby" for rt in runtimes):
+        raise OptionError("--patch changes wasmtime-py, the Python binding; drop --runtime ruby")
 
 
 def runtimes_metadata(runtimes: tuple[Runtime, ...]) -> dict[str, Any]:

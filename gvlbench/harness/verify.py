@@ -18,7 +18,13 @@ from gvlbench import wat
 from gvlbench.checklist import CHECKS, modules
 from gvlbench.config import read_toml, typed
 from gvlbench.errors import ConfigError, OptionError
-from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
+from gvlbench.harness.interpreter import (
+    Runtime,
+    call_path_of,
+    check_call_path,
+    check_patches,
+    kind_of,
+)
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.protocol import CallPath, CheckTask, Mode
@@ -48,6 +54,7 @@ class VerifyOptions:
     timeout_s: float = 120.0
     known: tuple[KnownDefect, ...] = ()
     findings_dir: Path | None = None  # where reproducers go; None: do not write them
+    patches: tuple[str, ...] = ()  # binding patches applied in every check's child
     runtimes: tuple[Runtime, ...] = ()  # empty: the harness's own Python
 
     def __post_init__(self) -> None:
@@ -59,6 +66,7 @@ class VerifyOptions:
         if self.threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
         check_call_path(str(self.call_path), self.runtimes)
+        check_patches(self.patches, self.runtimes)
 
 
 def load_known(path: Path) -> tuple[KnownDefect, ...]:
@@ -97,7 +105,7 @@ class VerifyExperiment:
         self.checked: list[CheckResult] = []
 
     def metadata(self) -> dict[str, Any]:
-        return {}
+        return {"patches": ",".join(self.opts.patches)} if self.opts.patches else {}
 
     def plan(self) -> list[Job]:
         o = self.opts
@@ -114,6 +122,7 @@ class VerifyExperiment:
                     repeat=o.repeat,
                     sabotage=o.sabotage,
                     modules=compiled if kind_of(runtime) != "python" else None,
+                    patches=o.patches,
                 ),
                 runtime,
                 o.timeout_s,
@@ -157,6 +166,8 @@ def _judge(
         status = "XFAIL"
     elif failed:
         status = "FAIL"
+    elif known and opts.patches:  # the patch is the explanation, not a surprise upstream fix
+        status = "FIXED"
     else:
         status = "XPASS" if known else "PASS"
     reproducer = ""
@@ -172,7 +183,8 @@ def _judge(
                        answer.get("elapsed_s", outcome.duration_s),
                        known.summary if known else "", reproducer,
                        outcome.to_json(), kind, runtime.label if runtime else "",
-                       call_path_of(runtime, str(opts.call_path)))  # fmt: skip
+                       call_path_of(runtime, str(opts.call_path)),
+                       ",".join(opts.patches) if status == "FIXED" else "")  # fmt: skip
 
 
 def _record(r: CheckResult) -> dict[str, Any]:
@@ -180,7 +192,7 @@ def _record(r: CheckResult) -> dict[str, Any]:
             "repeat": r.repeat, "rate": r.rate, "detail": r.detail, "elapsed_s": r.elapsed_s,
             "known": r.known, "reproducer": r.reproducer, "outcome": r.outcome,
             "runtime": r.runtime, "interpreter": r.interpreter,
-            "call_path": r.call_path}  # fmt: skip
+            "call_path": r.call_path, "fixed_by": r.fixed_by}  # fmt: skip
 
 
 def write_reproducer(check: str, mode: Mode, directory: Path) -> Path:

@@ -337,7 +337,7 @@ def _verify(current: Results, baseline: Results | None) -> list[Rule]:
     for v in current.verify:
         status = v["status"]
         was = before(v)
-        was_fine = was is not None and was["status"] in ("PASS", "XPASS")
+        was_fine = was is not None and was["status"] in ("PASS", "XPASS", "FIXED")
         new = was_fine and status in ("FAIL", "XFAIL")
         if status == "FAIL" or new:
             why = "passed in the baseline" if new else v["detail"][:80]
@@ -354,7 +354,9 @@ def _verify(current: Results, baseline: Results | None) -> list[Rule]:
         else:
             fine.append(status)
     if fine:
-        counts = ", ".join(f"{fine.count(s)} {s}" for s in ("PASS", "XFAIL", "XPASS") if s in fine)
+        counts = ", ".join(
+            f"{fine.count(s)} {s}" for s in ("PASS", "XFAIL", "XPASS", "FIXED") if s in fine
+        )
         rules.append(
             Rule("verify: no new failure", f"{len(fine)} checks", counts, "PASS or known", "pass")
         )

@@ -172,7 +172,7 @@ def guard_cost_table(rows: list[GuardCostRow]) -> Table:
 
 
 _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",
-                 "XPASS": "bold magenta"}  # fmt: skip
+                 "XPASS": "bold magenta", "FIXED": "bold green"}  # fmt: skip
 
 
 def verify_table(results: list[CheckResult]) -> Table:
@@ -188,7 +188,8 @@ def verify_table(results: list[CheckResult]) -> Table:
         table.add_row(*([escape(r.interpreter)] if runtimes else []), escape(r.check), r.mode,
                       f"[{style}]{r.status}[/{style}]", f"{r.failed}/{r.repeat}",
                       escape(r.detail[:160]))  # fmt: skip
-    table.caption = "XFAIL: a known defect, still failing; XPASS: a known defect that passed"
+    table.caption = ("XFAIL: a known defect, still failing; XPASS: a known defect that passed; "
+                     "FIXED: a known defect that passed under a --patch")  # fmt: skip
     return table
 
 
@@ -211,6 +212,10 @@ def verify_notes(results: list[CheckResult]) -> list[str]:
             lines.append(f"[bold magenta]NOTICE[/bold magenta] {named} is listed "
                          "as a known defect but passed: fixed upstream? Check with its "
                          "reproducer and remove it from known-defects.toml.")  # fmt: skip
+        elif r.status == "FIXED":
+            named, known = escape(f"{r.check} [{r.mode}]"), escape(" ".join(r.known.split()))
+            lines.append(f"[bold green]FIXED[/bold green] {named}, a known defect, passed with "
+                         f"--patch {escape(r.fixed_by)}: {known}")  # fmt: skip
     return lines
 
 

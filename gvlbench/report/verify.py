@@ -12,7 +12,7 @@ from gvlbench.report import junit
 class CheckResult:
     check: str
     mode: str
-    status: str  # PASS | FAIL | XFAIL | XPASS
+    status: str  # PASS | FAIL | XFAIL | XPASS | FIXED (a known defect a --patch fixed)
     failed: int
     repeat: int
     detail: str
@@ -23,6 +23,7 @@ class CheckResult:
     runtime: str = "python"  # python | ruby, as in every other results row
     interpreter: str = ""  # its label (ruby3.1.2) when --runtime or --python was given
     call_path: str = "stock"
+    fixed_by: str = ""  # FIXED: the binding patch(es) under which the known defect passed
 
     @property
     def rate(self) -> float:
@@ -31,18 +32,21 @@ class CheckResult:
 
 def exit_ok(checked: list[CheckResult]) -> bool:
     """Only known defects may fail."""
-    return all(r.status in ("PASS", "XFAIL", "XPASS") for r in checked)
+    return all(r.status in ("PASS", "XFAIL", "XPASS", "FIXED") for r in checked)
 
 
 def junit_cases(checked: list[CheckResult]) -> list[junit.Case]:
     cases = []
     for r in checked:
-        outcome = {"PASS": "passed", "XPASS": "passed", "FAIL": "failed", "XFAIL": "skipped"}
+        outcome = {"PASS": "passed", "XPASS": "passed", "FIXED": "passed", "FAIL": "failed",
+                   "XFAIL": "skipped"}  # fmt: skip
         msg = r.detail
         if r.status == "XFAIL":
             msg = f"known defect ({r.failed}/{r.repeat} failed): {r.known} | {r.detail}"
         elif r.status == "XPASS":
             msg = f"known defect did not reproduce (fixed upstream?): {r.known}"
+        elif r.status == "FIXED":
+            msg = f"known defect fixed by --patch {r.fixed_by}: {r.known}"
         cases.append(junit.Case(f"{r.check}[{r.mode}]", "gvlbench.verify", r.elapsed_s,
                                 outcome[r.status], msg, msg))  # fmt: skip
     return cases

@@ -21,6 +21,7 @@ from typing import Any
 
 import wasmtime
 
+from gvlbench.binding import patches
 from gvlbench.binding.invoke import CallPath, LeanCall, Mode, use_stock_mode
 from gvlbench.checklist import check_wat
 from gvlbench.protocol import CheckTask
@@ -459,6 +460,7 @@ CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
 def run_check(task: CheckTask) -> dict[str, Any]:
     """The child's side: run one check `repeat` times and count the failures."""
     check = CHECK_FUNCTIONS[task.check]
+    patches.apply(task.patches)
     failures: list[str] = []
     notes: list[str] = []
     failed = 0

@@ -1,0 +1,111 @@
+"""Binding patches: changes to wasmtime-py applied inside a measuring child, by name.
+
+A patch is what a fix to the binding would do, applied to the unmodified package, so a user
+can see what it fixes and what it costs before anyone writes it into wasmtime-py:
+
+- `store-guard`: every wasmtime-py entry point that touches a Store goes through the
+  owner-thread guard (binding/guard.py), whichever Store the code uses: Func calls, Memory
+  read/write/grow/size/data, Global get/set, Table operations, Store fuel/epoch/gc, Instance
+  exports and Linker.instantiate. A second thread is refused with StoreInUseError naming the
+  Store and both threads; the owning thread may re-enter (a host callback calling back in).
+  It turns the shared-Store crash into an exception in a package that does not know about it.
+- `thread-local-exceptions`: a host callback's exception is handed to the caller through a
+  per-thread slot instead of wasmtime-py's module-global LAST_EXCEPTION, which another
+  thread's callback can overwrite or take (the known defect exceptions-concurrent).
+
+Patches are applied before the code under test defines its host functions and Stores, and
+they are named in the results' metadata.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+
+from gvlbench.binding import internals
+from gvlbench.binding.guard import StoreGuard
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    doc: str
+    apply: Callable[[], None]
+
+
+_GUARDS: weakref.WeakKeyDictionary[wasmtime.Store, StoreGuard] = weakref.WeakKeyDictionary()
+_APPLIED: list[str] = []
+
+
+def guard_of(store: wasmtime.Store) -> StoreGuard:
+    """The Store's guard, made on first use (named after the Store's id)."""
+    guard = _GUARDS.get(store)
+    if guard is None:
+        guard = _GUARDS.setdefault(store, StoreGuard(f"Store@{id(store):#x}"))
+    return guard
+
+
+def _guarded(method: Callable[..., Any], operation: str, store_arg: int) -> Callable[..., Any]:
+    """`method` entered through the guard of the Store in argument `store_arg` (0: self). A
+    Caller (inside a host callback, already within a guarded call on its own thread) passes."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        store = args[store_arg] if len(args) > store_arg else kwargs.get("store")
+        if not isinstance(store, wasmtime.Store):
+            return method(*args, **kwargs)
+        with guard_of(store).entered(operation):
+            return method(*args, **kwargs)
+
+    wrapper.__gvlbench_patched__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+# (class, method, the index of the Store argument: 0 is self, 1 the first parameter)
+_STORE_ENTRY_POINTS: tuple[tuple[type, str, int], ...] = (
+    (wasmtime.Func, "__call__", 1),
+    *((wasmtime.Memory, m, 1) for m in ("read", "write", "grow", "size", "data_ptr",
+                                        "data_len", "get_buffer_ptr")),
+    *((wasmtime.Global, m, 1) for m in ("value", "set_value")),
+    *((wasmtime.Table, m, 1) for m in ("get", "set", "grow", "size")),
+    *((wasmtime.Store, m, 0) for m in ("get_fuel", "set_fuel", "set_epoch_deadline", "gc")),
+    (wasmtime.Instance, "exports", 1),
+    (wasmtime.Linker, "instantiate", 1),
+)  # fmt: skip
+
+
+def _store_guard() -> None:
+    for cls, name, store_arg in _STORE_ENTRY_POINTS:
+        method = getattr(cls, name, None)
+        if method is None or getattr(method, "__gvlbench_patched__", False):
+            continue
+        setattr(cls, name, _guarded(method, f"{cls.__name__}.{name}", store_arg))
+
+
+PATCHES: dict[str, Patch] = {
+    p.name: p
+    for p in (
+        Patch("store-guard", "every Store entry point through the owner-thread guard",
+              _store_guard),
+        Patch("thread-local-exceptions", "a callback's exception handed over per thread",
+              internals.use_thread_local_exceptions),
+    )
+}  # fmt: skip
+
+
+def apply(names: tuple[str, ...] | list[str]) -> None:
+    """Apply the named patches once each, in order (KeyError for an unknown one: the harness
+    checks names before any child runs)."""
+    for name in names:
+        if name not in _APPLIED:
+            PATCHES[name].apply()
+            _APPLIED.append(name)
+
+
+def applied() -> list[str]:
+    return list(_APPLIED)
