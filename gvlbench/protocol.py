@@ -340,6 +340,17 @@ class GuardCostTask(CallTask):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PhasesTask(CallTask):
+    """Compile, instantiate and call timed apart, as Sightglass does: `rounds` rounds of
+    `threads` threads compiling the module from its bytes at once, then instantiating at
+    once, then making one call each on its fresh instance at once."""
+
+    kind: ClassVar[str] = "phases"
+    threads: int
+    rounds: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallsTask(Task):
     """Every (call path, mode) of one call, in interleaved batches."""
 
@@ -380,7 +391,7 @@ class CheckTask(Task):
 TASKS: dict[str, type[Task]] = {
     t.kind: t
     for t in (BenchTask, ProgressTask, PoolTask, RaceTask, GuardCostTask, CallsTask,
-              SweepPointTask, CheckTask)
+              SweepPointTask, CheckTask, PhasesTask)
 }  # fmt: skip
 
 

@@ -5,7 +5,8 @@ Layout (see docs/results.md):
      "metadata": {...},                # common to every benchmark
      "benchmarks": [...],              # one pyperf benchmark per (scenario, mode, threads)
      "gvlbench": {"schema": 1, "command": ..., "progress": [...], "failures": [...],
-                  "race": [...], "guard_cost": [...], "verify": [...], "pool": [...]}}
+                  "race": [...], "guard_cost": [...], "verify": [...], "pool": [...],
+                  "phases": [...]}}
 
 pyperf ignores the "gvlbench" key; it holds what pyperf cannot (a progress ratio can be 0,
 which a pyperf value cannot). Files are written atomically, after every measurement, so a
@@ -38,6 +39,7 @@ class Results:
     guard_cost: list[dict[str, Any]] = field(default_factory=list)
     verify: list[dict[str, Any]] = field(default_factory=list)
     pool: list[dict[str, Any]] = field(default_factory=list)
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Results) -> None:
         """Add every row of `other` (benchmarks, failures and each gvlbench section): what
@@ -72,6 +74,7 @@ class Results:
                 "guard_cost": self.guard_cost,
                 "verify": self.verify,
                 "pool": self.pool,
+                "phases": self.phases,
             },
         }
 
@@ -116,8 +119,12 @@ _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
                "failed": (int,), "repeat": (int,)},
     "pool": {"scenario": (str,), "executor": (str,), "threads": (int,), "wall_s": (list,),
              "peak_rss_kib": _NUM, "calls": (int,)},
+    "phases": {"scenario": (str,), "mode": (str,), "threads": (int,), "call_path": (str,),
+               "compile_s": (list,), "instantiate_s": (list,), "call_s": (list,)},
 }  # fmt: skip
 _SAMPLE = {"ratio": _NUM, "call_s": _NUM}
+# Lists of numbers by section (a progress sample's own `call_s` is one number, so not here)
+_NUMBER_LISTS = {"phases": ("compile_s", "instantiate_s", "call_s")}
 
 
 def _rows(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
@@ -126,6 +133,9 @@ def _rows(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
         raise ResultsFileError(f"{source}: {key!r} must be a list of objects")
     for i, row in enumerate(value):
         _check_row(row, _ROWS.get(key, {}), f"{key}[{i}]", source)
+        for name in _NUMBER_LISTS.get(key, ()):
+            for j, item in enumerate(row[name]):
+                _check_value(item, _NUM, f"{key}[{i}].{name}[{j}]", source)
     return value
 
 

@@ -31,6 +31,7 @@ from gvlbench.harness.target import cpu_count
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
 from gvlbench.report import render, stats
 from gvlbench.report.guard_cost import guard_cost_rows
+from gvlbench.report.phases import phases_rows
 from gvlbench.report.pool import pool_rows
 from gvlbench.report.race import summarize
 
@@ -202,6 +203,7 @@ def show(path: Path, as_json: bool) -> None:
             {
                 "speedup": render.rows_json(stats.speedup_rows(res)),
                 "progress": render.rows_json(stats.progress_rows(res)),
+                "phases": render.rows_json(phases_rows(res)),
             }
         )
         return
@@ -209,7 +211,8 @@ def show(path: Path, as_json: bool) -> None:
 
 
 def show_results(res: results.Results) -> None:
-    """Every table the results hold: speedup, progress, race, guard cost, then failures."""
+    """Every table the results hold: speedup, phases, progress, race, guard cost, then
+    failures."""
     cpus = int(res.metadata.get("usable_cpus") or cpu_count())
     if res.command in ("calls", "sweep"):
         show_costs(res)
@@ -221,6 +224,9 @@ def show_results(res: results.Results) -> None:
         out.print(render.guard_cost_table(cost_rows))
     if res.benchmarks or not (res.race or cost_rows or res.pool):
         out.print(render.speedup_table(stats.speedup_rows(res), cpus))
+    phases = phases_rows(res)
+    if phases:
+        out.print(render.phases_table(phases))
     if res.race:
         first = res.race[0]
         out.print(render.race_table(summarize(res.race), first["threads"], None))

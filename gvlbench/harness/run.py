@@ -1,7 +1,8 @@
 """A `run`: every (mode, thread count) of one scenario measured in its own child process.
 
 The plan compiles and validates the scenario once, then lists the steps: pyperf benchmarks of
-T threads per mode, progress samples per mode, or (--mode processes) pool jobs. The loop
+T threads per mode, progress samples per mode, compile / instantiate / call timed apart per
+mode and thread count (Python runtimes), or (--mode processes) pool jobs. The loop
 (loop.py) runs each step's child; a crash or hang becomes a failure row and the walk goes on.
 """
 
@@ -22,6 +23,7 @@ from gvlbench.protocol import (
     BenchTask,
     CallPath,
     Mode,
+    PhasesTask,
     PoolTask,
     ProgressTask,
     PyperfOptions,
@@ -48,6 +50,9 @@ class RunOptions:
     pool: bool = False
     pool_calls: int = 20  # calls per worker at the largest worker count
     pool_repeats: int = 4  # fresh children per (executor, workers), alternating executors
+    # compile, instantiate and call timed apart per (mode, threads), Python runtimes only (the
+    # Ruby worker does not do it): one short child each (see worker/phases.py)
+    phases: bool = True
 
     def __post_init__(self) -> None:
         if self.pool_calls < 1 or self.pool_repeats < 1:
@@ -65,7 +70,7 @@ class RunOptions:
 @dataclass(frozen=True)
 class Step:
     scenario: str
-    kind: str  # bench | progress
+    kind: str  # bench | progress | phases | pool
     mode: Mode
     threads: int
     guard: bool = False  # the Store guard around every call (see guard.py)
@@ -89,7 +94,8 @@ class Step:
             return f"{scenario} progress, {self.mode}{extra}"
         if self.kind == "pool":
             return f"{scenario}, {self.threads} {self.executor}{extra}"
-        return f"{scenario}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}{extra}"
+        what = f"{scenario} phases" if self.kind == "phases" else scenario
+        return f"{what}, {self.mode}, {self.threads} thread{'s' * (self.threads > 1)}{extra}"
 
 
 def thread_sweep(max_threads: int) -> list[int]:
@@ -134,6 +140,14 @@ def plan(opts: RunOptions) -> list[Step]:
             for rt in runtimes
             for m in modes_for(opts.modes, rt)
         ]
+    if opts.phases:
+        steps += [
+            Step(name, "phases", m, t, runtime=rt)
+            for t in thread_sweep(opts.max_threads)
+            for rt in runtimes
+            if kind_of(rt) == "python"
+            for m in modes_for(opts.modes, rt)
+        ]
     return steps
 
 
@@ -172,6 +186,8 @@ class RunExperiment:
         if step.kind == "pool":
             total = opts.pool_calls * opts.max_threads
             return PoolTask(**call, threads=step.threads, executor=step.executor, total_calls=total)
+        if step.kind == "phases":
+            return PhasesTask(**call, threads=step.threads)
         if step.kind == "progress":
             return ProgressTask(
                 **call, repeats=opts.progress_repeats, overlap_threads=opts.max_threads
@@ -200,6 +216,8 @@ class RunExperiment:
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         step: Step = job.context
         key = _row_key(self.opts.scenario, step)
+        if isinstance(job.task, PhasesTask):  # its rows, failed or not, name what it called
+            key.update(call_path=job.task.call_path, wasi_command=job.task.target.is_command)
         answer = outcome.answer
         if not outcome.ok or answer is None:
             results.add_failure(key, outcome.to_json())
@@ -210,6 +228,10 @@ class RunExperiment:
             )
         elif step.kind == "bench":
             results.add_benchmark(answer["benchmark"])
+        elif step.kind == "phases":
+            results.phases.append(
+                {**key, **{k: answer[k] for k in ("compile_s", "instantiate_s", "call_s")}}
+            )
         else:
             keep = ("overlap", "overlap_threads", "misrouted", "checked_calls")
             extra = {k: answer[k] for k in keep if k in answer}

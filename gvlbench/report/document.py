@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gvlbench.report.phases import caption, phases_rows
 from gvlbench.report.race import summarize
+from gvlbench.report.render import fmt_time
 from gvlbench.report.stats import progress_rows, speedup_rows
 from gvlbench.report.sweep import crossover, paths_in, sweep_rows
 from gvlbench.results import Results
@@ -189,6 +191,22 @@ def _sweep_markdown(rows: list) -> list[str]:
     return lines
 
 
+def _phases_markdown(res: Results) -> list[str]:
+    rows = [r for r in phases_rows(res) if r.status == "ok"]
+    if not rows:
+        return []
+    lines = ["", "| scenario | runtime | mode | threads | compile | instantiate | call "
+             "| compile % | instantiate % | call % |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        times = [fmt_time(t) for t in (r.compile_s, r.instantiate_s, r.call_s)]
+        shares = ["-" if x is None else f"{x:.1%}"
+                  for x in (r.compile_share, r.instantiate_share, r.call_share)]  # fmt: skip
+        cells = [r.scenario, r.interpreter or "-", r.mode, str(r.threads), *times, *shares]
+        lines.append(f"| {' | '.join(cells)} |")
+    return [*lines, "", f"_Phases: {caption(rows)}_"]
+
+
 def _us(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e6:,.1f} µs"
 
@@ -222,6 +240,7 @@ def _markdown(res: Results, source: str, images: list[Path], note: str) -> str:
                   "|---|---|---|---:|---:|---:|"]  # fmt: skip
         lines += [f"| {p.scenario} | {p.interpreter or '-'} | {p.mode} | {p.ratio_median:.3f} | "
                   f"{p.ratio_min:.3f} | {p.ratio_max:.3f} |" for p in prog]  # fmt: skip
+    lines += _phases_markdown(res)
     if res.command == "sweep":
         lines += _sweep_markdown(sweep_rows(res))
     race = summarize(res.race)

@@ -12,6 +12,7 @@ from gvlbench.report.calls import LEAN_OVER_RAW_MAX, STOCK_OVER_LEAN_MIN, CallRo
 from gvlbench.report.compare import CompareRow, ProgressCompareRow
 from gvlbench.report.gate import Rule
 from gvlbench.report.guard_cost import GuardCostRow
+from gvlbench.report.phases import PhasesRow, caption
 from gvlbench.report.pool import PoolRow
 from gvlbench.report.race import RaceRow
 from gvlbench.report.stats import ProgressRow, SpeedupRow
@@ -406,4 +407,28 @@ def pool_table(rows: list[PoolRow]) -> Table:
         "Stores and threads created; processes: spawn, import, compile); speedup vs 1 thread; "
         "peak RSS: summed over every process involved"
     )
+    return table
+
+
+def phases_table(rows: list[PhasesRow]) -> Table:
+    """Compile, instantiate and call apart, per mode and thread count (see report/phases.py)."""
+    scenarios = {r.scenario for r in rows}
+    failed = any(r.status != "ok" for r in rows)
+    axes = _axes(rows)
+    table = _table(
+        "Phases per thread: compile, instantiate, call",
+        [*axes, "mode", "threads", "compile", "instantiate", "call", "n", "status"],
+        {*axes, "mode", "status"},
+        scenarios,
+        failed,
+    )
+    for r in rows:
+        phases = [(r.compile_s, r.compile_share), (r.instantiate_s, r.instantiate_share),
+                  (r.call_s, r.call_share)]  # fmt: skip
+        cells = [*_axis_cells(r, axes), r.mode, str(r.threads),
+                 *(fmt_time(t) + ("" if share is None else f" ({share:.1%})")
+                   for t, share in phases), str(r.samples or "-")]  # fmt: skip
+        cells += [_status(r.status)] if failed else []
+        table.add_row(*([escape(r.scenario)] if len(scenarios) > 1 else []), *cells)
+    table.caption = caption(rows)
     return table

@@ -40,6 +40,8 @@ def _handler(kind: str) -> Callable[[Any], dict[str, Any]]:
         from gvlbench.worker.calls import measure as fn
     elif kind == "sweep-point":
         from gvlbench.worker.sweep import measure_point as fn
+    elif kind == "phases":
+        from gvlbench.worker.phases import run_phases as fn
     else:
         raise ValueError(f"no handler for task kind {kind!r}")
     return fn
