@@ -151,12 +151,13 @@ class PreparedCall:
         self.lean = self._make_lean()
 
     def _make_raw(self) -> Callable[[], Any]:
-        fn, argv = self._fn, self._argv
+        fn, argv, keep = self._fn, self._argv, self  # `keep`: the Store outlives its pointers
 
         def raw() -> Any:
             """wasmtime_func_call with the prepared buffers; nothing checked or converted."""
             return fn(*argv)
 
+        raw.keep_alive = keep  # type: ignore[attr-defined]
         return raw
 
     def _make_lean(self) -> Callable[[], Any]:
@@ -207,7 +208,12 @@ def floor_call(store: wasmtime.Store, mode: Mode) -> Callable[[], Any]:
     kind (`wasmtime_store_context`, one pointer in, one out), so what any call path costs
     above it is the call path, not ctypes."""
     fn, ptr = _FAST_CONTEXT[effective_mode(mode)], store.ptr()
-    return lambda: fn(ptr)
+
+    def floor() -> Any:
+        return fn(ptr)
+
+    floor.keep_alive = store  # type: ignore[attr-defined]  # the pointer dies with the Store
+    return floor
 
 
 def prepare(

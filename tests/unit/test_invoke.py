@@ -133,3 +133,22 @@ def test_embedding_records_marks_in_its_context() -> None:
                     CallPath.STOCK, ctx)  # fmt: skip
     emb.call()
     assert [(w, c) for w, c, _ in ctx.marks] == [(0, 5), (1, 5)]
+
+
+@pytest.mark.parametrize("path", list(CallPath))
+def test_every_call_path_keeps_its_store_alive(path: CallPath) -> None:
+    """A prepared call holds raw pointers into its Store: dropping the Embedding and keeping
+    the call must not free the Store (it did for raw and floor: a SIGSEGV in `calls`)."""
+    import gc
+    import weakref
+
+    from gvlbench.harness.target import prepare_target
+    from gvlbench.scenario import find
+
+    target, _ = prepare_target(find("nop"))
+    (emb,) = make_embeddings(target, Mode.RELEASED, path, 1)
+    store, call = weakref.ref(emb.store), emb.call
+    del emb
+    gc.collect()
+    assert store() is not None
+    call()
