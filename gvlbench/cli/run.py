@@ -122,6 +122,12 @@ def list_cmd(as_json: bool) -> None:
     type=int,
     help="Calls measured for counter progress per mode (0 skips the table).",
 )
+@click.option(
+    "--phases/--no-phases",
+    default=True,
+    show_default=True,
+    help="Also time compile, instantiate and call apart, per mode and thread count.",
+)
 @timeout_option
 def run(
     scenario_name: str,
@@ -138,6 +144,7 @@ def run(
     runtimes: tuple[str, ...],
     pool_calls: int,
     pool_repeats: int,
+    phases: bool,
 ) -> None:
     """Measure SCENARIO with the GIL held and released across thread counts.
 
@@ -164,6 +171,7 @@ def run(
         pool=mode == "processes",
         pool_calls=pool_calls,
         pool_repeats=pool_repeats,
+        phases=phases,
     )
     announce_runtimes(probed)  # once the options hold: bad input stays a one-line error
     path = output_path(output)

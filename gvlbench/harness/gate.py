@@ -37,7 +37,8 @@ def experiments(cfg: GateConfig, scenarios: tuple[str, ...], full: bool) -> list
     pyperf = PyperfOptions.preset(cfg.preset)
     found: list[Experiment] = [
         RunExperiment(RunOptions(scenario.find(name), cfg.threads, pyperf=pyperf,
-                                 progress_repeats=cfg.progress_repeats, runtimes=runtimes))
+                                 progress_repeats=cfg.progress_repeats, runtimes=runtimes,
+                                 phases=False))
         for name in scenarios
     ]  # fmt: skip
     if full and cfg.race_trials:

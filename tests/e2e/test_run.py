@@ -110,7 +110,7 @@ def test_a_crashing_child_is_a_row_and_the_results_survive(spec, tmp_path: Path)
     assert cli.returncode == 1
     assert "crashed (SIGABRT" in cli.stdout
     failures = json.loads(out.read_text())["gvlbench"]["failures"]
-    assert len(failures) == 6  # 2 modes x 2 thread counts + 2 progress
+    assert len(failures) == 10  # (2 modes x 2 thread counts) x (bench, phases) + 2 progress
     assert {f["signal"] for f in failures} == {"SIGABRT"}
 
 
@@ -121,8 +121,9 @@ def test_a_hanging_child_is_killed_and_reported(spec, tmp_path: Path) -> None:
                    "--progress-repeats", "0", "--json", str(out), timeout=60)  # fmt: skip
     assert cli.returncode == 1
     assert "hung (killed after 3 s)" in cli.stdout
-    (failure,) = json.loads(out.read_text())["gvlbench"]["failures"]
-    assert failure["status"] == "hung"
+    failures = json.loads(out.read_text())["gvlbench"]["failures"]
+    assert {f["kind"] for f in failures} == {"bench", "phases"}
+    assert {f["status"] for f in failures} == {"hung"}
 
 
 def test_wasmtime_fallback_compiler_is_used_and_named(spec, tmp_path: Path) -> None:

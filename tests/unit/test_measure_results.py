@@ -100,6 +100,9 @@ def test_plan_interleaves_modes_and_ends_with_progress() -> None:
     assert [(s.kind, str(s.mode), s.threads) for s in steps] == [
         ("bench", "held", 1), ("bench", "released", 1), ("bench", "held", 2),
         ("bench", "released", 2), ("progress", "held", 1), ("progress", "released", 1),
+        ("phases", "held", 1), ("phases", "released", 1), ("phases", "held", 2),
+        ("phases", "released", 2),
     ]  # fmt: skip
-    only = plan(RunOptions(find("spin"), 1, modes=(Mode.HELD,), progress_repeats=0))
+    only = plan(RunOptions(find("spin"), 1, modes=(Mode.HELD,), progress_repeats=0,
+                           phases=False))  # fmt: skip
     assert [(s.kind, str(s.mode)) for s in only] == [("bench", "held")]

@@ -18,6 +18,7 @@ from gvlbench.protocol import (
     GuardCostTask,
     Import,
     Mode,
+    PhasesTask,
     PoolTask,
     ProgressTask,
     PyperfOptions,
@@ -51,7 +52,9 @@ EXAMPLES: dict[str, Task] = {
                   modes=(Mode.RELEASED, Mode.HELD)),
         SweepPointTask(target=TARGET, call_path=CallPath.LEAN, threads=2, rounds=4),
         CheckTask(check="trap", mode=Mode.HELD, call_path="stock", threads=3, repeat=2,
-                  sabotage=True, modules={"TRAP": "/cache/trap.wasm"}),
+                  sabotage=True, modules={"TRAP": "/cache/trap.wasm"},
+                  patches=("thread-local-exceptions",)),
+        PhasesTask(target=TARGET, mode=Mode.HELD, call_path="stock", threads=2, rounds=2),
     )
 }  # fmt: skip
 
