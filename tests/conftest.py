@@ -38,6 +38,16 @@ def gvlbench(*args: str, env: dict[str, str] | None = None, timeout: float = 240
     return Cli(proc.returncode, proc.stdout, proc.stderr)
 
 
+def one_line_error(cli: Cli, *needles: str) -> None:
+    """Bad input: exit 2, no traceback, exactly one error line holding every needle."""
+    assert cli.returncode == 2, (cli.stdout, cli.stderr)
+    assert "Traceback" not in cli.stderr
+    errors = [ln for ln in cli.stderr.splitlines() if ln.startswith("gvlbench: error:")]
+    assert len(errors) == 1, cli.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
 @pytest.fixture
 def spec(tmp_path: Path):
     """Write a scenario spec (and optionally its WAT) into tmp_path; returns its path."""

@@ -297,3 +297,14 @@ def loops_for(call: Callable[[], Any], batch_s: float) -> int:
     while batch_ns(call, loops) * loops < batch_s * 1e9:
         loops *= 2
     return loops
+
+
+def run_all(threads: Sequence[threading.Thread], errors: list[BaseException]) -> None:
+    """Start every thread, wait for them all, then raise the first error one recorded: a
+    measuring thread's failure belongs to the worker's own thread, which reports it."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

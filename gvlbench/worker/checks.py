@@ -23,6 +23,7 @@ import wasmtime
 
 from gvlbench.binding import patches
 from gvlbench.binding.invoke import CallPath, LeanCall, Mode, use_stock_mode
+from gvlbench.binding.measure import run_all
 from gvlbench.checklist import check_wat
 from gvlbench.protocol import CheckTask
 
@@ -104,12 +105,7 @@ def all_at_once(n: int, body: Callable[[int], Any]) -> list[Any]:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,), name=f"check-{i}") for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    run_all(threads, errors)
     return results
 
 

@@ -30,6 +30,7 @@ import wasmtime
 
 from gvlbench.binding.embed import CommandResult, Embedding, check_outcome, make_embeddings
 from gvlbench.binding.invoke import CallPath
+from gvlbench.binding.measure import run_all
 from gvlbench.protocol import PhasesTask, Target
 
 PHASES = ("compile", "instantiate", "call")
@@ -73,12 +74,7 @@ def run_phases(task: PhasesTask) -> dict[str, Any]:
 
     threads = [threading.Thread(target=work, args=(e,), name=f"gvlbench-{i}", daemon=True)
                for i, e in enumerate(embs)]  # fmt: skip
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    run_all(threads, errors)
     return {f"{phase}_s": seconds[phase] for phase in PHASES}
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+from gvlbench.binding.measure import run_all
 from gvlbench.protocol import EXECUTORS, PoolTask, Target
 
 
@@ -63,12 +64,7 @@ def _job_threads(task: PoolTask, counts: list[int]) -> list[int]:
 
     pairs = zip(embs, counts, strict=True)
     threads = [threading.Thread(target=work, args=pair) for pair in pairs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    run_all(threads, errors)
     return []
 
 

@@ -7,18 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, WAT, gvlbench
+from tests.conftest import REPO, WAT, gvlbench, one_line_error
 
 SPIN = f'wat = "{WAT}/spin.wat"\nexport = "spin"\n'
-
-
-def _one_line_error(cli, *needles: str) -> None:
-    assert cli.returncode == 2, (cli.stdout, cli.stderr)
-    assert "Traceback" not in cli.stderr
-    errors = [ln for ln in cli.stderr.splitlines() if ln.startswith("gvlbench: error:")]
-    assert len(errors) == 1, cli.stderr
-    for needle in needles:
-        assert needle in errors[0]
 
 
 @pytest.mark.parametrize(
@@ -46,7 +37,7 @@ def _one_line_error(cli, *needles: str) -> None:
 @pytest.mark.parametrize("compiler", ["wabt", "none"])
 def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compiler: str) -> None:
     env = {"GVLBENCH_WAT2WASM": compiler} if compiler == "none" else {}
-    _one_line_error(gvlbench("run", str(spec(body, wat)), "-t", "1", env=env), *needles)
+    one_line_error(gvlbench("run", str(spec(body, wat)), "-t", "1", env=env), *needles)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +54,7 @@ def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compile
     ],
 )
 def test_bad_command_lines(args: list[str], needles: list[str]) -> None:
-    _one_line_error(gvlbench(*args), *needles)
+    one_line_error(gvlbench(*args), *needles)
 
 
 @pytest.mark.parametrize(
@@ -80,11 +71,11 @@ def test_bad_command_lines(args: list[str], needles: list[str]) -> None:
 def test_corrupt_results_files(tmp_path: Path, content: str, needle: str) -> None:
     path = tmp_path / "r.json"
     path.write_text(content)
-    _one_line_error(gvlbench("show", str(path)), "bad results file", needle)
+    one_line_error(gvlbench("show", str(path)), "bad results file", needle)
 
 
 def test_missing_results_file() -> None:
-    _one_line_error(gvlbench("show", "/no/such/results.json"), "cannot read")
+    one_line_error(gvlbench("show", "/no/such/results.json"), "cannot read")
 
 
 def _random_bytes() -> bytes:
@@ -95,7 +86,7 @@ def _random_bytes() -> bytes:
 def test_a_spec_of_random_bytes_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "spec.toml"
     path.write_bytes(_random_bytes())
-    _one_line_error(gvlbench("run", str(path)), "bad scenario spec", "not a text file (not UTF-8)")
+    one_line_error(gvlbench("run", str(path)), "bad scenario spec", "not a text file (not UTF-8)")
 
 
 @pytest.mark.parametrize("compiler", ["wabt", "none"])
@@ -104,7 +95,7 @@ def test_a_wat_source_of_random_bytes_is_one_line(spec, compiler: str) -> None:
     (path.parent / "case.wat").write_bytes(_random_bytes())
     env = {"GVLBENCH_WAT2WASM": compiler} if compiler == "none" else {}
     cli = gvlbench("run", str(path), "--threads", "1", env=env)
-    _one_line_error(cli, "bad scenario spec", "key 'wat'", "case.wat is not a text file")
+    one_line_error(cli, "bad scenario spec", "key 'wat'", "case.wat is not a text file")
 
 
 @pytest.mark.parametrize(
@@ -124,7 +115,7 @@ def test_binary_input_files_are_one_line(tmp_path: Path, args: list[str], needle
     binary.write_bytes(_random_bytes())
     baseline = REPO / "baselines" / "ci.json"
     argv = [a.format(bin=binary, baseline=baseline, tmp=tmp_path / "report") for a in args]
-    _one_line_error(gvlbench(*argv), needle)
+    one_line_error(gvlbench(*argv), needle)
 
 
 @pytest.mark.parametrize(
@@ -138,11 +129,11 @@ def test_binary_input_files_are_one_line(tmp_path: Path, args: list[str], needle
 def test_a_wat_path_the_os_refuses_is_one_line(spec, wat: str, needle: str) -> None:
     path = spec(f'wat = "{wat}"\nexport = "f"\n')
     (path.parent / "loop").symlink_to("loop")
-    _one_line_error(gvlbench("run", str(path)), "bad scenario spec", "key 'wat'", needle)
+    one_line_error(gvlbench("run", str(path)), "bad scenario spec", "key 'wat'", needle)
 
 
 def test_a_scenario_name_too_long_to_look_up_is_unknown() -> None:
-    _one_line_error(gvlbench("run", "x" * 300), "unknown scenario")
+    one_line_error(gvlbench("run", "x" * 300), "unknown scenario")
 
 
 @pytest.mark.parametrize(
@@ -159,4 +150,4 @@ def test_gate_configs_that_parse_but_do_not_fit_are_one_line(
     config = tmp_path / "gate.toml"
     config.write_text(body)
     baseline = str(REPO / "baselines" / "ci.json")
-    _one_line_error(gvlbench("gate", "--config", str(config), "--baseline", baseline), needle)
+    one_line_error(gvlbench("gate", "--config", str(config), "--baseline", baseline), needle)

@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from tests.conftest import QUICK, REPO, WAT, gvlbench
+from tests.conftest import QUICK, REPO, WAT, gvlbench, one_line_error
 
 EXAMPLE = REPO / "docs" / "examples" / "micropython.toml"
 WASI_SPIN_STDOUT = "wasi_spin: 9687637685457726455\n"
-
-
-def _one_line_error(cli, *needles: str) -> None:
-    assert cli.returncode == 2, (cli.stdout, cli.stderr)
-    assert "Traceback" not in cli.stderr
-    errors = [ln for ln in cli.stderr.splitlines() if ln.startswith("gvlbench: error:")]
-    assert len(errors) == 1, cli.stderr
-    for needle in needles:
-        assert needle in errors[0], errors[0]
 
 
 def _wasm(tmp_path: Path, wat_file: str) -> Path:
@@ -76,24 +67,17 @@ def test_a_command_that_exits_non_zero_is_a_measured_failure(tmp_path: Path) -> 
     assert "the command exited 0, expected 3" in cli.stdout
 
 
-def test_a_runaway_program_is_stopped_by_the_engine_fuel(tmp_path: Path) -> None:
-    spec = tmp_path / "fuel.toml"
+@pytest.mark.parametrize(
+    ("limit", "trap"), [("fuel = 1_000_000", "fuel"), ("epoch_deadline_ms = 50", "interrupt")]
+)
+def test_a_runaway_program_is_stopped_by_the_engine(tmp_path: Path, limit: str, trap: str) -> None:
+    spec = tmp_path / "runaway.toml"
     spec.write_text(f'wat = "{WAT}/spin.wat"\nexport = "spin"\nargs = [1_000_000_000_000]\n'
-                    "[limits]\nfuel = 1_000_000\n")  # fmt: skip
+                    f"[limits]\n{limit}\n")  # fmt: skip
     cli = gvlbench("run", str(spec), "--threads", "1", "--mode", "released", "--timeout", "60",
                    *QUICK)  # fmt: skip
     assert cli.returncode == 1, cli.stderr
-    assert "fuel" in cli.stdout and "hung" not in cli.stdout
-
-
-def test_an_epoch_deadline_stops_a_runaway_program(tmp_path: Path) -> None:
-    spec = tmp_path / "epoch.toml"
-    spec.write_text(f'wat = "{WAT}/spin.wat"\nexport = "spin"\nargs = [1_000_000_000_000]\n'
-                    "[limits]\nepoch_deadline_ms = 50\n")  # fmt: skip
-    cli = gvlbench("run", str(spec), "--threads", "1", "--mode", "released", "--timeout", "60",
-                   *QUICK)  # fmt: skip
-    assert cli.returncode == 1, cli.stderr
-    assert "interrupt" in cli.stdout and "hung" not in cli.stdout
+    assert trap in cli.stdout and "hung" not in cli.stdout
 
 
 def test_unknown_imports_trap_or_are_one_line(tmp_path: Path) -> None:
@@ -102,7 +86,7 @@ def test_unknown_imports_trap_or_are_one_line(tmp_path: Path) -> None:
                    " i32.const 5))")  # fmt: skip
     spec = tmp_path / "imp.toml"
     spec.write_text('wat = "imp.wat"\nexport = "run"\n')
-    _one_line_error(gvlbench("run", str(spec)), "env.missing", "unknown_imports")
+    one_line_error(gvlbench("run", str(spec)), "env.missing", "unknown_imports")
     spec.write_text('wat = "imp.wat"\nexport = "run"\nunknown_imports = "trap"\n'
                     "[expect]\nresult = 5\n")  # fmt: skip
     assert gvlbench("run", str(spec), "--threads", "1", *QUICK).returncode == 0
@@ -128,7 +112,7 @@ def test_bad_modules_and_worlds_are_one_line(tmp_path: Path, body: str, needles:
     spec = tmp_path / "bad.toml"
     spec.write_text(body.format(notwasm=notwasm, broken=broken, wat=WAT / "spin.wat",
                                 cmd=_wasm(tmp_path, "wasi_spin.wat")))  # fmt: skip
-    _one_line_error(gvlbench("run", str(spec)), *needles)
+    one_line_error(gvlbench("run", str(spec)), *needles)
 
 
 def test_race_takes_a_compiled_module_and_refuses_a_command(tmp_path: Path) -> None:
@@ -140,11 +124,11 @@ def test_race_takes_a_compiled_module_and_refuses_a_command(tmp_path: Path) -> N
                    "--trials", "1", "--duration", "1", "--json", "-")  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert cli.json()["gvlbench"]["race"][0]["trial_status"] == "survived"
-    _one_line_error(gvlbench("race", "--scenario", "wasi_spin"), "WASI command")
+    one_line_error(gvlbench("race", "--scenario", "wasi_spin"), "WASI command")
 
 
 def test_ruby_is_refused_where_its_worker_lacks_wasi() -> None:
-    _one_line_error(gvlbench("run", "wasi_spin", "--runtime", "ruby"), "Ruby worker", "WASI")
+    one_line_error(gvlbench("run", "wasi_spin", "--runtime", "ruby"), "Ruby worker", "WASI")
 
 
 def test_gc_stress_exceptions_run_with_eight_threads_and_count_misrouted(tmp_path: Path) -> None:
