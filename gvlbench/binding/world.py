@@ -11,10 +11,11 @@ so nothing a program prints reaches the terminal or interleaves with another thr
 from __future__ import annotations
 
 import math
-import os
+import shutil
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import wasmtime
@@ -55,10 +56,12 @@ def _tick(engine: wasmtime.Engine) -> None:
 
 
 class Output:
-    """A WASI program's stdout and stderr files, in a directory of this process's own."""
+    """A WASI program's stdout and stderr files, in a directory of this process's own,
+    removed when the Output is collected or the process exits."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gvlbench-wasi-"))
+        weakref.finalize(self, shutil.rmtree, self.dir, ignore_errors=True)
         self.stdout_path = self.dir / "stdout"
         self.stderr_path = self.dir / "stderr"
 
@@ -104,12 +107,3 @@ def wasi_config(target: Target, output: Output) -> wasmtime.WasiConfig:
 
 def is_wasi_import(module: str) -> bool:
     return module in ("wasi_snapshot_preview1", "wasi_unstable")
-
-
-def discard(output: Output | None) -> None:
-    """Remove an Output's directory (best effort: the process may be about to exit)."""
-    if output is None:
-        return
-    for p in output.dir.iterdir():
-        p.unlink(missing_ok=True)
-    os.rmdir(output.dir)

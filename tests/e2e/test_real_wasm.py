@@ -44,9 +44,12 @@ def test_a_compiled_wasm_runs_like_its_wat(tmp_path: Path) -> None:
 
 def test_a_wasi_command_checks_its_stdout_and_exit_code(tmp_path: Path) -> None:
     spec = _wasi_spin(tmp_path, f'[expect]\nstdout = "{WASI_SPIN_STDOUT.strip()}\\n"\n')
-    cli = gvlbench("run", str(spec), "--threads", "1", *QUICK)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    cli = gvlbench("run", str(spec), "--threads", "1", *QUICK, env={"TMPDIR": str(tmp)})
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "wasi_spin:" not in cli.stdout + cli.stderr  # captured, never on the terminal
+    assert not list(tmp.glob("gvlbench-wasi-*"))  # the captured output is not left behind
 
 
 def test_wrong_stdout_is_a_measured_failure_naming_the_first_differing_line(
