@@ -87,3 +87,11 @@ class ProtocolError(GvlbenchError):
     """A measuring child answered with something that is not the protocol's JSON."""
 
     kind = "protocol error"
+
+
+class CodeError(UserError):
+    """`--setup`, `--per-thread-setup` or `--stmt` code that does not compile, or raises
+    where it must not (setup anywhere, the statement when run alone): a property of the
+    code, not of the race. Names the part and the exception."""
+
+    kind = "bad code"

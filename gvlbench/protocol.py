@@ -190,6 +190,31 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Code:
+    """A Python-code target, in the convention of `python -m timeit`: `setup` runs once per
+    measuring process, `per_thread_setup` in each thread for the state that thread owns, and
+    `stmt` is what is measured (its value, when it ends in an expression, is its result).
+    This is code the user typed on the command line; spec files stay data."""
+
+    stmt: str
+    setup: tuple[str, ...] = ()
+    per_thread_setup: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stmt": self.stmt, "setup": list(self.setup),
+                "per_thread_setup": list(self.per_thread_setup)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Code:
+        return cls(data["stmt"], tuple(data.get("setup", ())),
+                   tuple(data.get("per_thread_setup", ())))  # fmt: skip
+
+    @staticmethod
+    def matches(data: Any) -> bool:
+        return isinstance(data, dict) and "stmt" in data
+
+
+@dataclass(frozen=True)
 class PyperfOptions:
     """pyperf's knobs. Defaults are lighter than pyperf's own (20 processes x 3 values):
     gvlbench's calls are long and its box has 2 cores; --rigorous gets closer to pyperf."""
@@ -230,7 +255,7 @@ class Task:
         doc: dict[str, Any] = {"protocol": PROTOCOL, "kind": self.kind}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is not None:
+            if value is not None and not (f.name == "patches" and not value):
                 doc[f.name] = _to_wire(value)
         return doc
 
@@ -256,9 +281,12 @@ def _to_wire(value: Any) -> Any:
 
 def _from_wire(hint: Any, value: Any) -> Any:
     base = typing.get_origin(hint) or hint
-    if base is typing.Union or isinstance(hint, type(int | None)):  # X | None
+    if base is typing.Union or isinstance(hint, type(int | None)):  # X | Y | None
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return None if value is None else _from_wire(inner[0], value)
+        if value is None:
+            return None
+        chosen = [a for a in inner if getattr(a, "matches", None) and a.matches(value)]
+        return _from_wire((chosen or inner)[0], value)
     if isinstance(base, type) and hasattr(base, "from_json"):
         return base.from_json(value)
     if isinstance(base, type) and issubclass(base, enum.Enum):
@@ -272,11 +300,19 @@ def _from_wire(hint: Any, value: Any) -> Any:
 @dataclass(frozen=True, kw_only=True)
 class CallTask(Task):
     """A task that calls one target with the lock held or released, along one call path
-    (`call_path` is a string: Python's paths, or the Ruby worker's own)."""
+    (`call_path` is a string: Python's paths, or the Ruby worker's own). The target is a
+    module's export, or Python code (`Code`: Python workers only, always the stock path: it
+    calls wasmtime-py as the user's package does). `patches` (PATCH_NAMES) are applied to
+    wasmtime-py before anything else runs; the key is written only when set."""
 
-    target: Target
+    target: Target | Code
     mode: Mode
     call_path: str
+    patches: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> Code | None:
+        return self.target if isinstance(self.target, Code) else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,6 +387,24 @@ class PhasesTask(CallTask):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CodeProbeTask(CallTask):
+    """Run a code target's setup, then its statement alone, then once in a fresh thread: what
+    fails here is bad input (a property of the code), told before any measuring starts."""
+
+    kind: ClassVar[str] = "code-probe"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileTask(CallTask):
+    """Where one statement's time goes: hooks on wasmtime-py's public classes time the
+    binding's phases, in `rounds` rounds of plain and hooked runs, for about `budget_s`."""
+
+    kind: ClassVar[str] = "profile"
+    budget_s: float = 2.0
+    rounds: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallsTask(Task):
     """Every (call path, mode) of one call, in interleaved batches."""
 
@@ -391,7 +445,7 @@ class CheckTask(Task):
 TASKS: dict[str, type[Task]] = {
     t.kind: t
     for t in (BenchTask, ProgressTask, PoolTask, RaceTask, GuardCostTask, CallsTask,
-              SweepPointTask, CheckTask, PhasesTask)
+              SweepPointTask, CheckTask, PhasesTask, CodeProbeTask, ProfileTask)
 }  # fmt: skip
 
 

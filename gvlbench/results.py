@@ -6,7 +6,7 @@ Layout (see docs/results.md):
      "benchmarks": [...],              # one pyperf benchmark per (scenario, mode, threads)
      "gvlbench": {"schema": 1, "command": ..., "progress": [...], "failures": [...],
                   "race": [...], "guard_cost": [...], "verify": [...], "pool": [...],
-                  "phases": [...]}}
+                  "phases": [...], "profile": [...]}}
 
 pyperf ignores the "gvlbench" key; it holds what pyperf cannot (a progress ratio can be 0,
 which a pyperf value cannot). Files are written atomically, after every measurement, so a
@@ -40,6 +40,7 @@ class Results:
     verify: list[dict[str, Any]] = field(default_factory=list)
     pool: list[dict[str, Any]] = field(default_factory=list)
     phases: list[dict[str, Any]] = field(default_factory=list)
+    profile: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Results) -> None:
         """Add every row of `other` (benchmarks, failures and each gvlbench section): what
@@ -75,6 +76,7 @@ class Results:
                 "verify": self.verify,
                 "pool": self.pool,
                 "phases": self.phases,
+                "profile": self.profile,
             },
         }
 
@@ -121,10 +123,13 @@ _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
              "peak_rss_kib": _NUM, "calls": (int,)},
     "phases": {"scenario": (str,), "mode": (str,), "threads": (int,), "call_path": (str,),
                "compile_s": (list,), "instantiate_s": (list,), "call_s": (list,)},
+    "profile": {"scenario": (str,), "mode": (str,), "runs": (int,), "plain_s": (list,),
+                "hooked_s": (list,), "phases": (dict,)},
 }  # fmt: skip
 _SAMPLE = {"ratio": _NUM, "call_s": _NUM}
 # Lists of numbers by section (a progress sample's own `call_s` is one number, so not here)
-_NUMBER_LISTS = {"phases": ("compile_s", "instantiate_s", "call_s")}
+_NUMBER_LISTS = {"phases": ("compile_s", "instantiate_s", "call_s"),
+                 "profile": ("plain_s", "hooked_s")}  # fmt: skip
 
 
 def _rows(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:

@@ -187,6 +187,7 @@ def measure_progress(
     sibling: Sibling,
     repeats: int,
     window_s: float = 0.1,
+    around: bool = False,
 ) -> list[ProgressSample]:
     """`repeats` calls from the sibling's caller, each with a fresh baseline just before it.
 
@@ -202,6 +203,9 @@ def measure_progress(
     step while the caller's clock moved" counts nothing when both share one core. Locating
     the call in wall time and counting the sibling's steps in it is what the marks do, and
     gives the same reading under load as they do.
+
+    `around`: the window is the whole call as Python sees it (a code target: the package's
+    own Python runs between its Wasm calls, and is part of what the statement costs).
     """
     if threading.get_ident() != sibling.caller_ident:
         raise RuntimeError("measure_progress must run on the thread that created the Sibling")
@@ -218,6 +222,8 @@ def measure_progress(
         if opened and closed:
             (_, c0, t0), (_, c1, t1) = opened[0], closed[-1]
             seconds, steps = t1 - t0, c1 - c0
+        elif around:
+            seconds, steps = end.wall_after_s - start.wall_before_s, end.count - start.count
         else:
             seconds, steps = call_window(sibling.ticks(), start, end)
         during = steps / seconds if seconds > 0 else 0.0

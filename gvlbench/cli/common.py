@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import kind_of
 from gvlbench.harness.loop import Experiment, execute
-from gvlbench.protocol import CallPath, Mode
+from gvlbench.protocol import CallPath, Code, Mode
 from gvlbench.results import Results
 
 out = Console()
@@ -65,6 +66,36 @@ def announce_runtimes(runtimes: tuple[Any, ...]) -> None:
             what = f"Python {rt.version}, GIL {rt.gil}"
         err.print(f"[dim]{escape(rt.label)}: {escape(rt.executable)} ({what})[/dim]",
                   soft_wrap=True)  # fmt: skip
+
+
+def code_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--setup`, `--per-thread-setup`, `--stmt` and `--name`: a Python-code target, in the
+    convention of `python -m timeit` (see docs/audit.md)."""
+    for option in reversed((
+        click.option("--setup", "setup", multiple=True, metavar="CODE",
+                     help="Python run once per measuring process, before the statement "
+                     "(repeatable; e.g. imports, a shared object)."),
+        click.option("--per-thread-setup", "per_thread_setup", multiple=True, metavar="CODE",
+                     help="Python run in each thread before its first statement, for state "
+                     "that thread owns (repeatable)."),
+        click.option("--stmt", metavar="CODE",
+                     help="The Python statement measured, instead of a scenario; if it ends "
+                     "in an expression, that is its result."),
+        click.option("--name", "code_name", default="code", show_default=True,
+                     help="What the code target's rows are called."),
+    )):  # fmt: skip
+        fn = option(fn)
+    return fn
+
+
+def code_from(setup: tuple[str, ...], per_thread_setup: tuple[str, ...],
+              stmt: str | None) -> Code | None:  # fmt: skip
+    """The code target the options give, or None; setup without a statement is an error."""
+    if stmt is None:
+        if setup or per_thread_setup:
+            raise OptionError("--setup and --per-thread-setup need --stmt")
+        return None
+    return Code(stmt, tuple(setup), tuple(per_thread_setup))
 
 
 patch_option = click.option(

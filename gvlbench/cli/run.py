@@ -13,18 +13,21 @@ from gvlbench.binding import hosts
 from gvlbench.cli.common import (
     announce_runtimes,
     call_path_option,
+    code_from,
+    code_options,
     err,
     json_output_option,
     measure,
     modes,
     out,
     output_path,
+    patch_option,
     print_json,
     runtime_option,
     timeout_option,
 )
 from gvlbench.cli.cost import show as show_costs
-from gvlbench.errors import EXIT_FAILED
+from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness import interpreter
 from gvlbench.harness.run import RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
@@ -70,7 +73,9 @@ def list_cmd(as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("scenario_name", metavar="SCENARIO")
+@click.argument("scenario_name", metavar="[SCENARIO]", required=False)
+@code_options
+@patch_option
 @click.option(
     "-t",
     "--threads",
@@ -145,11 +150,25 @@ def run(
     pool_calls: int,
     pool_repeats: int,
     phases: bool,
+    setup: tuple[str, ...],
+    per_thread_setup: tuple[str, ...],
+    stmt: str | None,
+    code_name: str,
+    patches: tuple[str, ...],
 ) -> None:
-    """Measure SCENARIO with the GIL held and released across thread counts.
+    """Measure SCENARIO, or a Python statement, with the GIL held and released across
+    thread counts.
 
-    SCENARIO is a built-in name (see `gvlbench list`) or the path of a spec file.
+    SCENARIO is a built-in name (see `gvlbench list`) or the path of a spec file. With
+    --stmt (and --setup, --per-thread-setup) the statement is measured instead, calling
+    wasmtime-py as your package does; held points wasmtime-py's own wasmtime_func_call at a
+    handle that keeps the GIL, for the whole measuring process.
     """
+    code = code_from(setup, per_thread_setup, stmt)
+    if code is not None and scenario_name is not None:
+        raise OptionError("give a SCENARIO or --stmt, not both")
+    if code is None and scenario_name is None:
+        raise OptionError("give a SCENARIO (see `gvlbench list`) or --stmt")
     probed = interpreter.resolve_runtimes(runtimes, pythons)
     base = PyperfOptions.preset(preset or "default")
     for name, value in (("--processes", processes), ("--values", values)):
@@ -160,7 +179,7 @@ def run(
     )
     to_stdout = output == "-"
     opts = RunOptions(
-        scenario=scenario.find(scenario_name),
+        scenario=scenario.find(scenario_name) if scenario_name is not None else None,
         max_threads=threads if threads is not None else cpu_count(),
         modes=(Mode.RELEASED,) if mode == "processes" else modes(mode),
         call_path=CallPath(call_path),
@@ -172,13 +191,21 @@ def run(
         pool_calls=pool_calls,
         pool_repeats=pool_repeats,
         phases=phases,
+        code=code,
+        name=code_name,
+        patches=patches,
     )
     announce_runtimes(probed)  # once the options hold: bad input stays a one-line error
     path = output_path(output)
     experiment = RunExperiment(opts)
-    compiler = experiment.compiled.compiler  # compiles and validates: bad input fails here
-    how = f"compiled by {compiler}" if opts.scenario.wat_path else "a compiled .wasm, validated"
-    err.print(f"[dim]{escape(opts.scenario.source_path.name)} {how}[/dim]", soft_wrap=True)
+    compiled = experiment.compiled  # compiles and validates, or probes: bad input fails here
+    if opts.scenario is not None and compiled is not None:
+        how = "a compiled .wasm, validated"
+        if opts.scenario.wat_path:
+            how = f"compiled by {compiled.compiler}"
+        err.print(f"[dim]{escape(opts.scenario.source_path.name)} {how}[/dim]", soft_wrap=True)
+    else:
+        err.print("[dim]the code ran alone: setup, statement, statement in a thread[/dim]")
     res = measure(experiment, path)
     if to_stdout:
         print_json(res.to_json())
@@ -230,8 +257,12 @@ def show_results(res: results.Results) -> None:
     cost_rows = guard_cost_rows(res)
     if cost_rows:
         out.print(render.guard_cost_table(cost_rows))
-    if res.benchmarks or not (res.race or cost_rows or res.pool):
-        out.print(render.speedup_table(stats.speedup_rows(res), cpus))
+    if res.benchmarks or not (res.race or cost_rows or res.pool or res.profile):
+        speedups = stats.speedup_rows(res)
+        out.print(render.speedup_table(speedups, cpus))
+        patch_costs = stats.patch_cost_rows(speedups)
+        if patch_costs:
+            out.print(render.patch_cost_table(patch_costs))
     phases = phases_rows(res)
     if phases:
         out.print(render.phases_table(phases))

@@ -14,7 +14,14 @@ from typing import Any
 
 from gvlbench import wat
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
+from gvlbench.harness import code as code_target
+from gvlbench.harness.interpreter import (
+    Runtime,
+    call_path_of,
+    check_call_path,
+    check_patches,
+    kind_of,
+)
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
@@ -22,6 +29,7 @@ from gvlbench.protocol import (
     EXECUTORS,
     BenchTask,
     CallPath,
+    Code,
     Mode,
     PhasesTask,
     PoolTask,
@@ -36,7 +44,7 @@ from gvlbench.scenario import Scenario
 
 @dataclass(frozen=True)
 class RunOptions:
-    scenario: Scenario
+    scenario: Scenario | None  # None: a code target
     max_threads: int
     modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
     call_path: CallPath = CallPath.STOCK
@@ -53,6 +61,16 @@ class RunOptions:
     # compile, instantiate and call timed apart per (mode, threads), Python runtimes only (the
     # Ruby worker does not do it): one short child each (see worker/phases.py)
     phases: bool = True
+    # a Python-code target (--setup/--per-thread-setup/--stmt) instead of a scenario, and the
+    # name its rows carry
+    code: Code | None = None
+    name: str = "code"
+    # binding patches: each bench and progress step runs unpatched and with these, side by side
+    patches: tuple[str, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        return self.scenario.name if self.scenario is not None else self.name
 
     def __post_init__(self) -> None:
         if self.pool_calls < 1 or self.pool_repeats < 1:
@@ -64,7 +82,18 @@ class RunOptions:
         if self.pool and any(kind_of(rt) != "python" for rt in self.runtimes):
             raise OptionError("--mode processes pools Python workers only; drop --runtime ruby")
         check_call_path(str(self.call_path), self.runtimes)
-        check_runtimes(self.scenario, self.runtimes)
+        if (self.scenario is None) == (self.code is None):
+            raise OptionError("give a SCENARIO or --stmt, not both")
+        if self.code is not None:
+            code_target.check(self.code, self.patches, self.runtimes)
+            if self.pool:
+                raise OptionError("--mode processes measures scenarios; drop --stmt")
+            if self.call_path is not CallPath.STOCK:
+                raise OptionError("--stmt calls wasmtime-py as the package does: drop "
+                                  "--call-path")  # fmt: skip
+        else:
+            check_patches(self.patches, self.runtimes)
+            check_runtimes(self.scenario, self.runtimes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -78,6 +107,7 @@ class Step:
     check_each_call: bool = True  # False: checked once, then timed bare (`gvlbench calls`)
     runtime: Runtime | None = None  # None: the harness's own interpreter
     executor: str = ""  # kind "pool": threads | processes
+    patches: tuple[str, ...] = ()  # binding patches applied in the child
 
     def label(self) -> str:
         scenario = self.scenario
@@ -87,6 +117,7 @@ class Step:
                 self.call_path and f"{self.call_path} path",
                 self.runtime and self.runtime.label,
                 self.guard and "guarded",
+                self.patches and "+".join(self.patches),
             )
             if x
         )
@@ -118,8 +149,9 @@ def modes_for(opts_modes: tuple[Mode, ...], runtime: Runtime | None) -> tuple[Mo
 def plan(opts: RunOptions) -> list[Step]:
     """Modes (and interpreters) interleaved at each thread count, so slow drift of a noisy
     box hits them all alike."""
-    name = opts.scenario.name
+    name = opts.subject
     runtimes: tuple[Runtime | None, ...] = opts.runtimes or (None,)
+    patch_sets: tuple[tuple[str, ...], ...] = ((), opts.patches) if opts.patches else ((),)
     if opts.pool:  # one job per fresh child, the executors alternating (ABBA) repeat by repeat
         return [
             Step(name, "pool", Mode.RELEASED, t, runtime=rt, executor=e)
@@ -129,18 +161,20 @@ def plan(opts: RunOptions) -> list[Step]:
             for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
         ]
     steps = [
-        Step(name, "bench", m, t, runtime=rt)
+        Step(name, "bench", m, t, runtime=rt, patches=p)
         for t in thread_sweep(opts.max_threads)
         for rt in runtimes
         for m in modes_for(opts.modes, rt)
+        for p in patch_sets
     ]
     if opts.progress_repeats:
         steps += [
-            Step(name, "progress", m, 1, runtime=rt)
+            Step(name, "progress", m, 1, runtime=rt, patches=p)
             for rt in runtimes
             for m in modes_for(opts.modes, rt)
+            for p in patch_sets
         ]
-    if opts.phases:
+    if opts.phases and opts.code is None:  # a code target's phases: `gvlbench profile`
         steps += [
             Step(name, "phases", m, t, runtime=rt)
             for t in thread_sweep(opts.max_threads)
@@ -161,16 +195,27 @@ class RunExperiment:
         self._steps = steps
 
     @cached_property
-    def _prepared(self) -> tuple[Target, wat.Compiled]:
-        return prepare_target(self.opts.scenario)
+    def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
+        """The scenario compiled and validated, or the code probed: bad input fails here."""
+        o = self.opts
+        if o.code is not None:
+            runtime = o.runtimes[0] if o.runtimes else None
+            code_target.probe(o.code, modes_for(o.modes, runtime)[0], o.patches, runtime)
+            return o.code, None
+        assert o.scenario is not None
+        return prepare_target(o.scenario)
 
     @property
-    def compiled(self) -> wat.Compiled:
+    def compiled(self) -> wat.Compiled | None:
         return self._prepared[1]
 
     def metadata(self) -> dict[str, Any]:
         o = self.opts
-        return common_metadata(o.scenario, self.compiled, str(o.call_path), o.runtimes)
+        if o.code is not None:
+            return code_target.metadata(o.code, o.name, o.patches, o.runtimes)
+        assert o.scenario is not None and self.compiled is not None
+        md = common_metadata(o.scenario, self.compiled, str(o.call_path), o.runtimes)
+        return {**md, "patches": "+".join(o.patches)} if o.patches else md
 
     def plan(self) -> list[Job]:
         steps = plan(self.opts) if self._steps is None else self._steps
@@ -182,7 +227,8 @@ class RunExperiment:
     def _task(self, step: Step) -> Task:
         opts = self.opts
         path = call_path_of(step.runtime, str(step.call_path or opts.call_path))
-        call = {"target": self._prepared[0], "mode": step.mode, "call_path": path}
+        call = {"target": self._prepared[0], "mode": step.mode, "call_path": path,
+                "patches": step.patches}  # fmt: skip
         if step.kind == "pool":
             total = opts.pool_calls * opts.max_threads
             return PoolTask(**call, threads=step.threads, executor=step.executor, total_calls=total)
@@ -192,9 +238,8 @@ class RunExperiment:
             return ProgressTask(
                 **call, repeats=opts.progress_repeats, overlap_threads=opts.max_threads
             )
-        name = bench_name(
-            opts.scenario.name, step.mode, step.threads, step.guard, step.call_path, step.runtime
-        )
+        name = bench_name(opts.subject, step.mode, step.threads, step.guard, step.call_path,
+                          step.runtime, step.patches)  # fmt: skip
         metadata = {
             **self.metadata(),
             "mode": str(step.mode),
@@ -203,6 +248,10 @@ class RunExperiment:
             "call_path": path,
             **(step.runtime.metadata() if step.runtime else {}),
         }
+        # pyperf refuses an empty metadata value: unpatched rows have no key
+        metadata.pop("patches", None)
+        if step.patches:
+            metadata["patches"] = "+".join(step.patches)
         return BenchTask(
             **call,
             name=name,
@@ -215,7 +264,7 @@ class RunExperiment:
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         step: Step = job.context
-        key = _row_key(self.opts.scenario, step)
+        key = _row_key(self.opts.subject, step)
         if isinstance(job.task, PhasesTask):  # its rows, failed or not, name what it called
             key.update(call_path=job.task.call_path, wasi_command=job.task.target.is_command)
         answer = outcome.answer
@@ -248,21 +297,23 @@ def bench_name(
     guard: bool = False,
     call_path: CallPath | None = None,
     runtime: Runtime | None = None,
+    patches: tuple[str, ...] = (),
 ) -> str:
-    """scenario/mode=M/threads=N, then /path=P, /python=V (or /ruby=V) and /guard=on where
-    they apply."""
+    """scenario/mode=M/threads=N, then /path=P, /python=V (or /ruby=V), /guard=on and
+    /patch=A+B where they apply."""
     name = f"{scenario}/mode={mode}/threads={threads}"
     if call_path is not None:
         name += f"/path={call_path}"
     if runtime is not None:
         name += runtime.name_suffix
-    return name + ("/guard=on" if guard else "")
+    name += "/guard=on" if guard else ""
+    return name + (f"/patch={'+'.join(patches)}" if patches else "")
 
 
-def _row_key(scenario: Scenario, step: Step) -> dict[str, Any]:
+def _row_key(subject: str, step: Step) -> dict[str, Any]:
     """What identifies a progress, pool or failure row of this step."""
     key: dict[str, Any] = {
-        "scenario": scenario.name,
+        "scenario": subject,
         "kind": step.kind,
         "mode": str(step.mode),
         "threads": step.threads,
@@ -276,4 +327,6 @@ def _row_key(scenario: Scenario, step: Step) -> dict[str, Any]:
         )
     if step.kind == "pool":
         key["executor"] = step.executor
+    if step.patches:
+        key["patches"] = "+".join(step.patches)
     return key

@@ -15,7 +15,7 @@ from gvlbench.report.guard_cost import GuardCostRow
 from gvlbench.report.phases import PhasesRow, caption
 from gvlbench.report.pool import PoolRow
 from gvlbench.report.race import RaceRow
-from gvlbench.report.stats import ProgressRow, SpeedupRow
+from gvlbench.report.stats import PatchCostRow, ProgressRow, SpeedupRow
 from gvlbench.report.sweep import SweepRow, crossover, paths_in
 from gvlbench.report.verify import CheckResult
 
@@ -59,11 +59,15 @@ def _axes(rows: list[Any]) -> list[str]:
     axes = ["runtime"] if any(r.interpreter for r in rows) else []
     if len({getattr(r, "call_path", "") for r in rows}) > 1:
         axes.append("path")
+    if any(getattr(r, "patches", "") for r in rows):
+        axes.append("patch")
     return axes
 
 
 def _axis_cells(row: Any, axes: list[str]) -> list[str]:
-    return [row.interpreter if a == "runtime" else row.call_path for a in axes]
+    cells = {"runtime": lambda: row.interpreter, "path": lambda: row.call_path,
+             "patch": lambda: row.patches or "none"}  # fmt: skip
+    return [cells[a]() for a in axes]
 
 
 def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
@@ -94,6 +98,17 @@ def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
         f"wall: median time for every thread to make one call (each owns its Store); "
         f"speedup: throughput vs 1 thread, same mode; effic.: speedup / min(threads, {cpus} cores)"
     )
+    return table
+
+
+def patch_cost_table(rows: list[PatchCostRow]) -> Table:
+    table = _table("What the patch costs", ["patch", "mode", "threads", "unpatched", "patched",
+                   "ratio"], {"patch", "mode"}, {r.scenario for r in rows}, False)  # fmt: skip
+    for r in rows:
+        cells = [escape(r.patches), r.mode, str(r.threads), fmt_time(r.plain_s),
+                 fmt_time(r.patched_s), f"{r.ratio:.3f}"]  # fmt: skip
+        table.add_row(*([escape(r.scenario)] if len(table.columns) > 6 else []), *cells)
+    table.caption = "ratio: patched wall time / unpatched, same mode and threads, one run"
     return table
 
 

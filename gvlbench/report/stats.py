@@ -48,6 +48,7 @@ class SpeedupRow:
     interpreter: str = ""  # set when the children ran under another runtime (--python, --runtime)
     call_path: str = ""
     name: str = ""  # the pyperf benchmark's name, for matching rows across files
+    patches: str = ""  # binding patches the child applied, joined with "+"
 
 
 def row_mode(md: dict[str, Any]) -> str:
@@ -72,6 +73,7 @@ class ProgressRow:
     # expect.raises: calls that met the known defect exceptions-concurrent, of those checked
     misrouted: int = 0
     checked_calls: int = 0
+    patches: str = ""
 
 
 def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
@@ -83,21 +85,22 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
     """One row per (scenario, interpreter, call path, mode, threads), failures included;
     speedup is against 1 thread of the same everything else."""
     cpus = int(results.metadata.get("usable_cpus") or 1)
-    measured: dict[tuple[str, str, str, str, int], pyperf.Benchmark] = {}
+    measured: dict[tuple[str, str, str, str, str, int], pyperf.Benchmark] = {}
     for bench in results.benchmarks:
         md = bench["metadata"]
         key = (md["scenario"], md.get("interpreter", ""), md.get("call_path", ""),
-               row_mode(md), int(md["threads"]))  # fmt: skip
+               md.get("patches", ""), row_mode(md), int(md["threads"]))  # fmt: skip
         measured[key] = pyperf_benchmark(bench)
     rows = [
         SpeedupRow(f["scenario"], row_mode(f), int(f["threads"]), f["description"],
-                   interpreter=f.get("interpreter", ""), call_path=f.get("call_path", ""))
+                   interpreter=f.get("interpreter", ""), call_path=f.get("call_path", ""),
+                   patches=f.get("patches", ""))
         for f in results.failures
         if f.get("kind") == "bench"
     ]  # fmt: skip
-    for (scenario, interp, path, mode, threads), b in measured.items():
+    for (scenario, interp, path, patches, mode, threads), b in measured.items():
         wall = b.median()
-        one = measured.get((scenario, interp, path, mode, 1))
+        one = measured.get((scenario, interp, path, patches, mode, 1))
         speedup = threads * one.median() / wall if one else None
         rows.append(
             SpeedupRow(
@@ -114,15 +117,46 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
                 interpreter=interp,
                 call_path=path,
                 name=b.get_name(),
+                patches=patches,
             )
         )
-    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.mode, r.threads))
+    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.patches, r.mode,
+                                       r.threads))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PatchCostRow:
+    """What a binding patch costs: its wall time over the unpatched one, same everything else,
+    from one run (the steps interleave, so a slow phase of the box hits both)."""
+
+    scenario: str
+    patches: str
+    mode: str
+    threads: int
+    plain_s: float
+    patched_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.patched_s / self.plain_s
+
+
+def patch_cost_rows(rows: list[SpeedupRow]) -> list[PatchCostRow]:
+    plain = {(r.scenario, r.interpreter, r.call_path, r.mode, r.threads): r for r in rows
+             if not r.patches and r.wall_median_s}  # fmt: skip
+    out = []
+    for r in rows:
+        base = plain.get((r.scenario, r.interpreter, r.call_path, r.mode, r.threads))
+        if r.patches and r.wall_median_s and base is not None and base.wall_median_s:
+            out.append(PatchCostRow(r.scenario, r.patches, r.mode, r.threads,
+                                    base.wall_median_s, r.wall_median_s))  # fmt: skip
+    return out
 
 
 def progress_rows(results: Results) -> list[ProgressRow]:
     rows = [
         ProgressRow(f["scenario"], row_mode(f), f["description"],
-                    interpreter=f.get("interpreter", ""))
+                    interpreter=f.get("interpreter", ""), patches=f.get("patches", ""))
         for f in results.failures
         if f.get("kind") == "progress"
     ]  # fmt: skip
@@ -147,6 +181,7 @@ def progress_rows(results: Results) -> list[ProgressRow]:
                 int(p.get("overlap_threads") or 0),
                 sum((p.get("misrouted") or {}).values()),
                 int(p.get("checked_calls") or 0),
+                p.get("patches", ""),
             )
         )
-    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.mode))
+    return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.patches, r.mode))

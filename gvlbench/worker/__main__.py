@@ -42,6 +42,10 @@ def _handler(kind: str) -> Callable[[Any], dict[str, Any]]:
         from gvlbench.worker.sweep import measure_point as fn
     elif kind == "phases":
         from gvlbench.worker.phases import run_phases as fn
+    elif kind == "code-probe":
+        from gvlbench.worker.code import probe as fn
+    elif kind == "profile":
+        from gvlbench.worker.profile import run_profile as fn
     else:
         raise ValueError(f"no handler for task kind {kind!r}")
     return fn

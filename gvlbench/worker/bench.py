@@ -84,6 +84,11 @@ def _never_called_in_manager(loops: int) -> float:
 def _preflight(task: BenchTask) -> None:
     """One checked call here, before pyperf spawns anything: a wrong result or an unexpected
     exception comes back as a precise error instead of a bare worker exit code."""
+    if task.code is not None:
+        from gvlbench.worker.code import target_of
+
+        target_of(task).reference()
+        return
     from gvlbench.binding.embed import make_embeddings
     from gvlbench.binding.invoke import CallPath
 
@@ -102,6 +107,10 @@ def pyperf_worker() -> None:
     task_file = pre.parse_known_args()[0].task_file
     task = parse_task(json.loads(Path(task_file).read_text()))
     assert isinstance(task, BenchTask)
+    runner = _runner(task, task_file)
+    if task.code is not None:
+        _time_code(task, runner)
+        return
     path = CallPath(task.call_path)
     embs = make_embeddings(task.target, task.mode, path, task.threads)
     for emb in embs:
@@ -114,6 +123,18 @@ def pyperf_worker() -> None:
 
         calls = [guarded(c, StoreGuard(f"store-{i}")) for i, c in enumerate(calls)]
     team = ThreadTeam(calls)
-    runner = _runner(task, task_file)
+    runner.bench_time_func(task.name, team.run)
+    team.close()
+
+
+def _time_code(task: BenchTask, runner: Any) -> None:
+    """T threads each running the statement; one untimed round first, so that each thread's
+    per-thread setup runs in that thread before any timing."""
+    from gvlbench.binding.measure import ThreadTeam
+    from gvlbench.worker.code import target_of
+
+    code = target_of(task)
+    team = ThreadTeam([code.call] * task.threads)
+    team.run(1)
     runner.bench_time_func(task.name, team.run)
     team.close()

@@ -19,6 +19,8 @@ from gvlbench.protocol import ProgressTask
 
 
 def run_progress(task: ProgressTask) -> dict[str, Any]:
+    if task.code is not None:
+        return _code_progress(task)
     target, mode, path = task.target, task.mode, CallPath(task.call_path)
     sibling = Sibling()
     ctx = HostContext(counter=lambda: sibling.count)
@@ -49,4 +51,27 @@ def run_progress(task: ProgressTask) -> dict[str, Any]:
         doc["misrouted"] = dict(MISROUTED)
         threads = task.overlap_threads if task.overlap_threads > 1 else 0
         doc["checked_calls"] = (1 + task.repeats) * (1 + threads)
+    return doc
+
+
+def _code_progress(task: ProgressTask) -> dict[str, Any]:
+    """Around the statement: the window is the whole statement, Python glue and hand-offs
+    included, since the package's own Python runs between its Wasm calls."""
+    from gvlbench.worker.code import target_of
+
+    code = target_of(task)
+    sibling = Sibling()
+    try:
+        code.reference()  # warm, and this thread's per-thread setup, outside the samples
+        samples = measure_progress(code.call, [], sibling, task.repeats, around=True)
+    finally:
+        sibling.stop()
+    doc: dict[str, Any] = {"via": "around the statement", "samples": [
+        {"ratio": s.ratio, "call_s": s.call_s, "rate_alone_per_s": s.rate_alone_per_s}
+        for s in samples
+    ]}  # fmt: skip
+    if task.overlap_threads > 1:  # a first round runs each thread's per-thread setup: dropped
+        calls = [code.call] * task.overlap_threads
+        doc["overlap_threads"] = task.overlap_threads
+        doc["overlap"] = measure_overlap(calls, task.repeats + 1)[1:]
     return doc

@@ -3,7 +3,9 @@
 The trial announces its start before the first thread starts (a thread can crash the process
 before the main thread runs again), then counts calls, refusals by the Store guard, and
 exceptions per type with one example each. A crash is no answer at all: the harness reads the
-child's signal and stderr.
+child's signal and stderr. A code target (`--stmt`) runs its statement alone first, in this
+thread, before any other starts: that result is the reference, and every thread's result that
+differs from it (by `==`) is counted as wrong, with one example.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from gvlbench.binding.guard import StoreGuard, StoreInUseError, guarded
 from gvlbench.protocol import RaceTask, announce_start
+from gvlbench.pycode import comparable
+from gvlbench.worker.code import target_of
 
 REFUSAL_BACKOFF_S = 0.001
 
@@ -27,15 +31,32 @@ class _Tally:
     refused: int = 0
     exceptions: Counter = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
+    wrong: int = 0
+    wrong_example: str | None = None
+
+
+_UNCHECKED = object()  # no reference: a module export's result is checked by its spec
 
 
 def run_trial(task: RaceTask) -> dict[str, Any]:
     """Hammer the target from N threads for `duration_s` (or until the process dies)."""
-    calls = _trial_calls(task)
+    reference: Any = _UNCHECKED
+    compared = False
+    if task.code is not None:
+        code = target_of(task)
+        reference = code.reference()  # alone, before any thread starts
+        compared = comparable(reference)
+        if not compared:
+            reference = _UNCHECKED
+        calls = [code.call] * task.threads  # each thread runs its own per-thread setup
+    else:
+        calls = _trial_calls(task)
     tallies = [_Tally() for _ in calls]
     stop = threading.Event()
     threads = [
-        threading.Thread(target=_hammer, args=(c, t, stop), name=f"gvlbench-{i}", daemon=True)
+        threading.Thread(
+            target=_hammer, args=(c, t, stop, reference), name=f"gvlbench-{i}", daemon=True
+        )
         for i, (c, t) in enumerate(zip(calls, tallies, strict=True))
     ]
     # Before the first thread starts: a thread can crash the process before the main thread
@@ -53,13 +74,18 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
     for t in tallies:
         exceptions.update(t.exceptions)
         examples.update(t.examples)
-    return {
+    doc = {
         "elapsed_s": time.perf_counter() - start,
         "calls": sum(t.calls for t in tallies),
         "refused": sum(t.refused for t in tallies),
         "exceptions": dict(exceptions),
         "examples": examples,
     }
+    if task.code is not None:
+        wrong = [t.wrong_example for t in tallies if t.wrong_example is not None]
+        doc.update(compared=compared, wrong=sum(t.wrong for t in tallies),
+                   wrong_example=wrong[0] if wrong else None)  # fmt: skip
+    return doc
 
 
 def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
@@ -83,11 +109,17 @@ def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
     return calls
 
 
-def _hammer(call: Callable[[], Any], tally: _Tally, stop: threading.Event) -> None:
+def _hammer(
+    call: Callable[[], Any], tally: _Tally, stop: threading.Event, reference: Any = _UNCHECKED
+) -> None:
     while not stop.is_set():
         try:
-            call()
+            result = call()
             tally.calls += 1
+            if reference is not _UNCHECKED and not _same(result, reference):
+                tally.wrong += 1
+                if tally.wrong_example is None:
+                    tally.wrong_example = f"{result!r:.200} (reference {reference!r:.200})"
         except StoreInUseError as exc:
             # Back off as a real caller of a recoverable error would: a thread spinning on
             # refusals would otherwise starve the owner, whose call needs the GIL back.
@@ -99,3 +131,11 @@ def _hammer(call: Callable[[], Any], tally: _Tally, stop: threading.Event) -> No
             name = type(exc).__name__
             tally.exceptions[name] += 1
             tally.examples.setdefault(name, str(exc)[:300])
+
+
+def _same(result: Any, reference: Any) -> bool:
+    """`==`, where a comparison that itself raises counts as different."""
+    try:
+        return bool(result == reference)
+    except Exception:
+        return False

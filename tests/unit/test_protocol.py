@@ -15,11 +15,14 @@ from gvlbench.protocol import (
     CallPath,
     CallsTask,
     CheckTask,
+    Code,
+    CodeProbeTask,
     GuardCostTask,
     Import,
     Mode,
     PhasesTask,
     PoolTask,
+    ProfileTask,
     ProgressTask,
     PyperfOptions,
     RaceTask,
@@ -32,6 +35,8 @@ from gvlbench.protocol import (
 # Every optional part of a target set, so a field the reader drops cannot go unseen.
 TARGET = Target("/cache/x.wasm", "run", (3, -1.5), (Import("host", "mark", "mark"),), 42, None)
 TRAPPING = Target("/cache/t.wasm", "boom", (), (), None, "unreachable")
+CODE = Code("ctx.eval('1+2')", ("import quickjs_rs", "rt = quickjs_rs.Runtime()"),
+            ("ctx = rt.new_context()",))  # fmt: skip
 
 # One instance of every kind, each with its non-default values, keyed by kind.
 EXAMPLES: dict[str, Task] = {
@@ -55,6 +60,8 @@ EXAMPLES: dict[str, Task] = {
                   sabotage=True, modules={"TRAP": "/cache/trap.wasm"},
                   patches=("thread-local-exceptions",)),
         PhasesTask(target=TARGET, mode=Mode.HELD, call_path="stock", threads=2, rounds=2),
+        CodeProbeTask(target=CODE, mode=Mode.HELD, call_path="stock", patches=("store-guard",)),
+        ProfileTask(target=CODE, mode=Mode.RELEASED, call_path="stock", budget_s=0.5, rounds=2),
     )
 }  # fmt: skip
 
@@ -72,6 +79,23 @@ def test_every_task_kind_survives_the_wire(kind: str) -> None:
     back = parse_task(wire)
     assert back == task
     assert type(back) is type(task)
+
+
+def test_a_code_target_and_a_module_target_are_told_apart_on_the_wire() -> None:
+    for target in (CODE, TARGET):
+        task = RaceTask(
+            target=target,
+            mode=Mode.RELEASED,
+            call_path="stock",
+            threads=2,
+            store="shared",
+            guard=False,
+            duration_s=1.0,
+            patches=("store-guard",),
+        )
+        back = parse_task(json.loads(json.dumps(task.to_json())))
+        assert back == task and type(back.target) is type(target)  # fmt: skip
+        assert (back.code is not None) == isinstance(target, Code)
 
 
 def test_none_fields_are_left_off_the_wire_and_read_back_as_none() -> None:

@@ -1,0 +1,88 @@
+"""Python-code targets on the harness's side: checked, probed and described before measuring.
+
+A code target (`--setup`, `--per-thread-setup`, `--stmt`) is code the user typed, so what is
+wrong with it is bad input, told in one line before any measuring child starts: a part that
+does not compile (checked here, with no child), setup that raises, or a statement that raises
+(or kills its process) when run alone, which is a property of the code, not a race. The probe
+is one child that does exactly that (worker/code.py `probe`), under the first runtime and mode
+the command will measure, with its patches.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import version
+from typing import Any
+
+from gvlbench import __version__, pycode
+from gvlbench.errors import CodeError, OptionError
+from gvlbench.harness.interpreter import Runtime, check_patches, kind_of, runtimes_metadata
+from gvlbench.harness.loop import ChildExecutor, Job
+from gvlbench.harness.target import cpu_count, gil_status
+from gvlbench.protocol import Code, CodeProbeTask, Mode
+
+PROBE_TIMEOUT_S = 120.0
+
+
+def check(code: Code, patches: tuple[str, ...], runtimes: tuple[Runtime, ...]) -> None:
+    """What can be told without a child: the parts compile, the patches exist, and every
+    runtime is a Python (Ruby code targets may come later)."""
+    if any(kind_of(rt) == "ruby" for rt in runtimes):
+        raise OptionError("--stmt is Python code: drop --runtime ruby (Ruby code targets may "
+                          "come later)")  # fmt: skip
+    check_patches(patches, runtimes)
+    pycode.check(code)
+
+
+def probe(
+    code: Code, mode: Mode, patches: tuple[str, ...] = (), runtime: Runtime | None = None
+) -> dict[str, Any]:
+    """Run the probe child; CodeError (one line) for what it found wrong with the code."""
+    task = CodeProbeTask(target=code, mode=mode, call_path="stock", patches=patches)
+    outcome = ChildExecutor().run(Job("probing the code", task, runtime, PROBE_TIMEOUT_S))
+    if outcome.ok and outcome.answer:
+        return outcome.answer
+    if outcome.status == "raised" and outcome.answer:
+        error = outcome.answer.get("error", {})
+        if error.get("type") == "CodeError":
+            raise CodeError(error.get("message", "the code failed"))
+    raise CodeError(f"run alone, the code did not finish: {outcome.describe()}")
+
+
+def metadata(
+    code: Code, name: str, patches: tuple[str, ...], runtimes: tuple[Runtime, ...] = ()
+) -> dict[str, Any]:
+    """What every row of a code target's document shares (common_metadata's twin). pyperf
+    takes only one-line strings and numbers as metadata: parts are joined with " ; " and
+    a newline in the code is written as "\\n"."""
+    return {
+        "gvlbench_version": __version__,
+        "wasmtime_version": version("wasmtime"),
+        "runtime": "python",
+        "runtime_version": platform.python_version(),
+        "lock": "GIL",
+        "gil": gil_status(),
+        "usable_cpus": cpu_count(),
+        "scenario": name,
+        "target": "code",
+        **{
+            k: v
+            for k, v in (
+                ("setup", _one_line(code.setup)),
+                ("per_thread_setup", _one_line(code.per_thread_setup)),
+                ("patches", "+".join(patches)),
+            )
+            if v
+        },  # pyperf: no empty values
+        "stmt": _one_line((code.stmt,)),
+        "store": "as the code makes them",
+        "call_path": "stock",
+        **runtimes_metadata(runtimes),
+        "harness_python": platform.python_version(),
+        "harness_gil": gil_status(),
+    }
+
+
+def _one_line(parts: tuple[str, ...]) -> str:
+    return " ; ".join(p.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+                      for p in parts)  # fmt: skip

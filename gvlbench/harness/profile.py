@@ -1,0 +1,78 @@
+"""`gvlbench profile`: where a code target's statement spends its time, per mode.
+
+One child per (mode, patch set), single thread; the child's side is worker/profile.py and the
+table is report/profile.py. Code targets only: a scenario's phases are `run`'s phases table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from gvlbench.errors import OptionError
+from gvlbench.harness import code as code_target
+from gvlbench.harness.interpreter import Runtime
+from gvlbench.harness.loop import Job
+from gvlbench.harness.runner import ChildOutcome
+from gvlbench.protocol import Code, Mode, ProfileTask
+from gvlbench.results import Results
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    code: Code
+    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    name: str = "code"
+    patches: tuple[str, ...] = ()
+    budget_s: float = 2.0
+    rounds: int = 5
+    timeout_s: float = 300.0
+    runtime: Runtime | None = None  # None: the harness's own Python
+
+    def __post_init__(self) -> None:
+        if self.budget_s <= 0 or self.rounds < 1:
+            raise OptionError("--budget must be positive and --rounds at least 1")
+        code_target.check(self.code, self.patches, (self.runtime,) if self.runtime else ())
+
+
+class ProfileExperiment:
+    command = "profile"
+
+    def __init__(self, opts: ProfileOptions):
+        self.opts = opts
+
+    @cached_property
+    def _probed(self) -> dict[str, Any]:
+        o = self.opts
+        return code_target.probe(o.code, o.modes[0], o.patches, o.runtime)
+
+    def metadata(self) -> dict[str, Any]:
+        o = self.opts
+        runtimes = (o.runtime,) if o.runtime else ()
+        return code_target.metadata(o.code, o.name, o.patches, runtimes)
+
+    def plan(self) -> list[Job]:
+        o = self.opts
+        self._probed  # noqa: B018  (bad code fails here, before any measuring child)
+        patch_sets: tuple[tuple[str, ...], ...] = ((), o.patches) if o.patches else ((),)
+        return [
+            Job(f"profiling {o.name}, {mode}" + (f", {'+'.join(p)}" if p else ""),
+                ProfileTask(target=o.code, mode=mode, call_path="stock", patches=p,
+                            budget_s=o.budget_s, rounds=o.rounds),
+                o.runtime, o.timeout_s, (mode, p))
+            for mode in o.modes
+            for p in patch_sets
+        ]  # fmt: skip
+
+    def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
+        mode, patches = job.context
+        key = {"scenario": self.opts.name, "mode": str(mode), "patches": "+".join(patches)}
+        if not outcome.ok or outcome.answer is None:
+            results.add_failure({**key, "kind": "profile", "threads": 1}, outcome.to_json())
+            return f"{job.label}: {outcome.describe()}"
+        answer = outcome.answer
+        keep = ("runs", "plain_s", "hooked_s", "setup", "first", "steady")
+        results.profile.append({**key, **{k: answer[k] for k in keep},
+                                "phases": answer["steady"]["phase_s"]})  # fmt: skip
+        return None

@@ -1,0 +1,60 @@
+"""The child's side of `gvlbench profile`: one statement's time, phase by phase.
+
+The hooks (binding/profile.py) go in before anything else, patches and setup included, so
+the setup's own compiling and instantiating are seen too. Three columns come back: the setup
+(once, this thread's per-thread setup included), the first run of the statement (first-call
+costs: lazy compilation, caches), and the steady state: `rounds` rounds, each a batch of plain
+runs then a batch of hooked ones, so the hooks' own cost is measured in the same seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gvlbench.binding.profile import PHASES, Profiler, install
+from gvlbench.protocol import ProfileTask
+from gvlbench.worker.code import target_of
+
+
+def _timed(profiler: Profiler, fn: Callable[[], Any]) -> dict[str, Any]:
+    """Run `fn` hooked; its wall time and each phase's time and entries."""
+    profiler.reset()
+    profiler.enabled = True
+    start = time.perf_counter_ns()
+    try:
+        fn()
+    finally:
+        profiler.enabled = False
+    return {"total_s": (time.perf_counter_ns() - start) / 1e9, **_phases(profiler, 1)}
+
+
+def _phases(profiler: Profiler, runs: int) -> dict[str, Any]:
+    return {"phase_s": {p: profiler.ns[p] / 1e9 / runs for p in PHASES},
+            "calls": {p: profiler.calls[p] / runs for p in PHASES}}  # fmt: skip
+
+
+def run_profile(task: ProfileTask) -> dict[str, Any]:
+    profiler = install()
+    holder: list[Any] = []
+    setup = _timed(profiler, lambda: holder.append(target_of(task).statement()))
+    stmt = holder[0]  # this thread's statement, its per-thread setup done
+    first = _timed(profiler, stmt)
+    per_round = max(1, int(task.budget_s / 2 / task.rounds / max(first["total_s"], 1e-6)))
+    plain_s, hooked_s = [], []
+    profiler.reset()
+    for _ in range(task.rounds):
+        start = time.perf_counter_ns()
+        for _ in range(per_round):
+            stmt()
+        plain_s.append((time.perf_counter_ns() - start) / 1e9 / per_round)
+        profiler.enabled = True
+        start = time.perf_counter_ns()
+        for _ in range(per_round):
+            stmt()
+        hooked_s.append((time.perf_counter_ns() - start) / 1e9 / per_round)
+        profiler.enabled = False
+    steady = _phases(profiler, task.rounds * per_round)
+    return {"runs": task.rounds * per_round, "plain_s": plain_s, "hooked_s": hooked_s,
+            "setup": setup, "first": first, "steady": steady}  # fmt: skip
