@@ -10,7 +10,9 @@ around it. What no hook claims is the statement's own Python (its share is the r
 - wasm: inside `Func.__call__` (the Wasm code, and wasmtime-py's argument and result glue);
 - binding: the binding's other calls that touch a Store (memory, globals, tables, fuel,
   exports, a Caller's lookups);
-- host: Python host functions Wasm called back into (defined with Func or Linker.define_func).
+- host: Python host functions Wasm called back into (defined with Func or Linker.define_func),
+  and WASI's custom stdout/stderr callbacks. Those run on a wasmtime thread, not the caller's,
+  so their time overlaps the Wasm call that wrote (it is not subtracted from it).
 
 Hooks cost about a microsecond each, so the profile also times the statement unhooked, in
 rounds alternating with the hooked ones, and says how far the hooks slowed it.
@@ -138,6 +140,17 @@ def _host_hooks() -> None:
 
     wasmtime.Func.__init__ = func_init_hooked  # type: ignore[method-assign]
     wasmtime.Linker.define_func = define_func_hooked  # type: ignore[method-assign]
+    for name in ("stdout_custom", "stderr_custom"):  # WASI output, called from a wasmtime thread
+        prop = wasmtime.WasiConfig.__dict__.get(name)
+        if isinstance(prop, property) and prop.fset is not None:
+            setattr(wasmtime.WasiConfig, name, property(prop.fget, _hooked_setter(prop.fset)))
+
+
+def _hooked_setter(fset: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    def setter(self: Any, callback: Any) -> None:
+        fset(self, PROFILER.timed(callback, "host"))
+
+    return setter
 
 
 def install() -> Profiler:

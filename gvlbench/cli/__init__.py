@@ -54,8 +54,9 @@ def main() -> None:
 
 
 # The commands live in one module per concept; they are registered here, after `main` exists.
-from gvlbench.cli import cost, gate, race, run, verify  # noqa: E402
+from gvlbench.cli import cost, gate, profile, race, run, verify  # noqa: E402
 
-for _command in (run.list_cmd, run.run, race.race, verify.verify, cost.calls, cost.sweep,
+for _command in (run.list_cmd, run.run, race.race, profile.profile, verify.verify, cost.calls,
+                 cost.sweep,
                  gate.compare, gate.gate, gate.report, run.compile_cmd, run.show):  # fmt: skip
     main.add_command(_command)

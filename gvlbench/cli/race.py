@@ -12,11 +12,14 @@ from gvlbench import results, scenario
 from gvlbench.cli.common import (
     announce_runtimes,
     call_path_option,
+    code_from,
+    code_options,
     err,
     measure,
     mode_option,
     modes,
     output_path,
+    patch_option,
     print_json,
     runtime_option,
 )
@@ -30,6 +33,8 @@ from gvlbench.report.race import check_expectation, summarize
 
 
 @click.command()
+@code_options
+@patch_option
 @click.option(
     "--shared-store/--per-thread-store",
     "shared",
@@ -64,7 +69,7 @@ from gvlbench.report.race import check_expectation, summarize
     "scenario_name",
     default="grow",
     show_default=True,
-    help="The workload each thread calls (a name or a spec path).",
+    help="The workload each thread calls (a name or a spec path); or give --stmt.",
 )
 @call_path_option
 @click.option(
@@ -96,23 +101,35 @@ from gvlbench.report.race import check_expectation, summarize
 def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
          guard_cost: bool, output: str | None,
-         timeout_s: float | None, runtimes: tuple[str, ...]) -> None:  # fmt: skip
+         timeout_s: float | None, runtimes: tuple[str, ...], setup: tuple[str, ...],
+         per_thread_setup: tuple[str, ...], stmt: str | None, code_name: str,
+         patches: tuple[str, ...]) -> None:  # fmt: skip
     """Call one Store from many threads and classify each trial: crashed, raised, hung, survived.
 
     Every trial is its own child process, so an abort is a row, never a dead harness.
+
+    With --stmt, the threads run your statement instead (after --setup once, and
+    --per-thread-setup in each thread): the statement runs alone first, and each result
+    that differs from that reference is counted as wrong. Whether the threads share a Store
+    is up to your code; --patch store-guard turns a shared one into StoreInUseError.
     """
     path = output_path(output)
+    code = code_from(setup, per_thread_setup, stmt)
+    if code is not None:
+        _check_code_options(guard_cost, guard, scenario_name)
     if guard_cost:
         if set(runtimes) - {"python"}:
             raise OptionError("--guard-cost prices the Python guard only; drop --runtime ruby")
         res = _guard_cost(mode, path)
     else:
         probed = interpreter.resolve_runtimes(runtimes, ())
+        configs = (_code_configs(matrix, mode, patches) if code is not None
+                   else _race_configs(shared, guard, matrix, mode, patches))  # fmt: skip
         opts = RaceOptions(
-            scenario=scenario.find(scenario_name),
-            configs=_race_configs(shared, guard, matrix, mode), threads=threads, trials=trials,
+            scenario=scenario.find(scenario_name) if code is None else None,
+            configs=configs, threads=threads, trials=trials,
             duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
-            runtimes=probed,
+            runtimes=probed, code=code, name=code_name,
         )  # fmt: skip
         announce_runtimes(probed)
         res = measure(RaceExperiment(opts), path)
@@ -128,14 +145,37 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
             sys.exit(EXIT_FAILED)
 
 
-def _race_configs(shared: bool, guard: bool, matrix: bool, mode: str) -> tuple[RaceConfig, ...]:
+def _race_configs(shared: bool, guard: bool, matrix: bool, mode: str,
+                  patches: tuple[str, ...] = ()) -> tuple[RaceConfig, ...]:  # fmt: skip
     if matrix:
-        return (RaceConfig("shared", False, Mode.RELEASED),
-                RaceConfig("per-thread", False, Mode.RELEASED),
-                RaceConfig("shared", True, Mode.RELEASED),
-                RaceConfig("shared", False, Mode.HELD))  # fmt: skip
+        return (RaceConfig("shared", False, Mode.RELEASED, patches),
+                RaceConfig("per-thread", False, Mode.RELEASED, patches),
+                RaceConfig("shared", True, Mode.RELEASED, patches),
+                RaceConfig("shared", False, Mode.HELD, patches))  # fmt: skip
     store = "shared" if shared else "per-thread"
-    return tuple(RaceConfig(store, guard, m) for m in modes(mode))
+    return tuple(RaceConfig(store, guard, m, patches) for m in modes(mode))
+
+
+def _code_configs(matrix: bool, mode: str, patches: tuple[str, ...]) -> tuple[RaceConfig, ...]:
+    """A code target's configurations: its modes, with the patches; --matrix: released,
+    held, and released under store-guard (what the guard makes of the race)."""
+    if matrix:
+        return (RaceConfig("code", False, Mode.RELEASED, patches),
+                RaceConfig("code", False, Mode.HELD, patches),
+                RaceConfig("code", False, Mode.RELEASED,
+                           tuple(dict.fromkeys((*patches, "store-guard")))))  # fmt: skip
+    return tuple(RaceConfig("code", False, m, patches) for m in modes(mode))
+
+
+def _check_code_options(guard_cost: bool, guard: bool, scenario_name: str) -> None:
+    """What --stmt cannot be combined with: one line each, before anything runs."""
+    source = click.get_current_context().get_parameter_source("scenario_name")
+    if source is not click.core.ParameterSource.DEFAULT:
+        raise OptionError("give --scenario or --stmt, not both")
+    if guard_cost:
+        raise OptionError("--guard-cost prices the guard on gvlbench's own calls; drop --stmt")
+    if guard:
+        raise OptionError("--guard wraps a scenario's calls; for code use --patch store-guard")
 
 
 def _guard_cost(mode: str, path: Path | None) -> results.Results:

@@ -15,28 +15,37 @@ from typing import Any
 
 from gvlbench import wat
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
+from gvlbench.harness import code as code_target
+from gvlbench.harness.interpreter import (
+    Runtime,
+    call_path_of,
+    check_call_path,
+    check_patches,
+    kind_of,
+)
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
-from gvlbench.protocol import CallPath, Mode, RaceTask, Target
+from gvlbench.protocol import CallPath, Code, Mode, RaceTask, Target
 from gvlbench.results import Results
 from gvlbench.scenario import Scenario
 
 
 @dataclass(frozen=True)
 class RaceConfig:
-    store: str  # shared | per-thread
+    store: str  # shared | per-thread | code (a code target makes its own Stores)
     guard: bool
     mode: Mode
+    patches: tuple[str, ...] = ()  # binding patches the trial's child applies
 
     def label(self) -> str:
-        return f"{self.store}, {self.mode}" + (", guard" if self.guard else "")
+        label = f"{self.store}, {self.mode}" + (", guard" if self.guard else "")
+        return label + "".join(f", {p}" for p in self.patches)
 
 
 @dataclass(frozen=True)
 class RaceOptions:
-    scenario: Scenario
+    scenario: Scenario | None  # None: a code target
     configs: tuple[RaceConfig, ...]
     threads: int = 8
     trials: int = 10
@@ -45,6 +54,12 @@ class RaceOptions:
     timeout_s: float | None = None  # default: duration + 60 s of slack for start-up
     output: Path | None = None
     runtimes: tuple[Runtime, ...] = ()  # empty: the harness's own Python
+    code: Code | None = None  # --setup/--per-thread-setup/--stmt
+    name: str = "code"
+
+    @property
+    def subject(self) -> str:
+        return self.scenario.name if self.scenario is not None else self.name
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -54,6 +69,12 @@ class RaceOptions:
         if self.duration_s <= 0:
             raise OptionError(f"--duration must be positive, got {self.duration_s}")
         check_call_path(str(self.call_path), self.runtimes)
+        patches = tuple(dict.fromkeys(p for c in self.configs for p in c.patches))
+        if self.code is not None:
+            code_target.check(self.code, patches, self.runtimes)
+            return
+        assert self.scenario is not None
+        check_patches(patches, self.runtimes)
         check_runtimes(self.scenario, self.runtimes)
         if self.scenario.is_command:
             raise OptionError(
@@ -67,9 +88,12 @@ class RaceOptions:
 
 
 def trial_status(outcome: ChildOutcome) -> str:
-    """crashed | hung | failed from the child's end; raised | survived from its answer."""
+    """crashed | hung | failed from the child's end; wrong | raised | survived from its
+    answer. A wrong result outranks an exception: it is the failure nobody would notice."""
     if outcome.status != "ok" or outcome.answer is None:
         return outcome.status
+    if outcome.answer.get("wrong"):
+        return "wrong"
     return "raised" if outcome.answer.get("exceptions") else "survived"
 
 
@@ -82,12 +106,26 @@ class RaceExperiment:
         self.opts = opts
 
     @cached_property
-    def _prepared(self) -> tuple[Target, wat.Compiled]:
-        return prepare_target(self.opts.scenario)
+    def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
+        """The scenario compiled and validated, or the code probed: bad input fails here."""
+        o = self.opts
+        if o.code is not None:
+            runtime = o.runtimes[0] if o.runtimes else None
+            modes = tuple(c.mode for c in o.configs)
+            code_target.probe(o.code, modes, o.configs[0].patches, runtime)
+            return o.code, None
+        assert o.scenario is not None
+        return prepare_target(o.scenario)
 
     def metadata(self) -> dict[str, Any]:
         o = self.opts
-        common = common_metadata(o.scenario, self._prepared[1], str(o.call_path), o.runtimes)
+        if o.code is not None:
+            patches = tuple(dict.fromkeys(p for c in o.configs for p in c.patches))
+            return code_target.metadata(o.code, o.name, patches, o.runtimes)
+        assert o.scenario is not None
+        compiled = self._prepared[1]
+        assert compiled is not None
+        common = common_metadata(o.scenario, compiled, str(o.call_path), o.runtimes)
         return {**common, "store": "see race"}
 
     def plan(self) -> list[Job]:
@@ -105,6 +143,7 @@ class RaceExperiment:
                     store=config.store,
                     guard=config.guard,
                     duration_s=o.duration_s,
+                    patches=config.patches,
                 ),
                 runtime,
                 timeout_s,
@@ -131,8 +170,10 @@ def _trial_record(
 ) -> dict[str, Any]:
     answer = outcome.answer or {}
     label = config.label() + (f", {runtime.label}" if runtime else "")
+    code = {k: answer[k] for k in ("wrong", "wrong_example", "compared") if k in answer}
     return {
-        "scenario": opts.scenario.name, "config": label, "store": config.store,
+        "scenario": opts.subject, "config": label, "store": config.store,
+        "patches": "+".join(config.patches), **code,
         "runtime": kind_of(runtime), "call_path": call_path_of(runtime, str(opts.call_path)),
         "interpreter": runtime.label if runtime else "",
         "guard": config.guard, "mode": str(config.mode), "threads": opts.threads,

@@ -200,7 +200,7 @@ class RunExperiment:
         o = self.opts
         if o.code is not None:
             runtime = o.runtimes[0] if o.runtimes else None
-            code_target.probe(o.code, modes_for(o.modes, runtime)[0], o.patches, runtime)
+            code_target.probe(o.code, modes_for(o.modes, runtime), o.patches, runtime)
             return o.code, None
         assert o.scenario is not None
         return prepare_target(o.scenario)

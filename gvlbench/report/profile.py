@@ -46,8 +46,8 @@ class ProfileSummary:
     mode: str
     patches: str
     runs: int
-    plain_s: float  # median per run, unhooked
-    hooked_s: float  # median per run, hooked
+    plain_s: float  # mean per run, unhooked
+    hooked_s: float  # mean per run, hooked (the phases are means over the same runs)
     rows: tuple[PhaseRow, ...]
 
     @property
@@ -64,7 +64,7 @@ def _with_python(part: dict[str, Any], total_s: float) -> dict[str, float]:
 def summaries(res: Results) -> list[ProfileSummary]:
     out = []
     for p in res.profile:
-        plain, hooked = statistics.median(p["plain_s"]), statistics.median(p["hooked_s"])
+        plain, hooked = statistics.fmean(p["plain_s"]), statistics.fmean(p["hooked_s"])
         setup = _with_python(p["setup"], p["setup"]["total_s"])
         first = _with_python(p["first"], p["first"]["total_s"])
         steady = _with_python(p["steady"], hooked)

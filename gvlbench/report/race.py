@@ -24,6 +24,10 @@ class RaceRow:
     exceptions: dict[str, int] = field(default_factory=dict)
     refused: int = 0
     calls: int = 0
+    wrong: int = 0  # trials whose threads got a result that differs from the reference
+    wrong_results: int = 0  # such results, over every trial
+    wrong_example: str | None = None
+    compared: bool | None = None  # a code target's results were compared (None: no code)
 
 
 def signature(trial: dict[str, Any]) -> str | None:
@@ -53,20 +57,29 @@ def summarize(trials: list[dict[str, Any]]) -> list[RaceRow]:
             max(crash_times) if crash_times else None,
             dict(Counter(s for t in group if (s := signature(t)))), dict(exceptions),
             sum(t["refused"] for t in group), sum(t["calls"] for t in group),
+            status["wrong"], sum(t.get("wrong") or 0 for t in group),
+            next((t["wrong_example"] for t in group if t.get("wrong_example")), None),
+            _compared(group),
         ))  # fmt: skip
     return rows
 
 
+def _compared(group: list[dict[str, Any]]) -> bool | None:
+    seen = [t["compared"] for t in group if "compared" in t]
+    return all(seen) if seen else None
+
+
 def check_expectation(rows: list[RaceRow], expect: str) -> list[str]:
     """Problems with `--expect`: 'crash' wants every configuration to crash at least once
-    (the hazard still reproduces); 'safe' wants no crash, hang or failure anywhere."""
+    (the hazard still reproduces); 'safe' wants no crash, hang, failure or wrong result
+    anywhere."""
     problems = []
     for r in rows:
         if expect == "crash" and r.crashed == 0:
             problems.append(f"{r.config}: expected a crash, {r.trials} trial(s) did not crash")
-        if expect == "safe" and (r.crashed or r.hung or r.failed):
+        if expect == "safe" and (r.crashed or r.hung or r.failed or r.wrong):
             problems.append(
                 f"{r.config}: expected safe, got {r.crashed} crashed, {r.hung} hung, "
-                f"{r.failed} failed of {r.trials}"
+                f"{r.failed} failed" + (f", {r.wrong} wrong" if r.wrong else "") + f" of {r.trials}"
             )
     return problems

@@ -147,7 +147,10 @@ def progress_table(rows: list[ProgressRow]) -> Table:
 def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> Table:
     within = f", each up to {duration_s:g} s" if duration_s else ""
     table = Table(title=f"Store race: {threads} threads calling in a loop{within}")
-    for col in ("store, mode", "trials", "crashed", "to crash", "raised", "hung", "lived"):
+    code = any(r.compared is not None for r in rows)
+    cols = ("store, mode", "trials", "crashed", "to crash", "raised", *(("wrong",) if code else ()),
+            "hung", "lived")  # fmt: skip
+    for col in cols:
         table.add_column(col, justify="left" if col == "store, mode" else "right")
     table.add_column("what was seen", overflow="fold")
     for r in rows:
@@ -161,11 +164,17 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
                  if exc != "StoreInUseError"]  # fmt: skip
         if r.refused:
             seen.append(f"guard refused {r.refused:,} of {r.calls + r.refused:,} calls")
-        table.add_row(escape(r.config), str(r.trials), crash, when, str(r.raised), str(r.hung),
-                      str(r.survived), "\n".join(seen) or "-")  # fmt: skip
+        if r.wrong_results:
+            seen.append(f"{r.wrong_results:,} wrong results, e.g. {escape(r.wrong_example or '')}")
+        if r.compared is False:
+            seen.append("results not compared (their type has no ==)")
+        wrong = (f"[red]{r.wrong}[/red]" if r.wrong else "0",) if code else ()
+        table.add_row(escape(r.config), str(r.trials), crash, when, str(r.raised), *wrong,
+                      str(r.hung), str(r.survived), "\n".join(seen) or "-")  # fmt: skip
     table.caption = (
         "to crash: median / max time from the threads' start to the abort; "
         "raised: the process lived and exceptions were seen"
+        + ("; wrong: a thread's result differed from the statement's alone" if code else "")
     )
     return table
 

@@ -1,0 +1,84 @@
+"""`profile`: where one Python statement's time goes inside wasmtime-py, per mode."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gvlbench.cli.common import (
+    code_from,
+    code_options,
+    err,
+    measure,
+    mode_option,
+    modes,
+    out,
+    output_path,
+    patch_option,
+    print_json,
+    timeout_option,
+)
+from gvlbench.errors import EXIT_FAILED, OptionError
+from gvlbench.harness import interpreter
+from gvlbench.harness.profile import ProfileExperiment, ProfileOptions
+from gvlbench.report import profile as report
+from gvlbench.report import render
+
+
+@click.command()
+@code_options
+@patch_option
+@mode_option()
+@click.option(
+    "--budget",
+    "budget_s",
+    default=2.0,
+    show_default=True,
+    type=float,
+    help="Seconds of steady-state runs per mode (half plain, half hooked).",
+)
+@click.option(
+    "--rounds",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Rounds of a plain batch then a hooked batch.",
+)
+@click.option(
+    "--python",
+    "python",
+    metavar="PATH",
+    help="Run the child under this interpreter (it needs wasmtime and your package).",
+)
+@click.option(
+    "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
+)
+@timeout_option
+def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str | None,
+            code_name: str, patches: tuple[str, ...], mode: str, budget_s: float, rounds: int,
+            python: str | None, output: str | None, timeout_s: float) -> None:  # fmt: skip
+    """Where a statement's time goes: compiling, instantiating, inside Wasm calls, the
+    binding's other calls, host callbacks, and Python outside the binding.
+
+    Single thread, one child per mode (and per patch set, with --patch). The hooks sit on
+    wasmtime-py's public classes; the table says how much they slowed the statement.
+    """
+    code = code_from(setup, per_thread_setup, stmt)
+    if code is None:
+        raise OptionError("profile needs --stmt (and usually --setup)")
+    runtime = interpreter.resolve_runtimes((), (python,))[0] if python else None
+    opts = ProfileOptions(code=code, modes=modes(mode), name=code_name, patches=patches,
+                          budget_s=budget_s, rounds=rounds, timeout_s=timeout_s,
+                          runtime=runtime)  # fmt: skip
+    res = measure(ProfileExperiment(opts), output_path(output))
+    summaries = report.summaries(res)
+    if output == "-":
+        print_json({**res.to_json(), "summary": [report.to_json(s) for s in summaries]})
+    else:
+        for summary in summaries:
+            out.print(report.table(summary))
+        for line in render.failure_lines(res.failures):
+            err.print(line, soft_wrap=True, markup=True, highlight=False)
+    if res.failures:
+        sys.exit(EXIT_FAILED)
