@@ -21,11 +21,11 @@ from gvlbench.cli.common import (
     runtime_option,
 )
 from gvlbench.cli.run import show_results
-from gvlbench.errors import EXIT_FAILED, OptionError
+from gvlbench.errors import EXIT_FAILED
 from gvlbench.harness import interpreter
-from gvlbench.harness.guard_cost import GuardCostExperiment
+from gvlbench.harness.guard_cost import ROUNDS, GuardCostExperiment, choose_runtimes
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
-from gvlbench.protocol import CallPath, Mode
+from gvlbench.protocol import GUARD_KINDS, CallPath, Mode
 from gvlbench.report.race import check_expectation, summarize
 
 
@@ -37,7 +37,16 @@ from gvlbench.report.race import check_expectation, summarize
     show_default=True,
     help="All threads call one Store (the hazard), or each owns one (the control).",
 )
-@click.option("--guard", is_flag=True, help="Put the Store guard around every call.")
+@click.option(
+    "--guard",
+    type=click.Choice(GUARD_KINDS),
+    is_flag=False,
+    flag_value="python",
+    default=None,
+    help="Put a Store guard around every call: python (the default of a bare --guard; in "
+    "Ruby, the guard written in Ruby) or native (one compare-and-swap in C, "
+    "gvlbench/native/guard.c).",
+)
 @click.option(
     "--matrix",
     is_flag=True,
@@ -76,8 +85,15 @@ from gvlbench.report.race import check_expectation, summarize
 @click.option(
     "--guard-cost",
     is_flag=True,
-    help="Instead of racing, measure the guard's cost per call (nop and add, held "
-    "and released, stock and lean paths).",
+    help="Instead of racing, measure the python and native guards' cost per call side by "
+    "side (nop and add; raw, lean and stock paths; held and released; Ruby where it runs).",
+)
+@click.option(
+    "--rounds",
+    default=ROUNDS,
+    show_default=True,
+    type=int,
+    help="--guard-cost: interleaved batches per row (fewer: quicker, noisier).",
 )
 @click.option(
     "-o",
@@ -93,9 +109,9 @@ from gvlbench.report.race import check_expectation, summarize
     help="Seconds before a trial is declared hung [default: duration + 60].",
 )
 @runtime_option
-def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trials: int,
+def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
-         guard_cost: bool, output: str | None,
+         guard_cost: bool, rounds: int, output: str | None,
          timeout_s: float | None, runtimes: tuple[str, ...]) -> None:  # fmt: skip
     """Call one Store from many threads and classify each trial: crashed, raised, hung, survived.
 
@@ -103,9 +119,7 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
     """
     path = output_path(output)
     if guard_cost:
-        if set(runtimes) - {"python"}:
-            raise OptionError("--guard-cost prices the Python guard only; drop --runtime ruby")
-        res = _guard_cost(mode, path)
+        res = _guard_cost(mode, rounds, runtimes, path)
     else:
         probed = interpreter.resolve_runtimes(runtimes, ())
         opts = RaceOptions(
@@ -128,16 +142,25 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
             sys.exit(EXIT_FAILED)
 
 
-def _race_configs(shared: bool, guard: bool, matrix: bool, mode: str) -> tuple[RaceConfig, ...]:
+def _race_configs(
+    shared: bool, guard: str | None, matrix: bool, mode: str
+) -> tuple[RaceConfig, ...]:
     if matrix:
         return (RaceConfig("shared", False, Mode.RELEASED),
                 RaceConfig("per-thread", False, Mode.RELEASED),
                 RaceConfig("shared", True, Mode.RELEASED),
                 RaceConfig("shared", False, Mode.HELD))  # fmt: skip
     store = "shared" if shared else "per-thread"
-    return tuple(RaceConfig(store, guard, m) for m in modes(mode))
+    return tuple(RaceConfig(store, guard is not None, m, guard or "python") for m in modes(mode))
 
 
-def _guard_cost(mode: str, path: Path | None) -> results.Results:
+def _guard_cost(
+    mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | None
+) -> results.Results:
+    """Both guards, every path and mode; Ruby too when asked for, or (asked for nothing)
+    where it runs."""
     measured = (Mode.HELD, Mode.RELEASED) if mode == "released" else modes(mode)
-    return measure(GuardCostExperiment((CallPath.STOCK, CallPath.LEAN), measured), path)
+    python, ruby = choose_runtimes(runtimes)
+    announce_runtimes((ruby,) if ruby else ())
+    paths = (CallPath.RAW, CallPath.LEAN, CallPath.STOCK) if python else ()
+    return measure(GuardCostExperiment(paths, measured, rounds=rounds, ruby=ruby), path)

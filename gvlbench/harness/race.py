@@ -13,8 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from gvlbench import wat
-from gvlbench.errors import OptionError
+from gvlbench import native, wat
+from gvlbench.errors import OptionError, UnavailableError
 from gvlbench.harness.interpreter import Runtime, call_path_of, check_call_path, kind_of
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
@@ -29,9 +29,15 @@ class RaceConfig:
     store: str  # shared | per-thread
     guard: bool
     mode: Mode
+    guard_kind: str = "python"  # protocol.GUARD_KINDS
 
     def label(self) -> str:
-        return f"{self.store}, {self.mode}" + (", guard" if self.guard else "")
+        if not self.guard:
+            return f"{self.store}, {self.mode}"
+        # "guard" stays the python guard's label (baselines and the gate's rule match it)
+        return f"{self.store}, {self.mode}, " + (
+            "guard" if self.guard_kind == "python" else f"{self.guard_kind} guard"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class RaceOptions:
             raise OptionError(f"--duration must be positive, got {self.duration_s}")
         check_call_path(str(self.call_path), self.runtimes)
         check_runtimes(self.scenario, self.runtimes)
+        if any(c.guard and c.guard_kind == "native" for c in self.configs):
+            reason = native.unavailable_reason()
+            if reason:
+                raise UnavailableError(reason)
         if self.scenario.is_command:
             raise OptionError(
                 f"{self.scenario.name} is a WASI command: each run of _start is its own Store "
@@ -104,6 +114,7 @@ class RaceExperiment:
                     threads=o.threads,
                     store=config.store,
                     guard=config.guard,
+                    guard_kind=config.guard_kind,
                     duration_s=o.duration_s,
                 ),
                 runtime,
@@ -135,7 +146,8 @@ def _trial_record(
         "scenario": opts.scenario.name, "config": label, "store": config.store,
         "runtime": kind_of(runtime), "call_path": call_path_of(runtime, str(opts.call_path)),
         "interpreter": runtime.label if runtime else "",
-        "guard": config.guard, "mode": str(config.mode), "threads": opts.threads,
+        "guard": config.guard, "guard_kind": config.guard_kind if config.guard else "",
+        "mode": str(config.mode), "threads": opts.threads,
         "trial": index, "trial_status": trial_status(outcome),
         "calls": answer.get("calls", 0), "refused": answer.get("refused", 0),
         "exceptions": answer.get("exceptions", {}), "examples": answer.get("examples", {}),
