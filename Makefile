@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format wasm deps ruby gate report clean pythons docs
+.PHONY: run test lint format wasm deps ruby gate report clean pythons docs native
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -30,11 +30,17 @@ ruby:
 	    (apt-get update -qq && apt-get install -y -qq ruby ruby-ffi >/dev/null) ; } || \
 	  echo "note: ruby or ruby-ffi not installed; --runtime ruby is unavailable"
 
-run: $(STAMP) deps
+# The native Store guard (gvlbench/native/guard.c) built with the system C compiler into
+# gvlbench/native/libgvlguard.so, again whenever guard.c is newer. Without a compiler: a note,
+# and the native guard's rows say "native guard unavailable: no C compiler".
+native:
+	@$(PYTHON) -m gvlbench.native
+
+run: $(STAMP) deps native
 	$(BIN)/gvlbench run spin --threads 2 --json results/spin.json
 	$(BIN)/gvlbench run mark --threads 2 --json results/mark.json
 
-test: $(STAMP) deps ruby pythons
+test: $(STAMP) deps ruby pythons native
 	$(BIN)/python -m pytest
 
 # `--python` targets for the tests: a venv with wasmtime and pyperf made from each pyenv
@@ -52,7 +58,7 @@ pythons:
 	done
 
 # The CI gate: qualitative invariants against the committed baseline (a few minutes).
-gate: $(STAMP) deps
+gate: $(STAMP) deps native
 	$(BIN)/gvlbench gate --config gate-ci.toml --baseline baselines/ci.json --junit results/gate.xml
 
 report: $(STAMP)
@@ -71,7 +77,7 @@ wasm: $(STAMP) deps
 	$(BIN)/gvlbench compile
 
 clean:
-	rm -rf $(VENV) .venvs .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venvs .pytest_cache .ruff_cache gvlbench/native/libgvlguard.so
 
 # docs/cli.md is generated from every command's --help; tests/e2e/test_docs.py fails when stale.
 docs: $(STAMP)

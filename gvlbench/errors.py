@@ -2,7 +2,7 @@
 
 Every user error is one type here, raised by the library and turned into a one-line message
 and an exit code exactly once, in the CLI. Exit codes: 0 ok, 1 a check, a measurement or a
-gate failed, 2 bad input, 3 internal error.
+gate failed, 2 bad input, 3 internal error, 4 asked for what this machine cannot build.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_UNAVAILABLE = 4
 
 
 class GvlbenchError(Exception):
@@ -81,6 +82,14 @@ class InterpreterError(UserError):
     """A --python target that cannot run the worker: absent, too old, or lacking packages."""
 
     kind = "unusable interpreter"
+
+
+class UnavailableError(UserError):
+    """Something asked for by name that this machine cannot provide (the native Store guard
+    without a C compiler). Its own exit code: the input is fine, the machine lacks a tool."""
+
+    exit_code = EXIT_UNAVAILABLE
+    kind = "unavailable here"
 
 
 class ProtocolError(GvlbenchError):

@@ -356,23 +356,31 @@ class PoolTask(CallTask):
     repeats: int = 1
 
 
+# The Store guards: `python` is written in the worker's own language (binding/guard.py, or
+# the Ruby worker's StoreGuard), `native` is the C shim gvlbench/native/guard.c.
+GUARD_KINDS = ("python", "native")
+
+
 @dataclass(frozen=True, kw_only=True)
 class RaceTask(CallTask):
-    """N threads calling for `duration_s`, on one shared Store or a Store each."""
+    """N threads calling for `duration_s`, on one shared Store or a Store each; with `guard`,
+    every call goes through the Store guard of kind `guard_kind`."""
 
     kind: ClassVar[str] = "race"
     threads: int
     store: str  # shared | per-thread
     guard: bool
     duration_s: float
+    guard_kind: str = "python"  # GUARD_KINDS; a task without it means the python guard
 
 
 @dataclass(frozen=True, kw_only=True)
 class GuardCostTask(CallTask):
-    """Paired, interleaved batches of the plain and the guarded call."""
+    """Paired, interleaved batches of the plain call and the call through each guard."""
 
     kind: ClassVar[str] = "guard-cost"
     rounds: int
+    guards: tuple[str, ...] = ("python",)  # GUARD_KINDS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -93,6 +93,22 @@ def raise_host_exception() -> None:
     maybe_raise_last_exn()
 
 
+def check_before_host_exception(check: Any) -> None:
+    """Run `check()` first wherever wasmtime-py looks for a host callback's exception: only
+    on its error and trap paths, so a call that succeeds never runs it. Installed once per
+    `check` (a patch installed later that replaces the hook drops it)."""
+    current = _func.maybe_raise_last_exn
+    if getattr(current, "gvlbench_check", None) is check:
+        return
+
+    def checked() -> None:
+        check()
+        current()
+
+    checked.gvlbench_check = check  # type: ignore[attr-defined]
+    _func.maybe_raise_last_exn = checked
+
+
 _RLOCK_OWNER = re.compile(r"owner=(\d+)")
 
 

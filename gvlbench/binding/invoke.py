@@ -144,11 +144,16 @@ class PreparedCall:
             ctypes.c_size_t(len(results)),
             ctypes.byref(self._trap),
         )
-        self._fn = _FAST_CALL[effective_mode(mode)]
+        self._fn = self._call_fn(mode)
         # Closures over locals, built once: no attribute lookups on the per-call path. `raw`
         # gets the same treatment, so lean / raw prices the checks and the read alone.
         self.raw = self._make_raw()
         self.lean = self._make_lean()
+
+    def _call_fn(self, mode: Mode) -> Any:
+        """The C function the call goes through: wasmtime_func_call itself (a guarded call
+        swaps in the native guard's, of the same signature)."""
+        return _FAST_CALL[effective_mode(mode)]
 
     def _make_raw(self) -> Callable[[], Any]:
         fn, argv, keep = self._fn, self._argv, self  # `keep`: the Store outlives its pointers

@@ -1,7 +1,8 @@
 """The click layer: parse, call the library, render. No measuring logic lives here.
 
 Results go to stdout, diagnostics and progress to stderr. Every user error is one line on
-stderr and exit code 2; a failed measurement or check is exit 1; our own bug is exit 3.
+stderr and exit code 2 (4 when the machine lacks what was asked for: the native guard without
+a C compiler); a failed measurement or check is exit 1; our own bug is exit 3.
 """
 
 from __future__ import annotations

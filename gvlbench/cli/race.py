@@ -26,9 +26,9 @@ from gvlbench.cli.common import (
 from gvlbench.cli.run import show_results
 from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness import interpreter
-from gvlbench.harness.guard_cost import GuardCostExperiment
+from gvlbench.harness.guard_cost import ROUNDS, GuardCostExperiment, choose_runtimes
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
-from gvlbench.protocol import CallPath, Mode
+from gvlbench.protocol import GUARD_KINDS, CallPath, Mode
 from gvlbench.report.race import check_expectation, summarize
 
 
@@ -42,7 +42,16 @@ from gvlbench.report.race import check_expectation, summarize
     show_default=True,
     help="All threads call one Store (the hazard), or each owns one (the control).",
 )
-@click.option("--guard", is_flag=True, help="Put the Store guard around every call.")
+@click.option(
+    "--guard",
+    type=click.Choice(GUARD_KINDS),
+    is_flag=False,
+    flag_value="python",
+    default=None,
+    help="Put a Store guard around every call: python (the default of a bare --guard; in "
+    "Ruby, the guard written in Ruby) or native (one compare-and-swap in C, "
+    "gvlbench/native/guard.c).",
+)
 @click.option(
     "--matrix",
     is_flag=True,
@@ -81,8 +90,15 @@ from gvlbench.report.race import check_expectation, summarize
 @click.option(
     "--guard-cost",
     is_flag=True,
-    help="Instead of racing, measure the guard's cost per call (nop and add, held "
-    "and released, stock and lean paths).",
+    help="Instead of racing, measure the python and native guards' cost per call side by "
+    "side (nop and add; raw, lean and stock paths; held and released; Ruby where it runs).",
+)
+@click.option(
+    "--rounds",
+    default=ROUNDS,
+    show_default=True,
+    type=int,
+    help="--guard-cost: interleaved batches per row (fewer: quicker, noisier).",
 )
 @click.option(
     "-o",
@@ -98,9 +114,9 @@ from gvlbench.report.race import check_expectation, summarize
     help="Seconds before a trial is declared hung [default: duration + 60].",
 )
 @runtime_option
-def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trials: int,
+def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
-         guard_cost: bool, output: str | None,
+         guard_cost: bool, rounds: int, output: str | None,
          timeout_s: float | None, runtimes: tuple[str, ...], setup: tuple[str, ...],
          per_thread_setup: tuple[str, ...], stmt: str | None, code_name: str,
          patches: tuple[str, ...]) -> None:  # fmt: skip
@@ -118,9 +134,7 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
     if code is not None:
         _check_code_options(guard_cost, guard, scenario_name)
     if guard_cost:
-        if set(runtimes) - {"python"}:
-            raise OptionError("--guard-cost prices the Python guard only; drop --runtime ruby")
-        res = _guard_cost(mode, path)
+        res = _guard_cost(mode, rounds, runtimes, path)
     else:
         probed = interpreter.resolve_runtimes(runtimes, ())
         configs = (_code_configs(matrix, mode, patches) if code is not None
@@ -145,29 +159,30 @@ def race(shared: bool, guard: bool, matrix: bool, mode: str, threads: int, trial
             sys.exit(EXIT_FAILED)
 
 
-def _race_configs(shared: bool, guard: bool, matrix: bool, mode: str,
+def _race_configs(shared: bool, guard: str | None, matrix: bool, mode: str,
                   patches: tuple[str, ...] = ()) -> tuple[RaceConfig, ...]:  # fmt: skip
     if matrix:
-        return (RaceConfig("shared", False, Mode.RELEASED, patches),
-                RaceConfig("per-thread", False, Mode.RELEASED, patches),
-                RaceConfig("shared", True, Mode.RELEASED, patches),
-                RaceConfig("shared", False, Mode.HELD, patches))  # fmt: skip
+        return (RaceConfig("shared", False, Mode.RELEASED, patches=patches),
+                RaceConfig("per-thread", False, Mode.RELEASED, patches=patches),
+                RaceConfig("shared", True, Mode.RELEASED, patches=patches),
+                RaceConfig("shared", False, Mode.HELD, patches=patches))  # fmt: skip
     store = "shared" if shared else "per-thread"
-    return tuple(RaceConfig(store, guard, m, patches) for m in modes(mode))
+    return tuple(RaceConfig(store, guard is not None, m, guard or "python", patches)
+                 for m in modes(mode))  # fmt: skip
 
 
 def _code_configs(matrix: bool, mode: str, patches: tuple[str, ...]) -> tuple[RaceConfig, ...]:
     """A code target's configurations: its modes, with the patches; --matrix: released,
     held, and released under store-guard (what the guard makes of the race)."""
     if matrix:
-        return (RaceConfig("code", False, Mode.RELEASED, patches),
-                RaceConfig("code", False, Mode.HELD, patches),
+        return (RaceConfig("code", False, Mode.RELEASED, patches=patches),
+                RaceConfig("code", False, Mode.HELD, patches=patches),
                 RaceConfig("code", False, Mode.RELEASED,
-                           tuple(dict.fromkeys((*patches, "store-guard")))))  # fmt: skip
-    return tuple(RaceConfig("code", False, m, patches) for m in modes(mode))
+                           patches=tuple(dict.fromkeys((*patches, "store-guard")))))  # fmt: skip
+    return tuple(RaceConfig("code", False, m, patches=patches) for m in modes(mode))
 
 
-def _check_code_options(guard_cost: bool, guard: bool, scenario_name: str) -> None:
+def _check_code_options(guard_cost: bool, guard: str | None, scenario_name: str) -> None:
     """What --stmt cannot be combined with: one line each, before anything runs."""
     source = click.get_current_context().get_parameter_source("scenario_name")
     if source is not click.core.ParameterSource.DEFAULT:
@@ -178,6 +193,13 @@ def _check_code_options(guard_cost: bool, guard: bool, scenario_name: str) -> No
         raise OptionError("--guard wraps a scenario's calls; for code use --patch store-guard")
 
 
-def _guard_cost(mode: str, path: Path | None) -> results.Results:
+def _guard_cost(
+    mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | None
+) -> results.Results:
+    """Both guards, every path and mode; Ruby too when asked for, or (asked for nothing)
+    where it runs."""
     measured = (Mode.HELD, Mode.RELEASED) if mode == "released" else modes(mode)
-    return measure(GuardCostExperiment((CallPath.STOCK, CallPath.LEAN), measured), path)
+    python, ruby = choose_runtimes(runtimes)
+    announce_runtimes((ruby,) if ruby else ())
+    paths = (CallPath.RAW, CallPath.LEAN, CallPath.STOCK) if python else ()
+    return measure(GuardCostExperiment(paths, measured, rounds=rounds, ruby=ruby), path)

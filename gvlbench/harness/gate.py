@@ -2,8 +2,9 @@
 
 It measures what its config asks (or reads a results file), then judges two kinds of rules:
 invariants on the current run alone (released overlaps, held serialises, the race still
-crashes, the guard still holds, verify has only known failures) and tolerances against a
-baseline (released speedup and progress no worse than the baseline's by more than a margin).
+crashes, the guards still hold (python, and native where it is built), verify has only known
+failures) and tolerances against a baseline (released speedup and progress no worse than the
+baseline's by more than a margin).
 Each rule is a row with a verdict: pass, fail, unsure (cannot be judged: too few cores, no
 baseline row) or error (a measurement did not complete). pyperf's compare_to always exits 0;
 this does not: 0 pass, 1 a rule failed, 2 an error or bad input.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gvlbench import scenario
+from gvlbench import native, scenario
 from gvlbench.harness.interpreter import Runtime, resolve_runtimes
 from gvlbench.harness.loop import Experiment, Progress, execute
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
@@ -44,6 +45,8 @@ def experiments(cfg: GateConfig, scenarios: tuple[str, ...], full: bool) -> list
     if full and cfg.race_trials:
         configs = (RaceConfig("shared", False, Mode.RELEASED),
                    RaceConfig("shared", True, Mode.RELEASED))  # fmt: skip
+        if native.unavailable_reason() is None:  # the native guard must hold too, where built
+            configs += (RaceConfig("shared", True, Mode.RELEASED, "native"),)
         race = RaceOptions(scenario.find("grow"), configs, trials=cfg.race_trials,
                            duration_s=cfg.race_duration, runtimes=runtimes)  # fmt: skip
         found.append(RaceExperiment(race))

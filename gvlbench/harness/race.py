@@ -13,8 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from gvlbench import wat
-from gvlbench.errors import OptionError
+from gvlbench import native, wat
+from gvlbench.errors import OptionError, UnavailableError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import (
     Runtime,
@@ -36,10 +36,14 @@ class RaceConfig:
     store: str  # shared | per-thread | code (a code target makes its own Stores)
     guard: bool
     mode: Mode
+    guard_kind: str = "python"  # protocol.GUARD_KINDS
     patches: tuple[str, ...] = ()  # binding patches the trial's child applies
 
     def label(self) -> str:
-        label = f"{self.store}, {self.mode}" + (", guard" if self.guard else "")
+        label = f"{self.store}, {self.mode}"
+        if self.guard:
+            # "guard" stays the python guard's label (baselines and the gate's rule match it)
+            label += ", guard" if self.guard_kind == "python" else f", {self.guard_kind} guard"
         return label + "".join(f", {p}" for p in self.patches)
 
 
@@ -76,6 +80,10 @@ class RaceOptions:
         assert self.scenario is not None
         check_patches(patches, self.runtimes)
         check_runtimes(self.scenario, self.runtimes)
+        if any(c.guard and c.guard_kind == "native" for c in self.configs):
+            reason = native.unavailable_reason()
+            if reason:
+                raise UnavailableError(reason)
         if self.scenario.is_command:
             raise OptionError(
                 f"{self.scenario.name} is a WASI command: each run of _start is its own Store "
@@ -142,6 +150,7 @@ class RaceExperiment:
                     threads=o.threads,
                     store=config.store,
                     guard=config.guard,
+                    guard_kind=config.guard_kind,
                     duration_s=o.duration_s,
                     patches=config.patches,
                 ),
@@ -176,7 +185,8 @@ def _trial_record(
         "patches": "+".join(config.patches), **code,
         "runtime": kind_of(runtime), "call_path": call_path_of(runtime, str(opts.call_path)),
         "interpreter": runtime.label if runtime else "",
-        "guard": config.guard, "mode": str(config.mode), "threads": opts.threads,
+        "guard": config.guard, "guard_kind": config.guard_kind if config.guard else "",
+        "mode": str(config.mode), "threads": opts.threads,
         "trial": index, "trial_status": trial_status(outcome),
         "calls": answer.get("calls", 0), "refused": answer.get("refused", 0),
         "exceptions": answer.get("exceptions", {}), "examples": answer.get("examples", {}),

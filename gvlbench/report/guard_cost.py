@@ -1,11 +1,27 @@
-"""The Store guard's cost per call, from the paired batches a guard-cost child measured."""
+"""The Store guards' cost per call, from the paired batches a guard-cost child measured."""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from gvlbench.results import Results
+
+GUARDS = ("python", "native")  # the column order: the guard as written today, then native
+
+
+@dataclass(frozen=True)
+class GuardCost:
+    """One guard's cost on one call, or why it was not measured."""
+
+    guard: str
+    guarded_ns: float = 0.0
+    cost_ns: float = 0.0  # median of paired differences
+    cost_q1_ns: float = 0.0
+    cost_q3_ns: float = 0.0
+    share: float = 0.0  # cost / unguarded call
+    unavailable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -14,15 +30,11 @@ class GuardCostRow:
     call_path: str
     mode: str
     unguarded_ns: float
-    guarded_ns: float
-    cost_ns: float  # median of paired differences
-    cost_q1_ns: float
-    cost_q3_ns: float
     rounds: int
+    guards: tuple[GuardCost, ...]
 
-    @property
-    def share(self) -> float:
-        return self.cost_ns / self.unguarded_ns
+    def guard(self, kind: str) -> GuardCost | None:
+        return next((g for g in self.guards if g.guard == kind), None)
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
@@ -32,15 +44,32 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
+def _cost(kind: str, unguarded: list[float], guarded: list[float]) -> GuardCost:
+    diffs = [b - a for a, b in zip(unguarded, guarded, strict=True)]
+    q1, q3 = _quartiles(diffs)
+    cost = statistics.median(diffs)
+    return GuardCost(kind, statistics.median(guarded), cost, q1, q3,
+                     cost / statistics.median(unguarded))  # fmt: skip
+
+
+def _guarded_samples(g: dict[str, Any]) -> dict[str, list[float]]:
+    """Per guard kind; a file from before the native guard has one list: the python guard's."""
+    samples = g.get("guarded_ns", {})
+    return {"python": samples} if isinstance(samples, list) else samples
+
+
 def guard_cost_rows(results: Results) -> list[GuardCostRow]:
     rows = []
     for g in results.guard_cost:
-        diffs = [b - a for a, b in zip(g["unguarded_ns"], g["guarded_ns"], strict=True)]
-        if not diffs:
+        unguarded = g["unguarded_ns"]
+        if not unguarded:
             continue
-        q1, q3 = _quartiles(diffs)
-        rows.append(GuardCostRow(
-            g["scenario"], g["call_path"], g["mode"], statistics.median(g["unguarded_ns"]),
-            statistics.median(g["guarded_ns"]), statistics.median(diffs), q1, q3, len(diffs),
-        ))  # fmt: skip
-    return sorted(rows, key=lambda r: (r.scenario, r.call_path, r.mode))
+        samples = _guarded_samples(g)
+        costs = [_cost(k, unguarded, samples[k]) for k in GUARDS if samples.get(k)]
+        costs += [GuardCost(k, unavailable=why) for k, why in g.get("unavailable", {}).items()]
+        costs.sort(key=lambda c: GUARDS.index(c.guard) if c.guard in GUARDS else len(GUARDS))
+        rows.append(GuardCostRow(g["scenario"], g["call_path"], g["mode"],
+                                 statistics.median(unguarded), len(unguarded),
+                                 tuple(costs)))  # fmt: skip
+    order = {"raw": 0, "lean": 1, "stock": 2}
+    return sorted(rows, key=lambda r: (r.scenario, order.get(r.call_path, 3), r.call_path, r.mode))

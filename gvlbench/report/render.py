@@ -11,7 +11,7 @@ from rich.table import Table
 from gvlbench.report.calls import LEAN_OVER_RAW_MAX, STOCK_OVER_LEAN_MIN, CallRow, CallsVerdict
 from gvlbench.report.compare import CompareRow, ProgressCompareRow
 from gvlbench.report.gate import Rule
-from gvlbench.report.guard_cost import GuardCostRow
+from gvlbench.report.guard_cost import GUARDS, GuardCost, GuardCostRow
 from gvlbench.report.phases import PhasesRow, caption
 from gvlbench.report.pool import PoolRow
 from gvlbench.report.race import RaceRow
@@ -180,20 +180,41 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
 
 
 def guard_cost_table(rows: list[GuardCostRow]) -> Table:
+    """Each guard's cost beside the other's, with its share of the unguarded call."""
+    kinds = [k for k in GUARDS if any(r.guard(k) for r in rows)]
     table = Table(title="Store guard cost per call (one thread, uncontended)")
-    for col in ("call", "path", "mode", "unguarded", "guarded", "guard cost", "IQR", "share"):
-        table.add_column(col, justify="left" if col in ("call", "path", "mode") else "right")
+    for col in ("call", "path", "mode", "unguarded"):
+        table.add_column(col, justify="left" if col != "unguarded" else "right")
+    for kind in kinds:
+        table.add_column(f"{_GUARD_NAMES.get(kind, kind)} guard \\[IQR]", justify="right",
+                         overflow="fold")  # fmt: skip
+        table.add_column("share", justify="right")
     for r in rows:
-        table.add_row(
-            escape(r.scenario), r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9),
-            fmt_time(r.guarded_ns * 1e-9), f"{r.cost_ns:+.0f}ns",
-            f"{r.cost_q1_ns:+.0f}..{r.cost_q3_ns:+.0f}", f"{r.share:+.1%}",
-        )  # fmt: skip
+        cells = [escape(r.scenario), r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9)]
+        for kind in kinds:
+            cells += _guard_cells(r.guard(kind))
+        table.add_row(*cells)
     table.caption = (
-        "medians per call; guard cost: median of paired differences between interleaved "
-        "batches in one process; share: cost / unguarded call"
+        "medians per call; guard: the median of paired differences between interleaved "
+        "batches of the unguarded and the guarded call in one process, \\[its IQR]; share: that "
+        "cost / the unguarded call. Python/Ruby: the guard written in the worker's language "
+        "(a non-blocking re-entrant lock); native: one compare-and-swap in C around the call"
     )
     return table
+
+
+_GUARD_NAMES = {"python": "Python/Ruby", "native": "native"}
+
+
+def _guard_cells(cost: GuardCost | None) -> list[str]:
+    if cost is None:
+        return ["-", "-"]
+    if cost.unavailable:
+        return [escape(cost.unavailable), "-"]
+    return [
+        f"{cost.cost_ns:+.0f}ns \\[{cost.cost_q1_ns:+.0f}..{cost.cost_q3_ns:+.0f}]",
+        f"{cost.share:+.1%}",
+    ]
 
 
 _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",

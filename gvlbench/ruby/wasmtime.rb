@@ -349,6 +349,9 @@ module GvlbenchWasm
   # values are converted on every call, as a binding's call would.
   class Func
     attr_reader :params, :results
+    # the module whose func_call_held/func_call_released and check_error! the call goes
+    # through: GvlbenchWasm itself, or the native Store guard (native_guard.rb)
+    attr_writer :via
 
     def initialize(instance, ext)
       @instance = instance
@@ -380,9 +383,10 @@ module GvlbenchWasm
       args.each_with_index { |a, i| Vals.write(@args_buf, i, @params[i], a) }
       @trap.write_pointer(FFI::Pointer::NULL)
       fn = mode == "held" ? :func_call_held : :func_call_released
-      err = GvlbenchWasm.send(fn, @instance.context, @func, @args_buf, @params.size,
-                              @res_buf, @results.size, @trap)
-      GvlbenchWasm.check_error!(err)
+      via = @via || GvlbenchWasm
+      err = via.send(fn, @instance.context, @func, @args_buf, @params.size,
+                     @res_buf, @results.size, @trap)
+      via.check_error!(err)
       GvlbenchWasm.raise_trap!(@trap.read_pointer) unless @trap.read_pointer.null?
       out = Array.new(@results.size) { |i| Vals.read(@res_buf, i) }
       out.size == 1 ? out[0] : (out.empty? ? nil : out)

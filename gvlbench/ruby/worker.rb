@@ -9,8 +9,9 @@
 #
 # Kinds: bench (a pyperf-format benchmark; each run in a fresh child of this worker, as
 # pyperf's worker processes), progress (sibling thread progress and overlap), race (threads
-# hammering one Store or one each, optionally through the Store guard), check (the verify
-# checks, in checks.rb). A crash is no answer at all: the harness reads the signal.
+# hammering one Store or one each, optionally through the Store guard written in Ruby or the
+# native one), guard-cost (what each guard costs a call), check (the verify checks, in
+# checks.rb). A crash is no answer at all: the harness reads the signal.
 
 require "json"
 require "open3"
@@ -32,7 +33,7 @@ module GvlbenchWorker
 
     kind = task["kind"]
     handler = { "bench" => :bench, "bench-run" => :bench_run, "progress" => :progress,
-                "race" => :race, "check" => :check }[kind]
+                "race" => :race, "guard-cost" => :guard_cost, "check" => :check }[kind]
     raise ArgumentError, "the Ruby worker does not do #{kind.inspect} tasks" unless handler
 
     answer({ "protocol" => PROTOCOL, "ok" => true, "kind" => kind }.merge(send(handler, task)), 0)
@@ -100,11 +101,20 @@ module GvlbenchWorker
       result
     end
 
-    # Another caller of the same Store (for the shared-Store race): its own buffers.
-    def new_caller
+    # Another caller of the same Store (for the shared-Store race): its own buffers; `via`
+    # GvlbenchNativeGuard for a call through the native Store guard.
+    def new_caller(via = nil)
       func = @func.for_thread
+      func.via = via
       target, mode = @target, @mode
       -> { func.call(mode, *target.args) }
+    end
+
+    # Put this Store under the native guard (native_guard.rb, loaded only when asked for).
+    def guard_natively(name)
+      require_relative "native_guard"
+      GvlbenchNativeGuard.guard(@instance, name)
+      GvlbenchNativeGuard
     end
   end
 
@@ -213,16 +223,8 @@ module GvlbenchWorker
   REFUSAL_BACKOFF_S = 0.001
 
   def race(task)
-    n = task["threads"]
-    if task["store"] == "shared"
-      emb = embeddings(task, 1).first
-      calls = [-> { emb.call }] + Array.new(n - 1) { emb.new_caller }
-      guards = [GvlbenchHosts::StoreGuard.new("store-0")] * n
-    else
-      calls = embeddings(task, n).map { |e| -> { e.call } }
-      guards = Array.new(n) { |i| GvlbenchHosts::StoreGuard.new("store-#{i}") }
-    end
-    calls = calls.zip(guards).map { |c, g| -> { g.enter { c.call } } } if task["guard"]
+    calls = race_calls(task)
+    n = calls.size
     tallies = Array.new(n) { { calls: 0, refused: 0, exceptions: Hash.new(0), examples: {} } }
     stop = false
     announce_start # before the first thread: it may crash the process before we run again
@@ -245,6 +247,62 @@ module GvlbenchWorker
     { "elapsed_s" => Process.clock_gettime(Process::CLOCK_MONOTONIC) - started,
       "calls" => tallies.sum { |t| t[:calls] }, "refused" => tallies.sum { |t| t[:refused] },
       "exceptions" => exceptions, "examples" => examples }
+  end
+
+  # Each thread's call: plain, through the Ruby StoreGuard, or through the native guard (a task
+  # without "guard_kind" means the Ruby guard, as before the native one existed).
+  def race_calls(task)
+    n = task["threads"]
+    native = task["guard"] && task["guard_kind"] == "native"
+    if task["store"] == "shared"
+      emb = embeddings(task, 1).first
+      via = native ? emb.guard_natively("store-0") : nil
+      calls = Array.new(n) { emb.new_caller(via) }
+      guards = [GvlbenchHosts::StoreGuard.new("store-0")] * n
+    else
+      embs = embeddings(task, n)
+      calls = embs.each_with_index.map { |e, i| e.new_caller(native ? e.guard_natively("store-#{i}") : nil) }
+      guards = Array.new(n) { |i| GvlbenchHosts::StoreGuard.new("store-#{i}") }
+    end
+    return calls if native || !task["guard"]
+
+    calls.zip(guards).map { |c, g| -> { g.enter { c.call } } }
+  end
+
+  # -- guard-cost -----------------------------------------------------------------------
+
+  BATCH_S = 0.01
+
+  # harness/guard_cost.py's measurement in Ruby: batches of the unguarded call and of each
+  # guarded one in turn, the order reversed every other round, one Store, one thread.
+  def guard_cost(task)
+    emb = embeddings(task, 1).first
+    emb.checked_call
+    variants = { "unguarded" => emb.new_caller }
+    if task["guards"].include?("python")
+      guard = GvlbenchHosts::StoreGuard.new("store-0")
+      plain = emb.new_caller
+      variants["python"] = -> { guard.enter { plain.call } }
+    end
+    variants["native"] = emb.new_caller(emb.guard_natively("store-0")) if task["guards"].include?("native")
+    loops = 1
+    loops *= 2 while batch_ns(variants["unguarded"], loops) * loops < BATCH_S * 1e9
+    variants.each_value { |c| batch_ns(c, loops) } # warm-up
+    samples = variants.keys.to_h { |k| [k, []] }
+    task["rounds"].times do |r|
+      (r.even? ? variants.keys : variants.keys.reverse).each { |k| samples[k] << batch_ns(variants[k], loops) }
+    end
+    { "loops" => loops, "unguarded_ns" => samples.delete("unguarded"), "guarded_ns" => samples }
+  end
+
+  def batch_ns(call, loops)
+    start = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+    i = 0
+    while i < loops
+      call.call
+      i += 1
+    end
+    (Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) - start).fdiv(loops)
   end
 
   def hammer(call, tally)

@@ -52,7 +52,18 @@ def _handler(kind: str) -> Callable[[Any], dict[str, Any]]:
 
 
 def answer(task: Task) -> dict[str, Any]:
+    apply_patches(task)
     return {"protocol": PROTOCOL, "ok": True, "kind": task.kind, **_handler(task.kind)(task)}
+
+
+def apply_patches(task: Task) -> None:
+    """The task's binding patches, before anything else touches wasmtime-py: whatever the
+    target (a scenario's stock calls go through the patched Func.__call__ too)."""
+    names = getattr(task, "patches", ())
+    if names:
+        from gvlbench.binding import patches
+
+        patches.apply(names)
 
 
 def main() -> None:

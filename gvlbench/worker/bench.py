@@ -107,6 +107,9 @@ def pyperf_worker() -> None:
     task_file = pre.parse_known_args()[0].task_file
     task = parse_task(json.loads(Path(task_file).read_text()))
     assert isinstance(task, BenchTask)
+    from gvlbench.worker.__main__ import apply_patches
+
+    apply_patches(task)
     runner = _runner(task, task_file)
     if task.code is not None:
         _time_code(task, runner)

@@ -99,14 +99,32 @@ def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
     module = load_module(engine, target.wasm_path)
     if task.store == "shared":
         emb = Embedding(engine, module, target, mode, path)
+        owners = [emb] * n
         calls = [emb.call] + [emb.new_call() for _ in range(n - 1)]
-        guards = [StoreGuard("store-0")] * n
     else:
-        calls = [Embedding(engine, module, target, mode, path).call for _ in range(n)]
-        guards = [StoreGuard(f"store-{i}") for i in range(n)]
+        owners = [Embedding(engine, module, target, mode, path) for _ in range(n)]
+        calls = [e.call for e in owners]
+    if task.guard and task.guard_kind == "native":
+        return _natively_guarded(owners, task, path)
     if task.guard:
-        calls = [guarded(c, g) for c, g in zip(calls, guards, strict=True)]
+        guards = {id(e): StoreGuard(f"store-{i}") for i, e in enumerate(_stores(owners))}
+        calls = [guarded(c, guards[id(e)]) for c, e in zip(calls, owners, strict=True)]
     return calls
+
+
+def _natively_guarded(owners: list[Any], task: RaceTask, path: Any) -> list[Callable[[], Any]]:
+    """Each thread's call through the native guard of its Store (one guard per Store)."""
+    from gvlbench.binding import native_guard
+
+    for i, emb in enumerate(_stores(owners)):
+        native_guard.NativeStoreGuard(emb.store, f"store-{i}")  # lives as long as the Store
+    return [native_guard.prepare(e.store, e.func, task.target.args, task.mode, path)
+            for e in owners]  # fmt: skip
+
+
+def _stores(owners: list[Any]) -> list[Any]:
+    """Each Embedding once, in order (one Store each)."""
+    return list({id(e): e for e in owners}.values())
 
 
 def _hammer(

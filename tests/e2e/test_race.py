@@ -55,17 +55,42 @@ def test_an_unmet_expectation_exits_1() -> None:
     assert "expected a crash" in cli.stderr
 
 
-def test_guard_cost_measures_every_call_path_and_mode(tmp_path: Path) -> None:
+def test_the_native_guard_refuses_and_never_crashes(tmp_path: Path) -> None:
+    out = tmp_path / "native.json"
+    cli = gvlbench("race", "--shared-store", "--guard", "native", "--trials", "2",
+                   "--duration", "1", "--expect", "safe", "--json", str(out))  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    trials = json.loads(out.read_text())["gvlbench"]["race"]
+    assert [t["trial_status"] for t in trials] == ["raised", "raised"]
+    for t in trials:
+        assert t["guard_kind"] == "native" and t["config"] == "shared, released, native guard"
+        assert t["refused"] > 0 and t["calls"] > 0
+        assert set(t["exceptions"]) == {"StoreInUseError"}
+        assert "store 'store-0' is in use by thread 'gvlbench-" in t["examples"]["StoreInUseError"]
+    assert "native" in cli.stdout and "refused" in cli.stdout  # (wrapped at 80 columns)
+
+
+def test_guard_cost_puts_both_guards_side_by_side_on_every_path_and_mode(tmp_path: Path) -> None:
     out = tmp_path / "cost.json"
-    cli = gvlbench("race", "--guard-cost", "--json", str(out))
+    cli = gvlbench("race", "--guard-cost", "--rounds", "4", "--runtime", "python",
+                   "--json", str(out))  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     rows = json.loads(out.read_text())["gvlbench"]["guard_cost"]
     assert {(r["scenario"], r["call_path"], r["mode"]) for r in rows} == {
-        (s, p, m) for s in ("nop", "add") for p in ("stock", "lean") for m in ("held", "released")
-    }
+        (s, p, m) for s in ("nop", "add") for p in ("raw", "lean", "stock")
+        for m in ("held", "released")
+    }  # fmt: skip
     for r in rows:
-        assert len(r["unguarded_ns"]) == len(r["guarded_ns"]) > 10
-    assert "Store guard cost per call" in cli.stdout
+        assert set(r["guarded_ns"]) == {"python", "native"}
+        assert len(r["unguarded_ns"]) == len(r["guarded_ns"]["native"]) == 4
+    # one compare-and-swap in C against a Python lock and a Python frame: the native guard is
+    # the cheaper one on the prepared paths, whatever the noise
+    lean = [r for r in rows if r["call_path"] in ("raw", "lean")]
+    cost = {k: sum(min(b - a for a, b in zip(r["unguarded_ns"], r["guarded_ns"][k],
+                                             strict=True)) for r in lean)
+            for k in ("python", "native")}  # fmt: skip
+    assert cost["native"] < cost["python"], cost
+    assert "Store guard cost per call" in cli.stdout and "native" in cli.stdout
 
 
 def test_bad_race_options_are_one_line_errors() -> None:

@@ -94,6 +94,29 @@ def test_a_shared_store_crashes_ruby_and_the_guard_prevents_it(tmp_path: Path) -
 
 
 @needs_ruby
+def test_the_native_guard_holds_in_ruby_and_prices_beside_the_ruby_guard(tmp_path: Path) -> None:
+    """ruby-ffi attaches the shim's guarded call (`blocking: true` when released): a shared
+    Store raises StoreInUseError instead of crashing, and its cost sits beside the Ruby guard's."""
+    out = tmp_path / "race.json"
+    cli = gvlbench("race", "--shared-store", "--guard", "native", "--runtime", "ruby",
+                   "--trials", "1", "--duration", "1", "--expect", "safe",
+                   "--json", str(out))  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    (trial,) = json.loads(out.read_text())["gvlbench"]["race"]
+    assert trial["runtime"] == "ruby" and trial["guard_kind"] == "native"
+    assert trial["trial_status"] == "raised" and trial["refused"] > 0 and trial["calls"] > 0
+    assert set(trial["exceptions"]) == {"StoreInUseError"}
+    assert 'store "store-0" is in use by thread "gvlbench-' in trial["examples"]["StoreInUseError"]
+
+    cli = gvlbench("race", "--guard-cost", "--runtime", "ruby", "--rounds", "3",
+                   "--json", str(out))  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    rows = json.loads(out.read_text())["gvlbench"]["guard_cost"]
+    assert {(r["runtime"], r["call_path"]) for r in rows} == {("ruby", "ruby-ffi")}
+    assert len(rows) == 4 and all(set(r["guarded_ns"]) == {"python", "native"} for r in rows)
+
+
+@needs_ruby
 def test_the_ruby_worker_answers_bad_tasks_as_data() -> None:
     """The protocol, spoken by the Ruby worker itself: an unknown kind is an error answer."""
     from gvlbench.harness.interpreter import probe_ruby

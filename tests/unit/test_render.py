@@ -11,7 +11,7 @@ from gvlbench.report import render
 from gvlbench.report.calls import CallRow, CallsVerdict
 from gvlbench.report.compare import CompareRow, ProgressCompareRow
 from gvlbench.report.gate import Rule
-from gvlbench.report.guard_cost import GuardCostRow
+from gvlbench.report.guard_cost import GuardCost, GuardCostRow
 from gvlbench.report.pool import PoolRow
 from gvlbench.report.race import RaceRow
 from gvlbench.report.stats import ProgressRow, SpeedupRow
@@ -83,12 +83,38 @@ def test_race_table() -> None:
     assert "guard refused 7 of 1,007 calls" in shown
 
 
-def test_guard_cost_table() -> None:
-    row = GuardCostRow("nop", "lean", "held", 250.0, 310.0, 60.0, 55.0, 70.0, 40)
-    shown = text(render.guard_cost_table([row]))
-    assert _lines_with(
-        shown, "nop", "lean", "held", "250ns", "310ns", "+60ns", "+55..+70", "+24.0%"
-    )
+def test_guard_cost_table_puts_the_guards_side_by_side() -> None:
+    row = GuardCostRow("nop", "lean", "held", 250.0, 40, (
+        GuardCost("python", 310.0, 60.0, 55.0, 70.0, 0.24),
+        GuardCost("native", 255.0, 5.0, 3.0, 8.0, 0.02),
+    ))  # fmt: skip
+    unavailable = GuardCostRow("add", "raw", "held", 300.0, 40, (
+        GuardCost("python", 360.0, 60.0, 55.0, 70.0, 0.2),
+        GuardCost("native", unavailable="native guard unavailable: no C compiler"),
+    ))  # fmt: skip
+    shown = text(render.guard_cost_table([row, unavailable]))
+    assert _lines_with(shown, "nop", "lean", "held", "250ns", "+60ns [+55..+70]", "+24.0%",
+                       "+5ns [+3..+8]", "+2.0%")  # fmt: skip
+    assert _lines_with(shown, "add", "raw", "+60ns", "native guard unavailable")
+    assert "no C compiler" in shown
+
+
+def test_guard_cost_rows_read_both_guards_and_files_from_before_the_native_guard() -> None:
+    from gvlbench.report.guard_cost import guard_cost_rows
+    from gvlbench.results import Results
+
+    res = Results({}, "race --guard-cost")
+    res.guard_cost = [
+        {"scenario": "nop", "call_path": "lean", "mode": "held", "unguarded_ns": [100, 100],
+         "guarded_ns": {"native": [103, 105], "python": [300, 310]}},
+        {"scenario": "nop", "call_path": "stock", "mode": "held", "unguarded_ns": [1000, 1000],
+         "guarded_ns": [1300, 1300], "unavailable": {"native": "native guard unavailable: x"}},
+    ]  # fmt: skip
+    lean, stock = guard_cost_rows(res)
+    assert [g.guard for g in lean.guards] == ["python", "native"]
+    assert lean.guard("native").cost_ns == 4 and lean.guard("native").share == 0.04
+    assert stock.guard("python").cost_ns == 300
+    assert stock.guard("native").unavailable == "native guard unavailable: x"
 
 
 def test_verify_table_and_notes() -> None:

@@ -1,0 +1,61 @@
+# frozen_string_literal: true
+
+# The native Store guard from Ruby: gvlbench/native/guard.c over ruby-ffi, the twin of
+# gvlbench/binding/native_guard.py. The shim's `gvlbench_func_call` has wasmtime_func_call's
+# signature, so it is attached the same two ways: plainly (held: the GVL stays held for the
+# guarded call) and with `blocking: true` (released: ruby-ffi drops the GVL around the whole
+# guarded call, the compare-and-swap included). A Func routed `via` this module calls through
+# it; a refused call comes back as a wasmtime error and is raised as the Ruby guard's
+# StoreInUseError, naming the Store and both threads.
+
+require "ffi"
+require_relative "wasmtime"
+require_relative "hosts"
+
+module GvlbenchNativeGuard
+  extend FFI::Library
+  LIBRARY = File.expand_path("../native/libgvlguard.so", __dir__)
+  ffi_lib LIBRARY
+
+  attach_function :gvlbench_guard_init, %i[pointer pointer], :int
+  attach_function :gvlbench_guard_new, [:pointer], :pointer
+  attach_function :gvlbench_take_refusal, [:pointer], :long
+  attach_function :func_call_held, :gvlbench_func_call, GvlbenchWasm::CALL_ARGS, :pointer
+  attach_function :func_call_released, :gvlbench_func_call, GvlbenchWasm::CALL_ARGS, :pointer,
+                  blocking: true
+
+  # the very library GvlbenchWasm loaded hands the shim its functions
+  wasmtime = GvlbenchWasm.ffi_libraries.first
+  entry = %w[wasmtime_func_call wasmtime_error_new].map { |name| wasmtime.find_function(name) }
+  raise LoadError, "native guard: libwasmtime lacks #{entry.inspect}" unless gvlbench_guard_init(*entry).zero?
+
+  NAMES = {} # guard address -> the Store's name, for refusal messages
+
+  module_function
+
+  # Guard the Store of `instance` (an Instance's context): calls through this module take its
+  # owner word from now on.
+  def guard(instance, name)
+    ptr = gvlbench_guard_new(instance.context)
+    raise GvlbenchWasm::WasmError, "the native guard's table of Stores is full" if ptr.null?
+
+    NAMES[ptr.address] = name
+    ptr
+  end
+
+  # GvlbenchWasm.check_error!, but a refusal by the guard is a StoreInUseError.
+  def check_error!(err)
+    return if err.null?
+
+    slot = FFI::MemoryPointer.new(:pointer)
+    owner = gvlbench_take_refusal(slot)
+    return GvlbenchWasm.check_error!(err) if owner.zero?
+
+    GvlbenchWasm.wasmtime_error_delete(err)
+    store = NAMES.fetch(slot.read_pointer.address) { "Store guard #{slot.read_pointer.address}" }
+    holder = Thread.list.find { |t| t.native_thread_id == owner }
+    raise GvlbenchHosts::StoreInUseError,
+          "store #{store.inspect} is in use by thread #{(holder&.name || "thread #{owner}").inspect}; " \
+          "thread #{Thread.current.name.inspect} was refused a call"
+  end
+end
