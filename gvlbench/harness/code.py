@@ -10,15 +10,13 @@ the command will measure, with its patches.
 
 from __future__ import annotations
 
-import platform
-from importlib.metadata import version
 from typing import Any
 
-from gvlbench import __version__, pycode
+from gvlbench import pycode
 from gvlbench.errors import CodeError, OptionError
-from gvlbench.harness.interpreter import Runtime, check_patches, kind_of, runtimes_metadata
+from gvlbench.harness.interpreter import Runtime, check_patches, kind_of
 from gvlbench.harness.loop import ChildExecutor, Job
-from gvlbench.harness.target import cpu_count, gil_status
+from gvlbench.harness.target import base_metadata
 from gvlbench.protocol import Code, CodeProbeTask, Mode
 
 PROBE_TIMEOUT_S = 120.0
@@ -64,32 +62,18 @@ def metadata(
     """What every row of a code target's document shares (common_metadata's twin). pyperf
     takes only one-line strings and numbers as metadata: parts are joined with " ; " and
     a newline in the code is written as "\\n"."""
-    return {
-        "gvlbench_version": __version__,
-        "wasmtime_version": version("wasmtime"),
-        "runtime": "python",
-        "runtime_version": platform.python_version(),
-        "lock": "GIL",
-        "gil": gil_status(),
-        "usable_cpus": cpu_count(),
-        "scenario": name,
-        "target": "code",
-        **{
-            k: v
-            for k, v in (
-                ("setup", _one_line(code.setup)),
+    optional = (("setup", _one_line(code.setup)),
                 ("per_thread_setup", _one_line(code.per_thread_setup)),
-                ("patches", "+".join(patches)),
-            )
-            if v
-        },  # pyperf: no empty values
-        "stmt": _one_line((code.stmt,)),
-        "store": "as the code makes them",
-        "call_path": "stock",
-        **runtimes_metadata(runtimes),
-        "harness_python": platform.python_version(),
-        "harness_gil": gil_status(),
-    }
+                ("patches", "+".join(patches)))  # fmt: skip
+    return base_metadata(
+        runtimes,
+        scenario=name,
+        target="code",
+        **{k: v for k, v in optional if v},  # pyperf takes no empty value
+        stmt=_one_line((code.stmt,)),
+        store="as the code makes them",
+        call_path="stock",
+    )
 
 
 def _one_line(parts: tuple[str, ...]) -> str:

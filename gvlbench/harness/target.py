@@ -67,6 +67,20 @@ def common_metadata(
 ) -> dict[str, Any]:
     """What every row shares; pyperf adds its own (Python, CPU model, date, ...) per run.
     With `runtimes`, the runtime keys describe those (each row carries its own as well)."""
+    return base_metadata(
+        runtimes,
+        scenario=scenario.name,
+        spec_sha256=scenario.spec_sha256,
+        wasm_sha256=compiled.wasm_sha256,
+        wat_compiler=compiled.compiler,
+        store="per-thread",
+        call_path=str(call_path),
+    )
+
+
+def base_metadata(runtimes: tuple[Runtime, ...], **subject: Any) -> dict[str, Any]:
+    """The versions, the lock and the machine, then what was measured (`subject`), then the
+    runtimes that measured it and the harness's own interpreter."""
     return {
         "gvlbench_version": __version__,
         "wasmtime_version": version("wasmtime"),
@@ -75,12 +89,7 @@ def common_metadata(
         "lock": "GIL",
         "gil": gil_status(),
         "usable_cpus": cpu_count(),
-        "scenario": scenario.name,
-        "spec_sha256": scenario.spec_sha256,
-        "wasm_sha256": compiled.wasm_sha256,
-        "wat_compiler": compiled.compiler,
-        "store": "per-thread",
-        "call_path": str(call_path),
+        **subject,
         **runtimes_metadata(runtimes),
         # the harness's own interpreter, whichever runtimes measured
         "harness_python": platform.python_version(),
