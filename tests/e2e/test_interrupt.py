@@ -26,6 +26,13 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it. A suite started in the background (`make test &`,
+    nohup) hands its children SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: the harness would run on and the test would judge nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_kills_the_measuring_child_and_keeps_the_results_written(tmp_path: Path) -> None:
     out = tmp_path / "race.json"
     marker = f"GVLBENCH_TEST_MARK={uuid.uuid4()}"
@@ -34,7 +41,7 @@ def test_ctrl_c_kills_the_measuring_child_and_keeps_the_results_written(tmp_path
         [sys.executable, "-m", "gvlbench", "race", "--per-thread-store", "--threads", "2",
          "--trials", "3", "--duration", "3", "--json", str(out)],
         env={**os.environ, key: value}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, preexec_fn=_default_sigint,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not out.exists() and time.monotonic() < deadline:  # trial 1 is done and written
