@@ -107,9 +107,9 @@ def pyperf_worker() -> None:
     task_file = pre.parse_known_args()[0].task_file
     task = parse_task(json.loads(Path(task_file).read_text()))
     assert isinstance(task, BenchTask)
-    from gvlbench.worker.__main__ import apply_patches
+    from gvlbench.binding import patches
 
-    apply_patches(task)
+    patches.apply(task.patches)  # before anything touches wasmtime-py, as answer() does
     runner = _runner(task, task_file)
     if task.code is not None:
         _time_code(task, runner)
