@@ -329,6 +329,28 @@ class BenchTask(CallTask):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpeedupTask(Task):
+    """Every (mode, thread count) cell of one target in one child, paired round by round:
+    each round times every cell once, so each round gives a ratio (worker/speedup.py). The
+    lone-thread batch of `loops` calls takes about `batch_s`; rounds stop early past
+    `budget_s` (after three at least), and the answer says how many there were."""
+
+    kind: ClassVar[str] = "speedup"
+    target: Target | Code
+    call_path: str
+    modes: tuple[Mode, ...]
+    threads: tuple[int, ...]
+    rounds: int = 20
+    batch_s: float = 0.05
+    budget_s: float = 60.0
+    patches: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> Code | None:
+        return self.target if isinstance(self.target, Code) else None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProgressTask(CallTask):
     """A sibling thread's progress during single calls; then, with `overlap_threads` > 1,
     how much that many concurrent calls overlap."""
@@ -452,7 +474,7 @@ class CheckTask(Task):
 
 TASKS: dict[str, type[Task]] = {
     t.kind: t
-    for t in (BenchTask, ProgressTask, PoolTask, RaceTask, GuardCostTask, CallsTask,
+    for t in (BenchTask, SpeedupTask, ProgressTask, PoolTask, RaceTask, GuardCostTask, CallsTask,
               SweepPointTask, CheckTask, PhasesTask, CodeProbeTask, ProfileTask)
 }  # fmt: skip
 

@@ -41,6 +41,8 @@ class Results:
     pool: list[dict[str, Any]] = field(default_factory=list)
     phases: list[dict[str, Any]] = field(default_factory=list)
     profile: list[dict[str, Any]] = field(default_factory=list)
+    # run's paired rounds: per child, every (mode/threads) cell's seconds per round
+    speedup: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Results) -> None:
         """Add every row of `other` (benchmarks, failures and each gvlbench section): what
@@ -77,6 +79,7 @@ class Results:
                 "pool": self.pool,
                 "phases": self.phases,
                 "profile": self.profile,
+                "speedup": self.speedup,
             },
         }
 
@@ -125,6 +128,7 @@ _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
                "compile_s": (list,), "instantiate_s": (list,), "call_s": (list,)},
     "profile": {"scenario": (str,), "mode": (str,), "runs": (int,), "plain_s": (list,),
                 "hooked_s": (list,), "phases": (dict,)},
+    "speedup": {"scenario": (str,), "call_path": (str,), "loops": (int,), "cells": (dict,)},
 }  # fmt: skip
 _SAMPLE = {"ratio": _NUM, "call_s": _NUM}
 # Lists of numbers by section (a progress sample's own `call_s` is one number, so not here)

@@ -72,6 +72,11 @@ def list_cmd(as_json: bool) -> None:
     out.print(f"host behaviours a spec may import: {', '.join(hosts.names())}")
 
 
+# run's paired speedup by preset: rounds, and the seconds after which a slow target stops early
+ROUNDS = {"fast": 10, "default": 20, "rigorous": 60}
+BUDGET_S = {"fast": 20.0, "default": 60.0, "rigorous": 240.0}
+
+
 @click.command()
 @click.argument("scenario_name", metavar="[SCENARIO]", required=False)
 @code_options
@@ -116,8 +121,16 @@ def list_cmd(as_json: bool) -> None:
     help="--mode processes: jobs per (executor, workers), each in a fresh child.",
 )
 @json_output_option
-@click.option("--fast", "preset", flag_value="fast", help="Fewer pyperf processes: rough numbers.")
-@click.option("--rigorous", "preset", flag_value="rigorous", help="More processes and values.")
+@click.option("--fast", "preset", flag_value="fast", help="Fewer rounds: rough numbers.")
+@click.option(
+    "--rigorous", "preset", flag_value="rigorous", help="More rounds (and pyperf processes)."
+)
+@click.option(
+    "--rounds",
+    type=int,
+    help="Paired rounds: each times every (mode, threads) cell once [default: 20; --fast 10, "
+    "--rigorous 60].",
+)
 @click.option("-p", "--processes", type=int, help="pyperf worker processes per measurement.")
 @click.option("-n", "--values", type=int, help="pyperf values per worker process.")
 @click.option(
@@ -155,6 +168,7 @@ def run(
     stmt: str | None,
     code_name: str,
     patches: tuple[str, ...],
+    rounds: int | None,
 ) -> None:
     """Measure SCENARIO, or a Python statement, with the GIL held and released across
     thread counts.
@@ -194,6 +208,8 @@ def run(
         code=code,
         name=code_name,
         patches=patches,
+        rounds=rounds if rounds is not None else ROUNDS[preset or "default"],
+        budget_s=BUDGET_S[preset or "default"],
     )
     announce_runtimes(probed)  # once the options hold: bad input stays a one-line error
     path = output_path(output)

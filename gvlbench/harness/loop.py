@@ -11,6 +11,7 @@ reports progress.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ class Experiment(Protocol):
         """Add the outcome to `results`; return a one-line problem to show, or None."""
         ...
 
+    # Optional: `followups(job, outcome) -> Sequence[Job]`, jobs to run next because of how
+    # this one ended (run splits a failed paired child into one child per mode).
+
 
 class Progress(Protocol):
     """What the loop tells a progress display (the CLI's rich bar; nothing in tests)."""
@@ -112,11 +116,21 @@ def execute(
         results = new_results(experiment)
     else:
         results.metadata = {**experiment.metadata(), **results.metadata}
-    for job in jobs:
+    queue = deque(jobs)
+    while queue:
+        job = queue.popleft()
         progress.start(job.label)
         outcome = executor.run(job)
         problem = experiment.record(results, job, outcome)
         if output is not None:
             write_results(output, results)
         progress.done(problem)
+        again = list(getattr(experiment, "followups", _none)(job, outcome))
+        if again:  # e.g. a paired child that hung: each of its modes alone, so one survives
+            progress.expect(len(again))
+            queue.extendleft(reversed(again))
     return results
+
+
+def _none(job: Job, outcome: ChildOutcome) -> Sequence[Job]:
+    return ()

@@ -8,7 +8,7 @@ mode and thread count (Python runtimes), or (--mode processes) pool jobs. The lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -35,10 +35,11 @@ from gvlbench.protocol import (
     PoolTask,
     ProgressTask,
     PyperfOptions,
+    SpeedupTask,
     Target,
     Task,
 )
-from gvlbench.results import Results
+from gvlbench.results import Results, pyperf_benchmark
 from gvlbench.scenario import Scenario
 
 
@@ -67,6 +68,10 @@ class RunOptions:
     name: str = "code"
     # binding patches: each bench and progress step runs unpatched and with these, side by side
     patches: tuple[str, ...] = ()
+    # the paired speedup (Python runtimes): rounds of every (mode, threads) cell in one child,
+    # stopping early past `budget_s` (see worker/speedup.py)
+    rounds: int = 20
+    budget_s: float = 60.0
 
     @property
     def subject(self) -> str:
@@ -77,6 +82,8 @@ class RunOptions:
             raise OptionError("--pool-calls and --pool-repeats must be at least 1")
         if self.max_threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.max_threads}")
+        if self.rounds < 3:
+            raise OptionError(f"--rounds must be at least 3, got {self.rounds}")
         if self.progress_repeats < 0:
             raise OptionError("--progress-repeats must be 0 or more")
         if self.pool and any(kind_of(rt) != "python" for rt in self.runtimes):
@@ -99,15 +106,16 @@ class RunOptions:
 @dataclass(frozen=True)
 class Step:
     scenario: str
-    kind: str  # bench | progress | phases | pool
+    kind: str  # speedup | bench | progress | phases | pool
     mode: Mode
-    threads: int
+    threads: int  # speedup: the largest count of its sweep
     guard: bool = False  # the Store guard around every call (see guard.py)
     call_path: CallPath | None = None  # None: the run's call path
     check_each_call: bool = True  # False: checked once, then timed bare (`gvlbench calls`)
     runtime: Runtime | None = None  # None: the harness's own interpreter
     executor: str = ""  # kind "pool": threads | processes
     patches: tuple[str, ...] = ()  # binding patches applied in the child
+    modes: tuple[Mode, ...] = ()  # kind "speedup": the modes paired in its one child
 
     def label(self) -> str:
         scenario = self.scenario
@@ -123,6 +131,9 @@ class Step:
         )
         if self.kind == "progress":
             return f"{scenario} progress, {self.mode}{extra}"
+        if self.kind == "speedup":
+            modes = " and ".join(map(str, self.modes))
+            return f"{scenario}, {modes} paired, 1..{self.threads} threads{extra}"
         if self.kind == "pool":
             return f"{scenario}, {self.threads} {self.executor}{extra}"
         what = f"{scenario} phases" if self.kind == "phases" else scenario
@@ -160,10 +171,18 @@ def plan(opts: RunOptions) -> list[Step]:
             for i in range(opts.pool_repeats)
             for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
         ]
-    steps = [
+    python_rts = [rt for rt in runtimes if kind_of(rt) == "python"]
+    steps = [  # Python: every cell of a runtime in one paired child (worker/speedup.py)
+        Step(name, "speedup", modes_for(opts.modes, rt)[0], opts.max_threads, runtime=rt,
+             patches=p, modes=modes_for(opts.modes, rt))
+        for rt in python_rts
+        for p in patch_sets
+    ]  # fmt: skip
+    steps += [  # the Ruby worker: one pyperf-style benchmark per cell
         Step(name, "bench", m, t, runtime=rt, patches=p)
         for t in thread_sweep(opts.max_threads)
         for rt in runtimes
+        if rt not in python_rts
         for m in modes_for(opts.modes, rt)
         for p in patch_sets
     ]
@@ -234,24 +253,16 @@ class RunExperiment:
             return PoolTask(**call, threads=step.threads, executor=step.executor, total_calls=total)
         if step.kind == "phases":
             return PhasesTask(**call, threads=step.threads)
+        if step.kind == "speedup":
+            return SpeedupTask(target=call["target"], call_path=path, modes=step.modes,
+                               threads=tuple(thread_sweep(step.threads)), rounds=opts.rounds,
+                               budget_s=min(opts.budget_s, opts.timeout_s / 3),
+                               patches=step.patches)  # fmt: skip
         if step.kind == "progress":
             return ProgressTask(
                 **call, repeats=opts.progress_repeats, overlap_threads=opts.max_threads
             )
-        name = bench_name(opts.subject, step.mode, step.threads, step.guard, step.call_path,
-                          step.runtime, step.patches)  # fmt: skip
-        metadata = {
-            **self.metadata(),
-            "mode": str(step.mode),
-            "threads": step.threads,
-            "guard": "on" if step.guard else "off",
-            "call_path": path,
-            **(step.runtime.metadata() if step.runtime else {}),
-        }
-        # pyperf refuses an empty metadata value: unpatched rows have no key
-        metadata.pop("patches", None)
-        if step.patches:
-            metadata["patches"] = "+".join(step.patches)
+        name, metadata = self._bench_identity(step, step.mode, step.threads)
         return BenchTask(
             **call,
             name=name,
@@ -262,8 +273,40 @@ class RunExperiment:
             metadata=metadata,
         )
 
+    def _bench_identity(self, step: Step, mode: Mode, threads: int) -> tuple[str, dict[str, Any]]:
+        """The pyperf benchmark name and metadata of one (mode, threads) cell of `step`."""
+        path = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
+        name = bench_name(self.opts.subject, mode, threads, step.guard, step.call_path,
+                          step.runtime, step.patches)  # fmt: skip
+        metadata = {
+            **self.metadata(),
+            "mode": str(mode),
+            "threads": threads,
+            "guard": "on" if step.guard else "off",
+            "call_path": path,
+            **(step.runtime.metadata() if step.runtime else {}),
+        }
+        # pyperf refuses an empty metadata value: unpatched rows have no key
+        metadata.pop("patches", None)
+        if step.patches:
+            metadata["patches"] = "+".join(step.patches)
+        return name, metadata
+
+    def followups(self, job: Job, outcome: ChildOutcome) -> list[Job]:
+        """A paired child of several modes that did not answer (held hangs where released
+        runs, on a package that deadlocks under a held lock): each mode again in a child of
+        its own, so the one that works is still measured and the other fails alone."""
+        step: Step = job.context
+        if outcome.ok or step.kind != "speedup" or len(step.modes) < 2:
+            return []
+        alone = [replace(step, mode=m, modes=(m,)) for m in step.modes]
+        return [Job(f"measuring {s.label()}", self._task(s), s.runtime, self.opts.timeout_s, s)
+                for s in alone]  # fmt: skip
+
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         step: Step = job.context
+        if step.kind == "speedup":
+            return self._record_speedup(results, job, outcome)
         key = _row_key(self.opts.subject, step)
         if isinstance(job.task, PhasesTask):  # its rows, failed or not, name what it called
             key.update(call_path=job.task.call_path, wasi_command=job.task.target.is_command)
@@ -289,6 +332,32 @@ class RunExperiment:
             results.add_progress(
                 {**key, "via": answer["via"], "samples": answer["samples"], **extra}
             )
+        return None
+
+    def _record_speedup(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
+        """Each cell as a pyperf benchmark (its per-round times, seconds per call), and the
+        paired rounds themselves, from which the speedups and their intervals are formed."""
+        step: Step = job.context
+        answer = outcome.answer
+        threads = thread_sweep(step.threads)
+        if not outcome.ok or answer is None:
+            if len(step.modes) > 1:  # followups() measures each mode alone next
+                return f"{step.label()}: {outcome.describe()}; each mode alone next"
+            path = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
+            for t in threads:  # one failure row per cell, as its benchmark would have said
+                key = _row_key(self.opts.subject, replace(step, kind="bench", threads=t))
+                results.add_failure({**key, "call_path": path}, outcome.to_json())
+            return f"{step.label()}: {outcome.describe()}"
+        loops = int(answer["loops"])
+        for cell, seconds in answer["cells"].items():
+            mode, t = cell.split("/")
+            name, metadata = self._bench_identity(step, Mode(mode), int(t))
+            values = [s / loops for s in seconds]
+            results.add_benchmark(pyperf_benchmark({**metadata, "name": name}, values, loops))
+        key = _row_key(self.opts.subject, step)
+        key.pop("mode")
+        key["call_path"] = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
+        results.speedup.append({**key, "loops": loops, "cells": answer["cells"]})
         return None
 
 

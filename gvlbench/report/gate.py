@@ -40,6 +40,9 @@ class GateConfig:
     held_overlap_max: float = 0.15
     released_progress_min: float = 0.5
     held_progress_max: float = 0.1
+    # the paired speedup at `threads` threads, judged by its 95% interval (report/paired.py)
+    released_speedup_min: float = 1.3
+    held_speedup_max: float = 1.3
     race_shared_crashes_min: int = 1
     race_guard_crashes_max: int = 0
     overlap_drop: float = 0.15
@@ -98,6 +101,9 @@ class Rule:
 
 Progress = Callable[[str, bool], None]
 TIMING_RULES = (
+    "released speeds up",
+    "held does not speed up",
+    "speedup is physical",
     "released overlaps",
     "held serialises",
     "released overlap vs baseline",
@@ -159,7 +165,7 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
     """
     cpus = int(current.metadata.get("usable_cpus") or 1)
     base = _by_row(baseline)
-    rules = _pyperf_speedups(current)
+    rules = _pyperf_speedups(current, cfg)
     for p in progress_rows(current):
         if p.status != "ok" or p.overlap_median is None:
             continue
@@ -234,20 +240,49 @@ def _verify_label(v: dict[str, Any]) -> str:
     return v.get("interpreter") or v.get("runtime", "")
 
 
-def _pyperf_speedups(current: Results) -> list[Rule]:
-    """pyperf's speedup at the highest thread count per (scenario, runtime, mode), for the
-    reader."""
+def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Rule]:
+    """The speedup at the highest thread count per (scenario, runtime, mode). A paired one
+    (every cell timed in turn, round by round) is judged by its 95% interval: pass when the
+    whole interval is on the right side of the limit, fail when the whole of it is on the
+    wrong side, unsure when it straddles, and an interval no machine could give is an error
+    of the measurement, never a pass. One formed from two measurements apart (the Ruby
+    worker's) has no interval and is shown as info."""
+    cfg = cfg or GateConfig()
+    cpus = int(current.metadata.get("usable_cpus") or 1)
     top: dict[tuple[str, str, str], Any] = {}
     for r in speedup_rows(current):
         if r.status == "ok" and r.threads > 1 and r.speedup is not None:
             key = (r.scenario, r.interpreter, r.mode)
             if key not in top or r.threads > top[key].threads:
                 top[key] = r
-    return [
-        Rule("pyperf speedup (not judged)", f"{s}/mode={m}/threads={r.threads}{_axis(i)}",
-             f"{r.speedup:.2f}", "-", "info", "medians of two measurements")
-        for (s, i, m), r in sorted(top.items())
-    ]  # fmt: skip
+    rules = []
+    for (s, i, m), r in sorted(top.items()):
+        row = f"{s}/mode={m}/threads={r.threads}{_axis(i)}"
+        if r.ci_low is None or r.ci_high is None:
+            rules.append(Rule("speedup (not judged)", row, f"{r.speedup:.2f}", "-", "info",
+                              "medians of two measurements apart", scenario=s))  # fmt: skip
+            continue
+        value = f"{r.speedup:.2f} [{r.ci_low:.2f}-{r.ci_high:.2f}]"
+        if r.flag == "impossible":
+            rules.append(Rule("speedup is physical", row, value, f"<= {min(r.threads, cpus)}",
+                              "unsure", "interval above the cores: something else ran",
+                              scenario=s))  # fmt: skip
+            continue
+        if m != "held" and cpus < 2:
+            rules.append(Rule("released speeds up", row, value, "-", "unsure",
+                              "one usable core: threads cannot overlap", scenario=s))  # fmt: skip
+            continue
+        if m == "held":  # the whole interval at or below the limit passes
+            name, bound = "held does not speed up", f"<= {cfg.held_speedup_max}"
+            lo_ok, hi_ok = r.ci_high <= cfg.held_speedup_max, r.ci_low <= cfg.held_speedup_max
+        else:  # the whole interval at or above the limit passes
+            name, bound = "released speeds up", f">= {cfg.released_speedup_min}"
+            lo_ok = r.ci_low >= cfg.released_speedup_min
+            hi_ok = r.ci_high >= cfg.released_speedup_min
+        verdict = "pass" if lo_ok else ("unsure" if hi_ok else "fail")
+        why = "the 95% interval straddles the limit" if verdict == "unsure" else ""
+        rules.append(Rule(name, row, value, bound, verdict, why, scenario=s))
+    return rules
 
 
 def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:

@@ -76,8 +76,20 @@ def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
     axes = _axes(rows)
     table = _table(
         "Parallel speedup",
-        [*axes, "mode", "threads", "wall", "±MAD", "n", "calls/s", "speedup", "effic.", "status"],
-        {*axes, "mode", "status"},
+        [
+            *axes,
+            "mode",
+            "threads",
+            "wall",
+            "±MAD",
+            "n",
+            "calls/s",
+            "speedup",
+            "95% CI",
+            "effic.",
+            "status",
+        ],
+        {*axes, "mode", "status", "95% CI"},
         scenarios,
         failed,
     )
@@ -90,15 +102,49 @@ def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
             fmt_time(r.wall_mad_s),
             str(r.values or "-"),
             _num(r.calls_per_s, "{:,.1f}"),
-            _num(r.speedup),
-            _num(r.efficiency),
+            *_speedup_cells(r),
         ] + ([_status(r.status)] if failed else [])
         table.add_row(*([escape(r.scenario)] if len(scenarios) > 1 else []), *cells)
     table.caption = (
         f"wall: median time for every thread to make one call (each owns its Store); "
-        f"speedup: throughput vs 1 thread, same mode; effic.: speedup / min(threads, {cpus} cores)"
+        f"speedup: throughput vs 1 thread, same mode, the median of rounds that time every "
+        f"cell in turn, with its 95% interval; effic.: speedup / min(threads, {cpus} cores)"
+        + "".join(f"\n{n}" for n in speedup_notes(rows, cpus))
     )
     return table
+
+
+def _speedup_cells(r: SpeedupRow) -> list[str]:
+    """speedup, 95% CI, efficiency; a physically impossible speedup is never a number."""
+    if r.flag == "impossible":
+        return ["[red]error[/red]", f"[red]{_num(r.ci_low)}-{_num(r.ci_high)}[/red]", "-"]
+    ci = f"{_num(r.ci_low)}-{_num(r.ci_high)}" if r.ci_low is not None else "-"
+    if r.flag == "noisy":
+        ci = f"[yellow]{ci}[/yellow]"
+    return [_num(r.speedup), ci, _num(r.efficiency)]
+
+
+def speedup_notes(rows: list[SpeedupRow], cpus: int) -> list[str]:
+    """What the intervals say about the run: impossible speedups, and too much noise."""
+    from gvlbench.report.paired import PRECISION
+
+    notes = []
+    for r in rows:
+        if r.flag == "impossible":
+            notes.append(
+                f"measurement error: {r.mode} at {r.threads} threads reads "
+                f"{_num(r.ci_low)}-{_num(r.ci_high)}, above the {min(r.threads, cpus)} cores "
+                "can give; something else ran (check `ps` for stray workers) - rerun"
+            )
+    noisy = [r for r in rows if r.flag == "noisy"]
+    if noisy:
+        worst = max(noisy, key=lambda r: (r.ci_high or 0) - (r.ci_low or 0))
+        notes.append(
+            f"too noisy for ±{PRECISION:.0%}: {worst.mode} at {worst.threads} threads spans "
+            f"{_num(worst.ci_low)}-{_num(worst.ci_high)} over {worst.rounds} rounds; "
+            "--rigorous runs more rounds"
+        )
+    return notes
 
 
 def patch_cost_table(rows: list[PatchCostRow]) -> Table:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyperf
 
+from gvlbench.report import paired
 from gvlbench.results import Results
 
 # Two-sided 95% critical values of Student's t by degrees of freedom (index = df), the same
@@ -49,6 +50,14 @@ class SpeedupRow:
     call_path: str = ""
     name: str = ""  # the pyperf benchmark's name, for matching rows across files
     patches: str = ""  # binding patches the child applied, joined with "+"
+    # the paired speedup's 95% interval and its rounds (report/paired.py); None: the speedup
+    # was formed from two benchmarks measured apart (the Ruby worker), with no interval
+    ci_low: float | None = None
+    ci_high: float | None = None
+    rounds: int = 0
+    # "": a result; "impossible": the interval lies above min(threads, cores), a measurement
+    # error; "noisy": the interval is wider than the precision asked for (paired.PRECISION)
+    flag: str = ""
 
 
 def row_mode(md: dict[str, Any]) -> str:
@@ -98,10 +107,14 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
         for f in results.failures
         if f.get("kind") == "bench"
     ]  # fmt: skip
+    paired = paired_speedups(results)
     for (scenario, interp, path, patches, mode, threads), b in measured.items():
         wall = b.median()
         one = measured.get((scenario, interp, path, patches, mode, 1))
         speedup = threads * one.median() / wall if one else None
+        interval = paired.get((scenario, interp, path, patches, mode, threads))
+        if interval is not None:
+            speedup = interval.median
         rows.append(
             SpeedupRow(
                 scenario,
@@ -118,10 +131,45 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
                 call_path=path,
                 name=b.get_name(),
                 patches=patches,
+                **_interval_fields(interval, threads, cpus),
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.patches, r.mode,
                                        r.threads))  # fmt: skip
+
+
+PairedKey = tuple[str, str, str, str, str, int]  # scenario, interpreter, path, patches, mode, T
+
+
+def paired_speedups(results: Results) -> dict[PairedKey, paired.Interval]:
+    """Each paired cell's speedup against its own 1-thread cell, round by round: the median
+    and its interval (a 1-thread cell is 1.0 by construction, with no interval)."""
+    out: dict[PairedKey, paired.Interval] = {}
+    for row in results.speedup:
+        cells = {tuple(k.split("/")): v for k, v in row["cells"].items()}
+        for (mode, t), seconds in cells.items():
+            one = cells.get((mode, "1"))
+            threads = int(t)
+            if one is None or threads == 1:
+                continue
+            interval = paired.median_interval(paired.round_ratios(one, seconds, threads))
+            if interval is not None:
+                mode_shown = row_mode({**row, "mode": mode})
+                key = (row["scenario"], row.get("interpreter", ""), row["call_path"],
+                       row.get("patches", ""), mode_shown, threads)  # fmt: skip
+                out[key] = interval
+    return out
+
+
+def _interval_fields(interval: paired.Interval | None, threads: int, cpus: int) -> dict[str, Any]:
+    if interval is None:
+        return {}
+    flag = ""
+    if paired.impossible(interval, threads, cpus):
+        flag = "impossible"
+    elif interval.half_width > paired.PRECISION:
+        flag = "noisy"
+    return {"ci_low": interval.low, "ci_high": interval.high, "rounds": interval.n, "flag": flag}
 
 
 @dataclass(frozen=True)

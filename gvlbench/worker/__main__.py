@@ -26,6 +26,8 @@ def _handler(kind: str) -> Callable[[Any], dict[str, Any]]:
     """The module that answers `kind`, imported only when needed."""
     if kind == "bench":
         from gvlbench.worker.bench import run_bench as fn
+    elif kind == "speedup":
+        from gvlbench.worker.speedup import measure as fn
     elif kind == "progress":
         from gvlbench.worker.progress import run_progress as fn
     elif kind == "race":

@@ -91,18 +91,18 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         results_mod.load(path)
 
 
-def test_plan_interleaves_modes_and_ends_with_progress() -> None:
+def test_plan_pairs_every_cell_in_one_child_then_progress() -> None:
     from gvlbench.binding.invoke import Mode
     from gvlbench.harness.run import RunOptions
     from gvlbench.scenario import find
 
     steps = plan(RunOptions(find("spin"), 2))
     assert [(s.kind, str(s.mode), s.threads) for s in steps] == [
-        ("bench", "held", 1), ("bench", "released", 1), ("bench", "held", 2),
-        ("bench", "released", 2), ("progress", "held", 1), ("progress", "released", 1),
+        ("speedup", "held", 2), ("progress", "held", 1), ("progress", "released", 1),
         ("phases", "held", 1), ("phases", "released", 1), ("phases", "held", 2),
         ("phases", "released", 2),
     ]  # fmt: skip
     only = plan(RunOptions(find("spin"), 1, modes=(Mode.HELD,), progress_repeats=0,
                            phases=False))  # fmt: skip
-    assert [(s.kind, str(s.mode)) for s in only] == [("bench", "held")]
+    assert [(s.kind, str(s.mode)) for s in only] == [("speedup", "held")]
+    assert steps[0].modes == (Mode.HELD, Mode.RELEASED) and only[0].modes == (Mode.HELD,)

@@ -1,0 +1,109 @@
+"""The child's side of a speedup task: every (mode, thread count) cell, paired round by round.
+
+Why one child and rounds: a speedup is a ratio of two timings, and on a shared, noisy box the
+machine's speed drifts over seconds. Measured one cell after another (one pyperf benchmark
+each, as `run` did), the drift lands in the ratio: seven idle runs of `run spin --threads 2`
+read released 1.58 to 2.25, two of them above what 2 cores can do. Here every cell runs once
+per round, in an order that rotates and reverses from round to round, so each round's ratio
+compares timings taken within a fraction of a second of each other, and the harness states
+the spread of those per-round ratios as a confidence interval (report/paired.py).
+
+Each thread of a T-thread team makes the same `loops` calls as the lone thread does, so
+T * t(1) / t(T) is the throughput gain of that round. The first round is a warm-up, dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gvlbench.binding.measure import ThreadTeam
+from gvlbench.protocol import CallPath, Mode, SpeedupTask
+
+WARMUP_ROUNDS = 1
+
+
+def cell_key(mode: Mode, threads: int) -> str:
+    return f"{mode}/{threads}"
+
+
+def _teams(task: SpeedupTask) -> dict[tuple[Mode, int], ThreadTeam]:
+    """A parked team per cell, each thread on its own Store (or its own per-thread setup)."""
+    teams: dict[tuple[Mode, int], ThreadTeam] = {}
+    if task.code is not None:
+        from gvlbench.worker.code import CodeTarget
+
+        code = CodeTarget(task.code, Mode.RELEASED)  # patches: applied by the worker already
+        for mode in task.modes:
+            for t in task.threads:
+                team = ThreadTeam([code.call] * t)
+                _pointed(task, mode)
+                team.run(1)  # per-thread setup runs in each thread, untimed
+                teams[mode, t] = team
+        return teams
+    from gvlbench.binding.embed import make_embeddings
+
+    path = CallPath(task.call_path)
+    for mode in task.modes:
+        for t in task.threads:
+            embs = make_embeddings(task.target, mode, path, t)  # type: ignore[arg-type]
+            for emb in embs:
+                emb.checked_call()  # outside the timing: first-call costs and the expectation
+            teams[mode, t] = ThreadTeam([e.checked_call for e in embs])
+    return teams
+
+
+def _pointed(task: SpeedupTask, mode: Mode) -> None:
+    """wasmtime-py's binding is process-wide: the stock path and code targets point it at
+    the handle of the cell's mode before each batch (the lean path carries its own)."""
+    if task.code is not None or task.call_path == CallPath.STOCK:
+        from gvlbench.binding.invoke import use_stock_mode
+
+        use_stock_mode(mode)
+
+
+def _calibrate(task: SpeedupTask, timed: Callable[[Mode, int, int], float]) -> int:
+    """The smallest power of two of calls per thread whose lone-thread batch takes `batch_s`
+    in the slowest mode (so no cell is a handful of microseconds)."""
+    loops = 1
+    while max(timed(m, 1, loops) for m in task.modes) < task.batch_s:
+        loops *= 2
+    return loops
+
+
+def order(cells: list[tuple[Mode, int]], round_no: int) -> list[tuple[Mode, int]]:
+    """The cells of round `round_no`: rounds go in pairs, the second the first reversed (ABBA,
+    so a steady drift hits every cell alike), and each pair is rotated by one more, so every
+    cell leads a round and no cell always follows the same neighbour."""
+    k = (round_no // 2) % len(cells)
+    turned = cells[k:] + cells[:k]
+    return turned if round_no % 2 == 0 else turned[::-1]
+
+
+def measure(task: SpeedupTask) -> dict[str, Any]:
+    teams = _teams(task)
+
+    def timed(mode: Mode, threads: int, loops: int) -> float:
+        _pointed(task, mode)
+        return teams[mode, threads].run(loops)
+
+    try:
+        loops = _calibrate(task, timed)
+        cells = list(teams)
+        seconds: dict[tuple[Mode, int], list[float]] = {c: [] for c in cells}
+        started = time.perf_counter()
+        for r in range(task.rounds + WARMUP_ROUNDS):
+            for cell in order(cells, r):
+                elapsed = timed(*cell, loops)
+                if r >= WARMUP_ROUNDS:
+                    seconds[cell].append(elapsed)
+            if r >= WARMUP_ROUNDS + 2 and time.perf_counter() - started > task.budget_s:
+                break  # a slow target: fewer rounds, said by the answer's round count
+    finally:
+        for team in teams.values():
+            team.close()
+    return {
+        "loops": loops,
+        "cells": {cell_key(m, t): s for (m, t), s in seconds.items()},
+    }
