@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gvlbench.answers import parse_answer
 from gvlbench.protocol import STARTED_MARKER
 
 STDERR_TAIL_LINES = 12
@@ -135,6 +136,12 @@ def classify(
         return ChildOutcome("crashed", signal=signal_name(-returncode), panic=panic, **common)
     answer = _parse_answer(stdout)
     if answer is None:
+        return ChildOutcome("failed", panic=panic, **common)
+    try:
+        parse_answer(answer)
+    except ValueError as exc:  # a renamed or mistyped key: this child's failure, said so
+        tail = (*tail, f"answer breaks the protocol: {exc}")[-STDERR_TAIL_LINES:]
+        common["stderr_tail"] = tail
         return ChildOutcome("failed", panic=panic, **common)
     status = "ok" if answer.get("ok") and returncode == 0 else "raised"
     return ChildOutcome(status, answer=answer, panic=panic, **common)
