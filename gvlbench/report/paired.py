@@ -43,7 +43,7 @@ class Interval:
 
 def median_interval(ratios: Sequence[float], confidence: float = 0.95) -> Interval | None:
     """The median and its percentile-bootstrap interval; None without any ratio."""
-    values = [r for r in ratios if math.isfinite(r) and r > 0]
+    values = [r for r in ratios if math.isfinite(r) and r >= 0]
     if not values:
         return None
     mid = statistics.median(values)

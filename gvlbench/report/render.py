@@ -164,8 +164,9 @@ def progress_table(rows: list[ProgressRow]) -> Table:
     axes = _axes(rows)
     table = _table(
         "Sibling progress during the call",
-        [*axes, "mode", "measured", "median", "min", "max", "call", "n", "overlap", "status"],
-        {*axes, "mode", "measured", "status"},
+        [*axes, "mode", "measured", "median", "95% CI", "min", "max", "call", "n", "overlap",
+         "status"],
+        {*axes, "mode", "measured", "status", "95% CI"},
         scenarios,
         failed,
     )
@@ -175,6 +176,7 @@ def progress_table(rows: list[ProgressRow]) -> Table:
             r.mode,
             r.via,
             _num(r.ratio_median, "{:.3f}"),
+            "-" if r.ratio_ci_low is None else f"{r.ratio_ci_low:.3f}-{r.ratio_ci_high:.3f}",
             _num(r.ratio_min, "{:.3f}"),
             _num(r.ratio_max, "{:.3f}"),
             fmt_time(r.call_median_s),
@@ -183,7 +185,8 @@ def progress_table(rows: list[ProgressRow]) -> Table:
         ] + ([_status(r.status)] if failed else [])
         table.add_row(*([escape(r.scenario)] if len(scenarios) > 1 else []), *cells)
     table.caption = (
-        "a sibling thread's (pure Python or Ruby) counting rate during the call / its rate alone: "
+        "a sibling thread's (pure Python or Ruby) counting rate during the call / its rate alone, "
+        "measured just before each call (the interval: of the median over those pairs): "
         "1.0 = unhindered, 0 = stopped for the whole call; overlap @N: N threads calling at "
         "once, how much their calls' CPU time overlapped (1 = all at once, 0 = serialised)"
     )

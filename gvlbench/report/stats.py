@@ -83,6 +83,10 @@ class ProgressRow:
     misrouted: int = 0
     checked_calls: int = 0
     patches: str = ""
+    # each sample pairs the rate during a call with the rate just before it: the median's 95%
+    # interval over those pairs (report/paired.py)
+    ratio_ci_low: float | None = None
+    ratio_ci_high: float | None = None
 
 
 def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
@@ -213,6 +217,7 @@ def progress_rows(results: Results) -> list[ProgressRow]:
         calls = [s["call_s"] for s in p["samples"]]
         if not ratios:
             continue
+        ci = paired.median_interval(ratios)
         rows.append(
             ProgressRow(
                 p["scenario"],
@@ -230,6 +235,8 @@ def progress_rows(results: Results) -> list[ProgressRow]:
                 sum((p.get("misrouted") or {}).values()),
                 int(p.get("checked_calls") or 0),
                 p.get("patches", ""),
+                ci.low if ci else None,
+                ci.high if ci else None,
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.patches, r.mode))
