@@ -99,6 +99,7 @@ def _replace(current: Results, again: Results, names: set[str]) -> Results:
         benchmarks=[b for b in current.benchmarks if b["metadata"]["scenario"] not in names],
         progress=[p for p in current.progress if p["scenario"] not in names],
         failures=[f for f in current.failures if f["scenario"] not in names],
+        speedup=[s for s in current.speedup if s["scenario"] not in names],
     )
     kept.extend(replace(again, metadata={}))
     return kept
