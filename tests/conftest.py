@@ -76,4 +76,5 @@ needs_two_cores = pytest.mark.skipif(
 
 # Light pyperf settings for end-to-end runs: behaviour, not precision, is under test.
 # Phases have tests of their own (test_phases.py); elsewhere they would only add children.
-QUICK = ("--processes", "1", "--values", "1", "--progress-repeats", "3", "--no-phases")
+QUICK = ("--processes", "1", "--values", "1", "--rounds", "3", "--progress-repeats", "3",
+         "--no-phases")  # fmt: skip

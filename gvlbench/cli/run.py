@@ -29,7 +29,7 @@ from gvlbench.cli.common import (
 from gvlbench.cli.cost import show as show_costs
 from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness import interpreter
-from gvlbench.harness.run import RunExperiment, RunOptions
+from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
 from gvlbench.report import render, stats
@@ -70,11 +70,6 @@ def list_cmd(as_json: bool) -> None:
         table.add_row(s.name, f"{s.export}({', '.join(map(str, s.args))})", imports, s.measures)
     out.print(table)
     out.print(f"host behaviours a spec may import: {', '.join(hosts.names())}")
-
-
-# run's paired speedup by preset: rounds, and the seconds after which a slow target stops early
-ROUNDS = {"fast": 10, "default": 20, "rigorous": 60}
-BUDGET_S = {"fast": 20.0, "default": 60.0, "rigorous": 240.0}
 
 
 @click.command()

@@ -18,7 +18,7 @@ from gvlbench import native, scenario
 from gvlbench.harness.interpreter import Runtime, resolve_runtimes
 from gvlbench.harness.loop import Experiment, Progress, execute
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
-from gvlbench.harness.run import RunExperiment, RunOptions
+from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.verify import VerifyExperiment, VerifyOptions, load_known
 from gvlbench.protocol import Mode, PyperfOptions
 from gvlbench.report.gate import TIMING_RULES, GateConfig, Rule, judge
@@ -39,7 +39,8 @@ def experiments(cfg: GateConfig, scenarios: tuple[str, ...], full: bool) -> list
     found: list[Experiment] = [
         RunExperiment(RunOptions(scenario.find(name), cfg.threads, pyperf=pyperf,
                                  progress_repeats=cfg.progress_repeats, runtimes=runtimes,
-                                 phases=False))
+                                 phases=False, rounds=ROUNDS[cfg.preset],
+                                 budget_s=BUDGET_S[cfg.preset]))
         for name in scenarios
     ]  # fmt: skip
     if full and cfg.race_trials:

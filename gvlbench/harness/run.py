@@ -42,6 +42,10 @@ from gvlbench.protocol import (
 from gvlbench.results import Results, pyperf_benchmark
 from gvlbench.scenario import Scenario
 
+# The paired speedup by preset: rounds, and the seconds after which a slow target stops early
+ROUNDS = {"fast": 10, "default": 20, "rigorous": 60}
+BUDGET_S = {"fast": 20.0, "default": 60.0, "rigorous": 240.0}
+
 
 @dataclass(frozen=True)
 class RunOptions:

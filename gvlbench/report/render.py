@@ -164,8 +164,19 @@ def progress_table(rows: list[ProgressRow]) -> Table:
     axes = _axes(rows)
     table = _table(
         "Sibling progress during the call",
-        [*axes, "mode", "measured", "median", "95% CI", "min", "max", "call", "n", "overlap",
-         "status"],
+        [
+            *axes,
+            "mode",
+            "measured",
+            "median",
+            "95% CI",
+            "min",
+            "max",
+            "call",
+            "n",
+            "overlap",
+            "status",
+        ],
         {*axes, "mode", "measured", "status", "95% CI"},
         scenarios,
         failed,
