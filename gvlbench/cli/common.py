@@ -4,6 +4,7 @@ stderr), the progress bar, and option helpers."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,23 @@ from gvlbench.harness.loop import Experiment, execute
 from gvlbench.protocol import CallPath, Code, Mode
 from gvlbench.results import Results
 
-out = Console()
-err = Console(stderr=True)
+# Not a terminal (a pipe, a file, a CI log): rich would cut tables at 80 columns ("crash…"),
+# so use COLUMNS when set, else a width no table of ours exceeds. A terminal keeps its own.
+PIPE_WIDTH = 240
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return Console(stderr=stderr, width=int(columns))
+    if not stream.isatty():
+        return Console(stderr=stderr, width=PIPE_WIDTH)
+    return Console(stderr=stderr)
+
+
+out = _console()
+err = _console(stderr=True)
 
 # Options several commands take, spelled once.
 call_path_option = click.option(

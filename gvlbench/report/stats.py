@@ -14,7 +14,7 @@ from typing import Any
 
 import pyperf
 
-from gvlbench.report import paired
+from gvlbench.report import paired as paired_stats
 from gvlbench.results import Results
 
 # Two-sided 95% critical values of Student's t by degrees of freedom (index = df), the same
@@ -55,8 +55,9 @@ class SpeedupRow:
     ci_low: float | None = None
     ci_high: float | None = None
     rounds: int = 0
+    typical: float | None = None  # the median per-round ratio: what the box delivered
     # "": a result; "impossible": the interval lies above min(threads, cores), a measurement
-    # error; "noisy": the interval is wider than the precision asked for (paired.PRECISION)
+    # error; "noisy": the interval is wider than the precision asked for (paired_stats.PRECISION)
     flag: str = ""
 
 
@@ -116,7 +117,8 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
         wall = b.median()
         one = measured.get((scenario, interp, path, patches, mode, 1))
         speedup = threads * one.median() / wall if one else None
-        interval = paired.get((scenario, interp, path, patches, mode, threads))
+        found = paired.get((scenario, interp, path, patches, mode, threads))
+        interval, typical = found if found else (None, None)
         if interval is not None:
             speedup = interval.median
         rows.append(
@@ -136,6 +138,7 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
                 name=b.get_name(),
                 patches=patches,
                 **_interval_fields(interval, threads, cpus),
+                typical=typical,
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.patches, r.mode,
@@ -145,10 +148,11 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
 PairedKey = tuple[str, str, str, str, str, int]  # scenario, interpreter, path, patches, mode, T
 
 
-def paired_speedups(results: Results) -> dict[PairedKey, paired.Interval]:
-    """Each paired cell's speedup against its own 1-thread cell, round by round: the median
-    and its interval (a 1-thread cell is 1.0 by construction, with no interval)."""
-    out: dict[PairedKey, paired.Interval] = {}
+def paired_speedups(results: Results) -> dict[PairedKey, tuple[paired_stats.Interval, float]]:
+    """Each paired cell's speedup against its own 1-thread cell: the ratio of the fastest
+    rounds with its interval, and the median per-round ratio (what the box delivered); see
+    paired_stats.best_ratio_interval. A 1-thread cell is 1.0 by construction, with no interval."""
+    out: dict[PairedKey, tuple[paired_stats.Interval, float]] = {}
     for row in results.speedup:
         cells = {tuple(k.split("/")): v for k, v in row["cells"].items()}
         for (mode, t), seconds in cells.items():
@@ -156,22 +160,25 @@ def paired_speedups(results: Results) -> dict[PairedKey, paired.Interval]:
             threads = int(t)
             if one is None or threads == 1:
                 continue
-            interval = paired.median_interval(paired.round_ratios(one, seconds, threads))
-            if interval is not None:
+            best = paired_stats.best_ratio_interval(one, seconds, threads)
+            typical = paired_stats.median_interval(paired_stats.round_ratios(one, seconds, threads))
+            if best is not None and typical is not None:
                 mode_shown = row_mode({**row, "mode": mode})
                 key = (row["scenario"], row.get("interpreter", ""), row["call_path"],
                        row.get("patches", ""), mode_shown, threads)  # fmt: skip
-                out[key] = interval
+                out[key] = (best, typical.median)
     return out
 
 
-def _interval_fields(interval: paired.Interval | None, threads: int, cpus: int) -> dict[str, Any]:
+def _interval_fields(
+    interval: paired_stats.Interval | None, threads: int, cpus: int
+) -> dict[str, Any]:
     if interval is None:
         return {}
     flag = ""
-    if paired.impossible(interval, threads, cpus):
+    if paired_stats.impossible(interval, threads, cpus):
         flag = "impossible"
-    elif interval.half_width > paired.PRECISION:
+    elif interval.half_width > paired_stats.PRECISION:
         flag = "noisy"
     return {"ci_low": interval.low, "ci_high": interval.high, "rounds": interval.n, "flag": flag}
 
@@ -217,7 +224,7 @@ def progress_rows(results: Results) -> list[ProgressRow]:
         calls = [s["call_s"] for s in p["samples"]]
         if not ratios:
             continue
-        ci = paired.median_interval(ratios)
+        ci = paired_stats.median_interval(ratios)
         rows.append(
             ProgressRow(
                 p["scenario"],

@@ -68,13 +68,13 @@ def test_gate_judges_the_interval_not_the_point() -> None:
                    [0.2 * (1 + rng.gauss(0, 0.02)) for _ in range(20)])  # fmt: skip
     rows = {r.mode: r for r in speedup_rows(good) if r.threads == 2}
     assert 1.9 < rows["released"].speedup < 2.0 and rows["released"].flag == ""
-    assert rows["released"].ci_low < rows["released"].speedup < rows["released"].ci_high
+    assert rows["released"].ci_low <= rows["released"].speedup <= rows["released"].ci_high
     assert _verdicts(good) == {"released speeds up": "pass", "held does not speed up": "pass"}
     # released no faster than held: the whole interval under 1.3 fails
     slow = _paired([0.2 * (1 + rng.gauss(0, 0.02)) for _ in range(20)], [0.2] * 20)
     assert _verdicts(slow)["released speeds up"] == "fail"
-    # rounds spread across the limit: unsure, whatever the median says
-    wide = _paired([0.2 / rng.choice((1.1, 1.5, 1.9)) for _ in range(20)], [0.2] * 20)
+    # one fast round among slow ones: the interval straddles the limit, so unsure
+    wide = _paired([0.2 / 1.1] * 19 + [0.2 / 1.9], [0.2] * 20)
     assert _verdicts(wide)["released speeds up"] == "unsure"
     # 2.5x on 2 cores is an error of the measurement, never a pass
     fast = _paired([0.2 / 2.5] * 20, [0.2] * 20)
@@ -82,3 +82,18 @@ def test_gate_judges_the_interval_not_the_point() -> None:
     assert [r.flag for r in speedup_rows(fast) if r.mode == "released" and r.threads == 2] == [
         "impossible"
     ]
+
+
+def test_the_fastest_rounds_see_through_a_slowed_core() -> None:
+    # a lone thread always finds the fast core; half the 2-thread rounds end with a thread
+    # on a core another tenant slows by 70%: one-sided, per-core noise that pairing cannot
+    # cancel (the per-round median reads it as a lower speedup)
+    rng = random.Random(5)
+    one = [0.050 * (1 + abs(rng.gauss(0, 0.01))) for _ in range(20)]
+    two = [0.050 * (1.7 if r % 2 else 1.0) * (1 + abs(rng.gauss(0, 0.01))) for r in range(20)]
+    best = paired.best_ratio_interval(one, two, 2)
+    typical = paired.median_interval(paired.round_ratios(one, two, 2))
+    assert best is not None and typical is not None
+    assert 1.95 < best.median <= 2.02 and best.low <= best.median <= best.high
+    assert typical.median < 1.7
+    assert paired.best_ratio_interval([], [], 2) is None
