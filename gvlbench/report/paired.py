@@ -1,9 +1,9 @@
 """Paired ratios: timings taken round by round, a ratio per pair, and 95% intervals.
 
 A ratio of two timings measured in the same round shares the machine's state of that moment,
-so slow drift of a noisy box cancels within it. Per-core interference does not (see
-`best_ratio_interval`), so a speedup is the ratio of each cell's fastest round, and the
-median per-round ratio is kept beside it as what the box delivered. Intervals are percentile
+so slow drift of a noisy box cancels within it. A speedup is the median per-round ratio;
+per-core interference does not cancel (see `best_ratio_interval`), so the ratio of each
+cell's fastest round is kept beside it. Intervals are percentile
 bootstraps over whole rounds with a fixed seed, so the same file always gives the same
 interval. A ratio is judged by its interval, never by its point value alone: a speedup whose
 whole interval lies above min(threads, cores) cannot be physical and is a measurement error.
@@ -70,16 +70,16 @@ def best_ratio_interval(
     """scale * min(numerator) / min(denominator), the ratio of each cell's fastest round,
     with a bootstrap interval that resamples whole rounds (so the pairs stay pairs).
 
-    Why the fastest rounds: this box's noise is one-sided and per core. Another tenant of
+    Why look at the fastest rounds: this box's noise is per core. Another tenant of
     the host slows one vCPU at a time, for seconds (seen: lone-thread rounds of the same
     spin work at 49 to 82 ms, with nothing else running in the guest). A lone thread runs on
     whichever core is fast, while a T-thread round ends with its slowest thread, so pairing
     rounds cannot cancel it: the median per-round ratio of released spin read 1.43 to 1.94
     over nine idle runs, while the ratio of the fastest rounds read 1.89 to 2.01 (held 0.98
-    to 1.01). Interference only ever adds time, so the fastest round is the one least
-    disturbed: the estimator Chen and Revels argue for ("Robust benchmarking in noisy
-    environments", 2016). The median per-round ratio is kept beside it as what the box
-    delivered during the run."""
+    to 1.01). Interference that only adds time leaves the fastest round least disturbed (Chen
+    and Revels, "Robust benchmarking in noisy environments", 2016). But in another phase the
+    cores were slow whenever both were busy while a lone thread was sometimes fast, and then
+    this ratio read 1.45 with the median 1.89: it is shown beside the median, not instead."""
     pairs = [(a, b) for a, b in zip(numerator, denominator, strict=False)
              if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]  # fmt: skip
     if not pairs:

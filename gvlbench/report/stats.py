@@ -55,7 +55,7 @@ class SpeedupRow:
     ci_low: float | None = None
     ci_high: float | None = None
     rounds: int = 0
-    typical: float | None = None  # the median per-round ratio: what the box delivered
+    best: float | None = None  # the ratio of the fastest rounds: the least disturbed
     # "": a result; "impossible": the interval lies above min(threads, cores), a measurement
     # error; "noisy": the interval is wider than the precision asked for (paired_stats.PRECISION)
     flag: str = ""
@@ -118,7 +118,7 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
         one = measured.get((scenario, interp, path, patches, mode, 1))
         speedup = threads * one.median() / wall if one else None
         found = paired.get((scenario, interp, path, patches, mode, threads))
-        interval, typical = found if found else (None, None)
+        interval, best = found if found else (None, None)
         if interval is not None:
             speedup = interval.median
         rows.append(
@@ -138,7 +138,7 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
                 name=b.get_name(),
                 patches=patches,
                 **_interval_fields(interval, threads, cpus),
-                typical=typical,
+                best=best,
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.call_path, r.patches, r.mode,
@@ -161,12 +161,12 @@ def paired_speedups(results: Results) -> dict[PairedKey, tuple[paired_stats.Inte
             if one is None or threads == 1:
                 continue
             best = paired_stats.best_ratio_interval(one, seconds, threads)
-            typical = paired_stats.median_interval(paired_stats.round_ratios(one, seconds, threads))
-            if best is not None and typical is not None:
+            median = paired_stats.median_interval(paired_stats.round_ratios(one, seconds, threads))
+            if best is not None and median is not None:
                 mode_shown = row_mode({**row, "mode": mode})
                 key = (row["scenario"], row.get("interpreter", ""), row["call_path"],
                        row.get("patches", ""), mode_shown, threads)  # fmt: skip
-                out[key] = (best, typical.median)
+                out[key] = (median, best.median)
     return out
 
 
