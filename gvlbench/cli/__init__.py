@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from gvlbench import __version__
+from gvlbench import lifecycle
 from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
 
 
@@ -21,10 +22,13 @@ class _Cli(click.Group):
     """Turns every error into one line and a documented exit code."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        lifecycle.install()
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        except lifecycle.Terminated as exc:  # SIGTERM, SIGHUP: every child is dead by now
+            _fail(f"terminated by {exc.name}; results measured so far are kept", EXIT_FAILED)
         except click.Abort:
             _fail("aborted", EXIT_FAILED)
         except click.ClickException as exc:  # usage errors: bad option value, unknown command

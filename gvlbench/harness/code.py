@@ -37,8 +37,10 @@ def probe(
     modes: tuple[Mode, ...],
     patches: tuple[str, ...] = (),
     runtime: Runtime | None = None,
+    timeout_s: float = PROBE_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Run the probe child; CodeError (one line) for what it found wrong with the code.
+    """Run the probe child, bounded by the command's --timeout as every child is; CodeError
+    (one line) for what it found wrong with the code.
 
     It runs released where the command measures released: that is how wasmtime-py runs the
     code today, and held may hang for reasons of the lock, not the code (a WASI program's
@@ -46,7 +48,9 @@ def probe(
     is a finding for the measurement to show, not bad input."""
     mode = Mode.RELEASED if Mode.RELEASED in modes else modes[0]
     task = CodeProbeTask(target=code, mode=mode, call_path="stock", patches=patches)
-    outcome = ChildExecutor().run(Job("probing the code", task, runtime, PROBE_TIMEOUT_S))
+    outcome = ChildExecutor().run(
+        Job("probing the code", task, runtime, min(timeout_s, PROBE_TIMEOUT_S))
+    )
     if outcome.ok and outcome.answer:
         return outcome.answer
     if outcome.status == "raised" and outcome.answer:

@@ -45,7 +45,7 @@ class ProfileExperiment:
     @cached_property
     def _probed(self) -> dict[str, Any]:
         o = self.opts
-        return code_target.probe(o.code, o.modes, o.patches, o.runtime)
+        return code_target.probe(o.code, o.modes, o.patches, o.runtime, o.timeout_s)
 
     def metadata(self) -> dict[str, Any]:
         o = self.opts

@@ -120,7 +120,8 @@ class RaceExperiment:
         if o.code is not None:
             runtime = o.runtimes[0] if o.runtimes else None
             modes = tuple(c.mode for c in o.configs)
-            code_target.probe(o.code, modes, o.configs[0].patches, runtime)
+            code_target.probe(o.code, modes, o.configs[0].patches, runtime,
+                              o.timeout_s or code_target.PROBE_TIMEOUT_S)  # fmt: skip
             return o.code, None
         assert o.scenario is not None
         return prepare_target(o.scenario)

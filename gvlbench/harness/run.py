@@ -223,7 +223,8 @@ class RunExperiment:
         o = self.opts
         if o.code is not None:
             runtime = o.runtimes[0] if o.runtimes else None
-            code_target.probe(o.code, modes_for(o.modes, runtime), o.patches, runtime)
+            code_target.probe(o.code, modes_for(o.modes, runtime), o.patches, runtime,
+                              o.timeout_s)  # fmt: skip
             return o.code, None
         assert o.scenario is not None
         return prepare_target(o.scenario)

@@ -10,6 +10,7 @@ does can raise out of here except our own bugs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gvlbench.answers import parse_answer
+from gvlbench.lifecycle import die_with_parent
 from gvlbench.protocol import STARTED_MARKER
 
 STDERR_TAIL_LINES = 12
@@ -77,8 +79,10 @@ def worker_argv(python: str | None = None) -> list[str]:
     return [python or sys.executable, "-m", "gvlbench.worker"]
 
 
-def _no_core_dumps() -> None:
+def _child_setup(parent_pid: int) -> None:
+    """In the child before it runs: no core dumps, and death with the harness (SIGKILL)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    die_with_parent(parent_pid)
 
 
 def run_child(
@@ -95,7 +99,7 @@ def run_child(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_no_core_dumps,
+        preexec_fn=functools.partial(_child_setup, os.getpid()),
         env=env,
     )
     payload = json.dumps(task).encode() if task is not None else b""

@@ -69,7 +69,10 @@ def apply_patches(task: Task) -> None:
 
 
 def main() -> None:
-    if "--worker" in sys.argv:
+    if "--worker" in sys.argv:  # a pyperf worker: it dies with the measuring child
+        from gvlbench.lifecycle import die_with_parent
+
+        die_with_parent()
         from gvlbench.worker.bench import pyperf_worker
 
         pyperf_worker()
