@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from gvlbench import __version__
-from gvlbench import lifecycle
+from gvlbench import __version__, lifecycle
 from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
 
 

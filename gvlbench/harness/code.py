@@ -42,11 +42,11 @@ def probe(
     """Run the probe child, bounded by the command's --timeout as every child is; CodeError
     (one line) for what it found wrong with the code.
 
-    It runs released where the command measures released: that is how wasmtime-py runs the
-    code today, and held may hang for reasons of the lock, not the code (a WASI program's
+    It runs released whatever the command measures: that is how wasmtime-py runs the code
+    today, and held may hang for reasons of the lock, not the code (a WASI program's
     custom stdout is called from a wasmtime thread that then waits for the held GIL), which
     is a finding for the measurement to show, not bad input."""
-    mode = Mode.RELEASED if Mode.RELEASED in modes else modes[0]
+    mode = Mode.RELEASED  # even for --mode held alone: a held deadlock is the finding
     task = CodeProbeTask(target=code, mode=mode, call_path="stock", patches=patches)
     outcome = ChildExecutor().run(
         Job("probing the code", task, runtime, min(timeout_s, PROBE_TIMEOUT_S))

@@ -34,7 +34,7 @@ _STARTED = re.compile(re.escape(STARTED_MARKER) + r" ([0-9.]+)")
 
 @dataclass(frozen=True)
 class ChildOutcome:
-    status: str  # ok | raised | crashed | hung | failed
+    status: str  # ok | raised | crashed | hung | deadlocked | failed
     returncode: int | None
     duration_s: float
     answer: dict[str, Any] | None = None
@@ -42,6 +42,11 @@ class ChildOutcome:
     panic: str | None = None
     stderr_tail: tuple[str, ...] = field(default_factory=tuple)
     after_start_s: float | None = None  # from the child's start marker to its end
+    # deadlocked: every thread's Python stack (faulthandler), each thread's innermost frame,
+    # and how long the child used no CPU before it was killed
+    stacks: str = ""
+    threads: tuple[str, ...] = ()
+    idle_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,6 +61,9 @@ class ChildOutcome:
             return f"crashed ({self.signal}{where})"
         if self.status == "hung":
             return f"hung (killed after {self.duration_s:.0f} s)"
+        if self.status == "deadlocked":
+            seen = "; ".join(self.threads) or "no Python stacks (a non-Python worker)"
+            return f"deadlocked (no CPU for {self.idle_s or 0:.0f} s; threads: {seen})"
         if self.status == "raised" and self.answer:
             err = self.answer.get("error", {})
             return f"raised {err.get('type')}: {err.get('message')}"
@@ -72,6 +80,16 @@ class ChildOutcome:
             "duration_s": self.duration_s,
             "after_start_s": self.after_start_s,
             "stderr_tail": list(self.stderr_tail),
+            # not "threads": failure rows carry the thread count under that key
+            **(
+                {
+                    "stacks": self.stacks,
+                    "stalled_threads": list(self.threads),
+                    "idle_s": self.idle_s,
+                }
+                if self.status == "deadlocked"
+                else {}
+            ),
         }
 
 
@@ -103,22 +121,129 @@ def run_child(
         env=env,
     )
     payload = json.dumps(task).encode() if task is not None else b""
+    watch = _CpuWatch(proc.pid, deadlock_after_s())
+    ended = ""  # "" | hung | deadlocked
+    first = True
     try:
-        out, err = proc.communicate(payload, timeout=timeout_s)
-        hung = False
-    except subprocess.TimeoutExpired:
-        _kill_tree(proc.pid)
-        out, err = proc.communicate()
-        hung = True
-    except BaseException:  # Ctrl-C (or our own bug): the child and its workers die with us
+        while True:
+            try:
+                out, err = proc.communicate(payload if first else None, timeout=POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                first = False
+            if time.monotonic() - start >= timeout_s:
+                ended = "hung"
+            elif watch.stalled():
+                ended = "deadlocked"
+                _dump_stacks(proc.pid)
+            if ended:
+                _kill_tree(proc.pid)
+                out, err = proc.communicate()
+                break
+    except BaseException:  # Ctrl-C, SIGTERM (or our own bug): the child and its workers die
         _kill_tree(proc.pid)
         proc.wait()
         raise
-    outcome = classify(proc.returncode, out, err, time.monotonic() - start, hung)
+    outcome = classify(proc.returncode, out, err, time.monotonic() - start, ended == "hung")
+    if ended == "deadlocked":
+        outcome = _deadlocked(outcome, err, watch.idle_s)
     m = _STARTED.search(err.decode("utf-8", "replace"))
     if m:
         outcome = replace(outcome, after_start_s=max(0.0, time.time() - float(m.group(1))))
     return outcome
+
+
+POLL_S = 0.5
+DEADLOCK_ENV = "GVLBENCH_DEADLOCK_S"
+DEADLOCK_S = 10.0
+# A child counts as stalled while its processes together use under this share of one core:
+# a thread waiting for the GIL wakes every 5 ms to ask again, which costs a little CPU.
+STALL_CPU_SHARE = 0.02
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def deadlock_after_s() -> float:
+    """Seconds of no CPU after which a child is deadlocked (GVLBENCH_DEADLOCK_S; 0: never)."""
+    try:
+        return max(0.0, float(os.environ.get(DEADLOCK_ENV, DEADLOCK_S)))
+    except ValueError:
+        return DEADLOCK_S
+
+
+class _CpuWatch:
+    """The CPU time of a child's whole session (its pyperf workers included), read from
+    /proc: flat for `after_s` while the child has not ended means nothing in it can move,
+    which is a deadlock (two threads waiting on each other, a callback waiting for a lock its
+    caller holds), not a slow call. Off where /proc is absent or `after_s` is 0."""
+
+    def __init__(self, session: int, after_s: float):
+        self.session, self.after_s = session, after_s
+        self._since = time.monotonic()
+        self._cpu_at_since = self._cpu()
+
+    @property
+    def idle_s(self) -> float:
+        return time.monotonic() - self._since
+
+    def stalled(self) -> bool:
+        if not self.after_s or self._cpu_at_since is None:
+            return False
+        cpu = self._cpu()
+        if cpu is None:
+            return False
+        idle = self.idle_s
+        if cpu - self._cpu_at_since > STALL_CPU_SHARE * max(idle, POLL_S):
+            self._since, self._cpu_at_since = time.monotonic(), cpu
+            return False
+        return idle >= self.after_s
+
+    def _cpu(self) -> float | None:
+        """Seconds of CPU (user + system) of every live process in the child's session."""
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return None
+        total = 0
+        for name in entries:
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == self.session:  # fields after "(comm)": state ppid pgrp sid
+                total += int(fields[11]) + int(fields[12])  # utime stime
+        return total / _CLK_TCK
+
+
+def _dump_stacks(pid: int) -> None:
+    """Ask every process of the child's group for its threads' Python stacks (the Python
+    worker registers faulthandler on SIGUSR1), and give them a moment to write."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGUSR1)
+    time.sleep(0.5)
+
+
+_THREAD = re.compile(r"^(?:Current thread|Thread) (0x[0-9a-f]+)", re.MULTILINE)
+_FRAME = re.compile(r'File "([^"]+)", line (\d+) in (\S+)')
+
+
+def _deadlocked(outcome: ChildOutcome, stderr: bytes, idle_s: float) -> ChildOutcome:
+    """The outcome of a child killed for a deadlock: its threads' stacks kept whole, and one
+    line naming each thread's innermost frame."""
+    text = stderr.decode("utf-8", "replace")
+    start = _THREAD.search(text)
+    stacks = text[start.start() :] if start else ""
+    threads = []
+    for block in re.split(r"\n(?=(?:Current thread|Thread) 0x)", stacks):
+        head = _THREAD.match(block)
+        frame = _FRAME.search(block)
+        if head and frame:
+            threads.append(f"{head.group(1)} in {frame.group(3)} "
+                           f"({os.path.basename(frame.group(1))}:{frame.group(2)})")  # fmt: skip
+    return replace(outcome, status="deadlocked", stacks=stacks, threads=tuple(threads),
+                   idle_s=idle_s)  # fmt: skip
 
 
 def _kill_tree(pid: int) -> None:

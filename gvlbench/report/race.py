@@ -50,8 +50,9 @@ def summarize(trials: list[dict[str, Any]]) -> list[RaceRow]:
         exceptions: Counter = Counter()
         for t in group:
             exceptions.update(t["exceptions"])
+        stuck = status["hung"] + status["deadlocked"]  # a deadlock is a hang found early
         rows.append(RaceRow(
-            config, len(group), status["crashed"], status["raised"], status["hung"],
+            config, len(group), status["crashed"], status["raised"], stuck,
             status["survived"], status["failed"], status["crashed"] / len(group),
             statistics.median(crash_times) if crash_times else None,
             max(crash_times) if crash_times else None,

