@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,16 @@ def test_overlap_is_measured_per_mode_within_one_round(mark_results) -> None:
     assert all(p["overlap_threads"] == 2 for p in doc["gvlbench"]["progress"])
     assert all(0.0 <= v <= 1.0 for values in overlap.values() for v in values)
     assert overlap["held"][1] < 0.3 < overlap["released"][1]
+
+
+def test_a_piped_table_is_never_cut(mark_results) -> None:
+    """Off a terminal (a pipe, a file, a CI log) rich used to cut tables at 80 columns:
+    cells read "releas…". Without COLUMNS the tables now fit; with it, COLUMNS is obeyed."""
+    out, _ = mark_results
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    cli = subprocess.run([sys.executable, "-m", "gvlbench", "show", str(out)], env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert "released" in cli.stdout and "…" not in cli.stdout
+    narrow = gvlbench("show", str(out), env={"COLUMNS": "60"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60
