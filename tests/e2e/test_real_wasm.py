@@ -137,7 +137,7 @@ def test_ruby_is_refused_where_its_worker_lacks_wasi() -> None:
 def test_gc_stress_exceptions_run_with_eight_threads_and_count_misrouted(tmp_path: Path) -> None:
     out = tmp_path / "gc.json"
     cli = gvlbench("run", "gc_raise", "--threads", "8", "--json", str(out), "--no-phases",
-                   "--processes", "1", "--values", "1", "--rounds", "3", "--progress-repeats", "2")  # fmt: skip
+                   "--rounds", "3", "--progress-repeats", "2")  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
     doc = json.loads(out.read_text())
     assert {b["metadata"]["threads"] for b in doc["benchmarks"]} == {1, 2, 4, 8}
