@@ -32,6 +32,7 @@ class SpeedupAnswer(Answer):
     kind: ClassVar[str] = "speedup"
     loops: int
     cells: dict  # "mode/threads" -> seconds per round
+    system: dict | None = None  # pyperf's metadata of the measuring process
 
 
 @dataclass(frozen=True)

@@ -358,7 +358,10 @@ class RunExperiment:
             mode, t = cell.split("/")
             name, metadata = self._bench_identity(step, Mode(mode), int(t))
             values = [s / loops for s in seconds]
-            results.add_benchmark(pyperf_benchmark({**metadata, "name": name}, values, loops))
+            system = answer.get("system") or {}
+            results.add_benchmark(
+                pyperf_benchmark({**system, **metadata, "name": name}, values, loops)
+            )
         key = _row_key(self.opts.subject, step)
         key.pop("mode")
         key["call_path"] = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))

@@ -106,4 +106,15 @@ def measure(task: SpeedupTask) -> dict[str, Any]:
     return {
         "loops": loops,
         "cells": {cell_key(m, t): s for (m, t), s in seconds.items()},
+        "system": system_metadata(),
     }
+
+
+def system_metadata() -> dict[str, Any]:
+    """What pyperf records about the process that measured (python_version, cpu_count,
+    hostname, ...), collected here, in the measuring interpreter, as pyperf's own workers
+    do: the harness builds the benchmarks and must not stamp its own interpreter on them."""
+    import pyperf
+
+    md = pyperf.Run([1.0], metadata={"name": "probe"}, collect_metadata=True).get_metadata()
+    return {k: v for k, v in md.items() if k not in ("name", "loops", "unit")}
