@@ -45,6 +45,7 @@ def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compile
     [
         (["run", "nosuch"], ["unknown scenario", "'nosuch'", "known: ", "callback", "spin"]),
         (["run", "spin", "--threads", "0"], ["--threads must be at least 1, got 0"]),
+        (["run", "spin", "--rounds", "2"], ["--rounds must be at least 3, got 2"]),
         (["run", "spin", "--threads", "-3"], ["--threads must be at least 1"]),
         (["run", "spin", "--threads", "x"], ["bad option", "not a valid integer"]),
         (["run", "spin", "--mode", "sideways"], ["bad option", "'sideways'"]),
