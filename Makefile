@@ -43,18 +43,25 @@ run: $(STAMP) deps native
 test: $(STAMP) deps ruby pythons native
 	$(BIN)/python -m pytest
 
-# `--python` targets for the tests: a venv with wasmtime and pyperf made from each pyenv
-# interpreter this machine has (3.12, 3.13). gvlbench never installs into an interpreter
-# itself; this is the explicit, visible way. Absent interpreters are skipped, not errors.
+# `--python` targets for the tests: a venv with wasmtime, pyperf and psutil made from each
+# pyenv interpreter this machine has (3.12, 3.13), and from a free-threaded CPython (3.13t,
+# `--disable-gil`) that scripts/freethreaded.sh builds once from Debian's source package and
+# caches under ~/.cache/gvlbench (about 10 minutes on 2 cores; later runs reuse it). gvlbench
+# never installs into an interpreter itself; this is the explicit, visible way. An absent
+# pyenv interpreter is skipped; a free-threaded build that cannot be made leaves its reason in
+# ~/.cache/gvlbench/freethreaded.unavailable, which its tests quote when they skip.
 PYENV_PYTHONS ?= $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python $(HOME)/.pyenv/versions/3.13*/bin/python)
+WORKER_SPECS := 'wasmtime>=50.0.1,<51' 'pyperf>=2.9,<3' 'psutil>=5.9,<8'
 pythons:
-	@for py in $(PYENV_PYTHONS); do \
-	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	@ft=$$(scripts/freethreaded.sh); \
+	for py in $(PYENV_PYTHONS) $$ft; do \
+	  [ -x "$$py" ] || continue; \
+	  v=$$($$py -c 'import sys; print("%d.%d%s" % (*sys.version_info[:2], "t" if not getattr(sys, "_is_gil_enabled", lambda: 1)() else ""))'); \
 	  venv=.venvs/py$$v; \
 	  [ -x $$venv/bin/python ] && continue; \
-	  echo "making $$venv from $$py (wasmtime, pyperf)"; \
-	  $$py -m venv $$venv && $$venv/bin/python -m pip install --quiet \
-	    'wasmtime>=50.0.1,<51' 'pyperf>=2.9,<3' || { echo "note: $$venv failed"; rm -rf $$venv; }; \
+	  echo "making $$venv from $$py (wasmtime, pyperf, psutil)"; \
+	  $$py -m venv $$venv && $$venv/bin/python -m pip install --quiet $(WORKER_SPECS) \
+	    || { echo "note: $$venv failed"; rm -rf $$venv; }; \
 	done
 
 # The CI gate: qualitative invariants against the committed baseline (a few minutes).

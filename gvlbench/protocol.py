@@ -20,6 +20,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from gvlbench.modes import Mode
+
 PROTOCOL = 1
 
 # A child may announce on stderr when its real work starts (epoch seconds), so that a
@@ -30,13 +32,6 @@ STARTED_MARKER = "gvlbench-started-at:"
 def announce_start() -> None:
     """Called by a child when its real work begins (written to stderr, read by the harness)."""
     print(f"{STARTED_MARKER} {time.time():.6f}", file=sys.stderr, flush=True)
-
-
-class Mode(enum.StrEnum):
-    """The lock during a call into Wasm: held for the whole call, or released around it."""
-
-    HELD = "held"
-    RELEASED = "released"
 
 
 class CallPath(enum.StrEnum):

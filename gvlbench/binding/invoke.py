@@ -68,11 +68,12 @@ FAULT_ENV = "GVLBENCH_FAULT"
 
 
 def effective_mode(mode: Mode) -> Mode:
-    """The mode a call really uses. GVLBENCH_FAULT=held-for-released injects a regression on
-    purpose (the GIL held where released was asked), to prove that the gate catches one."""
+    """The ctypes handle a call really uses (free-threaded calls as released does).
+    GVLBENCH_FAULT=held-for-released injects a regression on purpose (the GIL held where
+    released was asked), to prove that the gate catches one."""
     if mode is Mode.RELEASED and os.environ.get(FAULT_ENV) == "held-for-released":
         return Mode.HELD
-    return mode
+    return mode.loader
 
 
 def type_names(types: Sequence[wasmtime.ValType]) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import kind_of
 from gvlbench.harness.loop import Experiment, execute
-from gvlbench.protocol import CallPath, Code, Mode
+from gvlbench.modes import CHOICES, Mode, requested
+from gvlbench.protocol import CallPath, Code
 from gvlbench.results import Results
 
 # Not a terminal (a pipe, a file, a CI log): rich would cut tables at 80 columns ("crash…"),
@@ -56,10 +57,11 @@ def mode_option(default: str = "both", what: str = "Call") -> Decorator:
     """`--mode held|released|both`, the lock axis every measuring command shares."""
     return click.option(
         "--mode",
-        type=click.Choice(["held", "released", "both"]),
+        type=click.Choice(CHOICES),
         default=default,
         show_default=True,
-        help=f"{what} with the GIL held, released, or both.",
+        help=f"{what} with the GIL held, released, or both (a free-threaded --python has "
+        "one mode, free-threaded).",
     )
 
 
@@ -73,13 +75,28 @@ runtime_option = click.option(
 )
 
 
+python_option = click.option(
+    "--python",
+    "pythons",
+    multiple=True,
+    metavar="PATH",
+    help="Run the measuring children under this interpreter (repeatable), e.g. a "
+    "free-threaded 3.13t, whose one mode is free-threaded. It needs wasmtime and pyperf; "
+    "gvlbench installs nothing into it.",
+)
+
+
 def announce_runtimes(runtimes: tuple[Any, ...]) -> None:
     """One dim line per runtime a plan will use, so the table's labels are explained."""
     for rt in runtimes:
         if kind_of(rt) == "ruby":
             what = f"Ruby {rt.version}, ruby-ffi {rt.ffi_version}, GVL"
         else:
-            what = f"Python {rt.version}, GIL {rt.gil}"
+            what = f"Python {rt.version}, " + (
+                "free-threaded: no GIL, so its one mode is free-threaded"
+                if rt.free_threaded
+                else f"GIL {rt.gil}"
+            )
         err.print(f"[dim]{escape(rt.label)}: {escape(rt.executable)} ({what})[/dim]",
                   soft_wrap=True)  # fmt: skip
 
@@ -143,8 +160,9 @@ timeout_option = click.option(
 
 
 def modes(mode: str) -> tuple[Mode, ...]:
-    """--mode held|released|both as the modes to measure."""
-    return (Mode.HELD, Mode.RELEASED) if mode == "both" else (Mode(mode),)
+    """--mode held|released|both as the modes asked for (each interpreter then measures
+    those it has: modes.for_interpreter)."""
+    return requested(mode)
 
 
 def print_json(data: Any) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from gvlbench import results, scenario
+from gvlbench import native, results, scenario
 from gvlbench.cli.common import (
     announce_runtimes,
     call_path_option,
@@ -21,6 +21,7 @@ from gvlbench.cli.common import (
     output_path,
     patch_option,
     print_json,
+    python_option,
     runtime_option,
 )
 from gvlbench.cli.run import show_results
@@ -56,7 +57,8 @@ from gvlbench.report.race import check_expectation, summarize
     "--matrix",
     is_flag=True,
     help="Race every configuration in one table: shared, per-thread, shared with "
-    "the guard, and shared with the lock held.",
+    "the python guard and with the native guard (where it is built), and shared with the "
+    "lock held (not on a free-threaded --python).",
 )
 @mode_option(default="released")
 @click.option(
@@ -114,10 +116,12 @@ from gvlbench.report.race import check_expectation, summarize
     help="Seconds before a trial is declared hung [default: duration + 60].",
 )
 @runtime_option
+@python_option
 def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
          guard_cost: bool, rounds: int, output: str | None,
-         timeout_s: float | None, runtimes: tuple[str, ...], setup: tuple[str, ...],
+         timeout_s: float | None, runtimes: tuple[str, ...], pythons: tuple[str, ...],
+         setup: tuple[str, ...],
          per_thread_setup: tuple[str, ...], stmt: str | None, code_name: str,
          patches: tuple[str, ...]) -> None:  # fmt: skip
     """Call one Store from many threads and classify each trial: crashed, raised, hung, survived.
@@ -134,9 +138,13 @@ def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int,
     if code is not None:
         _check_code_options(guard_cost, guard, scenario_name)
     if guard_cost:
+        if pythons:
+            raise OptionError(
+                "--guard-cost prices the guards under the harness's Python and Ruby; drop --python"
+            )
         res = _guard_cost(mode, rounds, runtimes, path)
     else:
-        probed = interpreter.resolve_runtimes(runtimes, ())
+        probed = interpreter.resolve_runtimes(runtimes, pythons)
         configs = (_code_configs(matrix, mode, patches) if code is not None
                    else _race_configs(shared, guard, matrix, mode, patches))  # fmt: skip
         opts = RaceOptions(
@@ -161,10 +169,16 @@ def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int,
 
 def _race_configs(shared: bool, guard: str | None, matrix: bool, mode: str,
                   patches: tuple[str, ...] = ()) -> tuple[RaceConfig, ...]:  # fmt: skip
-    if matrix:
+    if matrix:  # released rows become free-threaded ones, and held goes, on a build with no GIL
+        native_guard = (
+            ()
+            if native.unavailable_reason()
+            else (RaceConfig("shared", True, Mode.RELEASED, "native", patches),)
+        )
         return (RaceConfig("shared", False, Mode.RELEASED, patches=patches),
                 RaceConfig("per-thread", False, Mode.RELEASED, patches=patches),
                 RaceConfig("shared", True, Mode.RELEASED, patches=patches),
+                *native_guard,
                 RaceConfig("shared", False, Mode.HELD, patches=patches))  # fmt: skip
     store = "shared" if shared else "per-thread"
     return tuple(RaceConfig(store, guard is not None, m, guard or "python", patches)

@@ -23,6 +23,7 @@ from gvlbench.cli.common import (
     output_path,
     patch_option,
     print_json,
+    python_option,
     runtime_option,
     timeout_option,
 )
@@ -92,14 +93,7 @@ def list_cmd(as_json: bool) -> None:
     "process pool on the same total work, start-up and memory included.",
 )
 @call_path_option
-@click.option(
-    "--python",
-    "pythons",
-    multiple=True,
-    metavar="PATH",
-    help="Run the measuring children under this interpreter (repeatable). It needs wasmtime "
-    "and pyperf; gvlbench installs nothing into it.",
-)
+@python_option
 @runtime_option
 @click.option(
     "--pool-calls",

@@ -18,6 +18,7 @@ from gvlbench.cli.common import (
     out,
     patch_option,
     print_json,
+    python_option,
     runtime_option,
 )
 from gvlbench.errors import EXIT_FAILED
@@ -85,17 +86,19 @@ from gvlbench.report.verify import exit_ok, junit_cases
     help="Seconds before a check's child is declared hung and killed.",
 )
 @runtime_option
+@python_option
 @patch_option
 def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_path: str,
            junit_path: str | None, output: str | None, known_path: str | None,
            findings_dir: str | None, sabotage: bool, timeout_s: float,
-           runtimes: tuple[str, ...], patches: tuple[str, ...]) -> None:  # fmt: skip
+           runtimes: tuple[str, ...], pythons: tuple[str, ...],
+           patches: tuple[str, ...]) -> None:  # fmt: skip
     """Run every correctness check of the GVL-release PR, truly concurrently, per mode.
 
     Exits 0 only when every failure is a known defect (see known-defects.toml).
     """
     path = None if output in (None, "-") else Path(output)
-    probed = interpreter.resolve_runtimes(runtimes, ())
+    probed = interpreter.resolve_runtimes(runtimes, pythons)
     findings = Path(findings_dir) if findings_dir else (
         path.parent / "findings" if path else Path("results") / "findings")  # fmt: skip
     opts = VerifyOptions(

@@ -14,7 +14,7 @@ from typing import Any
 
 from gvlbench import pycode
 from gvlbench.errors import CodeError, OptionError
-from gvlbench.harness.interpreter import Runtime, check_patches, kind_of
+from gvlbench.harness.interpreter import Runtime, check_patches, kind_of, modes_under
 from gvlbench.harness.loop import ChildExecutor, Job
 from gvlbench.harness.target import base_metadata
 from gvlbench.protocol import Code, CodeProbeTask, Mode
@@ -34,7 +34,6 @@ def check(code: Code, patches: tuple[str, ...], runtimes: tuple[Runtime, ...]) -
 
 def probe(
     code: Code,
-    modes: tuple[Mode, ...],
     patches: tuple[str, ...] = (),
     runtime: Runtime | None = None,
     timeout_s: float = PROBE_TIMEOUT_S,
@@ -46,7 +45,9 @@ def probe(
     today, and held may hang for reasons of the lock, not the code (a WASI program's
     custom stdout is called from a wasmtime thread that then waits for the held GIL), which
     is a finding for the measurement to show, not bad input."""
-    mode = Mode.RELEASED  # even for --mode held alone: a held deadlock is the finding
+    # released even for --mode held alone (a held deadlock is the finding); free-threaded on a
+    # build without a GIL
+    mode = modes_under((Mode.RELEASED,), runtime)[0]
     task = CodeProbeTask(target=code, mode=mode, call_path="stock", patches=patches)
     outcome = ChildExecutor().run(
         Job("probing the code", task, runtime, min(timeout_s, PROBE_TIMEOUT_S))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import InterpreterError, OptionError
+from gvlbench.modes import Mode, for_interpreter
 from gvlbench.protocol import PATCH_NAMES
 
 NEEDED = ("wasmtime", "pyperf")
@@ -82,6 +83,25 @@ class Interpreter:
             "lock": "none" if self.free_threaded else "GIL",
             "gil": self.gil,
         }
+
+
+def free_threaded(runtime: Runtime | None) -> bool:
+    """Whether the children of `runtime` (None: the harness's own Python) have no GIL."""
+    return runtime.free_threaded if runtime is not None else current().free_threaded
+
+
+def modes_under(modes: tuple[Mode, ...], runtime: Runtime | None) -> tuple[Mode, ...]:
+    """The modes measured under `runtime` (None: the harness's own Python): free-threaded
+    alone on a free-threaded build, the requested GIL modes elsewhere. OptionError when that
+    leaves nothing, as `--mode held` does on a build with no GIL to hold."""
+    chosen = for_interpreter(modes, free_threaded(runtime))
+    if not chosen:
+        label = runtime.label if runtime is not None else current().label
+        raise OptionError(
+            f"--mode {'+'.join(map(str, modes))} measures nothing on {label}: a free-threaded "
+            f"build has no GIL to hold (its one mode is free-threaded; drop --mode)"
+        )
+    return chosen
 
 
 def package_root() -> str:

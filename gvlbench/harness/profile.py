@@ -12,7 +12,7 @@ from typing import Any
 
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
-from gvlbench.harness.interpreter import Runtime
+from gvlbench.harness.interpreter import Runtime, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.protocol import Code, Mode, ProfileTask
@@ -34,6 +34,7 @@ class ProfileOptions:
         if self.budget_s <= 0 or self.rounds < 1:
             raise OptionError("--budget must be positive and --rounds at least 1")
         code_target.check(self.code, self.patches, (self.runtime,) if self.runtime else ())
+        modes_under(self.modes, self.runtime)
 
 
 class ProfileExperiment:
@@ -45,7 +46,7 @@ class ProfileExperiment:
     @cached_property
     def _probed(self) -> dict[str, Any]:
         o = self.opts
-        return code_target.probe(o.code, o.modes, o.patches, o.runtime, o.timeout_s)
+        return code_target.probe(o.code, o.patches, o.runtime, o.timeout_s)
 
     def metadata(self) -> dict[str, Any]:
         o = self.opts
@@ -61,7 +62,7 @@ class ProfileExperiment:
                 ProfileTask(target=o.code, mode=mode, call_path="stock", patches=p,
                             budget_s=o.budget_s, rounds=o.rounds),
                 o.runtime, o.timeout_s, (mode, p))
-            for mode in o.modes
+            for mode in modes_under(o.modes, o.runtime)
             for p in patch_sets
         ]  # fmt: skip
 

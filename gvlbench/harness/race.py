@@ -8,7 +8,7 @@ The child's side is worker/race.py; the summary table is report/race.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,14 @@ from gvlbench.harness.interpreter import (
     call_path_of,
     check_call_path,
     check_patches,
+    free_threaded,
     kind_of,
+    modes_under,
 )
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
+from gvlbench.modes import for_interpreter
 from gvlbench.protocol import CallPath, Code, Mode, RaceTask, Target
 from gvlbench.results import Results
 from gvlbench.scenario import Scenario
@@ -73,6 +76,8 @@ class RaceOptions:
         if self.duration_s <= 0:
             raise OptionError(f"--duration must be positive, got {self.duration_s}")
         check_call_path(str(self.call_path), self.runtimes)
+        for rt in self.runtimes or (None,):
+            modes_under(tuple(c.mode for c in self.configs), rt)
         patches = tuple(dict.fromkeys(p for c in self.configs for p in c.patches))
         if self.code is not None:
             code_target.check(self.code, patches, self.runtimes)
@@ -119,8 +124,7 @@ class RaceExperiment:
         o = self.opts
         if o.code is not None:
             runtime = o.runtimes[0] if o.runtimes else None
-            modes = tuple(c.mode for c in o.configs)
-            code_target.probe(o.code, modes, o.configs[0].patches, runtime,
+            code_target.probe(o.code, o.configs[0].patches, runtime,
                               o.timeout_s or code_target.PROBE_TIMEOUT_S)  # fmt: skip
             return o.code, None
         assert o.scenario is not None
@@ -160,7 +164,7 @@ class RaceExperiment:
                 (config, i),
             )
             for runtime in runtimes
-            for config in o.configs
+            for config in configs_under(o.configs, runtime)
             for i in range(o.trials)
         ]
 
@@ -169,6 +173,17 @@ class RaceExperiment:
         config, index = job.context
         results.race.append(_trial_record(self.opts, config, index, outcome, job.runtime))
         return None
+
+
+def configs_under(configs: tuple[RaceConfig, ...], runtime: Runtime | None) -> list[RaceConfig]:
+    """The configurations a runtime races: each in its mode there (modes.for_interpreter),
+    dropping those it has no mode for (held, free-threaded) and the duplicates that leaves."""
+    out: list[RaceConfig] = []
+    for config in configs:
+        for mode in for_interpreter((config.mode,), free_threaded(runtime)):
+            if (moved := replace(config, mode=mode)) not in out:
+                out.append(moved)
+    return out
 
 
 def _trial_record(

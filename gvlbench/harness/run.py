@@ -21,6 +21,7 @@ from gvlbench.harness.interpreter import (
     check_call_path,
     check_patches,
     kind_of,
+    modes_under,
 )
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
@@ -93,6 +94,8 @@ class RunOptions:
         if self.pool and any(kind_of(rt) != "python" for rt in self.runtimes):
             raise OptionError("--mode processes pools Python workers only; drop --runtime ruby")
         check_call_path(str(self.call_path), self.runtimes)
+        for rt in self.runtimes or (None,):
+            modes_under(self.modes, rt)  # OptionError if a runtime would measure nothing
         if (self.scenario is None) == (self.code is None):
             raise OptionError("give a SCENARIO or --stmt, not both")
         if self.code is not None:
@@ -153,14 +156,6 @@ def thread_sweep(max_threads: int) -> list[int]:
     return [*counts, max_threads]
 
 
-def modes_for(opts_modes: tuple[Mode, ...], runtime: Runtime | None) -> tuple[Mode, ...]:
-    """A free-threaded interpreter has no GIL to hold: its one mode is the released call
-    (shown as `free-threaded`)."""
-    if runtime is not None and runtime.free_threaded:
-        return (Mode.RELEASED,)
-    return opts_modes
-
-
 def plan(opts: RunOptions) -> list[Step]:
     """Modes (and interpreters) interleaved at each thread count, so slow drift of a noisy
     box hits them all alike."""
@@ -177,8 +172,8 @@ def plan(opts: RunOptions) -> list[Step]:
         ]
     python_rts = [rt for rt in runtimes if kind_of(rt) == "python"]
     steps = [  # Python: every cell of a runtime in one paired child (worker/speedup.py)
-        Step(name, "speedup", modes_for(opts.modes, rt)[0], opts.max_threads, runtime=rt,
-             patches=p, modes=modes_for(opts.modes, rt))
+        Step(name, "speedup", modes_under(opts.modes, rt)[0], opts.max_threads, runtime=rt,
+             patches=p, modes=modes_under(opts.modes, rt))
         for rt in python_rts
         for p in patch_sets
     ]  # fmt: skip
@@ -187,14 +182,14 @@ def plan(opts: RunOptions) -> list[Step]:
         for t in thread_sweep(opts.max_threads)
         for rt in runtimes
         if rt not in python_rts
-        for m in modes_for(opts.modes, rt)
+        for m in modes_under(opts.modes, rt)
         for p in patch_sets
     ]
     if opts.progress_repeats:
         steps += [
             Step(name, "progress", m, 1, runtime=rt, patches=p)
             for rt in runtimes
-            for m in modes_for(opts.modes, rt)
+            for m in modes_under(opts.modes, rt)
             for p in patch_sets
         ]
     if opts.phases and opts.code is None:  # a code target's phases: `gvlbench profile`
@@ -203,7 +198,7 @@ def plan(opts: RunOptions) -> list[Step]:
             for t in thread_sweep(opts.max_threads)
             for rt in runtimes
             if kind_of(rt) == "python"
-            for m in modes_for(opts.modes, rt)
+            for m in modes_under(opts.modes, rt)
         ]
     return steps
 
@@ -223,7 +218,7 @@ class RunExperiment:
         o = self.opts
         if o.code is not None:
             runtime = o.runtimes[0] if o.runtimes else None
-            code_target.probe(o.code, modes_for(o.modes, runtime), o.patches, runtime,
+            code_target.probe(o.code, o.patches, runtime,
                               o.timeout_s)  # fmt: skip
             return o.code, None
         assert o.scenario is not None

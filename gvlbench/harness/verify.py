@@ -24,6 +24,7 @@ from gvlbench.harness.interpreter import (
     check_call_path,
     check_patches,
     kind_of,
+    modes_under,
 )
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
@@ -67,6 +68,8 @@ class VerifyOptions:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
         check_call_path(str(self.call_path), self.runtimes)
         check_patches(self.patches, self.runtimes)
+        for rt in self.runtimes or (None,):
+            modes_under(self.modes, rt)
 
 
 def load_known(path: Path) -> tuple[KnownDefect, ...]:
@@ -128,7 +131,8 @@ class VerifyExperiment:
                 o.timeout_s,
                 (check, mode),
             )
-            for runtime, check, mode in product(runtimes, o.checks, o.modes)
+            for runtime in runtimes
+            for check, mode in product(o.checks, modes_under(o.modes, runtime))
         ]
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from gvlbench.report.stats import row_mode
+from gvlbench.modes import of_row
 
 PHASES = ("compile", "instantiate", "call")
 
@@ -43,13 +43,13 @@ class PhasesRow:
 
 def _key(row: dict[str, Any]) -> tuple[str, str, str, str, int]:
     return (row["scenario"], row.get("interpreter", ""), row.get("call_path", ""),
-            row_mode(row), int(row["threads"]))  # fmt: skip
+            of_row(row), int(row["threads"]))  # fmt: skip
 
 
 def phases_rows(res: Any) -> list[PhasesRow]:
     """Rows of the same key (from merged files) pool their samples; failures are rows too."""
     rows = [
-        PhasesRow(f["scenario"], row_mode(f), int(f["threads"]), f["description"],
+        PhasesRow(f["scenario"], of_row(f), int(f["threads"]), f["description"],
                   interpreter=f.get("interpreter", ""), call_path=f.get("call_path", ""),
                   wasi_command=bool(f.get("wasi_command")))
         for f in res.failures

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyperf
 
+from gvlbench.modes import of_row
 from gvlbench.report import paired as paired_stats
 from gvlbench.results import Results
 
@@ -61,11 +62,6 @@ class SpeedupRow:
     flag: str = ""
 
 
-def row_mode(md: dict[str, Any]) -> str:
-    """The mode as a table shows it: a build without a GIL is a mode of its own."""
-    return "free-threaded" if md.get("gil") == "disabled" else str(md["mode"])
-
-
 @dataclass(frozen=True)
 class ProgressRow:
     scenario: str
@@ -103,10 +99,10 @@ def speedup_rows(results: Results) -> list[SpeedupRow]:
     for bench in results.benchmarks:
         md = bench["metadata"]
         key = (md["scenario"], md.get("interpreter", ""), md.get("call_path", ""),
-               md.get("patches", ""), row_mode(md), int(md["threads"]))  # fmt: skip
+               md.get("patches", ""), of_row(md), int(md["threads"]))  # fmt: skip
         measured[key] = pyperf_benchmark(bench)
     rows = [
-        SpeedupRow(f["scenario"], row_mode(f), int(f["threads"]), f["description"],
+        SpeedupRow(f["scenario"], of_row(f), int(f["threads"]), f["description"],
                    interpreter=f.get("interpreter", ""), call_path=f.get("call_path", ""),
                    patches=f.get("patches", ""))
         for f in results.failures
@@ -163,7 +159,7 @@ def paired_speedups(results: Results) -> dict[PairedKey, tuple[paired_stats.Inte
             best = paired_stats.best_ratio_interval(one, seconds, threads)
             median = paired_stats.median_interval(paired_stats.round_ratios(one, seconds, threads))
             if best is not None and median is not None:
-                mode_shown = row_mode({**row, "mode": mode})
+                mode_shown = of_row({**row, "mode": mode})
                 key = (row["scenario"], row.get("interpreter", ""), row["call_path"],
                        row.get("patches", ""), mode_shown, threads)  # fmt: skip
                 out[key] = (median, best.median)
@@ -214,7 +210,7 @@ def patch_cost_rows(rows: list[SpeedupRow]) -> list[PatchCostRow]:
 
 def progress_rows(results: Results) -> list[ProgressRow]:
     rows = [
-        ProgressRow(f["scenario"], row_mode(f), f["description"],
+        ProgressRow(f["scenario"], of_row(f), f["description"],
                     interpreter=f.get("interpreter", ""), patches=f.get("patches", ""))
         for f in results.failures
         if f.get("kind") == "progress"
@@ -228,7 +224,7 @@ def progress_rows(results: Results) -> list[ProgressRow]:
         rows.append(
             ProgressRow(
                 p["scenario"],
-                row_mode(p),
+                of_row(p),
                 "ok",
                 p["via"],
                 statistics.median(ratios),

@@ -56,8 +56,22 @@ def _handler(kind: str) -> Callable[[Any], dict[str, Any]]:
 
 
 def answer(task: Task) -> dict[str, Any]:
+    check_modes(task)
     apply_patches(task)
     return {"protocol": PROTOCOL, "ok": True, "kind": task.kind, **_handler(task.kind)(task)}
+
+
+def check_modes(task: Task) -> None:
+    """A mode this interpreter does not have is refused, never measured under a false name:
+    `held` means nothing without a GIL, and `free-threaded` nothing with one."""
+    from gvlbench.modes import Mode
+
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    has_gil = is_enabled is None or is_enabled()
+    for mode in (getattr(task, "mode", None), *getattr(task, "modes", ())):
+        if mode is not None and Mode(mode).has_gil != has_gil:
+            where = "has a GIL" if has_gil else "is free-threaded (no GIL)"
+            raise ValueError(f"mode {mode} asked of Python {sys.version.split()[0]}, which {where}")
 
 
 def apply_patches(task: Task) -> None:

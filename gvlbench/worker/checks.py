@@ -147,7 +147,7 @@ def check_lock_released(ctx: CheckContext) -> None:
     the two host callbacks (a switch interval each, of a ~0.1 s call: about 0.04)."""
     from gvlbench.binding.measure import Sibling
 
-    released = ctx.mode is Mode.RELEASED
+    released = ctx.mode.parallel
     ctx = _maybe_other_discipline(ctx)
     sibling = Sibling()
     marks: list[tuple[int, float]] = []
@@ -174,7 +174,7 @@ def _maybe_other_discipline(ctx: CheckContext) -> CheckContext:
     the one asked for (the expectation stays the one asked for)."""
     if not ctx.sabotage:
         return ctx
-    other = Mode.HELD if ctx.mode is Mode.RELEASED else Mode.RELEASED
+    other = Mode.RELEASED if ctx.mode is Mode.HELD else Mode.HELD
     return CheckContext(other, ctx.call_path, ctx.threads, False, ctx.notes)
 
 
@@ -402,8 +402,8 @@ def check_interrupt(ctx: CheckContext) -> None:
     t.join()
     ctx.notes.append(f"{outcome} after {end - start:.2f} s; the watchdog woke "
                      f"{fired[0] - start:.2f} s after the call began")  # fmt: skip
-    if mode is Mode.RELEASED and outcome != "interrupted":
-        raise CheckFailed(f"released: the watchdog did not stop the call ({outcome})")
+    if mode.parallel and outcome != "interrupted":
+        raise CheckFailed(f"{mode}: the watchdog did not stop the call ({outcome})")
     if mode is Mode.HELD and outcome != "returned":
         raise CheckFailed(f"held: a Python watchdog got in during the call ({outcome})")
 

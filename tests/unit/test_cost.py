@@ -14,6 +14,7 @@ from gvlbench.binding.invoke import CallPath, Mode
 from gvlbench.errors import InterpreterError, OptionError, SpecError
 from gvlbench.harness import interpreter
 from gvlbench.harness.sweep import SweepOptions, log_sizes, plan, sized
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import Target
 from gvlbench.report.calls import CallRow, verdict
 from gvlbench.report.sweep import SweepRow, crossover
@@ -27,7 +28,7 @@ def _arith(export: str, args: tuple, **kw) -> Target:
     return Target(str(compile_wat(WAT / "arith.wat").wasm_path), export, args, **kw)
 
 
-@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("mode", GIL_MODES)
 def test_raw_and_floor_call_for_real_and_are_checked_through_lean(mode: Mode) -> None:
     add = _arith("add_i64", (2, 3), expect_result=5)
     raw = make_embeddings(add, mode, CallPath.RAW, 1)[0]
@@ -52,7 +53,7 @@ WAT = '''(module (global $n (mut i32) (i32.const 0))
     (global.set $n (i32.add (global.get $n) (i32.const 1)))
     (if (i32.eq (global.get $n) (i32.const 1)) (then unreachable))
     (global.get $n)))'''
-for mode in Mode:
+for mode in (Mode.HELD, Mode.RELEASED):
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
     inst = wasmtime.Instance(store, wasmtime.Module(engine, wasmtime.wat2wasm(WAT)), [])
@@ -175,7 +176,7 @@ def test_call_ratios_pair_batches_of_the_same_round() -> None:
     assert rows["raw"].over_lean == pytest.approx(1 / 1.2)
 
 
-@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("mode", GIL_MODES)
 def test_lean_reads_every_value_type_like_func_call(mode: Mode) -> None:
     """The lean path reads results through scalar views of the result buffer: they must agree
     with wasmtime-py's own conversion, signs, widths and multiple results included."""

@@ -12,11 +12,12 @@ from gvlbench.binding import hosts
 from gvlbench.binding.embed import Embedding, ExpectationError, load_module, make_embeddings
 from gvlbench.binding.invoke import FUNC_CALL, CallPath, Mode, check_args
 from gvlbench.errors import SignatureError
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import Import, Target
 from gvlbench.wat import compile_wat
 from tests.conftest import WAT
 
-MODES = list(Mode)
+MODES = list(GIL_MODES)
 PATHS = list(CallPath.bindings())
 
 

@@ -1,0 +1,81 @@
+"""The lock states a call into Wasm runs under, defined once for every command.
+
+- `held`: the interpreter lock is held for the whole call (wasmtime_func_call through
+  ctypes.PyDLL). Other Python threads stop; Wasm on two threads never overlaps.
+- `released`: the lock is released around the call, as wasmtime-py ships (ctypes.cdll).
+  Wasm overlaps; host callbacks take the lock back; Python between calls is serialised.
+- `free-threaded`: a CPython built with `--disable-gil`. There is no lock to hold or to
+  release: Wasm *and* wasmtime-py's own Python code run on all threads at once. It is the
+  only mode such an interpreter has, so `held` is never produced or judged there, and a
+  check that compares held with released does not apply.
+
+Both sides of the pipe import this module (it loads nothing): the child receives a mode in
+its task and calls through `mode.loader`; the harness picks modes per interpreter with
+`for_interpreter` and labels rows with `of_row`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class Mode(enum.StrEnum):
+    """The lock during a call into Wasm: held, released, or absent (a free-threaded build)."""
+
+    HELD = "held"
+    RELEASED = "released"
+    FREE_THREADED = "free-threaded"
+
+    @property
+    def parallel(self) -> bool:
+        """Wasm on two threads can run at the same time."""
+        return self is not Mode.HELD
+
+    @property
+    def loader(self) -> Mode:
+        """The ctypes handle a call goes through: PyDLL when held, CDLL otherwise. Without a
+        GIL the two behave alike; CDLL is the one wasmtime-py uses."""
+        return Mode.HELD if self is Mode.HELD else Mode.RELEASED
+
+    @property
+    def has_gil(self) -> bool:
+        return self is not Mode.FREE_THREADED
+
+    @property
+    def lock(self) -> str:
+        """The lock state in words, for tables and notes."""
+        return {"held": "GIL held", "released": "GIL released", "free-threaded": "no GIL"}[
+            self.value
+        ]
+
+
+# What `--mode both` means on an interpreter with a GIL, in table order
+GIL_MODES = (Mode.HELD, Mode.RELEASED)
+# `--mode` choices: the user picks what to do with a GIL; free-threaded follows from --python
+CHOICES = ("held", "released", "both")
+
+
+def requested(choice: str) -> tuple[Mode, ...]:
+    """`--mode held|released|both` as modes, before any interpreter is known."""
+    return GIL_MODES if choice == "both" else (Mode(choice),)
+
+
+def for_interpreter(modes: Iterable[Mode], free_threaded: bool) -> tuple[Mode, ...]:
+    """The modes to measure on one interpreter. Free-threaded: the one mode it has, if any
+    requested mode runs in parallel (`--mode held` alone measures nothing there). With a
+    GIL: the requested modes, less `free-threaded`."""
+    modes = tuple(modes)
+    if free_threaded:
+        return (Mode.FREE_THREADED,) if any(m.parallel for m in modes) else ()
+    return tuple(m for m in modes if m.has_gil)
+
+
+def of_row(md: Mapping[str, Any]) -> str:
+    """The mode a results row (or failure) was measured in, as tables show it. Files written
+    before free-threaded was a mode recorded `released` with `gil: disabled`: they read as
+    free-threaded too. A failure may name a non-mode ("both")."""
+    if md.get("gil") == "disabled":
+        return str(Mode.FREE_THREADED)
+    return str(md["mode"])
