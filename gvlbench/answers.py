@@ -105,8 +105,7 @@ class GuardCostAnswer(Answer):
 class SweepPointAnswer(Answer):
     kind: ClassVar[str] = "sweep-point"
     loops: int
-    held_s: list
-    released_s: list
+    cells: dict  # "mode/threads" -> seconds per call of each thread, one value per round
     alone_s: list
 
 

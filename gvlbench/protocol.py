@@ -431,24 +431,28 @@ class ProfileTask(CallTask):
 
 @dataclass(frozen=True, kw_only=True)
 class CallsTask(Task):
-    """Every (call path, mode) of one call, in interleaved batches."""
+    """Every (call path, mode) of one call, in interleaved batches; with `threads` above 1,
+    each path also by that many threads at once (each on its own Store), for its scaling."""
 
     kind: ClassVar[str] = "calls"
     target: Target
     rounds: int
     paths: tuple[CallPath, ...]
     modes: tuple[Mode, ...]
+    threads: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
 class SweepPointTask(Task):
-    """Alternating rounds of T threads held and T threads released at one work size."""
+    """Alternating rounds of two cells at one work size: T threads held and T released, or
+    (modes: free-threaded alone) 1 thread and T threads, the scaling of a build with no GIL."""
 
     kind: ClassVar[str] = "sweep-point"
     target: Target
     call_path: CallPath
     threads: int
     rounds: int
+    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
 
 
 @dataclass(frozen=True, kw_only=True)

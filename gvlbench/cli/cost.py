@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from gvlbench import results, scenario
 from gvlbench.cli.common import (
+    announce_runtimes,
     err,
     json_output_option,
     measure,
@@ -21,10 +22,12 @@ from gvlbench.cli.common import (
     out,
     output_path,
     print_json,
+    python_option,
     timeout_option,
 )
-from gvlbench.errors import EXIT_FAILED
+from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness import calls as calls_mod
+from gvlbench.harness import interpreter
 from gvlbench.harness import sweep as sweep_mod
 from gvlbench.protocol import CallPath
 from gvlbench.report import calls as call_rows_mod
@@ -49,21 +52,41 @@ from gvlbench.report import sweep as sweep_rows_mod
     type=click.IntRange(min=3),
     help="Interleaved rounds per (call, mode); each round times one ~10 ms batch per path.",
 )
+@click.option(
+    "-t",
+    "--threads",
+    type=int,
+    help="Also time each path as this many threads calling at once, each on its own Store, "
+    f"for its scaling [default: 1; {calls_mod.FREE_THREADED_THREADS} on a free-threaded "
+    "--python].",
+)
+@python_option
 @json_output_option
 @timeout_option
 def calls(
-    scenarios: tuple[str, ...], mode: str, rounds: int, output: str | None, timeout_s: float
+    scenarios: tuple[str, ...],
+    mode: str,
+    rounds: int,
+    threads: int | None,
+    pythons: tuple[str, ...],
+    output: str | None,
+    timeout_s: float,
 ) -> None:
     """Per-call cost of each call path: floor, raw, lean and wasmtime-py's Func.__call__.
 
     Exit 1 when a measurement failed or the lean path misses its bars (within 1.3x of raw,
-    at least 5x faster than Func.__call__).
+    at least 5x faster than Func.__call__). With --threads, or on a free-threaded --python,
+    each path's scaling with threads too.
     """
+    runtime = one_python(pythons, "calls")
+    announce_runtimes((runtime,) if runtime else ())
     opts = calls_mod.CallsOptions(
         scenarios=tuple(scenario.find(s).name for s in scenarios) or calls_mod.DEFAULT_SCENARIOS,
         modes=modes(mode),
         rounds=rounds,
         timeout_s=timeout_s,
+        threads=threads,
+        runtime=runtime,
     )
     path = output_path(output)
     res = measure(calls_mod.CallsExperiment(opts), path)
@@ -109,6 +132,7 @@ def calls(
     help="Alternating held/released rounds per (size, path).",
 )
 @click.option("--plot", "plot_path", metavar="PATH", help="Also draw the sweep to PATH (PNG).")
+@python_option
 @json_output_option
 @timeout_option
 def sweep(
@@ -119,13 +143,18 @@ def sweep(
     min_gain: float,
     rounds: int,
     plot_path: str | None,
+    pythons: tuple[str, ...],
     output: str | None,
     timeout_s: float,
 ) -> None:
     """Released over held throughput per work size, and the crossover where releasing pays.
 
-    SCENARIO (default spin) must declare a `work_arg` in its spec.
+    SCENARIO (default spin) must declare a `work_arg` in its spec. On a free-threaded
+    --python there is nothing to hold: each size pairs one thread with T threads instead,
+    and the gain is how the work scales.
     """
+    runtime = one_python(pythons, "sweep")
+    announce_runtimes((runtime,) if runtime else ())
     opts = sweep_mod.SweepOptions(
         scenario=scenario.find(scenario_name),
         threads=threads,
@@ -134,6 +163,7 @@ def sweep(
         rounds=rounds,
         min_gain=min_gain,
         timeout_s=timeout_s,
+        runtime=runtime,
     )
     path = output_path(output)
     res = measure(sweep_mod.SweepExperiment(opts), path)
@@ -158,6 +188,14 @@ def sweep(
         err.print(f"[dim]{escape(note or 'plot written to ' + plot_path)}[/dim]", soft_wrap=True)
     if res.failures:
         sys.exit(EXIT_FAILED)
+
+
+def one_python(pythons: tuple[str, ...], command: str) -> interpreter.Runtime | None:
+    """The one interpreter `calls` and `sweep` measure under (their tables have no
+    interpreter axis): probed, or None for the harness's own."""
+    if len(pythons) > 1:
+        raise OptionError(f"{command} measures one interpreter at a time: give --python once")
+    return interpreter.resolve_runtimes((), pythons)[0] if pythons else None
 
 
 def _size(row: sweep_rows_mod.SweepRow | None) -> int | None:

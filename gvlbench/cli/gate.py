@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from gvlbench import results, scenario
-from gvlbench.cli.common import Bar, err, out, print_json
+from gvlbench.cli.common import Bar, err, out, print_json, python_option
+from gvlbench.errors import OptionError
 from gvlbench.harness import gate as measure_gate
 from gvlbench.report import compare as compare_mod
 from gvlbench.report import document as report_mod
@@ -72,19 +73,22 @@ def compare(base: Path, current: Path, as_json: bool) -> None:
     metavar="PATH",
     help="Write the measured results and the verdicts to PATH, or '-' for stdout.",
 )
+@python_option
 def gate(baseline_path: str, config_path: str | None, current_path: str | None,
          update_baseline: bool, junit_path: str | None, markdown_path: str | None,
-         output: str | None) -> None:  # fmt: skip
+         output: str | None, pythons: tuple[str, ...]) -> None:  # fmt: skip
     """Judge a run against invariants and a baseline: exit 0 pass, 1 regression, 2 error."""
     cfg = gate_mod.load_config(Path(config_path) if config_path else _default_gate_config())
     baseline_file = Path(baseline_path)
     baseline = None if update_baseline else results.load(baseline_file)
+    if current_path and pythons:
+        raise OptionError("--current judges a file already measured; drop --python")
     if current_path:
         current = results.load(Path(current_path))
         rules = gate_mod.judge(cfg, current, baseline)
     else:
         with Bar() as bar:
-            current, rules = measure_gate.measure_and_judge(cfg, baseline, bar)
+            current, rules = measure_gate.measure_and_judge(cfg, baseline, bar, pythons)
     summary = gate_mod.markdown(rules)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as fh:

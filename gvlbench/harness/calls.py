@@ -14,6 +14,11 @@ rotated every round; the stock path's process-wide binding is pointed at the bat
 before each batch) and every ratio, released/held included, is the median of per-round
 ratios: both sides of each ratio come from the same few milliseconds. Each series is still
 stored as a pyperf benchmark (values: seconds per call), so pyperf's tools read the file.
+
+With `--threads T` (the default on a free-threaded interpreter, T=2), every (path, mode) is
+also timed as T threads calling at once, each on its own Store, in the same rotation. The
+scaling T * t(1) / t(T) shows whose work runs in parallel: with a GIL, the stock path's
+Python code is serialised whether the call releases the lock or not; without one, it is not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gvlbench import scenario as scenario_mod
+from gvlbench.errors import OptionError
+from gvlbench.harness.interpreter import Runtime, free_threaded, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
@@ -31,6 +38,7 @@ from gvlbench.results import Results, pyperf_benchmark
 
 DEFAULT_SCENARIOS = ("nop", "add")
 ROUNDS = 40
+FREE_THREADED_THREADS = 2  # a free-threaded build's question is scaling: a team by default
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,24 @@ class CallsOptions:
     modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
     rounds: int = ROUNDS
     timeout_s: float = 300.0
+    threads: int | None = None  # None: 1 with a GIL, FREE_THREADED_THREADS without
+    runtime: Runtime | None = None  # None: the harness's own Python
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise OptionError(f"--threads must be at least 1, got {self.threads}")
+        modes_under(self.modes, self.runtime)
+
+    @property
+    def measured_modes(self) -> tuple[Mode, ...]:
+        return modes_under(self.modes, self.runtime)
+
+    @property
+    def team(self) -> int:
+        """Threads per team: one (no team) unless asked, or on a build with no GIL."""
+        if self.threads is not None:
+            return self.threads
+        return FREE_THREADED_THREADS if free_threaded(self.runtime) else 1
 
 
 class CallsExperiment:
@@ -51,18 +77,22 @@ class CallsExperiment:
         self.opts = opts
 
     def metadata(self) -> dict[str, Any]:
-        return {"scenario": ",".join(self.opts.scenarios)}
+        return {"scenario": ",".join(self.opts.scenarios), "calls_threads": self.opts.team}
 
     def plan(self) -> list[Job]:
         jobs = []
         for name in self.opts.scenarios:
             scen = scenario_mod.find(name)
             target, compiled = prepare_target(scen)
-            common = common_metadata(scen, compiled, CallPath.STOCK)
-            task = CallsTask(target=target, rounds=self.opts.rounds, paths=PATHS,
-                             modes=self.opts.modes)  # fmt: skip
-            label = f"{name}: {', '.join(map(str, PATHS))} x {', '.join(map(str, self.opts.modes))}"
-            jobs.append(Job(label, task, None, self.opts.timeout_s, (name, common)))
+            o, modes = self.opts, self.opts.measured_modes
+            runtimes = (o.runtime,) if o.runtime else ()
+            common = common_metadata(scen, compiled, CallPath.STOCK, runtimes)
+            task = CallsTask(target=target, rounds=o.rounds, paths=PATHS, modes=modes,
+                             threads=o.team)  # fmt: skip
+            label = f"{name}: {', '.join(map(str, PATHS))} x {', '.join(map(str, modes))}"
+            if o.team > 1:
+                label += f", 1 and {o.team} threads"
+            jobs.append(Job(label, task, o.runtime, o.timeout_s, (name, common)))
         return jobs
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
@@ -72,7 +102,7 @@ class CallsExperiment:
             for series in outcome.answer["series"]:
                 results.add_benchmark(_benchmark(common, name, series))
             return None
-        for mode in self.opts.modes:
+        for mode in self.opts.measured_modes:
             key = {"scenario": name, "kind": "calls", "mode": str(mode), "threads": 1}
             results.add_failure(key, outcome.to_json())
         return f"{job.label}: {outcome.describe()}"
@@ -82,7 +112,8 @@ def _benchmark(common: dict[str, Any], name: str, series: dict[str, Any]) -> dic
     """A pyperf benchmark of one (path, mode): values are seconds per call, one per batch, in
     round order (so two series of one child pair up by index)."""
     path, mode, loops = series["path"], series["mode"], series["loops"]
-    md = {**common, "name": f"{name}/mode={mode}/threads=1/path={path}",
-          "mode": mode, "threads": 1, "call_path": path,
+    threads = series.get("threads", 1)
+    md = {**common, "name": f"{name}/mode={mode}/threads={threads}/path={path}",
+          "mode": mode, "threads": threads, "call_path": path,
           "guard": "off"}  # fmt: skip
     return pyperf_benchmark(md, [ns * 1e-9 for ns in series["ns"]], loops)

@@ -25,16 +25,20 @@ from gvlbench.report.gate import TIMING_RULES, GateConfig, Rule, judge
 from gvlbench.results import Results
 
 
-def runtimes_of(cfg: GateConfig) -> tuple[Runtime, ...]:
+def runtimes_of(cfg: GateConfig, pythons: tuple[str, ...] = ()) -> tuple[Runtime, ...]:
     """The configured runtimes, probed; () for the harness's own Python alone (unlabelled
-    rows, as every baseline measured before runtimes existed has them)."""
+    rows, as every baseline measured before runtimes existed has them). `pythons` (--python)
+    take the place of the harness's own Python: the gate judges those interpreters."""
+    if pythons:
+        return resolve_runtimes(tuple(n for n in cfg.runtimes if n != "python"), pythons)
     return resolve_runtimes(cfg.runtimes, ()) if set(cfg.runtimes) != {"python"} else ()
 
 
-def experiments(cfg: GateConfig, scenarios: tuple[str, ...], full: bool) -> list[Experiment]:
-    """The timing part (each scenario held and released over the thread sweep, and progress)
+def experiments(cfg: GateConfig, scenarios: tuple[str, ...], full: bool,
+                pythons: tuple[str, ...] = ()) -> list[Experiment]:  # fmt: skip
+    """The timing part (each scenario in every mode over the thread sweep, and progress)
     for `scenarios`; with `full`, then the race and verify parts the config asks for."""
-    runtimes = runtimes_of(cfg)
+    runtimes = runtimes_of(cfg, pythons)
     pyperf = PyperfOptions.preset(cfg.preset)
     found: list[Experiment] = [
         RunExperiment(RunOptions(scenario.find(name), cfg.threads, pyperf=pyperf,
@@ -58,11 +62,16 @@ def experiments(cfg: GateConfig, scenarios: tuple[str, ...], full: bool) -> list
     return found
 
 
-def measure(cfg: GateConfig, scenarios: tuple[str, ...], full: bool,
-            progress: Progress | None = None) -> Results:  # fmt: skip
+def measure(
+    cfg: GateConfig,
+    scenarios: tuple[str, ...],
+    full: bool,
+    progress: Progress | None = None,
+    pythons: tuple[str, ...] = (),
+) -> Results:
     """Every experiment of the config into one document; every job is planned (and so all
     input validated) before the first child runs, and the progress display told the total."""
-    planned = [(e, e.plan()) for e in experiments(cfg, scenarios, full)]
+    planned = [(e, e.plan()) for e in experiments(cfg, scenarios, full, pythons)]
     if progress is not None:
         progress.expect(sum(len(jobs) for _, jobs in planned))
     res = Results(metadata={}, command="gate")
@@ -72,12 +81,15 @@ def measure(cfg: GateConfig, scenarios: tuple[str, ...], full: bool,
 
 
 def measure_and_judge(
-    cfg: GateConfig, baseline: Results | None, progress: Progress | None = None
+    cfg: GateConfig,
+    baseline: Results | None,
+    progress: Progress | None = None,
+    pythons: tuple[str, ...] = (),
 ) -> tuple[Results, list[Rule]]:
     """Measure, judge, and re-measure the scenarios whose timing rules failed: on a shared box
     a burst of foreign load can serialise a whole worker process, so a timing failure counts
     only if it reproduces in each of `confirm_runs` further attempts. A real regression does."""
-    current = measure(cfg, cfg.scenarios, True, progress)
+    current = measure(cfg, cfg.scenarios, True, progress, pythons)
     rules = judge(cfg, current, baseline)
     last_attempt: dict[str, int] = {}  # scenario -> the attempt its timing data comes from
     for attempt in range(2, cfg.confirm_runs + 2):
@@ -85,7 +97,7 @@ def measure_and_judge(
         redo = tuple(sorted({r.scenario for r in failing if r.scenario}))
         if not redo:
             break
-        again = measure(cfg, redo, False, progress)
+        again = measure(cfg, redo, False, progress, pythons)
         current = _replace(current, again, set(redo))
         last_attempt.update(dict.fromkeys(redo, attempt))
         rules = [_attempted(r, last_attempt) for r in judge(cfg, current, baseline)]

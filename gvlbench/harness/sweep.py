@@ -20,8 +20,14 @@ At each point:
 The crossover is the smallest size that pays and after which every larger size pays too.
 Each round also times one lean call alone on its own Store: the Wasm time of one call (plus
 the ~0.5 us of the call itself), measured rather than extrapolated.
-Each (size, path, mode) is stored as a pyperf benchmark (values: seconds per round, in round
-order), so pyperf's tools read the file and the pairs can be re-formed from it.
+Each (size, path, mode, threads) is stored as a pyperf benchmark (values: seconds per call
+of each thread, one per round, in round order), so pyperf's tools read the file and the pairs
+can be re-formed from it.
+
+On a free-threaded interpreter (`--python` a 3.13t) there is no held mode and nothing to
+release: the question becomes how the work scales with threads. Each point then pairs one
+thread with T threads (the same mode, free-threaded) and the gain is T * t(1) / t(T), the
+throughput of T threads over one thread's; it has the same ceiling, T, as released over held.
 """
 
 from __future__ import annotations
@@ -31,16 +37,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gvlbench.errors import OptionError
+from gvlbench.harness.interpreter import Runtime, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import CallPath, Mode, SweepPointTask
 from gvlbench.results import Results, pyperf_benchmark
 from gvlbench.scenario import Scenario
 
 DEFAULT_SIZES = (3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000,
                  30_000_000)  # fmt: skip
-MODES = (Mode.HELD, Mode.RELEASED)
 ROUNDS = 20
 
 
@@ -53,6 +60,12 @@ class SweepOptions:
     rounds: int = ROUNDS
     min_gain: float = 0.05
     timeout_s: float = 300.0
+    runtime: Runtime | None = None  # None: the harness's own Python
+
+    @property
+    def modes(self) -> tuple[Mode, ...]:
+        """held and released with a GIL; free-threaded alone without one."""
+        return modes_under(GIL_MODES, self.runtime)
 
     def __post_init__(self) -> None:
         self.scenario.with_work(1)  # SpecError unless the spec has a work_arg
@@ -107,11 +120,12 @@ class SweepExperiment:
         for size, path in plan(self.opts):
             sc = sized(self.opts.scenario, size)
             target, compiled = prepare_target(sc)
-            common = {**common_metadata(sc, compiled, path), "work_size": size}
+            runtimes = (self.opts.runtime,) if self.opts.runtime else ()
+            common = {**common_metadata(sc, compiled, path, runtimes), "work_size": size}
             task = SweepPointTask(target=target, call_path=path, threads=self.opts.threads,
-                                  rounds=self.opts.rounds)  # fmt: skip
+                                  rounds=self.opts.rounds, modes=self.opts.modes)  # fmt: skip
             label = point_label(self.opts.scenario.name, size, path)
-            jobs.append(Job(label, task, None, self.opts.timeout_s, (sc.name, common)))
+            jobs.append(Job(label, task, self.opts.runtime, self.opts.timeout_s, (sc.name, common)))
         return jobs
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
@@ -119,11 +133,15 @@ class SweepExperiment:
         results.metadata = {**common, **results.metadata}
         threads = self.opts.threads
         if outcome.ok and outcome.answer:
-            for mode in MODES:
-                results.add_benchmark(_benchmark(common, name, mode, threads, outcome.answer))
-            results.add_benchmark(_alone_benchmark(common, name, outcome.answer))
+            for cell, values in outcome.answer["cells"].items():
+                mode, t = cell.split("/")
+                results.add_benchmark(_benchmark(common, name, mode, int(t), values,
+                                                 outcome.answer["loops"]))  # fmt: skip
+            results.add_benchmark(_alone_benchmark(common, name, outcome.answer,
+                                                   str(self.opts.modes[-1])))  # fmt: skip
             return None
-        key = {"scenario": name, "kind": "sweep-point", "mode": "both", "threads": threads,
+        key = {"scenario": name, "kind": "sweep-point", "mode": "+".join(self.opts.modes),
+               "threads": threads,
                "call_path": common["call_path"], "work_size": common["work_size"]}  # fmt: skip
         results.add_failure(key, outcome.to_json())
         return f"{job.label}: {outcome.describe()}"
@@ -135,18 +153,20 @@ def sweep_metadata(opts: SweepOptions) -> dict[str, Any]:
         "sweep_threads": opts.threads,
         "sweep_sizes": list(opts.sizes),
         "sweep_min_gain": opts.min_gain,
+        "sweep_modes": "+".join(opts.modes),
     }
 
 
-def _benchmark(common: dict[str, Any], name: str, mode: Mode, threads: int,
-               answer: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _benchmark(common: dict[str, Any], name: str, mode: str, threads: int,
+               values: list[float], loops: int) -> dict[str, Any]:  # fmt: skip
     path = common["call_path"]
     md = {**common, "name": f"{name}/mode={mode}/threads={threads}/path={path}",
-          "mode": str(mode), "threads": threads, "guard": "off"}  # fmt: skip
-    return pyperf_benchmark(md, answer[f"{mode}_s"], answer["loops"])
+          "mode": mode, "threads": threads, "guard": "off"}  # fmt: skip
+    return pyperf_benchmark(md, values, loops)
 
 
-def _alone_benchmark(common: dict[str, Any], name: str, answer: dict[str, Any]) -> dict[str, Any]:
-    md = {**common, "name": f"{name}/alone/path={common['call_path']}", "mode": "released",
+def _alone_benchmark(common: dict[str, Any], name: str, answer: dict[str, Any],
+                     mode: str) -> dict[str, Any]:  # fmt: skip
+    md = {**common, "name": f"{name}/alone/path={common['call_path']}", "mode": mode,
           "threads": 1, "guard": "off", "alone": "lean"}  # fmt: skip
     return pyperf_benchmark(md, answer["alone_s"], 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import wat
-from gvlbench.checklist import CHECKS, modules
+from gvlbench.checklist import CHECKS, PYTHON_ONLY, modules
 from gvlbench.config import read_toml, typed
 from gvlbench.errors import ConfigError, OptionError
 from gvlbench.harness.interpreter import (
@@ -66,6 +66,11 @@ class VerifyOptions:
             raise OptionError(f"--repeat must be at least 1, got {self.repeat}")
         if self.threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
+        if self.runtimes and all(kind_of(rt) != "python" for rt in self.runtimes) and all(
+            c in PYTHON_ONLY for c in self.checks
+        ):
+            raise OptionError(f"--check {self.checks[0]}: a check of wasmtime-py's own code, "
+                              "not run for --runtime ruby")  # fmt: skip
         check_call_path(str(self.call_path), self.runtimes)
         check_patches(self.patches, self.runtimes)
         for rt in self.runtimes or (None,):
@@ -133,6 +138,7 @@ class VerifyExperiment:
             )
             for runtime in runtimes
             for check, mode in product(o.checks, modes_under(o.modes, runtime))
+            if kind_of(runtime) == "python" or check not in PYTHON_ONLY  # wasmtime-py's code
         ]
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:

@@ -6,7 +6,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from gvlbench.protocol import CallPath, Mode
+from gvlbench.modes import Mode, of_row
+from gvlbench.protocol import CallPath
 from gvlbench.results import Results
 
 PATHS = (CallPath.FLOOR, CallPath.RAW, CallPath.LEAN, CallPath.STOCK)
@@ -28,6 +29,11 @@ class CallRow:
     over_raw: float | None = None  # median of per-round ratios: this path / raw
     over_lean: float | None = None  # median of per-round ratios: this path / lean
     over_held: float | None = None  # median of per-round ratios: this mode / held, same path
+    # T threads at once, each on its own Store: per call of each thread, and the scaling
+    # T * t(1) / t(T) (median of per-round ratios; T at most: all in parallel, 1: serialised)
+    team: int = 1
+    team_s: float | None = None
+    scaling: float | None = None
 
 
 def _values(bench: dict[str, Any]) -> list[float]:
@@ -41,13 +47,19 @@ def _paired(a: list[float], b: list[float] | None) -> float | None:
 
 
 def call_rows(res: Results) -> list[CallRow]:
-    """One row per (scenario, path, mode), failures included, in PATHS order."""
+    """One row per (scenario, path, mode), failures included, in PATHS order; a team of
+    threads, where one was timed, is in the row's team columns."""
     values: dict[tuple[str, str, str], list[float]] = {}
+    teams: dict[tuple[str, str, str], tuple[int, list[float]]] = {}
     for bench in res.benchmarks:
         md = bench["metadata"]
-        values[(md["scenario"], md["call_path"], md["mode"])] = _values(bench)
+        key = (md["scenario"], md["call_path"], of_row(md))
+        if int(md.get("threads", 1)) > 1:
+            teams[key] = (int(md["threads"]), _values(bench))
+        else:
+            values[key] = _values(bench)
     rows = [
-        CallRow(f["scenario"], str(p), f["mode"], f["description"])
+        CallRow(f["scenario"], str(p), of_row(f), f["description"])
         for f in res.failures
         if f.get("kind") == "calls"
         for p in PATHS
@@ -58,8 +70,12 @@ def call_rows(res: Results) -> list[CallRow]:
         raw = values.get((scen, str(CallPath.RAW), mode))
         lean = values.get((scen, str(CallPath.LEAN), mode))
         held = values.get((scen, path, str(Mode.HELD)))
+        team, team_vals = teams.get((scen, path, mode), (1, []))
+        scaling = _paired([team * v for v in vals], team_vals) if team_vals else None
         rows.append(CallRow(scen, path, mode, "ok", med, mad, len(vals), _paired(vals, raw),
-                            _paired(vals, lean), _paired(vals, held)))  # fmt: skip
+                            _paired(vals, lean), _paired(vals, held), team,
+                            statistics.median(team_vals) if team_vals else None,
+                            scaling))  # fmt: skip
     order = {str(p): i for i, p in enumerate(PATHS)}
     return sorted(rows, key=lambda r: (r.scenario, order.get(r.path, 99), r.mode))
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from gvlbench.config import read_toml, table, typed
 from gvlbench.errors import ConfigError
+from gvlbench.modes import Mode
 from gvlbench.report import junit
 from gvlbench.report.race import summarize
 from gvlbench.report.stats import ProgressRow, progress_rows, speedup_rows
@@ -111,13 +112,35 @@ TIMING_RULES = (
     "released lets the sibling run",
     "released progress vs baseline",
 )
+# the same rules of a free-threaded interpreter's rows, whose parallel mode is free-threaded
+TIMING_RULES += tuple(r.replace("released", str(Mode.FREE_THREADED), 1) for r in TIMING_RULES
+                      if r.startswith("released"))  # fmt: skip
+
+
+def _parallel(rule: str, mode: str) -> str:
+    """A released rule as a free-threaded row's is named: 'free-threaded speeds up'."""
+    return rule.replace("released", mode, 1) if mode == Mode.FREE_THREADED else rule
 
 
 def judge(cfg: GateConfig, current: Results, baseline: Results | None) -> list[Rule]:
     rules = _environment(current, baseline) + _failures(current)
     rules += _speedup(cfg, current, baseline) + _progress(cfg, current, baseline)
     rules += _race(cfg, current) + _verify(current, baseline)
-    return rules
+    return rules + _not_applicable(current)
+
+
+HELD_RULES = ("held does not speed up", "held serialises", "held stops the sibling")
+
+
+def _not_applicable(current: Results) -> list[Rule]:
+    """An interpreter with no GIL has no held rows: its held rules are said not to apply,
+    once each, rather than leave a reader to wonder where they went."""
+    free = sorted({p.interpreter for p in progress_rows(current) if p.mode == Mode.FREE_THREADED})
+    return [
+        Rule(name, f"{interpreter}", "-", "-", "info", "not applicable: no GIL to hold")
+        for interpreter in free
+        for name in HELD_RULES
+    ]
 
 
 def _environment(current: Results, baseline: Results | None) -> list[Rule]:
@@ -176,21 +199,23 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
             rules.append(_timed(p, "held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
                               "pass" if ok else "fail"))  # fmt: skip
             continue
+        overlaps = _parallel("released overlaps", p.mode)
+        vs_base = _parallel("released overlap vs baseline", p.mode)
         if cpus < 2:
-            rules.append(_timed(p, "released overlaps", row, f"{v:.2f}", "-", "unsure",
+            rules.append(_timed(p, overlaps, row, f"{v:.2f}", "-", "unsure",
                               "one usable core: threads cannot overlap"))  # fmt: skip
             continue
         ok = v >= cfg.released_overlap_min
         limit = f">= {cfg.released_overlap_min}"
-        rules.append(_timed(p, "released overlaps", row, f"{v:.2f}", limit,
+        rules.append(_timed(p, overlaps, row, f"{v:.2f}", limit,
                             "pass" if ok else "fail"))  # fmt: skip
         b = base(p)
         if b is None or b.overlap_median is None or b.overlap_threads != p.overlap_threads:
-            rules.append(_timed(p, "released overlap vs baseline", row, f"{v:.2f}", "-", "unsure",
+            rules.append(_timed(p, vs_base, row, f"{v:.2f}", "-", "unsure",
                               "no baseline row"))  # fmt: skip
             continue
         floor = b.overlap_median * (1 - cfg.overlap_drop)
-        rules.append(_timed(p, "released overlap vs baseline", row, f"{v:.2f}",
+        rules.append(_timed(p, vs_base, row, f"{v:.2f}",
                           f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
                           "pass" if v >= floor else "fail"))  # fmt: skip
     return rules
@@ -269,14 +294,14 @@ def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Ru
                               scenario=s))  # fmt: skip
             continue
         if m != "held" and cpus < 2:
-            rules.append(Rule("released speeds up", row, value, "-", "unsure",
+            rules.append(Rule(_parallel("released speeds up", m), row, value, "-", "unsure",
                               "one usable core: threads cannot overlap", scenario=s))  # fmt: skip
             continue
         if m == "held":  # the whole interval at or below the limit passes
             name, bound = "held does not speed up", f"<= {cfg.held_speedup_max}"
             lo_ok, hi_ok = r.ci_high <= cfg.held_speedup_max, r.ci_low <= cfg.held_speedup_max
         else:  # the whole interval at or above the limit passes
-            name, bound = "released speeds up", f">= {cfg.released_speedup_min}"
+            name, bound = _parallel("released speeds up", m), f">= {cfg.released_speedup_min}"
             lo_ok = r.ci_low >= cfg.released_speedup_min
             hi_ok = r.ci_high >= cfg.released_speedup_min
         verdict = "pass" if lo_ok else ("unsure" if hi_ok else "fail")
@@ -311,7 +336,7 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
         rules.append(
             _timed(
                 p,
-                "released lets the sibling run",
+                _parallel("released lets the sibling run", p.mode),
                 row,
                 f"{v:.3f}",
                 f">= {cfg.released_progress_min}",
@@ -324,7 +349,7 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
             rules.append(
                 _timed(
                     p,
-                    "released progress vs baseline",
+                    _parallel("released progress vs baseline", p.mode),
                     row,
                     f"{v:.3f}",
                     f">= {floor:.3f} (baseline {b.ratio_median:.3f})",

@@ -8,6 +8,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from gvlbench.modes import Mode
 from gvlbench.report.calls import LEAN_OVER_RAW_MAX, STOCK_OVER_LEAN_MIN, CallRow, CallsVerdict
 from gvlbench.report.compare import CompareRow, ProgressCompareRow
 from gvlbench.report.gate import Rule
@@ -431,32 +432,50 @@ def _call_cell(r: CallRow | None, attr: str) -> str:
 
 
 def calls_table(rows: list[CallRow], verdict: CallsVerdict) -> Table:
-    """One row per (scenario, path): held and released side by side, with the ratios."""
-    table = Table(title="Per-call cost by call path (one thread)")
-    for col in ("call", "path", "held", "±MAD", "released", "±MAD", "released/held",
-                "÷ raw", "÷ lean"):  # fmt: skip
+    """One row per (scenario, path): each mode measured side by side, with the ratios; and,
+    where a team of threads was timed, its per-call time and scaling per parallel mode."""
+    present = [m for m in Mode if any(r.mode == m for r in rows)]
+    team = max((r.team for r in rows), default=1)
+    parallel = [m for m in present if m.parallel] if team > 1 else []
+    title = "Per-call cost by call path (one thread" + (
+        f"; and {team} threads at once, each on its own Store)" if team > 1 else ")"
+    )
+    table = Table(title=title)
+    cols = ["call", "path"]
+    for m in present:
+        cols += [str(m), "±MAD"]
+    both = Mode.HELD in present and Mode.RELEASED in present
+    cols += ["released/held"] * both + ["÷ raw", "÷ lean"]
+    for m in parallel:
+        cols += [f"{m} x{team}", f"scaling ({m})"]
+    for col in cols:
         table.add_column(col, justify="left" if col in ("call", "path") else "right")
     by_key = {(r.scenario, r.path, r.mode): r for r in rows}
     for scen, path in dict.fromkeys((r.scenario, r.path) for r in rows):
-        held, rel = by_key.get((scen, path, "held")), by_key.get((scen, path, "released"))
-        table.add_row(
-            escape(scen),
-            path,
-            _call_cell(held, "median_s"),
-            _call_cell(held, "mad_s"),
-            _call_cell(rel, "median_s"),
-            _call_cell(rel, "mad_s"),
-            _call_cell(rel, "over_held"),
-            f"{_call_cell(held, 'over_raw')} / {_call_cell(rel, 'over_raw')}",
-            f"{_call_cell(held, 'over_lean')} / {_call_cell(rel, 'over_lean')}",
-        )
+        mine = {m: by_key.get((scen, path, str(m))) for m in present}
+        cells = [escape(scen), path]
+        for m in present:
+            cells += [_call_cell(mine[m], "median_s"), _call_cell(mine[m], "mad_s")]
+        if both:
+            cells.append(_call_cell(mine[Mode.RELEASED], "over_held"))
+        cells.append(" / ".join(_call_cell(mine[m], "over_raw") for m in present))
+        cells.append(" / ".join(_call_cell(mine[m], "over_lean") for m in present))
+        for m in parallel:
+            cells += [_call_cell(mine[m], "team_s"), _call_cell(mine[m], "scaling")]
+        table.add_row(*cells)
     lean_ok = "[green]yes[/green]" if verdict.lean_ok else "[red]no[/red]"
     stock_ok = "[green]yes[/green]" if verdict.stock_ok else "[red]no[/red]"
+    order = " / ".join(map(str, present))
+    scaling = (
+        f"; x{team}: per call of each of {team} threads calling at once; scaling: median of "
+        f"per-round {team} x t(1) / t({team}), {team} = all in parallel, 1 = serialised"
+        if parallel else ""
+    )  # fmt: skip
     table.caption = (
         f"median per call over interleaved ~10 ms batches; ÷ raw, ÷ lean: median of per-round "
-        f"ratios (both sides timed in the same round), held / released; released/held: the "
-        f"same per-round pairing. "
-        f"lean within {LEAN_OVER_RAW_MAX}x of raw: {lean_ok} "
+        f"ratios (both sides timed in the same round), {order}"
+        + ("; released/held: the same per-round pairing" if both else "")
+        + f"{scaling}. lean within {LEAN_OVER_RAW_MAX}x of raw: {lean_ok} "
         f"(worst {_num(verdict.lean_over_raw)}x); "
         f"Func.__call__ at least {STOCK_OVER_LEAN_MIN:g}x lean: {stock_ok} "
         f"(least {_num(verdict.stock_over_lean, '{:.1f}')}x)"
@@ -465,17 +484,34 @@ def calls_table(rows: list[CallRow], verdict: CallsVerdict) -> Table:
 
 
 def sweep_table(rows: list[SweepRow], threads: int) -> Table:
-    table = Table(title=f"Where releasing the lock pays: {threads} threads, released vs held")
-    for col in ("path", "work (iters)", "Wasm/call", "held", "released", "gain", "t-test", "pays"):
+    free = any(r.mode == Mode.FREE_THREADED for r in rows)
+    if free:  # no GIL: the question is how the work scales with threads
+        title = f"Where threads pay without a GIL: {threads} threads vs one, free-threaded"
+        serial, parallel = f"1 thread x{threads}", f"{threads} threads"
+    else:
+        title = f"Where releasing the lock pays: {threads} threads, released vs held"
+        serial, parallel = "held", "released"
+    table = Table(title=title)
+    for col in ("path", "work (iters)", "Wasm/call", serial, parallel, "gain", "t-test", "pays"):
         table.add_column(col, justify="left" if col in ("path", "t-test", "pays") else "right")
     for path in paths_in(rows):
         cross = crossover(rows, path)
         for r in (r for r in rows if r.path == path):
             mark = "[bold green]yes ◀ crossover[/bold green]" if r is cross else (
                 "yes" if r.pays else "no")  # fmt: skip
-            table.add_row(path, f"{r.size:,}", fmt_time(r.wasm_s), fmt_time(r.held_s),
-                          fmt_time(r.released_s), _num(r.gain), r.verdict, mark)  # fmt: skip
+            table.add_row(path, f"{r.size:,}", fmt_time(r.wasm_s), fmt_time(r.serial_s),
+                          fmt_time(r.parallel_s), _num(r.gain), r.verdict, mark)  # fmt: skip
         table.add_section()
+    if free:
+        table.caption = (
+            f"{threads} threads: median wall for every thread to make one call; 1 thread "
+            f"x{threads}: one thread's wall per call times {threads}, the serial cost of the "
+            f"same calls; gain: median of per-round {threads} x t(1) / t({threads}) (the two "
+            "alternate round by round in one process), at most "
+            f"{threads}; t-test: 95% on the log ratios; pays: significantly faster by the "
+            "minimum gain; Wasm/call: one lean call alone at this size"
+        )
+        return table
     table.caption = (
         "held, released: median wall for every thread to make one call; gain: median of "
         "per-round held / released (the modes alternate round by round in one process); "
@@ -489,11 +525,13 @@ def crossover_lines(rows: list[SweepRow]) -> list[str]:
     lines = []
     for path in paths_in(rows):
         cross = crossover(rows, path)
+        free = any(r.mode == Mode.FREE_THREADED for r in rows if r.path == path)
+        what = "threads" if free else "releasing the lock"
         if cross is None:
-            lines.append(f"{path}: releasing the lock never paid at the sizes measured")
+            lines.append(f"{path}: {what} never paid at the sizes measured")
         else:
             lines.append(
-                f"{path}: releasing pays from {cross.size:,} iterations "
+                f"{path}: {what} pay{'s' * (not free)} from {cross.size:,} iterations "
                 f"(~{fmt_time(cross.wasm_s)} of Wasm per call), gain {cross.gain:.2f}"
             )
     return lines

@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from gvlbench.modes import Mode, of_row
 from gvlbench.protocol import CallPath
 from gvlbench.report.stats import tdist95conf_level
 from gvlbench.results import Results
@@ -17,11 +18,14 @@ class SweepRow:
     path: str
     size: int
     wasm_s: float | None  # one lean call alone at this size (median): its Wasm time
-    held_s: float | None  # median wall of a round, per call of each thread
-    released_s: float | None
-    gain: float | None  # median of per-round held / released
+    # median wall of a round, per call of each thread. serial: T threads held, or (free-threaded)
+    # one thread's time times T, what one thread would take for every thread's calls
+    serial_s: float | None
+    parallel_s: float | None  # T threads released, or free-threaded
+    gain: float | None  # median of per-round serial / parallel
     verdict: str  # faster | same | slower | unsure | failed
     pays: bool
+    mode: str = "released"  # the parallel cell's mode: released | free-threaded
 
 
 def _values(bench: dict[str, Any]) -> list[float]:
@@ -48,24 +52,37 @@ def sweep_rows(res: Results) -> list[SweepRow]:
     series: dict[tuple[str, int, str], list[float]] = {}
     for bench in res.benchmarks:
         md = bench["metadata"]
-        kind = "alone" if md.get("alone") else md["mode"]
+        kind = "alone" if md.get("alone") else f"{of_row(md)}/{md['threads']}"
         series[(md["call_path"], int(md["work_size"]), kind)] = _values(bench)
+    threads = int(res.metadata.get("sweep_threads") or 2)
     rows = [SweepRow(f["call_path"], int(f["work_size"]), None, None, None, None, "failed",
                      False) for f in res.failures if f.get("kind") == "sweep-point"]  # fmt: skip
     for path, size in sorted({(p, s) for p, s, _ in series}):
-        held, rel = series.get((path, size, "held")), series.get((path, size, "released"))
         alone = series.get((path, size, "alone"))
         wasm = statistics.median(alone) if alone else None
-        if not held or not rel or len(held) != len(rel):
-            rows.append(SweepRow(path, size, wasm, None, None, None, "failed", False))
+        mode, serial, parallel = _cells(series, path, size, threads)
+        if not serial or not parallel or len(serial) != len(parallel):
+            rows.append(SweepRow(path, size, wasm, None, None, None, "failed", False, mode))
             continue
-        ratios = [h / r for h, r in zip(held, rel, strict=True)]
+        ratios = [h / r for h, r in zip(serial, parallel, strict=True)]
         gain, verdict = statistics.median(ratios), paired_verdict(ratios)
         pays = verdict == "faster" and gain >= 1 + min_gain
-        rows.append(SweepRow(path, size, wasm, statistics.median(held), statistics.median(rel),
-                             gain, verdict, pays))  # fmt: skip
+        rows.append(SweepRow(path, size, wasm, statistics.median(serial),
+                             statistics.median(parallel), gain, verdict, pays, mode))  # fmt: skip
     order = {str(p): i for i, p in enumerate(CallPath)}
     return sorted(rows, key=lambda r: (order.get(r.path, 99), r.size))
+
+
+def _cells(series: dict[tuple[str, int, str], list[float]], path: str, size: int,
+           threads: int) -> tuple[str, list[float] | None, list[float] | None]:  # fmt: skip
+    """A point's mode and its serial and parallel series: held and released at T threads,
+    or free-threaded at one thread (scaled by T) and at T threads."""
+    one = series.get((path, size, f"{Mode.FREE_THREADED}/1"))
+    if one is not None:
+        parallel = series.get((path, size, f"{Mode.FREE_THREADED}/{threads}"))
+        return str(Mode.FREE_THREADED), [threads * v for v in one], parallel
+    held = series.get((path, size, f"{Mode.HELD}/{threads}"))
+    return str(Mode.RELEASED), held, series.get((path, size, f"{Mode.RELEASED}/{threads}"))
 
 
 def crossover(rows: list[SweepRow], path: str) -> SweepRow | None:

@@ -15,6 +15,8 @@ import struct
 import sys
 import threading
 import time
+import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -438,6 +440,339 @@ def check_limits(ctx: CheckContext) -> None:
         raise CheckFailed("; ".join(wrong[:3]))
 
 
+# The binding's own Python code, raced: many threads on ONE Engine (legal to share, as is a
+# Module; a Store is not shared, and is not here), each with its own Stores, at once. Under a
+# GIL the races are narrow (tiny switch interval, collections everywhere); on a free-threaded
+# build wasmtime-py's Python runs on every thread at the same time. Each aims at state the
+# threads share in wasmtime-py: the module-global slabs of host callbacks (_func.FUNCTIONS,
+# allocated by define_func and Func, freed by finalizers on whichever thread collects) and of
+# Store data and externrefs (_value.SLAB), the shared Engine, Module and Linker wrappers, the
+# ctypes types each call builds, and the per-Instance lazily built exports.
+RACE_THREADS = 8  # at least this many, whatever --threads says: fewer rarely show a race
+RACE_S = 0.3  # how long the threads loop, together
+
+
+def race_threads(ctx: CheckContext) -> int:
+    return max(ctx.threads, RACE_THREADS)
+
+
+Wrong = str | tuple[str, str] | None  # what went wrong: a kind, or (kind, first example)
+
+
+def race(ctx: CheckContext, what: str, body: Callable[[int, int], Wrong]) -> None:
+    """body(i, n) for attempt n of thread i, on race_threads() threads released together by a
+    barrier, each looping for RACE_S seconds under GC stress. It returns None when the attempt
+    was right, else what was wrong; an exception is wrong too, with the wasmtime-py line it
+    was raised at. Fails naming each kind of wrong outcome and how often, of all attempts."""
+    threads = race_threads(ctx)
+
+    def loop(i: int) -> tuple[int, list[tuple[str, str]]]:
+        n, wrong = 0, []
+        deadline = time.perf_counter() + RACE_S
+        while time.perf_counter() < deadline:
+            try:
+                seen = body(i, n)
+            except Exception as exc:
+                seen = _raised(exc)
+            if seen:
+                wrong.append((seen, seen) if isinstance(seen, str) else seen)
+            n += 1
+        return n, wrong
+
+    with gc_stress():
+        per_thread = all_at_once(threads, loop)
+    attempts = sum(n for n, _ in per_thread)
+    kinds: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for kind, ex in (w for _, ws in per_thread for w in ws):
+        kinds[kind] += 1
+        example.setdefault(kind, ex)
+    bad = sum(kinds.values())
+    ctx.notes.append(f"{attempts - bad} of {attempts} {what} right, {threads} threads")
+    if bad:
+        seen = "; ".join(f"{n}x {k}" + (f" ({example[k]})" if example[k] != k else "")
+                         for k, n in kinds.most_common(3))  # fmt: skip
+        more = f"; and {len(kinds) - 3} other kinds" if len(kinds) > 3 else ""
+        raise CheckFailed(f"{bad} of {attempts} {what} went wrong: {seen}{more}")
+
+
+def _raised(exc: Exception) -> tuple[str, str]:
+    """An exception as a kind of wrong outcome: its class and the innermost line of
+    wasmtime-py it passed through (else the innermost line at all)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/wasmtime/" in f.filename.replace("\\", "/")]
+    at = (ours or frames)[-1:] or []
+    where = "".join(f" at {f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in at)
+    return f"raised {type(exc).__name__}{where}", f"{type(exc).__name__}: {str(exc)[:80]}"
+
+
+CONSTANT = check_wat("constant")  # a template: {k}, the constant k() returns; {pad}, data
+
+
+def check_compile_concurrent(ctx: CheckContext) -> None:
+    """Many threads compile modules on one shared Engine at once (wasmtime.Module from text,
+    from binary, and Module.deserialize of a serialized one), each module its own constant and
+    size: each, instantiated in the thread's own Store and called, returns its own constant."""
+    engine = wasmtime.Engine()
+
+    def body(i: int, n: int) -> Wrong:
+        k = (i + 1) * 1_000_003 + n * 7  # unique per (thread, attempt)
+        made = k + 7 if ctx.sabotage and i == 0 else k  # a compile that hands back another's
+        wat = CONSTANT.format(k=made, pad="." * ((i * 131 + n * 17) % 1500))
+        how = n % 3
+        if how == 0:
+            module = wasmtime.Module(engine, wat)
+        elif how == 1:
+            module = wasmtime.Module(engine, wasmtime.wat2wasm(wat))
+        else:
+            blob = wasmtime.Module(engine, wasmtime.wat2wasm(wat)).serialize()
+            module = wasmtime.Module.deserialize(engine, blob)
+        names = [e.name for e in module.exports]
+        if names != ["k"]:
+            return "a module with the wrong exports", f"{names}, want ['k']"
+        store = wasmtime.Store(engine)
+        got = ctx.call(store, wasmtime.Instance(store, module, []).exports(store)["k"])
+        if got != k:
+            way = ("from text", "from binary", "deserialized")[how]
+            return f"a module compiled {way} returned another constant", f"{got}, want {k}"
+        return None
+
+    race(ctx, "compiles", body)
+
+
+class StoreTag:
+    """A Store's data: one object per Store, truthy (wasmtime-py drops falsy data)."""
+
+    def __init__(self, i: int, n: int):
+        self.i, self.n = i, n
+
+    def __repr__(self) -> str:
+        return f"StoreTag({self.i}, {self.n})"
+
+
+def check_stores_concurrent(ctx: CheckContext) -> None:
+    """Many threads create Stores on one shared Engine (fuel on) at once, each Store with its
+    own data object, and use them: data() is that very object (also for the thread's last few
+    Stores, kept while others come and go), get_fuel() what set_fuel() set, and one call burns
+    as much fuel as it does alone."""
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    engine = wasmtime.Engine(config)
+    module = wasmtime.Module(engine, wasmtime.wat2wasm(SPIN))
+    alone = wasmtime.Store(engine)
+    alone.set_fuel(1_000_000)
+    ctx.call(alone, wasmtime.Instance(alone, module, []).exports(alone)["spin"], 100)
+    burn = 1_000_000 - alone.get_fuel()
+    kept: dict[int, list[tuple[wasmtime.Store, StoreTag]]] = {}
+
+    def body(i: int, n: int) -> Wrong:
+        tag = StoreTag(i, n)
+        given = StoreTag(i, n + 1) if ctx.sabotage and i == 0 else tag  # another's data
+        store = wasmtime.Store(engine, data=given)
+        fuel = 10_000 + n
+        store.set_fuel(fuel)
+        if store.get_fuel() != fuel:
+            return "get_fuel() is not what set_fuel() set", f"{store.get_fuel()}, want {fuel}"
+        spin = wasmtime.Instance(store, module, []).exports(store)["spin"]
+        ctx.call(store, spin, 100)
+        if fuel - store.get_fuel() != burn:
+            return "a call burned another amount of fuel", f"{fuel - store.get_fuel()}, want {burn}"
+        mine = kept.setdefault(i, [])
+        mine.append((store, tag))
+        if len(mine) > 4:
+            mine.pop(n % 4)  # Stores die out of order, their data freed by finalizers
+        for s, t in mine:
+            data = s.data()
+            if data is not t:
+                kind = "another Store's object" if isinstance(data, StoreTag) else repr(data)
+                return f"Store.data() returned {kind}", f"{data!r}, want {t!r}"
+        if wasmtime.Store(engine).data() is not None:
+            return "a Store made without data has data"
+        return None
+
+    race(ctx, "Stores", body)
+    kept.clear()
+
+
+def _i32_func_type() -> wasmtime.FuncType:
+    return wasmtime.FuncType([wasmtime.ValType.i32()], [wasmtime.ValType.i32()])
+
+
+def check_linkers_concurrent(ctx: CheckContext) -> None:
+    """Many threads, each making a Linker per attempt on one shared Engine, define the import
+    host.add as a closure of their own (Linker.define_func, define_func with access_caller, or
+    Func in the Store plus Linker.define: each takes a handle in wasmtime-py's global slab of
+    callbacks, freed by a finalizer) and instantiate one shared Module: run(10) sums the
+    thread's own callback's answers, every callback on the calling thread."""
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, wasmtime.wat2wasm(CALLBACKS))
+    ways = ("define_func", "define_func(access_caller=True)", "Func + define")
+
+    def body(i: int, n: int) -> Wrong:
+        k = i * 100_000 + n
+        me = threading.get_ident()
+        ran: list[int] = []
+
+        def add(x: int) -> int:
+            ran.append(threading.get_ident())
+            return x + k + (1 if ctx.sabotage and i == 0 else 0)
+
+        store = wasmtime.Store(engine)
+        linker = wasmtime.Linker(engine)
+        how = n % 3
+        if how == 0:
+            linker.define_func("host", "add", _i32_func_type(), add)
+        elif how == 1:
+            linker.define_func("host", "add", _i32_func_type(),
+                               lambda caller, x: add(x), access_caller=True)  # fmt: skip
+        else:
+            linker.define(store, "host", "add", wasmtime.Func(store, _i32_func_type(), add))
+        run = linker.instantiate(store, module).exports(store)["run"]
+        got = ctx.call(store, run, 10)
+        want = 45 + 10 * k
+        if got != want:
+            return f"run(10) with {ways[how]} got wrong callback answers", f"{got}, want {want}"
+        if ran != [me] * 10:
+            off = sum(t != me for t in ran)
+            return "the callback did not run 10 times on the caller", f"{len(ran)} runs, {off} off"
+        return None
+
+    race(ctx, "instantiations through own Linkers", body)
+
+
+def check_shared_linker(ctx: CheckContext) -> None:
+    """One Linker on one Engine, host.add defined once before the threads start, then only
+    read by many threads at once: each instantiates the shared Module into its own Stores
+    (Linker.instantiate, and an InstancePre the Linker made) or takes host.add from it
+    (Linker.get) and calls: every answer is right and every callback runs on its caller."""
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, wasmtime.wat2wasm(CALLBACKS))
+    calls = threading.local()
+
+    def add(x: int) -> int:
+        calls.n = getattr(calls, "n", 0) + 1
+        return x + (2 if ctx.sabotage else 1)
+
+    linker = wasmtime.Linker(engine)
+    linker.define_func("host", "add", _i32_func_type(), add)
+    pre = linker.instantiate_pre(module)
+    ways = ("Linker.instantiate", "InstancePre.instantiate", "Linker.get")
+
+    def body(i: int, n: int) -> Wrong:
+        store = wasmtime.Store(engine)
+        how = n % 3
+        before = getattr(calls, "n", 0)
+        if how == 2:
+            func = linker.get(store, "host", "add")
+            if not isinstance(func, wasmtime.Func):
+                return "Linker.get returned no Func", type(func).__name__
+            got, want, ran = ctx.call(store, func, 41), 42, 1
+        else:
+            instance = linker.instantiate(store, module) if how == 0 else pre.instantiate(store)
+            got, want, ran = ctx.call(store, instance.exports(store)["run"], 10), 55, 10
+        if got != want:
+            return f"a call through {ways[how]} got a wrong answer", f"{got}, want {want}"
+        if getattr(calls, "n", 0) - before != ran:
+            return f"the callbacks through {ways[how]} did not all run on the caller"
+        return None
+
+    race(ctx, "calls through one shared Linker", body)
+
+
+SIGNATURES = check_wat("signatures")
+SIGNATURE_OF = {  # each export of signatures.wat: (params, results), as ValType str()s
+    "nothing": ([], []),
+    "i32_i32": (["i32"], ["i32"]),
+    "i64_i32_i64": (["i64", "i32"], ["i64"]),
+    "f32x3_f32": (["f32", "f32", "f32"], ["f32"]),
+    "mixed": (["f64", "i64", "i32", "f32"], ["f64", "i32"]),
+    "f64_none": (["f64"], []),
+}
+
+
+def _signature(ty: wasmtime.FuncType) -> tuple[list[str], list[str]]:
+    return [str(p) for p in ty.params], [str(r) for r in ty.results]
+
+
+def check_func_types_concurrent(ctx: CheckContext) -> None:
+    """Many threads, each with its own instances of one shared Module, ask every export's
+    type at once (Func.type(store), its params and results) and the shared Module's own
+    export types (Module.exports), and call the two-result export: every answer is the
+    declared signature, every call's results right."""
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, wasmtime.wat2wasm(SIGNATURES))
+    mine: dict[int, tuple[wasmtime.Store, Any]] = {}
+
+    def body(i: int, n: int) -> Wrong:
+        if n % 8 == 0:  # a fresh Store and instance now and then
+            store = wasmtime.Store(engine)
+            mine[i] = store, wasmtime.Instance(store, module, []).exports(store)
+        store, exports = mine[i]
+        for name, want in SIGNATURE_OF.items():
+            got = _signature(exports[name].type(store))
+            if ctx.sabotage and i == 0:
+                got = (got[0][:-1], got[1])  # a binding that drops the last parameter
+            if got != want:
+                return f"Func.type of {name} is wrong", f"{got}, want {want}"
+        declared = {e.name: _signature(e.type) for e in module.exports}  # type: ignore[arg-type]
+        if declared != SIGNATURE_OF:
+            return "the shared Module's export types are wrong", f"{declared}"
+        got = ctx.call(store, exports["mixed"], 1.5, 7, i, 2.5)
+        if got != [1.5, i]:
+            return "mixed(...) returned wrong results", f"{got}, want [1.5, {i}]"
+        return None
+
+    race(ctx, "type lookups", body)
+    mine.clear()
+
+
+EXPORTS = check_wat("exports")
+EXPORT_KINDS = {"f0": wasmtime.Func, "mem": wasmtime.Memory, "f1": wasmtime.Func,
+                "g": wasmtime.Global, "f2": wasmtime.Func, "tab": wasmtime.Table,
+                **{f"f{j}": wasmtime.Func for j in range(3, 8)}}  # fmt: skip
+
+
+def check_exports_concurrent(ctx: CheckContext) -> None:
+    """Many threads, each with its own instances of one shared Module, at once: fresh
+    instances build their exports (lazily, on the first Instance.exports call), then every
+    lookup by name and by index gives the right export: same object both ways, right kind,
+    names in module order; each fN() returns N, g is 77, mem 2 pages, tab 3 entries."""
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, wasmtime.wat2wasm(EXPORTS))
+    names = list(EXPORT_KINDS)
+    mine: dict[int, tuple[wasmtime.Store, wasmtime.Instance]] = {}
+
+    def body(i: int, n: int) -> Wrong:
+        if n % 4 == 0:
+            store = wasmtime.Store(engine)
+            mine[i] = store, wasmtime.Instance(store, module, [])
+        store, instance = mine[i]
+        ex = instance.exports(store)
+        if ex is not instance.exports(store):
+            return "Instance.exports returned a new mapping the second time"
+        by_index = ex.by_index[::-1] if ctx.sabotage and i == 0 else ex.by_index  # misordered
+        if list(ex) != names or len(ex) != len(names) or len(by_index) != len(names):
+            return "the export names are wrong", f"{list(ex)}, want {names}"
+        for j, name in enumerate(names):
+            item = ex[name]
+            if by_index[j] is not item:
+                return f"by_index[{j}] is not exports[{name!r}]"
+            if not isinstance(item, EXPORT_KINDS[name]):
+                return f"exports[{name!r}] is a {type(item).__name__}"
+        for j in (n % 8, (n + 3) % 8):
+            got = ctx.call(store, ex[f"f{j}"])
+            if got != j:
+                return "a function export answered for another", f"f{j}() = {got}"
+        if ex["g"].value(store) != 77 or ex["mem"].size(store) != 2 or ex["tab"].size(store) != 3:
+            return "a global, memory or table export is wrong"
+        if "nosuch" in ex or ex.get("nosuch") is not None:
+            return "a name the module does not export was found"
+        return None
+
+    race(ctx, "export lookups", body)
+    mine.clear()
+
+
 CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
     "results": check_results,
     "lock-released": check_lock_released,
@@ -450,6 +785,12 @@ CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
     "base-exception": check_base_exception,
     "interrupt": check_interrupt,
     "limits": check_limits,
+    "compile-concurrent": check_compile_concurrent,
+    "stores-concurrent": check_stores_concurrent,
+    "linkers-concurrent": check_linkers_concurrent,
+    "shared-linker": check_shared_linker,
+    "func-types-concurrent": check_func_types_concurrent,
+    "exports-concurrent": check_exports_concurrent,
 }
 
 

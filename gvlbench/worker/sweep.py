@@ -1,6 +1,9 @@
-"""The child's side of `gvlbench sweep`: one work size, held and released in alternating rounds.
+"""The child's side of `gvlbench sweep`: one work size, two cells in alternating rounds.
 
-See harness/sweep.py for why the two modes are paired within rounds.
+With a GIL the cells are T threads held and T threads released; on a free-threaded build
+(modes: free-threaded alone) they are 1 thread and T threads, so the point reports how the
+work scales when nothing serialises it. See harness/sweep.py for why the cells are paired
+within rounds.
 """
 
 from __future__ import annotations
@@ -12,36 +15,45 @@ from gvlbench.binding.invoke import CallPath, Mode, use_stock_mode
 from gvlbench.binding.measure import ThreadTeam, batch_ns
 from gvlbench.protocol import SweepPointTask
 
-MODES = (Mode.HELD, Mode.RELEASED)
 BATCH_S = 0.01
 
 
+def cells_of(task: SweepPointTask) -> tuple[tuple[Mode, int], tuple[Mode, int]]:
+    """The (mode, threads) pair a point compares: serial first, then parallel."""
+    if tuple(task.modes) == (Mode.FREE_THREADED,):
+        return (Mode.FREE_THREADED, 1), (Mode.FREE_THREADED, task.threads)
+    return (Mode.HELD, task.threads), (Mode.RELEASED, task.threads)
+
+
 def measure_point(task: SweepPointTask) -> dict[str, Any]:
-    """Alternating rounds of T threads held and T threads released, plus one lean call alone."""
-    target, path, threads = task.target, task.call_path, task.threads
+    """Alternating rounds of both cells, plus one lean call alone per round."""
+    target, path = task.target, task.call_path
+    cells = cells_of(task)
     teams = {}
-    for mode in MODES:
+    for mode, threads in cells:
         embs = make_embeddings(target, mode, path, threads)
         for emb in embs:
             emb.checked_call()
-        teams[mode] = ThreadTeam([e.checked_call for e in embs])
-    (alone,) = make_embeddings(target, Mode.RELEASED, CallPath.LEAN, 1)
+        teams[mode, threads] = ThreadTeam([e.checked_call for e in embs])
+    (alone,) = make_embeddings(target, cells[1][0], CallPath.LEAN, 1)
     alone.checked_call()
 
-    def timed(mode: Mode, loops: int) -> float:
+    def timed(cell: tuple[Mode, int], loops: int) -> float:
         if path is CallPath.STOCK:
-            use_stock_mode(mode)  # wasmtime-py's binding is process-wide: point it each time
-        return teams[mode].run(loops) / loops
+            use_stock_mode(cell[0])  # wasmtime-py's binding is process-wide: point it each time
+        return teams[cell].run(loops) / loops
 
     loops = 1
-    while timed(Mode.RELEASED, loops) * loops < BATCH_S:
+    while timed(cells[1], loops) * loops < BATCH_S:
         loops *= 2
     alone_loops = max(1, loops // 2)
-    held, released, solo = [], [], []
+    series: dict[tuple[Mode, int], list[float]] = {cell: [] for cell in cells}
+    solo = []
     for r in range(task.rounds):
-        for mode in MODES if r % 2 == 0 else MODES[::-1]:
-            (held if mode is Mode.HELD else released).append(timed(mode, loops))
+        for cell in cells if r % 2 == 0 else cells[::-1]:
+            series[cell].append(timed(cell, loops))
         solo.append(batch_ns(alone.call, alone_loops) * 1e-9)
     for team in teams.values():
         team.close()
-    return {"loops": loops, "held_s": held, "released_s": released, "alone_s": solo}
+    return {"loops": loops, "cells": {f"{m}/{t}": v for (m, t), v in series.items()},
+            "alone_s": solo}  # fmt: skip

@@ -1,0 +1,12 @@
+(module
+  (func (export "f0") (result i32) (i32.const 0))
+  (memory (export "mem") 2)
+  (func (export "f1") (result i32) (i32.const 1))
+  (global (export "g") i32 (i32.const 77))
+  (func (export "f2") (result i32) (i32.const 2))
+  (table (export "tab") 3 funcref)
+  (func (export "f3") (result i32) (i32.const 3))
+  (func (export "f4") (result i32) (i32.const 4))
+  (func (export "f5") (result i32) (i32.const 5))
+  (func (export "f6") (result i32) (i32.const 6))
+  (func (export "f7") (result i32) (i32.const 7)))
