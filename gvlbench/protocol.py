@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from gvlbench.modes import Mode
+from gvlbench.modes import GIL_MODES, Mode
 
 PROTOCOL = 1
 
@@ -452,7 +452,7 @@ class SweepPointTask(Task):
     call_path: CallPath
     threads: int
     rounds: int
-    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    modes: tuple[Mode, ...] = GIL_MODES
 
 
 @dataclass(frozen=True, kw_only=True)

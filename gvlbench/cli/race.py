@@ -29,6 +29,7 @@ from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness import interpreter
 from gvlbench.harness.guard_cost import ROUNDS, GuardCostExperiment, choose_runtimes
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import GUARD_KINDS, CallPath, Mode
 from gvlbench.report.race import check_expectation, summarize
 
@@ -212,7 +213,7 @@ def _guard_cost(
 ) -> results.Results:
     """Both guards, every path and mode; Ruby too when asked for, or (asked for nothing)
     where it runs."""
-    measured = (Mode.HELD, Mode.RELEASED) if mode == "released" else modes(mode)
+    measured = GIL_MODES if mode == "released" else modes(mode)
     python, ruby = choose_runtimes(runtimes)
     announce_runtimes((ruby,) if ruby else ())
     paths = (CallPath.RAW, CallPath.LEAN, CallPath.STOCK) if python else ()

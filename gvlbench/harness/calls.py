@@ -32,6 +32,7 @@ from gvlbench.harness.interpreter import Runtime, free_threaded, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import CallPath, CallsTask, Mode
 from gvlbench.report.calls import PATHS
 from gvlbench.results import Results, pyperf_benchmark
@@ -44,7 +45,7 @@ FREE_THREADED_THREADS = 2  # a free-threaded build's question is scaling: a team
 @dataclass(frozen=True)
 class CallsOptions:
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
-    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    modes: tuple[Mode, ...] = GIL_MODES
     rounds: int = ROUNDS
     timeout_s: float = 300.0
     threads: int | None = None  # None: 1 with a GIL, FREE_THREADED_THREADS without

@@ -15,6 +15,7 @@ from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import Runtime, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import Code, Mode, ProfileTask
 from gvlbench.results import Results
 
@@ -22,7 +23,7 @@ from gvlbench.results import Results
 @dataclass(frozen=True)
 class ProfileOptions:
     code: Code
-    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    modes: tuple[Mode, ...] = GIL_MODES
     name: str = "code"
     patches: tuple[str, ...] = ()
     budget_s: float = 2.0

@@ -26,6 +26,7 @@ from gvlbench.harness.interpreter import (
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import (
     EXECUTORS,
     BenchTask,
@@ -52,7 +53,7 @@ BUDGET_S = {"fast": 20.0, "default": 60.0, "rigorous": 240.0}
 class RunOptions:
     scenario: Scenario | None  # None: a code target
     max_threads: int
-    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    modes: tuple[Mode, ...] = GIL_MODES
     call_path: CallPath = CallPath.STOCK
     pyperf: PyperfOptions = field(default_factory=PyperfOptions)
     progress_repeats: int = 5

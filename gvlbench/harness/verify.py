@@ -28,6 +28,7 @@ from gvlbench.harness.interpreter import (
 )
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
+from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import CallPath, CheckTask, Mode
 from gvlbench.report.verify import CheckResult
 from gvlbench.results import Results
@@ -47,7 +48,7 @@ class KnownDefect:
 @dataclass(frozen=True)
 class VerifyOptions:
     checks: tuple[str, ...] = tuple(CHECKS)
-    modes: tuple[Mode, ...] = (Mode.HELD, Mode.RELEASED)
+    modes: tuple[Mode, ...] = GIL_MODES
     repeat: int = 5
     threads: int = 4
     call_path: CallPath = CallPath.STOCK
@@ -66,8 +67,10 @@ class VerifyOptions:
             raise OptionError(f"--repeat must be at least 1, got {self.repeat}")
         if self.threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
-        if self.runtimes and all(kind_of(rt) != "python" for rt in self.runtimes) and all(
-            c in PYTHON_ONLY for c in self.checks
+        if (
+            self.runtimes
+            and all(kind_of(rt) != "python" for rt in self.runtimes)
+            and all(c in PYTHON_ONLY for c in self.checks)
         ):
             raise OptionError(f"--check {self.checks[0]}: a check of wasmtime-py's own code, "
                               "not run for --runtime ruby")  # fmt: skip

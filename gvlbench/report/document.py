@@ -102,7 +102,8 @@ def _progress_png(plt, res: Results, out_dir: Path) -> Path | None:
            "at the foreign call": "at the foreign call"}  # fmt: skip
     labels = [_series(p.scenario, p.interpreter, p.mode).replace(", ", "\n")
               + f"\n({via.get(p.via, p.via)})" for p in rows]  # fmt: skip
-    colors = ["tab:red" if p.mode == "held" else "tab:blue" for p in rows]
+    colors = {"held": "tab:red", "released": "tab:blue", "free-threaded": "tab:green"}
+    colors = [colors.get(p.mode, "tab:gray") for p in rows]
     ax.bar(labels, [p.ratio_median for p in rows], color=colors,
            yerr=[[p.ratio_median - p.ratio_min for p in rows],
                  [p.ratio_max - p.ratio_median for p in rows]], capsize=4)  # fmt: skip

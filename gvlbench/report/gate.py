@@ -194,7 +194,7 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
             continue
         row = f"{p.scenario}/mode={p.mode}/threads={p.overlap_threads}{_axis(p.interpreter)}"
         v = p.overlap_median
-        if p.mode == "held":
+        if p.mode == Mode.HELD:
             ok = v <= cfg.held_overlap_max
             rules.append(_timed(p, "held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
                               "pass" if ok else "fail"))  # fmt: skip
@@ -293,11 +293,11 @@ def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Ru
                               "unsure", "interval above the cores: something else ran",
                               scenario=s))  # fmt: skip
             continue
-        if m != "held" and cpus < 2:
+        if m != Mode.HELD and cpus < 2:
             rules.append(Rule(_parallel("released speeds up", m), row, value, "-", "unsure",
                               "one usable core: threads cannot overlap", scenario=s))  # fmt: skip
             continue
-        if m == "held":  # the whole interval at or below the limit passes
+        if m == Mode.HELD:  # the whole interval at or below the limit passes
             name, bound = "held does not speed up", f"<= {cfg.held_speedup_max}"
             lo_ok, hi_ok = r.ci_high <= cfg.held_speedup_max, r.ci_low <= cfg.held_speedup_max
         else:  # the whole interval at or above the limit passes
@@ -317,7 +317,7 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
         if p.status != "ok":
             continue
         row, v = f"{p.scenario} progress/mode={p.mode}{_axis(p.interpreter)}", p.ratio_median
-        if p.mode == "held":
+        if p.mode == Mode.HELD:
             ruby = kind_of_label(p.interpreter) == "ruby"
             limit = cfg.ruby_held_progress_max if ruby else cfg.held_progress_max
             rules.append(
