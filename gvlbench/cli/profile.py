@@ -17,6 +17,7 @@ from gvlbench.cli.common import (
     output_path,
     patch_option,
     print_json,
+    python_option,
     timeout_option,
 )
 from gvlbench.errors import EXIT_FAILED, OptionError
@@ -45,19 +46,14 @@ from gvlbench.report import render
     type=int,
     help="Rounds of a plain batch then a hooked batch.",
 )
-@click.option(
-    "--python",
-    "python",
-    metavar="PATH",
-    help="Run the child under this interpreter (it needs wasmtime and your package).",
-)
+@python_option
 @click.option(
     "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
 )
 @timeout_option
 def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str | None,
             code_name: str, patches: tuple[str, ...], mode: str, budget_s: float, rounds: int,
-            python: str | None, output: str | None, timeout_s: float) -> None:  # fmt: skip
+            pythons: tuple[str, ...], output: str | None, timeout_s: float) -> None:  # fmt: skip
     """Where a statement's time goes: compiling, instantiating, inside Wasm calls, the
     binding's other calls, host callbacks, and Python outside the binding.
 
@@ -67,7 +63,9 @@ def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str
     code = code_from(setup, per_thread_setup, stmt)
     if code is None:
         raise OptionError("profile needs --stmt (and usually --setup)")
-    runtime = interpreter.resolve_runtimes((), (python,))[0] if python else None
+    if len(pythons) > 1:
+        raise OptionError("profile measures one interpreter at a time: give --python once")
+    runtime = interpreter.resolve_runtimes((), pythons)[0] if pythons else None
     opts = ProfileOptions(code=code, modes=modes(mode), name=code_name, patches=patches,
                           budget_s=budget_s, rounds=rounds, timeout_s=timeout_s,
                           runtime=runtime)  # fmt: skip

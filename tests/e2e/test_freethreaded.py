@@ -123,3 +123,34 @@ def test_the_typeerror_finding_reproduces(ft: str) -> None:
     patched = subprocess.run([ft, str(script), "--forced", "--patched"], capture_output=True,
                              text=True, timeout=60)  # fmt: skip
     assert patched.returncode == 0, patched.stdout + patched.stderr
+
+
+JS = "(function(){let s=0; for (let i=0;i<1000;i++) s+=i; return s})()"
+QUICKJS = ("--setup", "from quickjs_rs import Runtime", "--setup", "ctx = Runtime().new_context()",
+           "--stmt", f"ctx.eval({JS!r})", "--name", "quickjs")  # fmt: skip
+
+
+def _has(ft: str, module: str) -> None:
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    if subprocess.run([ft, "-c", code], timeout=60).returncode:
+        pytest.skip(f"{module} is not installed in {ft} (make pythons installs the real extra)")
+
+
+def test_a_real_package_races_and_profiles_free_threaded(ft: str) -> None:
+    """quickjs-rs on the build with no GIL: a shared Context crashes, store-guard refuses
+    instead, and profile attributes its time, all in the one mode free-threaded."""
+    _has(ft, "quickjs_rs")
+    race = gvlbench("race", *QUICKJS, "--python", ft, "--matrix", "--threads", "4",
+                    "--trials", "2", "--duration", "2", "--json", "-", timeout=300)  # fmt: skip
+    assert race.returncode == 0, race.stderr
+    by: dict[str, list[str]] = {}
+    for t in race.json()["gvlbench"]["race"]:
+        assert t["mode"] == "free-threaded"
+        by.setdefault(t["patches"], []).append(t["trial_status"])
+    assert set(by) == {"", "store-guard"}  # held is gone; released became free-threaded
+    assert "crashed" in by[""] and "crashed" not in by["store-guard"], by
+    profile = gvlbench("profile", *QUICKJS, "--python", ft, "--budget", "0.5", "--rounds", "2",
+                       "--json", "-")  # fmt: skip
+    assert profile.returncode == 0, profile.stderr
+    (summary,) = profile.json()["summary"]
+    assert summary["mode"] == "free-threaded"
