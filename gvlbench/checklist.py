@@ -36,7 +36,8 @@ CHECKS = (
 # data, its wrappers of a shared Engine, Module and Linker, its lazily built exports), raced by
 # many threads: the Ruby worker has no such code, so a Ruby runtime skips them.
 PYTHON_ONLY = frozenset({"compile-concurrent", "stores-concurrent", "linkers-concurrent",
-                         "shared-linker", "func-types-concurrent", "exports-concurrent"})
+                         "shared-linker", "func-types-concurrent",
+                         "exports-concurrent"})  # fmt: skip
 
 # What a worker that cannot compile WAT gets compiled, by the name its checks use.
 _SHARED_MODULES = ("arith", "mark", "callback", "callbacks", "raising", "trap", "spin", "grow",

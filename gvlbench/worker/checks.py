@@ -1,10 +1,12 @@
 """The correctness checks of `gvlbench verify`, run inside a child process, one per (check, mode).
 
 They are the wasmtime-rb PR's eight specs, made truly concurrent where they involve threads
-(its threaded specs join each thread before starting the next), plus three more. Each check
-raises `CheckFailed` with what it saw; the child runs it `repeat` times and reports how many
-failed. Each has a `sabotage`: a deliberate break of the binding or the host, used to prove
-the check can fail (`gvlbench verify --sabotage`).
+(its threaded specs join each thread before starting the next), plus three more, plus six
+that race wasmtime-py's own Python code with many threads on one Engine (PYTHON_ONLY in
+checklist.py: the Ruby worker has no such code). Each check raises `CheckFailed` with what
+it saw; the child runs it `repeat` times and reports how many failed. Each has a `sabotage`:
+a deliberate break of the binding or the host, used to prove the check can fail
+(`gvlbench verify --sabotage`).
 """
 
 from __future__ import annotations
