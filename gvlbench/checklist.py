@@ -21,6 +21,7 @@ CHECKS = (
     "wrong-arity",
     "trap",
     "exceptions-concurrent",
+    "exception-handoff",
     "base-exception",
     "interrupt",
     "limits",
@@ -35,8 +36,9 @@ CHECKS = (
 # Checks of wasmtime-py's own Python code (its module-global slabs of callbacks and Store
 # data, its wrappers of a shared Engine, Module and Linker, its lazily built exports), raced by
 # many threads: the Ruby worker has no such code, so a Ruby runtime skips them.
-PYTHON_ONLY = frozenset({"compile-concurrent", "stores-concurrent", "linkers-concurrent",
-                         "shared-linker", "func-types-concurrent",
+# exception-handoff is the hand-off of a callback's exception in wasmtime-py's _func.py.
+PYTHON_ONLY = frozenset({"exception-handoff", "compile-concurrent", "stores-concurrent",
+                         "linkers-concurrent", "shared-linker", "func-types-concurrent",
                          "exports-concurrent"})  # fmt: skip
 
 # What a worker that cannot compile WAT gets compiled, by the name its checks use.

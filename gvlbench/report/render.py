@@ -526,12 +526,13 @@ def crossover_lines(rows: list[SweepRow]) -> list[str]:
     for path in paths_in(rows):
         cross = crossover(rows, path)
         free = any(r.mode == Mode.FREE_THREADED for r in rows if r.path == path)
-        what = "threads" if free else "releasing the lock"
         if cross is None:
+            what = "threads" if free else "releasing the lock"
             lines.append(f"{path}: {what} never paid at the sizes measured")
         else:
+            what = "threads pay" if free else "releasing pays"
             lines.append(
-                f"{path}: {what} pay{'s' * (not free)} from {cross.size:,} iterations "
+                f"{path}: {what} from {cross.size:,} iterations "
                 f"(~{fmt_time(cross.wasm_s)} of Wasm per call), gain {cross.gain:.2f}"
             )
     return lines

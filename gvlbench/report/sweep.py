@@ -49,12 +49,12 @@ def paired_verdict(ratios: list[float]) -> str:
 
 def sweep_rows(res: Results) -> list[SweepRow]:
     min_gain = float(res.metadata.get("sweep_min_gain") or 0.0)
+    threads = int(res.metadata.get("sweep_threads") or 2)
     series: dict[tuple[str, int, str], list[float]] = {}
     for bench in res.benchmarks:
         md = bench["metadata"]
-        kind = "alone" if md.get("alone") else f"{of_row(md)}/{md['threads']}"
+        kind = "alone" if md.get("alone") else f"{of_row(md)}/{md.get('threads', threads)}"
         series[(md["call_path"], int(md["work_size"]), kind)] = _values(bench)
-    threads = int(res.metadata.get("sweep_threads") or 2)
     rows = [SweepRow(f["call_path"], int(f["work_size"]), None, None, None, None, "failed",
                      False) for f in res.failures if f.get("kind") == "sweep-point"]  # fmt: skip
     for path, size in sorted({(p, s) for p, s, _ in series}):

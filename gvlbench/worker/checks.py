@@ -349,6 +349,100 @@ def check_exceptions_concurrent(ctx: CheckContext) -> None:
         raise CheckFailed(f"{bad} of {200 * ctx.threads} calls got the wrong outcome: {seen}")
 
 
+HANDOFF_S = 1.5  # how long the threads raise, unless a TypeError shows first (about 1 call in
+# 10,000 shows it on 3.13t with 4 threads on 2 cores: 0.5 s caught it in 0 of 5 repeats)
+
+
+def check_exception_handoff(ctx: CheckContext) -> None:
+    """A host callback's exception reaches its caller as an exception at all: never as
+    `TypeError: exceptions must derive from BaseException`. wasmtime-py's
+    maybe_raise_last_exn checks the module global LAST_EXCEPTION, then reads it again; a
+    thread that clears it in between (its own hand-off) leaves the first to `raise None`.
+    No GIL build can switch threads between those bytecodes; a free-threaded one runs them
+    at once (docs/findings/free_threaded_typeerror.py). The sabotage forces the interleaving
+    with a line trace, which any build reproduces."""
+    if ctx.sabotage:
+        outcomes = _forced_handoff(ctx)
+    else:
+        outcomes = _raising_threads(ctx, max(ctx.threads, 4), HANDOFF_S)
+    raised_none = outcomes.get("TypeError", 0)
+    total = sum(outcomes.values())
+    ctx.notes.append(f"{total} calls, {raised_none} TypeError")
+    if raised_none:
+        raise CheckFailed(f"{raised_none} of {total} calls raised TypeError (raise None): "
+                          "another thread cleared wasmtime._func.LAST_EXCEPTION between "
+                          "maybe_raise_last_exn's check and its read")  # fmt: skip
+
+
+def _raising_call(ctx: CheckContext) -> Callable[[], str]:
+    """A call on a Store of its own whose import raises: returns the outcome's type name."""
+
+    def f(x: int) -> int:
+        raise HostError(threading.get_ident())
+
+    store, ex = ctx.instance(RAISING, {"host.f": (["i32"], ["i32"], f)})
+
+    def call() -> str:
+        try:
+            ctx.call(store, ex["run"], 1)
+        except BaseException as exc:  # every outcome is counted
+            return type(exc).__name__
+        return "no exception"
+
+    return call
+
+
+def _raising_threads(ctx: CheckContext, n: int, seconds: float) -> Counter[str]:
+    """n threads calling at once until `seconds` pass or one sees a TypeError."""
+    shown, deadline = threading.Event(), time.monotonic() + seconds
+
+    def body(i: int) -> Counter[str]:
+        call, mine = _raising_call(ctx), Counter[str]()
+        while not shown.is_set() and time.monotonic() < deadline:
+            for _ in range(100):
+                mine[call()] += 1
+            if mine["TypeError"]:
+                shown.set()
+        return mine
+
+    return sum(all_at_once(n, body), Counter())
+
+
+def _forced_handoff(ctx: CheckContext) -> Counter[str]:
+    """Thread A stops where maybe_raise_last_exn first stores a local (after its check) until
+    thread B has made one whole call; then A goes on."""
+    import dis
+
+    from wasmtime import _func
+
+    code = _func.maybe_raise_last_exn.__code__
+    store_fast = next(i for i in dis.get_instructions(code) if i.opname == "STORE_FAST")
+    pause = store_fast.positions.lineno if store_fast.positions else None
+    go, done = threading.Event(), threading.Event()
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line" and frame.f_lineno == pause and not go.is_set():
+            go.set()
+            done.wait(5)
+        return local
+
+    def body(i: int) -> str:
+        call = _raising_call(ctx)
+        if i == 0:
+            sys.settrace(lambda frame, event, arg: local if frame.f_code is code else None)
+            try:
+                return call()
+            finally:
+                sys.settrace(None)
+        go.wait(5)
+        try:
+            return call()
+        finally:
+            done.set()
+
+    return Counter(all_at_once(2, body))
+
+
 def check_base_exception(ctx: CheckContext) -> None:
     """KeyboardInterrupt and SystemExit raised in a callback reach the caller as themselves."""
     for exc_type, arg in ((KeyboardInterrupt, "kbd"), (SystemExit, 3)):
@@ -784,6 +878,7 @@ CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
     "wrong-arity": check_wrong_arity,
     "trap": check_trap,
     "exceptions-concurrent": check_exceptions_concurrent,
+    "exception-handoff": check_exception_handoff,
     "base-exception": check_base_exception,
     "interrupt": check_interrupt,
     "limits": check_limits,

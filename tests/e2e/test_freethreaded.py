@@ -46,16 +46,30 @@ def test_the_interpreter_is_free_threaded_with_wasmtime_loaded(ft: str) -> None:
 
 def test_verify_has_only_free_threaded_rows(ft: str) -> None:
     cli = gvlbench("verify", "--python", ft, "--check", "results", "--check", "lock-released",
-                   "--check", "exceptions-concurrent", "--repeat", "1", "--json", "-")  # fmt: skip
+                   "--check", "exceptions-concurrent", "--check", "exception-handoff",
+                   "--repeat", "1", "--json", "-")  # fmt: skip
     assert cli.returncode == 0, cli.stderr  # exceptions-concurrent is a known defect there too
     rows = cli.json()["gvlbench"]["verify"]
     assert [(r["check"], r["mode"]) for r in rows] == [
         ("results", "free-threaded"), ("lock-released", "free-threaded"),
-        ("exceptions-concurrent", "free-threaded")]  # fmt: skip
-    status = {r["check"]: r["status"] for r in rows}
-    assert status["results"] == "PASS" and status["lock-released"] == "PASS"
-    assert status["exceptions-concurrent"] == "XFAIL"
+        ("exceptions-concurrent", "free-threaded"),
+        ("exception-handoff", "free-threaded")]  # fmt: skip
+    by = {r["check"]: r for r in rows}
+    assert by["results"]["status"] == "PASS" and by["lock-released"]["status"] == "PASS"
+    assert by["exceptions-concurrent"]["status"] == "XFAIL"
+    # the TypeError shows in about a third of 1.5 s runs: known either way, and known as
+    # a defect of free-threaded builds only
+    assert by["exception-handoff"]["status"] in ("XFAIL", "XPASS")
+    assert by["exception-handoff"]["known"].startswith("Free-threaded builds only")
     assert all(r["interpreter"].endswith("t") for r in rows)
+
+
+def test_a_free_threaded_only_defect_is_not_known_with_a_gil() -> None:
+    cli = gvlbench("verify", "--check", "exception-handoff", "--mode", "released", "--repeat",
+                   "1", "--json", "-")  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    (row,) = cli.json()["gvlbench"]["verify"]
+    assert row["status"] == "PASS" and row["known"] == ""
 
 
 def test_race_matrix_has_no_held_row_and_the_guards_hold(ft: str) -> None:

@@ -41,7 +41,7 @@ class FakeMeasure:
         self.calls: list[tuple[tuple[str, ...], bool]] = []
 
     def __call__(self, cfg: GateConfig, scenarios: tuple[str, ...], full: bool,
-                 progress: Any = None) -> Results:  # fmt: skip
+                 progress: Any = None, pythons: tuple[str, ...] = ()) -> Results:  # fmt: skip
         self.calls.append((scenarios, full))
         return self.docs.pop(0)
 
