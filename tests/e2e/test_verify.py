@@ -19,7 +19,7 @@ KNOWN = {"exceptions-concurrent", "wrong-arity"}
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("verify")
-    cli = gvlbench("verify", "--repeat", "2", "--json", str(out / "verify.json"),
+    cli = gvlbench("verify", "--repeat", "1", "--json", str(out / "verify.json"),
                    "--junit", str(out / "verify.xml"))  # fmt: skip
     return out, cli
 
