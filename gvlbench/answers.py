@@ -91,6 +91,7 @@ class CheckAnswer(Answer):
     failures: list
     notes: list
     elapsed_s: Number | None = None
+    not_applicable: str = ""  # why the check had nothing to judge in this mode
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,9 @@ def _judge(
     known = next((k for k in opts.known if k.check == check and str(mode) in k.modes
                   and kind in k.runtimes), None)  # fmt: skip
     crashed = not outcome.ok
-    if failed and known and not crashed:
+    if outcome.ok and answer.get("not_applicable"):
+        status, detail = "N/A", f"not applicable: {answer['not_applicable']}"
+    elif failed and known and not crashed:
         status = "XFAIL"
     elif failed:
         status = "FAIL"

@@ -415,7 +415,7 @@ def _verify(current: Results, baseline: Results | None) -> list[Rule]:
             fine.append(status)
     if fine:
         counts = ", ".join(
-            f"{fine.count(s)} {s}" for s in ("PASS", "XFAIL", "XPASS", "FIXED") if s in fine
+            f"{fine.count(s)} {s}" for s in ("PASS", "XFAIL", "XPASS", "FIXED", "N/A") if s in fine
         )
         rules.append(
             Rule("verify: no new failure", f"{len(fine)} checks", counts, "PASS or known", "pass")

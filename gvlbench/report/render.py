@@ -290,7 +290,7 @@ def _guard_cells(cost: GuardCost | None) -> list[str]:
 
 
 _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",
-                 "XPASS": "bold magenta", "FIXED": "bold green"}  # fmt: skip
+                 "XPASS": "bold magenta", "FIXED": "bold green", "N/A": "dim"}  # fmt: skip
 
 
 def verify_table(results: list[CheckResult]) -> Table:
@@ -308,6 +308,8 @@ def verify_table(results: list[CheckResult]) -> Table:
                       escape(r.detail[:160]))  # fmt: skip
     table.caption = ("XFAIL: a known defect, still failing; XPASS: a known defect that passed; "
                      "FIXED: a known defect that passed under a --patch")  # fmt: skip
+    if any(r.status == "N/A" for r in results):
+        table.caption += "; N/A: nothing to judge in this mode"
     return table
 
 

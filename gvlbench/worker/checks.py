@@ -36,6 +36,10 @@ class CheckFailed(AssertionError):
     """The behaviour under test was wrong; the message says what was seen."""
 
 
+class NotApplicable(Exception):
+    """The check has nothing to judge in this mode; the message says why."""
+
+
 @dataclass
 class CheckContext:
     mode: Mode
@@ -178,6 +182,9 @@ def _maybe_other_discipline(ctx: CheckContext) -> CheckContext:
     the one asked for (the expectation stays the one asked for)."""
     if not ctx.sabotage:
         return ctx
+    if not ctx.mode.has_gil:
+        raise NotApplicable("the sabotage takes the other lock discipline, and a free-threaded "
+                            "build has only one")  # fmt: skip
     other = Mode.RELEASED if ctx.mode is Mode.HELD else Mode.HELD
     return CheckContext(other, ctx.call_path, ctx.threads, False, ctx.notes)
 
@@ -899,10 +906,14 @@ def run_check(task: CheckTask) -> dict[str, Any]:
     notes: list[str] = []
     failed = 0
     start = time.perf_counter()
+    not_applicable = ""
     for _ in range(task.repeat):
         ctx = CheckContext(task.mode, CallPath(task.call_path), task.threads, task.sabotage)
         try:
             check(ctx)
+        except NotApplicable as exc:
+            not_applicable = str(exc)
+            break
         except CheckFailed as exc:
             failed += 1
             if len(failures) < 5:
@@ -910,4 +921,5 @@ def run_check(task: CheckTask) -> dict[str, Any]:
         notes = ctx.notes or notes
     return {"check": task.check, "mode": str(task.mode), "repeat": task.repeat,
             "failed": failed, "failures": failures, "notes": notes,
-            "elapsed_s": time.perf_counter() - start}  # fmt: skip
+            "elapsed_s": time.perf_counter() - start,
+            **({"not_applicable": not_applicable} if not_applicable else {})}  # fmt: skip

@@ -168,3 +168,18 @@ def test_a_real_package_races_and_profiles_free_threaded(ft: str) -> None:
     assert profile.returncode == 0, profile.stderr
     (summary,) = profile.json()["summary"]
     assert summary["mode"] == "free-threaded"
+
+
+def test_every_check_can_fail_free_threaded_or_says_it_does_not_apply(
+    ft: str, tmp_path: Path
+) -> None:
+    """--sabotage breaks each check; the lock checks' sabotage takes the other lock
+    discipline, which a build with one mode does not have: those rows say N/A, not PASS."""
+    empty = tmp_path / "none.toml"
+    empty.write_text("")
+    cli = gvlbench("verify", "--sabotage", "--python", ft, "--repeat", "1", "--known-defects",
+                   str(empty), "--json", "-")  # fmt: skip
+    assert cli.returncode == 1, cli.stderr
+    status = {r["check"]: r["status"] for r in cli.json()["gvlbench"]["verify"]}
+    assert {c for c, s in status.items() if s == "N/A"} == {"lock-released", "interrupt"}
+    assert {s for c, s in status.items() if c not in ("lock-released", "interrupt")} == {"FAIL"}
