@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import kind_of
+from gvlbench.harness.interpreter import Runtime, kind_of, resolve_runtimes
 from gvlbench.harness.loop import Experiment, execute
 from gvlbench.modes import CHOICES, Mode, requested
 from gvlbench.protocol import CallPath, Code
@@ -84,6 +84,14 @@ python_option = click.option(
     "free-threaded 3.13t, whose one mode is free-threaded. It needs wasmtime and pyperf; "
     "gvlbench installs nothing into it.",
 )
+
+
+def one_python(pythons: tuple[str, ...], command: str) -> Runtime | None:
+    """The one interpreter `calls`, `sweep` and `profile` measure under (their tables have
+    no interpreter axis): probed, or None for the harness's own."""
+    if len(pythons) > 1:
+        raise OptionError(f"{command} measures one interpreter at a time: give --python once")
+    return resolve_runtimes((), pythons)[0] if pythons else None
 
 
 def announce_runtimes(runtimes: tuple[Any, ...]) -> None:

@@ -19,15 +19,15 @@ from gvlbench.cli.common import (
     measure,
     mode_option,
     modes,
+    one_python,
     out,
     output_path,
     print_json,
     python_option,
     timeout_option,
 )
-from gvlbench.errors import EXIT_FAILED, OptionError
+from gvlbench.errors import EXIT_FAILED
 from gvlbench.harness import calls as calls_mod
-from gvlbench.harness import interpreter
 from gvlbench.harness import sweep as sweep_mod
 from gvlbench.protocol import CallPath
 from gvlbench.report import calls as call_rows_mod
@@ -188,14 +188,6 @@ def sweep(
         err.print(f"[dim]{escape(note or 'plot written to ' + plot_path)}[/dim]", soft_wrap=True)
     if res.failures:
         sys.exit(EXIT_FAILED)
-
-
-def one_python(pythons: tuple[str, ...], command: str) -> interpreter.Runtime | None:
-    """The one interpreter `calls` and `sweep` measure under (their tables have no
-    interpreter axis): probed, or None for the harness's own."""
-    if len(pythons) > 1:
-        raise OptionError(f"{command} measures one interpreter at a time: give --python once")
-    return interpreter.resolve_runtimes((), pythons)[0] if pythons else None
 
 
 def _size(row: sweep_rows_mod.SweepRow | None) -> int | None:

@@ -13,6 +13,7 @@ from gvlbench.cli.common import (
     measure,
     mode_option,
     modes,
+    one_python,
     out,
     output_path,
     patch_option,
@@ -21,7 +22,6 @@ from gvlbench.cli.common import (
     timeout_option,
 )
 from gvlbench.errors import EXIT_FAILED, OptionError
-from gvlbench.harness import interpreter
 from gvlbench.harness.profile import ProfileExperiment, ProfileOptions
 from gvlbench.report import profile as report
 from gvlbench.report import render
@@ -63,9 +63,7 @@ def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str
     code = code_from(setup, per_thread_setup, stmt)
     if code is None:
         raise OptionError("profile needs --stmt (and usually --setup)")
-    if len(pythons) > 1:
-        raise OptionError("profile measures one interpreter at a time: give --python once")
-    runtime = interpreter.resolve_runtimes((), pythons)[0] if pythons else None
+    runtime = one_python(pythons, "profile")
     opts = ProfileOptions(code=code, modes=modes(mode), name=code_name, patches=patches,
                           budget_s=budget_s, rounds=rounds, timeout_s=timeout_s,
                           runtime=runtime)  # fmt: skip

@@ -32,6 +32,7 @@ from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness import interpreter
 from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
+from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
 from gvlbench.report import render, stats
 from gvlbench.report.guard_cost import guard_cost_rows
@@ -86,7 +87,7 @@ def list_cmd(as_json: bool) -> None:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["held", "released", "both", "processes"]),
+    type=click.Choice([*CHOICES, "processes"]),
     default="both",
     show_default=True,
     help="Call with the GIL held, released, or both; `processes`: released threads vs a "

@@ -6,13 +6,15 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from gvlbench import scenario
-from gvlbench.checklist import CHECKS
+from gvlbench.checklist import CHECKS, PYTHON_ONLY
 from gvlbench.cli.common import (
     Bar,
     announce_runtimes,
     call_path_option,
+    err,
     mode_option,
     modes,
     out,
@@ -108,6 +110,11 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
         findings_dir=findings, runtimes=probed,
     )  # fmt: skip
     announce_runtimes(probed)
+    skipped = [c for c in opts.checks if c in PYTHON_ONLY]
+    for rt in (rt for rt in probed if interpreter.kind_of(rt) != "python"):
+        if skipped:
+            err.print(f"[dim]{escape(rt.label)}: not run, checks of wasmtime-py's own Python "
+                      f"code: {escape(', '.join(skipped))}[/dim]", soft_wrap=True)  # fmt: skip
     experiment = VerifyExperiment(opts)
     jobs = experiment.plan()
     with Bar(len(jobs)) as bar:
