@@ -52,6 +52,15 @@ def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compile
         (["run", "spin", "--processes", "0"], ["bad option", "must be at least 1"]),
         (["run", "/no/such/spec.toml"], ["bad scenario spec", "cannot read spec"]),
         (["frobnicate"], ["bad option", "No such command"]),
+        (["calls", "--python", "a", "--python", "b"], ["calls measures one interpreter"]),
+        (["sweep", "--python", "a", "--python", "b"], ["sweep measures one interpreter"]),
+        (["profile", "--stmt", "1", "--python", "a", "--python", "b"],
+         ["profile measures one interpreter"]),
+        (["calls", "--threads", "0"], ["--threads must be at least 1, got 0"]),
+        (["race", "--guard-cost", "--python", "x"], ["--guard-cost", "drop --python"]),
+        (["gate", "--baseline", str(REPO / "baselines" / "ci.json"), "--current",
+          str(REPO / "baselines" / "ci.json"), "--python", "x"], ["--current judges a file already measured; drop --python"]),
+        (["verify", "--python", "/no/such/python"], ["--python /no/such/python: no such file"]),
     ],
 )
 def test_bad_command_lines(args: list[str], needles: list[str]) -> None:
