@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import REPO, WAT, gvlbench, one_line_error
 
 SPIN = f'wat = "{WAT}/spin.wat"\nexport = "spin"\n'
+CI_BASELINE = str(REPO / "baselines" / "ci.json")
 
 
 @pytest.mark.parametrize(
@@ -58,11 +59,11 @@ def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compile
          ["profile measures one interpreter"]),
         (["calls", "--threads", "0"], ["--threads must be at least 1, got 0"]),
         (["race", "--guard-cost", "--python", "x"], ["--guard-cost", "drop --python"]),
-        (["gate", "--baseline", str(REPO / "baselines" / "ci.json"), "--current",
-          str(REPO / "baselines" / "ci.json"), "--python", "x"], ["--current judges a file already measured; drop --python"]),
+        (["gate", "--baseline", CI_BASELINE, "--current", CI_BASELINE, "--python", "x"],
+         ["--current judges a file already measured; drop --python"]),
         (["verify", "--python", "/no/such/python"], ["--python /no/such/python: no such file"]),
     ],
-)
+)  # fmt: skip
 def test_bad_command_lines(args: list[str], needles: list[str]) -> None:
     one_line_error(gvlbench(*args), *needles)
 
