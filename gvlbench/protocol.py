@@ -359,7 +359,13 @@ EXECUTORS = ("threads", "processes")  # what a pool job runs its workers on
 
 # Binding patches a child can apply to wasmtime-py before running (binding/patches.py), named
 # here so the harness can check a name without loading the binding.
-PATCH_NAMES = ("store-guard", "thread-local-exceptions")
+PATCH_NAMES = (
+    "store-guard",
+    "store-guard-native",
+    "store-guard-affinity",
+    "store-guard-mutex",
+    "thread-local-exceptions",
+)
 
 
 @dataclass(frozen=True, kw_only=True)

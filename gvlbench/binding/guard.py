@@ -25,12 +25,13 @@ from gvlbench.binding import internals
 class StoreInUseError(RuntimeError):
     """A thread tried to enter a Store another thread is inside. Recoverable: retry later."""
 
-    def __init__(self, store: str, operation: str, owner: str, intruder: str):
-        super().__init__(
-            f"store {store!r} is in use by thread {owner!r}; "
-            f"thread {intruder!r} was refused {operation}"
-        )
+    def __init__(self, store: str, operation: str, owner: str, intruder: str,
+                 design: str = ""):  # fmt: skip
+        held = (f"belongs to thread {owner!r} (thread affinity)" if design == "affinity"
+                else f"is in use by thread {owner!r}")  # fmt: skip
+        super().__init__(f"store {store!r} {held}; thread {intruder!r} was refused {operation}")
         self.store, self.operation, self.owner, self.intruder = store, operation, owner, intruder
+        self.design = design
 
 
 class StoreGuard:

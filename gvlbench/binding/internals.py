@@ -70,6 +70,39 @@ def set_func_call(fn: Any) -> None:
     _bindings._wasmtime_func_call = fn
 
 
+def binding(name: str) -> Any:
+    """wasmtime-py's ctypes function object for libwasmtime's `name` (its restype and argtypes
+    are the signature)."""
+    return getattr(_bindings, f"_{name}")
+
+
+# the module-level names and methods the native guard's stock path replaces: "_name" is the
+# ctypes function, "name" the Python function wasmtime-py's classes call (through _ffi)
+def stock_entry_points(names: tuple[str, ...]) -> dict[str, Any]:
+    """The current value of every name `set_stock_entry_points` may replace."""
+    found: dict[str, Any] = {}
+    for name in names:
+        found[f"_{name}"] = getattr(_bindings, f"_{name}")
+        found[name] = getattr(_ffi, name)
+    found["Memory.read"], found["Memory.write"] = wasmtime.Memory.read, wasmtime.Memory.write
+    found["WasmtimeError._from_ptr"] = wasmtime.WasmtimeError.__dict__["_from_ptr"]
+    return found
+
+
+def set_stock_entry_points(values: dict[str, Any]) -> None:
+    """Replace wasmtime-py's bindings and methods named as `stock_entry_points` names them."""
+    for key, value in values.items():
+        if key == "WasmtimeError._from_ptr":  # a classmethod object, set as it is
+            wasmtime.WasmtimeError._from_ptr = value
+        elif key.startswith("Memory."):
+            setattr(wasmtime.Memory, key.removeprefix("Memory."), value)
+        elif key.startswith("_"):
+            setattr(_bindings, key, value)
+        else:
+            setattr(_ffi, key, value)
+            setattr(_bindings, key, value)
+
+
 def store_context(store: wasmtime.Store) -> Any:
     """The Store's `wasmtime_context_t *`, valid while the Store lives."""
     return store._context()

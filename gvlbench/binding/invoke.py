@@ -100,9 +100,19 @@ def check_args(export: str, params: Sequence[str], args: Sequence[Any]) -> None:
             raise SignatureError(f"export {export!r}: argument {i} must be a number ({ty})")
 
 
+# What `use_stock_mode` points wasmtime-py's binding at, per mode: the library's own function,
+# or the native Store guard's of the same signature while its stock path is in use.
+_STOCK_CALL = dict(FUNC_CALL)
+
+
+def set_stock_calls(calls: dict[Mode, Any] | None) -> None:
+    """Make `use_stock_mode` point at `calls` from now on (None: the library's own)."""
+    _STOCK_CALL.update(calls or FUNC_CALL)
+
+
 def use_stock_mode(mode: Mode) -> None:
     """Point wasmtime-py's own binding of wasmtime_func_call at the handle for `mode`."""
-    internals.set_func_call(FUNC_CALL[effective_mode(mode)])
+    internals.set_func_call(_STOCK_CALL[effective_mode(mode)])
 
 
 class PreparedCall:

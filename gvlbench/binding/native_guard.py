@@ -33,7 +33,7 @@ from typing import Any
 import wasmtime
 
 from gvlbench import native
-from gvlbench.binding import internals
+from gvlbench.binding import internals, invoke
 from gvlbench.binding.guard import StoreInUseError
 from gvlbench.binding.invoke import CallPath, Mode, PreparedCall, effective_mode
 from gvlbench.errors import OptionError, UnavailableError
@@ -41,12 +41,15 @@ from gvlbench.errors import OptionError, UnavailableError
 
 @dataclass(frozen=True)
 class _Shim:
-    fast: dict[Mode, Any]  # gvlbench_func_call, no argtypes: for prepared ctypes arguments
+    fast: dict[Mode, Any]  # gvlbench_wasmtime_func_call, no argtypes: for prepared ctypes arguments
     stock: dict[Mode, Any]  # the same, with wasmtime-py's signature: for Func.__call__
     guard_new: Any
     guard_free: Any
     guard_refused: Any
     take_refusal: Any
+    refused_entry: Any
+    set_kind: Any
+    libs: dict[Mode, Any]
 
 
 def _fn(lib: ctypes.CDLL, name: str, restype: Any, argtypes: list[Any] | None) -> Any:
@@ -64,21 +67,30 @@ def _shim() -> _Shim:
         raise UnavailableError(reason)
     libs = {Mode.RELEASED: ctypes.CDLL(str(native.LIBRARY)),
             Mode.HELD: ctypes.PyDLL(str(native.LIBRARY))}  # fmt: skip
-    wasmtime_lib = ctypes.CDLL(internals.LIBRARY_PATH)  # the very library wasmtime-py loaded
-    entry = [ctypes.cast(wasmtime_lib[name], ctypes.c_void_p).value
-             for name in ("wasmtime_func_call", "wasmtime_error_new")]  # fmt: skip
     lib = libs[Mode.RELEASED]
-    init = _fn(lib, "gvlbench_guard_init", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
-    if init(*entry) != 0:
-        raise UnavailableError("native guard unavailable: libwasmtime lacks wasmtime_func_call")
+    init = _fn(lib, "gvlbench_guard_init", ctypes.c_int, [ctypes.c_char_p])
+    # the very library wasmtime-py loaded: the shim looks every entry point up in it
+    missing = init(internals.LIBRARY_PATH.encode())
+    if missing != 0:
+        raise UnavailableError(f"native guard unavailable: libwasmtime lacks {missing} of the "
+                               "entry points it guards")  # fmt: skip
     restype, argtypes = internals.func_call_signature()
     return _Shim(
-        fast={m: _fn(h, "gvlbench_func_call", ctypes.c_void_p, None) for m, h in libs.items()},
-        stock={m: _fn(h, "gvlbench_func_call", restype, argtypes) for m, h in libs.items()},
-        guard_new=_fn(lib, "gvlbench_guard_new", ctypes.c_void_p, [ctypes.c_void_p]),
+        fast={
+            m: _fn(h, "gvlbench_wasmtime_func_call", ctypes.c_void_p, None) for m, h in libs.items()
+        },
+        stock={
+            m: _fn(h, "gvlbench_wasmtime_func_call", restype, argtypes) for m, h in libs.items()
+        },
+        libs=libs,
+        guard_new=_fn(
+            lib, "gvlbench_guard_new_kind", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_int]
+        ),
         guard_free=_fn(lib, "gvlbench_guard_free", None, [ctypes.c_void_p]),
         guard_refused=_fn(lib, "gvlbench_guard_refused", ctypes.c_ulong, [ctypes.c_void_p]),
         take_refusal=_fn(lib, "gvlbench_take_refusal", ctypes.c_long, [ctypes.c_void_p]),
+        refused_entry=_fn(lib, "gvlbench_refused_entry", ctypes.c_char_p, []),
+        set_kind=_fn(lib, "gvlbench_guard_set_kind", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
     )
 
 
@@ -87,26 +99,39 @@ def available() -> None:
     _shim()
 
 
-_NAMES: dict[int, str] = {}  # guard address -> the Store's name, for refusal messages
+# the native designs, by the number guard.c knows them by: "native" is the owner word (its
+# name since it was the only native guard), "affinity" the owner fixed at creation, "mutex"
+# a recursive mutex that makes a second thread wait
+DESIGNS = {"native": 0, "affinity": 1, "mutex": 2}
+
+# guard address -> (the Store's name, the guard's design), for refusal messages
+_NAMES: dict[int, tuple[str, str]] = {}
 
 
 class NativeStoreGuard:
     """The native guard of one Store, for as long as the Store lives (or until `close`)."""
 
-    def __init__(self, store: wasmtime.Store, name: str):
+    def __init__(self, store: wasmtime.Store, name: str, design: str = "native"):
         shim = _shim()
-        self.name = name
-        self._ptr: int = shim.guard_new(ctypes.cast(internals.store_context(store),
-                                                    ctypes.c_void_p))  # fmt: skip
+        self.name, self.design = name, design
+        context = ctypes.cast(internals.store_context(store), ctypes.c_void_p)
+        self._ptr: int = shim.guard_new(context, DESIGNS[design])
         if not self._ptr:
             raise RuntimeError("the native guard's table of Stores is full")
-        _NAMES[self._ptr] = name
+        _NAMES[self._ptr] = (name, design)
         # the slot is freed with the Store: a new Store at the same address starts unguarded
         self._release = weakref.finalize(store, shim.guard_free, self._ptr)
 
     @property
     def refused(self) -> int:
         return int(_shim().guard_refused(self._ptr)) if self._release.alive else 0
+
+    def redesign(self, design: str) -> None:
+        """Give the guard another design, from this thread (affinity's new owner). Only while
+        no thread is inside the Store: for pricing every design on one Store in turn."""
+        _shim().set_kind(self._ptr, DESIGNS[design])
+        self.design = design
+        _NAMES[self._ptr] = (self.name, design)
 
     def close(self) -> None:
         self._release()
@@ -119,14 +144,34 @@ def thread_name(native_id: int) -> str:
     return f"thread {native_id}"
 
 
-def raise_if_refused(operation: str = "a call") -> None:
-    """StoreInUseError if this thread's last call through the shim was refused (consumed)."""
+def operation_of(entry: str) -> str:
+    """What a refused entry point is called in StoreInUseError: "a call" for
+    wasmtime_func_call, else e.g. "memory.grow" or "store.set_fuel"."""
+    name = entry.removeprefix("wasmtime_")
+    if name == "func_call":
+        return "a call"
+    kind, _, op = name.partition("_")
+    return f"{'store' if kind == 'context' else kind}.{op}"
+
+
+def take_refusal() -> StoreInUseError | None:
+    """This thread's last refusal by the shim as a StoreInUseError (consumed), or None."""
+    shim = _shim()
+    entry = shim.refused_entry()
     guard = ctypes.c_void_p()
-    owner = _shim().take_refusal(ctypes.byref(guard))
-    if owner:
-        store = _NAMES.get(guard.value or 0, f"Store guard {guard.value:#x}")
-        raise StoreInUseError(store, operation, thread_name(owner),
-                              threading.current_thread().name)  # fmt: skip
+    owner = shim.take_refusal(ctypes.byref(guard))
+    if not owner:
+        return None
+    store, design = _NAMES.get(guard.value or 0, (f"Store guard {guard.value:#x}", ""))
+    return StoreInUseError(store, operation_of((entry or b"").decode()), thread_name(owner),
+                           threading.current_thread().name, design)  # fmt: skip
+
+
+def raise_if_refused() -> None:
+    """StoreInUseError if this thread's last entry through the shim was refused (consumed)."""
+    refusal = take_refusal()
+    if refusal is not None:
+        raise refusal
 
 
 class NativeGuardedCall(PreparedCall):
@@ -157,11 +202,136 @@ class NativeGuardedCall(PreparedCall):
         super()._raise(error)
 
 
+# wasmtime-py's bindings the shim guards, by whether a refusal can come back as an error
+ERROR_ENTRIES = ("wasmtime_func_call", "wasmtime_memory_grow", "wasmtime_global_set",
+                 "wasmtime_table_set", "wasmtime_table_grow", "wasmtime_context_get_fuel",
+                 "wasmtime_context_set_fuel", "wasmtime_context_gc", "wasmtime_context_set_wasi",
+                 "wasmtime_instance_new", "wasmtime_linker_instantiate", "wasmtime_global_new",
+                 "wasmtime_memory_new", "wasmtime_table_new")  # fmt: skip
+VALUE_ENTRIES = ("wasmtime_memory_data", "wasmtime_memory_data_size", "wasmtime_memory_size",
+                 "wasmtime_global_get", "wasmtime_table_get", "wasmtime_table_size",
+                 "wasmtime_context_set_epoch_deadline", "wasmtime_instance_export_get",
+                 "wasmtime_instance_export_nth", "wasmtime_func_type", "wasmtime_global_type",
+                 "wasmtime_memory_type", "wasmtime_table_type", "wasmtime_memory_page_size",
+                 "wasmtime_func_new")  # fmt: skip
+
+
+@cache
+def entry(name: str, mode: Mode, fast: bool = True) -> Any:
+    """The shim's guarded `name` (a libwasmtime function name) for `mode`: with wasmtime-py's
+    restype and no argtypes (`fast`: for prepared ctypes arguments), or with its whole
+    signature (for wasmtime-py's own callers)."""
+    binding = internals.binding(name)
+    return _fn(_shim().libs[effective_mode(mode)], f"gvlbench_{name}", binding.restype,
+               None if fast else binding.argtypes)  # fmt: skip
+
+
+@cache
+def refusals() -> ctypes.c_ulong:
+    """The shim's process-wide count of refusals: one load tells a binding whether to look."""
+    return ctypes.c_ulong.in_dll(_shim().libs[Mode.RELEASED], "gvlbench_refusals")
+
+
+def _checked(fn: Any) -> Callable[..., Any]:
+    """`fn` (a value-returning entry point: no error channel) with the refusal it may have
+    recorded raised: one load of the refusal count while nobody has ever been refused."""
+    count = refusals()
+
+    def call(*args: Any) -> Any:
+        result = fn(*args)
+        if count.value:
+            raise_if_refused()
+        return result
+
+    return call
+
+
+def _memory_copy(name: str) -> Any:
+    return _fn(_shim().libs[Mode.RELEASED], name, ctypes.c_void_p,
+               [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p,
+                ctypes.c_size_t])  # fmt: skip
+
+
+def _guarded_read(self: wasmtime.Memory, store: Any, start: int | None = 0,
+                  stop: int | None = None) -> bytearray:  # fmt: skip
+    """Memory.read with the pointer taken, checked and copied from in one guarded entry."""
+    start, stop, _ = slice(start, stop).indices(self.data_len(store))
+    if stop - start <= 0:
+        return bytearray(0)
+    out = bytearray(stop - start)
+    buf = (ctypes.c_ubyte * len(out)).from_buffer(out)
+    error = _memory_copy("gvlbench_memory_read")(store._context(), ctypes.byref(self._memory),
+                                                 start, buf, len(out))  # fmt: skip
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, internals.ERROR_PTR))
+    return out
+
+
+def _guarded_write(self: wasmtime.Memory, store: Any, value: bytes | bytearray,
+                   start: int | None = None) -> int:  # fmt: skip
+    """Memory.write with the bounds checked and the bytes copied in one guarded entry (its
+    IndexError for a range outside the memory kept)."""
+    size = self.data_len(store)
+    first = slice(start, None).indices(size)[0]
+    if first >= size or first + len(value) > size:
+        raise IndexError("index out of range")
+    if not value:
+        return 0
+    src = bytes(value)
+    error = _memory_copy("gvlbench_memory_write")(store._context(), ctypes.byref(self._memory),
+                                                  first, src, len(src))  # fmt: skip
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, internals.ERROR_PTR))
+    return len(src)
+
+
+_STOCK: dict[str, Any] = {}  # what use_stock replaced, for restore_stock
+
+
 def use_stock(mode: Mode) -> None:
-    """Point wasmtime-py's binding of wasmtime_func_call at the shim (process-wide), and check
-    for a refusal on its error path."""
-    internals.set_func_call(_shim().stock[effective_mode(mode)])
+    """Point every wasmtime-py binding of a Store entry point at the shim (process-wide), and
+    raise a refusal as StoreInUseError: on the error paths (a call's, and every other
+    WasmtimeError made from a returned error), and after the value-returning entry points
+    (one load of the refusal count). Memory.read and Memory.write become one guarded entry
+    each. The call goes through the handle for `mode` (held: PyDLL), every other entry point
+    releases the GIL as wasmtime-py's own bindings do. Stores without a guard pass straight
+    through the shim."""
+    if not _STOCK:
+        _STOCK.update(internals.stock_entry_points(ERROR_ENTRIES + VALUE_ENTRIES))
+    replacements: dict[str, Any] = {}
+    for name in ERROR_ENTRIES:
+        replacements[f"_{name}"] = entry(name, Mode.RELEASED, fast=False)
+    for name in VALUE_ENTRIES:
+        fn = entry(name, Mode.RELEASED, fast=False)
+        replacements[f"_{name}"] = fn
+        replacements[name] = _checked(fn)
+    replacements["Memory.read"], replacements["Memory.write"] = _guarded_read, _guarded_write
+    replacements["WasmtimeError._from_ptr"] = _refusal_aware(_STOCK["WasmtimeError._from_ptr"])
+    internals.set_stock_entry_points(replacements)
+    invoke.set_stock_calls({m: entry("wasmtime_func_call", m, fast=False)
+                            for m in (Mode.HELD, Mode.RELEASED)})  # fmt: skip
+    invoke.use_stock_mode(mode)
     internals.check_before_host_exception(raise_if_refused)
+
+
+def restore_stock() -> None:
+    """Undo use_stock: wasmtime-py's bindings as they were, its call through the library's
+    own function for the mode it was last given."""
+    if _STOCK:
+        calls = {k: v for k, v in _STOCK.items() if k != "_wasmtime_func_call"}
+        internals.set_stock_entry_points(calls)
+    invoke.set_stock_calls(None)
+
+
+def _refusal_aware(from_ptr: classmethod) -> classmethod:  # type: ignore[type-arg]
+    """WasmtimeError._from_ptr that makes a refusal the guard's StoreInUseError (only errors
+    reach it: nothing is added to an entry that is let in)."""
+
+    def make(cls: type, ptr: Any) -> Exception:
+        error = from_ptr.__get__(None, cls)(ptr)  # owns the C error: freed with it
+        return take_refusal() or error
+
+    return classmethod(make)
 
 
 def prepare(

@@ -9,6 +9,12 @@ can see what it fixes and what it costs before anyone writes it into wasmtime-py
   exports and Linker.instantiate. A second thread is refused with StoreInUseError naming the
   Store and both threads; the owning thread may re-enter (a host callback calling back in).
   It turns the shared-Store crash into an exception in a package that does not know about it.
+- `store-guard-native` (and `store-guard-affinity`, `store-guard-mutex`): the same entry
+  points guarded in C (gvlbench/native/guard.c) instead: every wasmtime-py binding of a Store
+  entry point is pointed at the native shim, and every Store made from then on gets a guard
+  of that design. The owner word refuses a second thread and admits moves and re-entry;
+  affinity refuses every thread but the Store's creator; the mutex makes a second thread wait.
+  Memory.read/write become one guarded entry each (the pointer is used inside the guard).
 - `thread-local-exceptions`: a host callback's exception is handed to the caller through a
   per-thread slot instead of wasmtime-py's module-global LAST_EXCEPTION, which another
   thread's callback can overwrite or take (the known defect exceptions-concurrent).
@@ -29,13 +35,14 @@ import wasmtime
 
 from gvlbench.binding import internals
 from gvlbench.binding.guard import StoreGuard
+from gvlbench.protocol import Mode
 
 
 @dataclass(frozen=True)
 class Patch:
     name: str
     doc: str
-    apply: Callable[[], None]
+    apply: Callable[[Mode], None]  # given the mode the process calls Wasm in
 
 
 _GUARDS: weakref.WeakKeyDictionary[wasmtime.Store, StoreGuard] = weakref.WeakKeyDictionary()
@@ -79,7 +86,7 @@ _STORE_ENTRY_POINTS: tuple[tuple[type, str, int], ...] = (
 )  # fmt: skip
 
 
-def _store_guard() -> None:
+def _store_guard(mode: Mode) -> None:
     for cls, name, store_arg in _STORE_ENTRY_POINTS:
         method = getattr(cls, name, None)
         if method is None or getattr(method, "__gvlbench_patched__", False):
@@ -87,23 +94,50 @@ def _store_guard() -> None:
         setattr(cls, name, _guarded(method, f"{cls.__name__}.{name}", store_arg))
 
 
+def _native_store_guard(design: str) -> Callable[[Mode], None]:
+    def apply(mode: Mode) -> None:
+        from gvlbench.binding import native_guard  # the shim is built only when asked for
+
+        native_guard.available()
+        native_guard.use_stock(mode)
+        init = wasmtime.Store.__init__
+        if getattr(init, "__gvlbench_patched__", False):
+            return
+
+        @functools.wraps(init)
+        def guarded_init(self: wasmtime.Store, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            _NATIVE[self] = native_guard.NativeStoreGuard(self, f"Store@{id(self):#x}", design)
+
+        guarded_init.__gvlbench_patched__ = True  # type: ignore[attr-defined]
+        wasmtime.Store.__init__ = guarded_init  # type: ignore[method-assign]
+
+    return apply
+
+
+_NATIVE: weakref.WeakKeyDictionary[wasmtime.Store, Any] = weakref.WeakKeyDictionary()
+NATIVE_DESIGNS = {"store-guard-native": "native", "store-guard-affinity": "affinity",
+                  "store-guard-mutex": "mutex"}  # fmt: skip
+
 PATCHES: dict[str, Patch] = {
     p.name: p
     for p in (
         Patch("store-guard", "every Store entry point through the owner-thread guard",
               _store_guard),
+        *(Patch(name, f"every Store entry point through the native {design} guard",
+                _native_store_guard(design)) for name, design in NATIVE_DESIGNS.items()),
         Patch("thread-local-exceptions", "a callback's exception handed over per thread",
-              internals.use_thread_local_exceptions),
+              lambda mode: internals.use_thread_local_exceptions()),
     )
 }  # fmt: skip
 
 
-def apply(names: tuple[str, ...] | list[str]) -> None:
-    """Apply the named patches once each, in order (KeyError for an unknown one: the harness
-    checks names before any child runs)."""
+def apply(names: tuple[str, ...] | list[str], mode: Mode = Mode.RELEASED) -> None:
+    """Apply the named patches once each, in order, for a process that calls Wasm in `mode`
+    (KeyError for an unknown one: the harness checks names before any child runs)."""
     for name in names:
         if name not in _APPLIED:
-            PATCHES[name].apply()
+            PATCHES[name].apply(mode)
             _APPLIED.append(name)
 
 

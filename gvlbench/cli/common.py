@@ -145,7 +145,9 @@ patch_option = click.option(
     multiple=True,
     metavar="NAME",
     help="Apply a binding patch to wasmtime-py in every measuring child (repeatable): "
-    "store-guard (every Store entry point through the owner-thread guard) or "
+    "store-guard (every Store entry point through the owner-thread guard), "
+    "store-guard-native, -affinity or -mutex (the same in C: owner word, owner fixed at "
+    "creation, or a waiting mutex) or "
     "thread-local-exceptions (a callback's exception handed over per thread).",
 )
 

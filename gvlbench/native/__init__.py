@@ -22,6 +22,7 @@ from pathlib import Path
 SOURCE = Path(__file__).with_name("guard.c")
 LIBRARY = Path(__file__).with_name("libgvlguard.so")
 CFLAGS = ("-O2", "-std=c11", "-shared", "-fPIC")
+LIBS = ("-ldl", "-lpthread")
 UNAVAILABLE_NO_CC = "native guard unavailable: no C compiler"
 
 
@@ -56,7 +57,7 @@ def build() -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".libgvlguard-", suffix=".so", dir=LIBRARY.parent)
     os.close(fd)
     try:
-        subprocess.run([*cc.split(), *CFLAGS, "-o", tmp, str(SOURCE)], check=True)
+        subprocess.run([*cc.split(), *CFLAGS, "-o", tmp, str(SOURCE), *LIBS], check=True)
         os.chmod(tmp, 0o755)
         os.replace(tmp, LIBRARY)
     finally:

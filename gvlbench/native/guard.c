@@ -1,69 +1,141 @@
-/* The native Store guard: what a binding would pay to turn the shared-Store crash into an error.
+/* The native Store guard: what a binding would pay to turn the shared-Store crash into an error,
+ * on every Store entry point, in each of the three native designs the debate proposed.
  *
- * gvlbench's Python guard (binding/guard.py) costs a few hundred nanoseconds a call because it
- * is Python. A binding would do it in native code: one compare-and-swap of an owner word before
- * `wasmtime_func_call` and one store after. This shim is exactly that and nothing more, so its
- * cost is the figure the "every user would pay for it" debate needs.
+ * gvlbench's Python guard (binding/guard.py) costs a few hundred nanoseconds an entry because it
+ * is Python. A binding would do it in native code. This shim is exactly that and nothing more,
+ * so its cost is the figure the "every user would pay for it" debate needs.
  *
- * `gvlbench_func_call` has the very signature of `wasmtime_func_call`, so any caller of that
- * (gvlbench's prepared calls, wasmtime-py's own binding, ruby-ffi) can be pointed at it
- * unchanged. It finds the Store's guard by the Store's context pointer (a binding would keep
- * the guard in its Store object; gvlbench cannot add a field to wasmtime-py's Store, so a
- * short table stands in: one comparison for one Store), then:
- *   - the owner word is free: take it, call, release it (a trap and an error are return
- *     values of wasmtime_func_call, so releasing after the call covers every way out);
- *   - the calling thread owns it already: a host callback calling back into its own Store,
- *     admitted; the outer call releases the word, so no depth count is needed;
- *   - another thread owns it: refused at once with a real `wasmtime_error_t` (so a caller
- *     that knows nothing of the guard still gets an error, never a crash), and the refusal
- *     (which guard, which owner) is kept for this thread for `gvlbench_take_refusal`.
- * Unguarded Stores pass straight through.
+ * Every entry point here has the very signature of the libwasmtime function it guards
+ * (`gvlbench_wasmtime_memory_size` for `wasmtime_memory_size`, ...), so any caller of that
+ * function (gvlbench's prepared calls, wasmtime-py's own bindings, ruby-ffi) can be pointed at
+ * it unchanged. It finds the Store's guard by the Store's context pointer (a binding would
+ * keep the guard in its Store object; gvlbench cannot add a field to wasmtime-py's Store, so
+ * a short table stands in: one comparison for one Store), enters it, calls the library, and
+ * leaves it. A guard has one of three designs, chosen when the Store is guarded:
+ *   - OWNER, the owner word: compare-and-swap the entering thread's id into the word, release
+ *     it on the way out. A thread that owns it already (a host callback calling back into its
+ *     own Store) is admitted without a depth count: the outer entry releases. Any thread may
+ *     use the Store when nobody is inside, so a Store handed to another thread works.
+ *   - AFFINITY: the owner is the thread that guarded the Store, fixed for its life (the
+ *     design of wasmtime-py #217 and PyO3's `unsendable`): one load and one comparison, no
+ *     atomic write, and any other thread is refused, even when nobody is inside.
+ *   - MUTEX: a recursive mutex: a second thread waits instead of being refused (what
+ *     cowboy-protocol-py chose). It never refuses; it serialises.
+ * A refusal is an error where the entry point has an error channel (a real wasmtime_error_t,
+ * so a caller that knows nothing of the guard still gets an error, never a crash). Where it
+ * has none (memory_size, memory_data, global_get, table_get, export_get, the *_type getters,
+ * func_new) the operation is not performed and a neutral value comes back (0, NULL, false;
+ * global_get writes an invalid kind; func_new leaves its result untouched). Either way the refusal (which guard, which owner) is kept for the thread for
+ * `gvlbench_take_refusal`, and `gvlbench_refusals` counts them process-wide, so a binding
+ * can check for one with a single load only when it has to.
  *
- * The shim does not link libwasmtime: the caller hands it `wasmtime_func_call` and
- * `wasmtime_error_new` from the library it loaded itself (wasmtime-py's), once.
+ * A pointer into linear memory outlives any entry: wasmtime-py's Memory.read takes the data
+ * pointer and copies from it afterwards, while another thread may grow (and move) the memory.
+ * `gvlbench_memory_read` and `gvlbench_memory_write` are that whole operation inside one
+ * entry, bounds-checked against the size inside it: what a native binding's Memory#read is.
+ *
+ * The shim does not link libwasmtime: it is told the path of the library the caller loaded
+ * (wasmtime-py's, or the one ruby-ffi opened) and looks every function up in it, once.
  * Threads are named by their kernel thread id, which Python (threading.get_native_id) and
  * Ruby (Thread#native_thread_id) can both map back to a thread's name.
  *
- * Build: cc -O2 -std=c11 -shared -fPIC -o libgvlguard.so guard.c  (`make native`)
+ * Build: cc -O2 -std=c11 -shared -fPIC -o libgvlguard.so guard.c -ldl -lpthread (`make native`)
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-typedef void *(*func_call_fn)(void *ctx, const void *func, const void *args, size_t nargs,
-                              void *results, size_t nresults, void **trap);
-typedef void *(*error_new_fn)(const char *message);
+enum { GUARD_OWNER = 0, GUARD_AFFINITY = 1, GUARD_MUTEX = 2 };
 
 #define GVLBENCH_GUARDS 1024
 
 typedef struct {
     _Atomic(void *) ctx;  /* the Store's context pointer; NULL: a free slot */
-    atomic_long owner;    /* kernel thread id of the thread inside, 0: nobody */
+    int kind;             /* GUARD_OWNER, GUARD_AFFINITY or GUARD_MUTEX */
+    atomic_long owner;    /* OWNER: the thread inside, 0: nobody; AFFINITY: the creator */
     atomic_ulong refused; /* entries refused, for the record */
+    pthread_mutex_t mutex;
+    bool mutex_ready;
 } gvlbench_guard;
 
-static func_call_fn func_call;
-static error_new_fn error_new;
+typedef void *error_t_; /* wasmtime_error_t *, opaque here */
+
+/* The library's functions, looked up by name once (gvlbench_guard_init). */
+#define ENTRY_POINTS(X)                                                                       \
+    X(wasmtime_func_call)                                                                     \
+    X(wasmtime_memory_data)                                                                   \
+    X(wasmtime_memory_data_size)                                                              \
+    X(wasmtime_memory_size)                                                                   \
+    X(wasmtime_memory_grow)                                                                   \
+    X(wasmtime_global_get)                                                                    \
+    X(wasmtime_global_set)                                                                    \
+    X(wasmtime_table_get)                                                                     \
+    X(wasmtime_table_set)                                                                     \
+    X(wasmtime_table_grow)                                                                    \
+    X(wasmtime_table_size)                                                                    \
+    X(wasmtime_context_get_fuel)                                                              \
+    X(wasmtime_context_set_fuel)                                                              \
+    X(wasmtime_context_gc)                                                                    \
+    X(wasmtime_context_set_epoch_deadline)                                                    \
+    X(wasmtime_context_set_wasi)                                                              \
+    X(wasmtime_instance_export_get)                                                           \
+    X(wasmtime_instance_export_nth)                                                           \
+    X(wasmtime_instance_new)                                                                  \
+    X(wasmtime_linker_instantiate)                                                            \
+    X(wasmtime_func_type)                                                                     \
+    X(wasmtime_global_type)                                                                   \
+    X(wasmtime_memory_type)                                                                   \
+    X(wasmtime_table_type)                                                                    \
+    X(wasmtime_memory_page_size)                                                              \
+    X(wasmtime_func_new)                                                                      \
+    X(wasmtime_global_new)                                                                    \
+    X(wasmtime_memory_new)                                                                    \
+    X(wasmtime_table_new)
+
+static struct {
+#define SLOT(name) void *name;
+    ENTRY_POINTS(SLOT)
+#undef SLOT
+    error_t_ (*wasmtime_error_new)(const char *);
+} lib;
+
 static gvlbench_guard guards[GVLBENCH_GUARDS];
-static atomic_int used; /* slots ever used: the scan stops here */
+static atomic_int used;          /* slots ever used: the scan stops here */
+atomic_ulong gvlbench_refusals;  /* every refusal in the process, for a one-load check */
 
 /* initial-exec: one %fs-relative load on the hot path instead of a call to __tls_get_addr
  * (8 bytes of the static TLS surplus glibc keeps for libraries loaded with dlopen) */
 static _Thread_local long self_tid __attribute__((tls_model("initial-exec")));
 static _Thread_local gvlbench_guard *refused_guard;
 static _Thread_local long refused_owner;
+static _Thread_local const char *refused_entry; /* the entry point refused, e.g. "wasmtime_global_set" */
 
 static const char REFUSED_MESSAGE[] =
     "store in use by another thread (refused by gvlbench's native Store guard)";
+static const char AFFINITY_MESSAGE[] =
+    "store belongs to another thread (refused by gvlbench's native thread-affinity guard)";
 
-/* Hand over the library's own functions; 0 when both are given. */
-int gvlbench_guard_init(void *wasmtime_func_call, void *wasmtime_error_new) {
-    func_call = (func_call_fn)wasmtime_func_call;
-    error_new = (error_new_fn)wasmtime_error_new;
-    return func_call && error_new ? 0 : -1;
+/* Look every entry point up in the libwasmtime at `path` (already loaded by the caller, so
+ * this is the very copy it uses). 0 when all were found, else the number missing. */
+int gvlbench_guard_init(const char *path) {
+    void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (!handle)
+        handle = dlopen(path, RTLD_NOW);
+    if (!handle)
+        return -1;
+    int missing = 0;
+#define LOOKUP(name) missing += (lib.name = dlsym(handle, #name)) == NULL;
+    ENTRY_POINTS(LOOKUP)
+#undef LOOKUP
+    lib.wasmtime_error_new = (error_t_(*)(const char *))dlsym(handle, "wasmtime_error_new");
+    return missing + (lib.wasmtime_error_new == NULL);
 }
 
 static inline long current_tid(void) {
@@ -73,7 +145,7 @@ static inline long current_tid(void) {
     return tid;
 }
 
-static inline gvlbench_guard *guard_of(void *ctx) {
+static inline gvlbench_guard *guard_of(const void *ctx) {
     int n = atomic_load_explicit(&used, memory_order_acquire);
     for (int i = 0; i < n; i++)
         if (atomic_load_explicit(&guards[i].ctx, memory_order_acquire) == ctx)
@@ -81,9 +153,21 @@ static inline gvlbench_guard *guard_of(void *ctx) {
     return NULL;
 }
 
-/* Guard the Store whose context is `ctx`: its guard (the existing one if it has one), or
- * NULL when every slot is taken. */
-void *gvlbench_guard_new(void *ctx) {
+static void init_mutex(gvlbench_guard *g) {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&g->mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+    g->mutex_ready = true;
+}
+
+/* Guard the Store whose context is `ctx` with design `kind`, from the calling thread (the
+ * owner for AFFINITY): its guard (the existing one if it has one), or NULL when every slot is
+ * taken or `kind` is unknown. */
+void *gvlbench_guard_new_kind(void *ctx, int kind) {
+    if (kind < GUARD_OWNER || kind > GUARD_MUTEX)
+        return NULL;
     gvlbench_guard *g = guard_of(ctx);
     if (g)
         return g;
@@ -92,17 +176,25 @@ void *gvlbench_guard_new(void *ctx) {
         g = &guards[i];
         if (atomic_load_explicit(&g->ctx, memory_order_relaxed) != NULL)
             continue;
-        atomic_store_explicit(&g->owner, 0, memory_order_relaxed);
-        atomic_store_explicit(&g->refused, 0, memory_order_relaxed);
-        if (atomic_compare_exchange_strong(&g->ctx, &expected, ctx)) {
-            int n = atomic_load(&used);
-            while (n < i + 1 && !atomic_compare_exchange_weak(&used, &n, i + 1)) {
-            }
-            return g;
+        /* claim the slot with a sentinel first, so nobody matches it half made */
+        if (!atomic_compare_exchange_strong(&g->ctx, &expected, (void *)&guards[i]))
+            continue;
+        g->kind = kind;
+        atomic_store(&g->owner, kind == GUARD_AFFINITY ? current_tid() : 0);
+        atomic_store(&g->refused, 0);
+        if (kind == GUARD_MUTEX && !g->mutex_ready)
+            init_mutex(g);
+        atomic_store(&g->ctx, ctx);
+        int n = atomic_load(&used);
+        while (n < i + 1 && !atomic_compare_exchange_weak(&used, &n, i + 1)) {
         }
+        return g;
     }
     return NULL;
 }
+
+/* The owner-word design, as the first version of this shim offered it. */
+void *gvlbench_guard_new(void *ctx) { return gvlbench_guard_new_kind(ctx, GUARD_OWNER); }
 
 /* Stop guarding: the slot is free again (call it before the Store goes). */
 void gvlbench_guard_free(void *guard) {
@@ -114,7 +206,8 @@ unsigned long gvlbench_guard_refused(void *guard) {
     return atomic_load(&((gvlbench_guard *)guard)->refused);
 }
 
-/* The kernel thread id inside the guard's Store now, 0 for nobody. */
+/* OWNER: the kernel thread id inside the guard's Store now, 0 for nobody; AFFINITY: the
+ * thread the Store belongs to; MUTEX: 0. */
 long gvlbench_guard_owner(void *guard) {
     return atomic_load(&((gvlbench_guard *)guard)->owner);
 }
@@ -130,26 +223,210 @@ long gvlbench_take_refusal(void **guard_out) {
     return owner;
 }
 
-/* wasmtime_func_call, through the Store's guard. */
-void *gvlbench_func_call(void *ctx, const void *func, const void *args, size_t nargs,
-                         void *results, size_t nresults, void **trap) {
-    gvlbench_guard *g = guard_of(ctx);
-    if (!g)
-        return func_call(ctx, func, args, nargs, results, nresults, trap);
-    long self = current_tid(), owner = 0;
-    if (atomic_compare_exchange_strong_explicit(&g->owner, &owner, self, memory_order_acquire,
-                                                memory_order_relaxed)) {
-        void *error = func_call(ctx, func, args, nargs, results, nresults, trap);
-        atomic_store_explicit(&g->owner, 0, memory_order_release);
-        return error;
-    }
-    if (owner == self) /* re-entry from a host callback on the owning thread */
-        return func_call(ctx, func, args, nargs, results, nresults, trap);
-    atomic_fetch_add_explicit(&g->refused, 1, memory_order_relaxed);
-    refused_guard = g;
-    refused_owner = owner;
-    return error_new(REFUSED_MESSAGE);
+/* The entry point of the calling thread's last refusal ("wasmtime_func_call", "memory_read",
+ * ...); read it before gvlbench_take_refusal, which does not clear it. */
+const char *gvlbench_refused_entry(void) { return refused_entry; }
+
+/* Give an existing guard another design, from the calling thread (the new owner for
+ * AFFINITY). For measurements that price every design on one Store in turn: call it only
+ * while no thread is inside the Store. 0 on success, -1 for an unknown design. */
+int gvlbench_guard_set_kind(void *guard, int kind) {
+    gvlbench_guard *g = guard;
+    if (kind < GUARD_OWNER || kind > GUARD_MUTEX)
+        return -1;
+    if (kind == GUARD_MUTEX && !g->mutex_ready)
+        init_mutex(g);
+    g->kind = kind;
+    atomic_store(&g->owner, kind == GUARD_AFFINITY ? current_tid() : 0);
+    return 0;
 }
 
 /* The calling thread's kernel thread id, as the guard records it. */
 long gvlbench_thread_id(void) { return current_tid(); }
+
+/* -- entering and leaving ------------------------------------------------------------------ */
+
+typedef struct {
+    gvlbench_guard *guard; /* NULL: an unguarded Store, pass straight through */
+    int taken;             /* this entry took the owner word or the mutex: give it back */
+    int refused;
+} entry_t;
+
+static __attribute__((noinline, cold)) int refuse(gvlbench_guard *g, long owner,
+                                                   const char *entry) {
+    atomic_fetch_add_explicit(&g->refused, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gvlbench_refusals, 1, memory_order_relaxed);
+    refused_guard = g;
+    refused_owner = owner;
+    refused_entry = entry;
+    return 1;
+}
+
+static inline entry_t enter(const void *ctx, const char *entry) {
+    entry_t e = {guard_of(ctx), 0, 0};
+    gvlbench_guard *g = e.guard;
+    if (!g)
+        return e;
+    long self = current_tid();
+    if (g->kind == GUARD_OWNER) {
+        long owner = 0;
+        if (atomic_compare_exchange_strong_explicit(&g->owner, &owner, self,
+                                                    memory_order_acquire, memory_order_relaxed))
+            e.taken = 1;
+        else if (owner != self) /* owner == self: re-entry from a host callback, admitted */
+            e.refused = refuse(g, owner, entry);
+    } else if (g->kind == GUARD_AFFINITY) {
+        long owner = atomic_load_explicit(&g->owner, memory_order_relaxed);
+        if (owner != self)
+            e.refused = refuse(g, owner, entry);
+    } else {
+        pthread_mutex_lock(&g->mutex);
+        e.taken = 1;
+    }
+    return e;
+}
+
+static inline void leave(entry_t e) {
+    if (!e.taken)
+        return;
+    if (e.guard->kind == GUARD_OWNER)
+        atomic_store_explicit(&e.guard->owner, 0, memory_order_release);
+    else
+        pthread_mutex_unlock(&e.guard->mutex);
+}
+
+static __attribute__((noinline, cold)) error_t_ refusal_error(const entry_t *e) {
+    return lib.wasmtime_error_new(e->guard->kind == GUARD_AFFINITY ? AFFINITY_MESSAGE
+                                                                   : REFUSED_MESSAGE);
+}
+
+/* An entry point that returns `type` (a refusal returns `refused_value`), guarding the Store
+ * `ctx`; PARAMS and ARGS are its parameter list and the names passed on. */
+#define GUARDED(type, refused_value, name, PARAMS, ARGS)                                      \
+    type gvlbench_##name PARAMS {                                                             \
+        entry_t e = enter(ctx, #name);                                                        \
+        if (__builtin_expect(e.refused, 0))                                                   \
+            return refused_value;                                                             \
+        type r = ((type(*) PARAMS)lib.name)ARGS;                                              \
+        leave(e);                                                                             \
+        return r;                                                                             \
+    }
+#define GUARDED_ERROR(name, PARAMS, ARGS) GUARDED(error_t_, refusal_error(&e), name, PARAMS, ARGS)
+#define GUARDED_VOID(name, PARAMS, ARGS)                                                      \
+    void gvlbench_##name PARAMS {                                                             \
+        entry_t e = enter(ctx, #name);                                                        \
+        if (__builtin_expect(e.refused, 0))                                                   \
+            return;                                                                           \
+        ((void(*) PARAMS)lib.name)ARGS;                                                       \
+        leave(e);                                                                             \
+    }
+
+typedef const void *cp; /* the C API's struct pointers, opaque here */
+
+GUARDED_ERROR(wasmtime_func_call,
+              (void *ctx, cp func, cp args, size_t nargs, void *results, size_t nresults,
+               void **trap),
+              (ctx, func, args, nargs, results, nresults, trap))
+GUARDED(uint8_t *, NULL, wasmtime_memory_data, (void *ctx, cp memory), (ctx, memory))
+GUARDED(size_t, 0, wasmtime_memory_data_size, (void *ctx, cp memory), (ctx, memory))
+GUARDED(uint64_t, 0, wasmtime_memory_size, (void *ctx, cp memory), (ctx, memory))
+GUARDED_ERROR(wasmtime_memory_grow, (void *ctx, cp memory, uint64_t delta, uint64_t *prev),
+              (ctx, memory, delta, prev))
+/* wasmtime_global_get has no way to say no: a refusal writes GLOBAL_REFUSED into the result
+ * (an invalid kind, and INT64_MIN in the value), so a typed binding that reads the value
+ * looks further only when it sees INT64_MIN, and a generic one sees an unknown kind. */
+#define GLOBAL_REFUSED_KIND 0xff
+void gvlbench_wasmtime_global_get(void *ctx, cp global, void *out) {
+    entry_t e = enter(ctx, "wasmtime_global_get");
+    if (__builtin_expect(e.refused, 0)) {
+        *(uint8_t *)out = GLOBAL_REFUSED_KIND;
+        *(int64_t *)((uint8_t *)out + 8) = INT64_MIN;
+        return;
+    }
+    ((void (*)(void *, cp, void *))lib.wasmtime_global_get)(ctx, global, out);
+    leave(e);
+}
+GUARDED_ERROR(wasmtime_global_set, (void *ctx, cp global, cp val), (ctx, global, val))
+GUARDED(bool, false, wasmtime_table_get, (void *ctx, cp table, uint64_t index, void *out),
+        (ctx, table, index, out))
+GUARDED_ERROR(wasmtime_table_set, (void *ctx, cp table, uint64_t index, cp val),
+              (ctx, table, index, val))
+GUARDED_ERROR(wasmtime_table_grow,
+              (void *ctx, cp table, uint64_t delta, cp init, uint64_t *prev),
+              (ctx, table, delta, init, prev))
+GUARDED(uint64_t, 0, wasmtime_table_size, (void *ctx, cp table), (ctx, table))
+GUARDED_ERROR(wasmtime_context_get_fuel, (void *ctx, uint64_t *fuel), (ctx, fuel))
+GUARDED_ERROR(wasmtime_context_set_fuel, (void *ctx, uint64_t fuel), (ctx, fuel))
+GUARDED_ERROR(wasmtime_context_gc, (void *ctx), (ctx))
+GUARDED_VOID(wasmtime_context_set_epoch_deadline, (void *ctx, uint64_t ticks), (ctx, ticks))
+GUARDED_ERROR(wasmtime_context_set_wasi, (void *ctx, void *wasi), (ctx, wasi))
+GUARDED(bool, false, wasmtime_instance_export_get,
+        (void *ctx, cp instance, const char *name, size_t len, void *item),
+        (ctx, instance, name, len, item))
+GUARDED(bool, false, wasmtime_instance_export_nth,
+        (void *ctx, cp instance, size_t index, char **name, size_t *len, void *item),
+        (ctx, instance, index, name, len, item))
+GUARDED_ERROR(wasmtime_instance_new,
+              (void *ctx, cp module, cp imports, size_t nimports, void *instance, void **trap),
+              (ctx, module, imports, nimports, instance, trap))
+GUARDED_ERROR(wasmtime_linker_instantiate,
+              (cp linker, void *ctx, cp module, void *instance, void **trap),
+              (linker, ctx, module, instance, trap))
+GUARDED(void *, NULL, wasmtime_func_type, (void *ctx, cp func), (ctx, func))
+GUARDED(void *, NULL, wasmtime_global_type, (void *ctx, cp global), (ctx, global))
+GUARDED(void *, NULL, wasmtime_memory_type, (void *ctx, cp memory), (ctx, memory))
+GUARDED(void *, NULL, wasmtime_table_type, (void *ctx, cp table), (ctx, table))
+GUARDED(uint64_t, 0, wasmtime_memory_page_size, (void *ctx, cp memory), (ctx, memory))
+GUARDED_VOID(wasmtime_func_new,
+             (void *ctx, cp type, void *callback, void *env, void *finalizer, void *ret),
+             (ctx, type, callback, env, finalizer, ret))
+GUARDED_ERROR(wasmtime_global_new, (void *ctx, cp type, cp val, void *ret), (ctx, type, val, ret))
+GUARDED_ERROR(wasmtime_memory_new, (void *ctx, cp type, void *ret), (ctx, type, ret))
+GUARDED_ERROR(wasmtime_table_new, (void *ctx, cp type, cp init, void *ret),
+              (ctx, type, init, ret))
+
+/* Memory.read / Memory.write as a native binding does them: the data pointer taken, the
+ * bounds checked and the bytes copied in one native call. An error when the range is out of
+ * bounds. `gvlbench_plain_memory_read/write` are that, unguarded: the baseline the guarded
+ * ones are priced against. */
+static error_t_ copy(void *ctx, cp memory, uint64_t offset, void *buf, size_t len,
+                     int to_memory) {
+    uint8_t *data = ((uint8_t * (*)(void *, cp)) lib.wasmtime_memory_data)(ctx, memory);
+    size_t size = ((size_t(*)(void *, cp))lib.wasmtime_memory_data_size)(ctx, memory);
+    if (offset > size || len > size - offset)
+        return lib.wasmtime_error_new("out of bounds memory access");
+    if (len)
+        to_memory ? memcpy(data + offset, buf, len) : memcpy(buf, data + offset, len);
+    return NULL;
+}
+
+error_t_ gvlbench_plain_memory_read(void *ctx, cp memory, uint64_t offset, void *dst,
+                                    size_t len) {
+    return copy(ctx, memory, offset, dst, len, 0);
+}
+
+error_t_ gvlbench_plain_memory_write(void *ctx, cp memory, uint64_t offset, const void *src,
+                                     size_t len) {
+    return copy(ctx, memory, offset, (void *)src, len, 1);
+}
+
+/* The same inside one entry of the Store's guard: no other thread can grow (and move) the
+ * memory between the pointer being taken and the copy. An error when refused. */
+static error_t_ guarded_copy(void *ctx, cp memory, uint64_t offset, void *buf, size_t len,
+                             int to_memory) {
+    entry_t e = enter(ctx, to_memory ? "memory_write" : "memory_read");
+    if (__builtin_expect(e.refused, 0))
+        return refusal_error(&e);
+    error_t_ error = copy(ctx, memory, offset, buf, len, to_memory);
+    leave(e);
+    return error;
+}
+
+error_t_ gvlbench_memory_read(void *ctx, cp memory, uint64_t offset, void *dst, size_t len) {
+    return guarded_copy(ctx, memory, offset, dst, len, 0);
+}
+
+error_t_ gvlbench_memory_write(void *ctx, cp memory, uint64_t offset, const void *src,
+                               size_t len) {
+    return guarded_copy(ctx, memory, offset, (void *)src, len, 1);
+}

@@ -17,17 +17,16 @@ module GvlbenchNativeGuard
   LIBRARY = File.expand_path("../native/libgvlguard.so", __dir__)
   ffi_lib LIBRARY
 
-  attach_function :gvlbench_guard_init, %i[pointer pointer], :int
+  attach_function :gvlbench_guard_init, [:string], :int
   attach_function :gvlbench_guard_new, [:pointer], :pointer
   attach_function :gvlbench_take_refusal, [:pointer], :long
-  attach_function :func_call_held, :gvlbench_func_call, GvlbenchWasm::CALL_ARGS, :pointer
-  attach_function :func_call_released, :gvlbench_func_call, GvlbenchWasm::CALL_ARGS, :pointer,
+  attach_function :func_call_held, :gvlbench_wasmtime_func_call, GvlbenchWasm::CALL_ARGS, :pointer
+  attach_function :func_call_released, :gvlbench_wasmtime_func_call, GvlbenchWasm::CALL_ARGS, :pointer,
                   blocking: true
 
-  # the very library GvlbenchWasm loaded hands the shim its functions
-  wasmtime = GvlbenchWasm.ffi_libraries.first
-  entry = %w[wasmtime_func_call wasmtime_error_new].map { |name| wasmtime.find_function(name) }
-  raise LoadError, "native guard: libwasmtime lacks #{entry.inspect}" unless gvlbench_guard_init(*entry).zero?
+  # the very library GvlbenchWasm loaded: the shim looks every entry point up in it
+  missing = gvlbench_guard_init(ENV.fetch("GVLBENCH_LIBWASMTIME"))
+  raise LoadError, "native guard: libwasmtime lacks #{missing} entry points" unless missing.zero?
 
   NAMES = {} # guard address -> the Store's name, for refusal messages
 

@@ -80,8 +80,9 @@ def apply_patches(task: Task) -> None:
     names = getattr(task, "patches", ())
     if names:
         from gvlbench.binding import patches
+        from gvlbench.protocol import Mode
 
-        patches.apply(names)
+        patches.apply(names, getattr(task, "mode", None) or Mode.RELEASED)
 
 
 def main() -> None:

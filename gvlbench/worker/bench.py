@@ -109,7 +109,7 @@ def pyperf_worker() -> None:
     assert isinstance(task, BenchTask)
     from gvlbench.binding import patches
 
-    patches.apply(task.patches)  # before anything touches wasmtime-py, as answer() does
+    patches.apply(task.patches, task.mode)  # before anything touches wasmtime-py, as answer() does
     runner = _runner(task, task_file)
     if task.code is not None:
         _time_code(task, runner)

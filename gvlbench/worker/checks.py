@@ -901,7 +901,7 @@ CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
 def run_check(task: CheckTask) -> dict[str, Any]:
     """The child's side: run one check `repeat` times and count the failures."""
     check = CHECK_FUNCTIONS[task.check]
-    patches.apply(task.patches)
+    patches.apply(task.patches, task.mode)
     failures: list[str] = []
     notes: list[str] = []
     failed = 0
