@@ -1,0 +1,69 @@
+"""The records: one JSON-lines file per process, each record one unbuffered write.
+
+A record is a JSON object with `t` (its kind) and `ns` (wall-clock nanoseconds, comparable
+across the processes of one command). The file is opened with O_APPEND and each record goes
+out in a single write, so a process that aborts or is SIGKILLed keeps every record written
+before it, and a reader never sees half a line except, at worst, the last one. The kinds and
+their keys are in docs/results.md (gvlbench's reader is gvlbench/report/trace.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+VERSION = 1  # of the records' format; the process record carries it
+
+_state: dict[str, Any] = {"fd": None, "dir": ""}
+
+
+def open_process(directory: str) -> None:
+    """Open this process's file and write its `process` record. A forked child opens its own
+    at its first record (one that execs at once, as subprocess's children do, writes none)."""
+    _state["dir"] = directory
+    _open(forked=False)
+    os.register_at_fork(after_in_child=_forget)
+
+
+def _forget() -> None:
+    _state["fd"], _state["forked"] = None, True
+
+
+def _open(forked: bool) -> int:
+    path = os.path.join(_state["dir"], f"proc-{os.getpid()}.jsonl")
+    fd = _state["fd"] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                                0o644)  # fmt: skip
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    _write(fd, "process", v=VERSION, pid=os.getpid(), ppid=os.getppid(), argv=list(sys.argv),
+           executable=sys.executable, python=".".join(map(str, sys.version_info[:3])),
+           gil="enabled" if is_enabled is None or is_enabled() else "disabled", forked=forked,
+           cwd=os.getcwd())  # fmt: skip
+    return fd
+
+
+def write(kind: str, **fields: Any) -> None:
+    """One record, written now (never buffered): what a crash a moment later cannot take.
+    A file the program closed under us is opened again; failing that, the record is dropped
+    rather than the program's call failing."""
+    if not _state["dir"]:
+        return
+    try:
+        fd = _state["fd"]
+        if fd is None:
+            fd = _open(forked=_state.get("forked", False))
+        _write(fd, kind, **fields)
+    except OSError:
+        try:
+            _write(_open(forked=_state.get("forked", False)), kind, **fields)
+        except OSError:
+            _state["dir"] = ""  # nowhere to write: stop trying, the program goes on
+
+
+def _write(fd: int, kind: str, **fields: Any) -> None:
+    record = {"t": kind, "ns": time.time_ns(), **fields}
+    data = (json.dumps(record, default=repr, separators=(",", ":")) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data) :]
