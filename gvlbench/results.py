@@ -6,7 +6,7 @@ Layout (see docs/results.md):
      "benchmarks": [...],              # one pyperf benchmark per (scenario, mode, threads)
      "gvlbench": {"schema": 1, "command": ..., "progress": [...], "failures": [...],
                   "race": [...], "guard_cost": [...], "verify": [...], "pool": [...],
-                  "phases": [...], "profile": [...]}}
+                  "phases": [...], "profile": [...], "trace": [...]}}
 
 pyperf ignores the "gvlbench" key; it holds what pyperf cannot (a progress ratio can be 0,
 which a pyperf value cannot). Files are written atomically, after every measurement, so a
@@ -43,6 +43,8 @@ class Results:
     profile: list[dict[str, Any]] = field(default_factory=list)
     # run's paired rounds: per child, every (mode/threads) cell's seconds per round
     speedup: list[dict[str, Any]] = field(default_factory=list)
+    # `gvlbench trace`: the program, processes, creation sites, Stores, compiles, Engines
+    trace: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Results) -> None:
         """Add every row of `other` (benchmarks, failures and each gvlbench section): what
@@ -80,6 +82,7 @@ class Results:
                 "phases": self.phases,
                 "profile": self.profile,
                 "speedup": self.speedup,
+                "trace": self.trace,
             },
         }
 
@@ -129,6 +132,7 @@ _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
     "profile": {"scenario": (str,), "mode": (str,), "runs": (int,), "plain_s": (list,),
                 "hooked_s": (list,), "phases": (dict,)},
     "speedup": {"scenario": (str,), "call_path": (str,), "loops": (int,), "cells": (dict,)},
+    "trace": {"kind": (str,)},  # each kind's keys: docs/results.md
 }  # fmt: skip
 _SAMPLE = {"ratio": _NUM, "call_s": _NUM}
 # Lists of numbers by section (a progress sample's own `call_s` is one number, so not here)
