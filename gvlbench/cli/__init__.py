@@ -58,9 +58,9 @@ def main() -> None:
 
 
 # The commands live in one module per concept; they are registered here, after `main` exists.
-from gvlbench.cli import cost, gate, profile, race, run, verify  # noqa: E402
+from gvlbench.cli import cost, gate, profile, race, run, trace, verify  # noqa: E402
 
-for _command in (run.list_cmd, run.run, race.race, profile.profile, verify.verify, cost.calls,
-                 cost.sweep,
+for _command in (run.list_cmd, run.run, race.race, profile.profile, trace.trace, verify.verify,
+                 cost.calls, cost.sweep,
                  gate.compare, gate.gate, gate.report, run.compile_cmd, run.show):  # fmt: skip
     main.add_command(_command)

@@ -34,7 +34,7 @@ from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
-from gvlbench.report import render, stats
+from gvlbench.report import render, stats, trace_tables
 from gvlbench.report.guard_cost import guard_cost_rows
 from gvlbench.report.phases import phases_rows
 from gvlbench.report.pool import pool_rows
@@ -257,6 +257,10 @@ def show_results(res: results.Results) -> None:
     cpus = int(res.metadata.get("usable_cpus") or cpu_count())
     if res.command in ("calls", "sweep"):
         show_costs(res)
+        return
+    if res.command == "trace":
+        for part in trace_tables.report(res.trace):
+            out.print(part, soft_wrap=isinstance(part, str), highlight=False)
         return
     if res.pool or any(f.get("kind") == "pool" for f in res.failures):
         out.print(render.pool_table(pool_rows(res)))

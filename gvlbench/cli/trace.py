@@ -1,0 +1,112 @@
+"""`trace`: run any Python program and say, for every wasmtime Store, who used it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from gvlbench.cli.common import err, out, output_path, print_json
+from gvlbench.errors import OptionError
+from gvlbench.harness.trace import TraceOptions
+from gvlbench.harness.trace import trace as run_trace
+from gvlbench.report import trace_tables
+
+
+class _Status:
+    """The status line on stderr, with the program's output relayed above it."""
+
+    def __init__(self, command: str, quiet: bool):
+        self.command = command
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn(), console=err, transient=True)  # fmt: skip
+        self._task = self._progress.add_task(f"starting {command}")
+
+    def __enter__(self) -> _Status:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def update(self, tally: dict[str, int], elapsed_s: float) -> None:
+        line = trace_tables.status_line(tally, elapsed_s, self.command)
+        self._progress.update(self._task, description=line)
+
+    def output(self, line: str, is_err: bool) -> None:
+        err.print(Text.from_ansi(line), soft_wrap=True)
+
+    def step(self, text: str) -> None:
+        self._progress.update(self._task, description=text)
+
+
+@click.command(context_settings={"ignore_unknown_options": True,
+                                 "allow_interspersed_args": False})  # fmt: skip
+@click.option(
+    "--python",
+    metavar="PATH",
+    help="Run the command under this interpreter (a free-threaded 3.13t, say): "
+    "a script or `python ...` with it, `pytest ...` from its environment.",
+)
+@click.option(
+    "--refuse",
+    is_flag=True,
+    help="A thread entering a Store another thread is using gets StoreInUseError, "
+    "as under --patch store-guard (default: it waits, so the program lives).",
+)
+@click.option(
+    "--let-it-crash",
+    "proceed",
+    is_flag=True,
+    help="Record overlaps and let them happen: the program may crash (its records survive).",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    metavar="SECONDS",
+    help="Stop the program after this long (SIGINT, then SIGKILL) and report. [default: none]",
+)
+@click.option(
+    "--records",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Keep the hook's raw records (one JSON-lines file per process) here.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Do not relay the program's own output.")
+@click.option(
+    "-o",
+    "--json",
+    "output",
+    metavar="PATH",
+    help="Write results (every row of the report) to PATH, or '-' for stdout.",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
+def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | None,
+          records: Path | None, quiet: bool, output: str | None,
+          command: tuple[str, ...]) -> None:  # fmt: skip
+    """Run a Python program and say, for every wasmtime Store, who used it: where it was
+    made, every thread that entered it, calls that overlapped (with both stacks), and its
+    lifetime pattern; also Modules compiled again from the same bytes and Engines made per
+    call. For each Store shared with overlap, a `gvlbench race` command that reproduces it.
+
+    COMMAND is a script, `python -m ...` or `pytest ...`, after `--`. Exit 0: no Store was
+    shared with overlap; 1: one was; 2: bad input. How the program itself ended is reported.
+    """
+    if refuse and proceed:
+        raise OptionError("give --refuse or --let-it-crash, not both")
+    on_overlap = "refuse" if refuse else "proceed" if proceed else "wait"
+    opts = TraceOptions(command, python, on_overlap, timeout_s, records, output_path(output),
+                        quiet)  # fmt: skip
+    with _Status(" ".join(command) or "(nothing)", quiet) as status:
+        res = run_trace(opts, status)
+    code, _ = trace_tables.verdict(res.trace)
+    if output == "-":
+        print_json(res.to_json())
+    else:
+        for part in trace_tables.report(res.trace):
+            out.print(part, soft_wrap=isinstance(part, str), highlight=False)
+    sys.exit(code)

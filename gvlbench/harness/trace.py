@@ -1,0 +1,214 @@
+"""`gvlbench trace -- COMMAND`: run any Python program with every wasmtime Store watched.
+
+The program is not a measuring child: it is the user's, run once, as they would run it, with
+the trace hook (gvlbench/tracehook) first on PYTHONPATH, so every Python process it starts
+patches wasmtime-py the moment it imports it. The hook writes its records as they happen, one
+file per process, into a directory this module reads while the program runs (the status
+line, and the results file rewritten every second) and once more after it ends. The records
+become the results file's `trace` rows (report/trace.py), each unsafe creation site gets the
+`gvlbench race` command that reproduces it (trace_repro.py), and trace's exit code says
+whether any Store was shared with overlap. The program's own end (an exit code, or a signal)
+is a row of its own, reported, never the exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gvlbench import lifecycle
+from gvlbench.errors import OptionError, UserError
+from gvlbench.harness import trace_repro
+from gvlbench.harness.target import base_metadata
+from gvlbench.harness.trace_command import Launch, resolve
+from gvlbench.harness.trace_program import Program, ProgramEnd
+from gvlbench.report.trace import TraceModel
+from gvlbench.results import Results, write_results
+
+HOOK_DIR = Path(__file__).resolve().parents[1] / "tracehook"
+ON_OVERLAP = ("wait", "refuse", "proceed")
+POLL_S = 0.2
+WRITE_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    command: tuple[str, ...]
+    python: str | None = None
+    on_overlap: str = "wait"
+    timeout_s: float | None = None
+    records: Path | None = None  # keep the raw records here (default: a temporary directory)
+    output: Path | None = None  # the results file, rewritten as records arrive
+    quiet: bool = False  # do not relay the program's output
+
+    def __post_init__(self) -> None:
+        if self.on_overlap not in ON_OVERLAP:
+            raise OptionError(f"on overlap: {self.on_overlap!r} is not one of {ON_OVERLAP}")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise OptionError(f"--timeout must be positive, got {self.timeout_s:g}")
+
+
+class Display(Protocol):
+    """What the run tells the CLI: the status line, the program's output, a step."""
+
+    def update(self, tally: dict[str, int], elapsed_s: float) -> None: ...
+
+    def output(self, line: str, is_err: bool) -> None: ...
+
+    def step(self, text: str) -> None: ...
+
+
+class RecordTail:
+    """The complete records every process has written since the last read."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._offsets: dict[Path, int] = {}
+        self._partial: dict[Path, bytes] = {}
+        self.damaged = 0
+
+    def read(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for path in sorted(self.directory.glob("proc-*.jsonl")):
+            with open(path, "rb") as f:
+                f.seek(self._offsets.get(path, 0))
+                data = f.read()
+            self._offsets[path] = self._offsets.get(path, 0) + len(data)
+            lines = (self._partial.pop(path, b"") + data).split(b"\n")
+            self._partial[path] = lines.pop()
+            pid = int(path.stem.removeprefix("proc-"))
+            for line in lines:
+                try:
+                    yield pid, json.loads(line)
+                except ValueError:
+                    self.damaged += 1
+
+    def finish(self) -> None:
+        """After the program: a last line without its newline was cut by a kill."""
+        self.damaged += sum(1 for rest in self._partial.values() if rest.strip())
+
+
+def trace(opts: TraceOptions, display: Display) -> Results:
+    """Run the program to its end (or --timeout, or Ctrl-C) and report every Store."""
+    launch = resolve(opts.command, opts.python)
+    with _records_dir(opts.records) as directory, _alive(directory) as fifo:
+        program = Program(launch.argv, _env(directory, fifo, opts.on_overlap),
+                          None if opts.quiet else display.output)  # fmt: skip
+        model, tail = TraceModel(), RecordTail(directory)
+        try:
+            end = _watch(program, model, tail, opts, display, launch)
+        except lifecycle.Terminated:  # SIGTERM, SIGHUP: stop it, keep what was traced, go
+            program.stop("interrupted")
+            _read(tail, model)
+            _write(opts, launch, model, program.finish())
+            raise
+    results = _results(launch, opts, model, end)
+    display.step("writing the race commands")
+    trace_repro.attach(results.trace, os.getcwd(), display.step)
+    if opts.output:
+        write_results(opts.output, results)
+    if not model.processes:
+        raise UserError(
+            f"`{launch.display}` ran ({end.describe()}) but no Python process of it loaded the "
+            "trace hook: trace watches Python programs (one started with -I, -E or -S "
+            "ignores the PYTHONPATH the hook needs)"
+        )
+    return results
+
+
+def _watch(program: Program, model: TraceModel, tail: RecordTail, opts: TraceOptions,
+           display: Display, launch: Launch) -> ProgramEnd:  # fmt: skip
+    """Poll until the program ends: records in, status out, the results file kept fresh."""
+    written = 0.0
+    try:
+        while program.running():
+            time.sleep(POLL_S)
+            if _read(tail, model) and opts.output and time.monotonic() - written > WRITE_EVERY_S:
+                written = time.monotonic()
+                _write(opts, launch, model, None)
+            display.update(model.tally(), program.elapsed_s)
+            if opts.timeout_s is not None and program.elapsed_s > opts.timeout_s:
+                program.stop("timed out")
+    except KeyboardInterrupt:  # the user stops the program; the trace is reported
+        program.stop("interrupted")
+    end = program.finish()
+    _read(tail, model)
+    tail.finish()
+    model.damaged += tail.damaged
+    return end
+
+
+def _read(tail: RecordTail, model: TraceModel) -> int:
+    n = 0
+    for pid, record in tail.read():
+        model.add(pid, record)
+        n += 1
+    return n
+
+
+def _results(launch: Launch, opts: TraceOptions, model: TraceModel,
+             end: ProgramEnd | None) -> Results:  # fmt: skip
+    metadata = base_metadata((launch.runtime,) if launch.runtime else (), target="command",
+                             command_line=launch.display, on_overlap=opts.on_overlap)  # fmt: skip
+    program = [end.row(launch.command)] if end else []
+    return Results(metadata=metadata, command="trace", trace=program + model.rows())
+
+
+def _write(opts: TraceOptions, launch: Launch, model: TraceModel, end: ProgramEnd | None) -> None:
+    if opts.output:
+        write_results(opts.output, _results(launch, opts, model, end))
+
+
+def _env(directory: Path, fifo: Path, on_overlap: str) -> dict[str, str]:
+    from gvlbench.binding.trace_points import store_entry_points
+
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(HOOK_DIR) + (os.pathsep + path if path else "")
+    env.update(GVLBENCH_TRACE_DIR=str(directory), GVLBENCH_TRACE_ON_OVERLAP=on_overlap,
+               GVLBENCH_TRACE_ENTRY_POINTS=json.dumps(store_entry_points()),
+               GVLBENCH_TRACE_ALIVE=str(fifo))  # fmt: skip
+    return env
+
+
+@contextlib.contextmanager
+def _records_dir(keep: Path | None) -> Iterator[Path]:
+    """`--records DIR` (which must hold no records yet), or a temporary directory."""
+    if keep is None:
+        directory = Path(tempfile.mkdtemp(prefix="gvlbench-trace-"))
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return
+    try:
+        keep.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OptionError(f"--records {keep}: {exc.strerror or exc}") from None
+    if any(keep.glob("proc-*.jsonl")):
+        raise OptionError(f"--records {keep} already holds records: give an empty directory")
+    yield keep
+
+
+@contextlib.contextmanager
+def _alive(directory: Path) -> Iterator[Path]:
+    """The FIFO every traced process watches (tracehook/watchdog.py): held open here for as
+    long as this process lives, so its end, however it comes, ends them too."""
+    fifo = directory / "alive.fifo"
+    with contextlib.suppress(FileNotFoundError):
+        fifo.unlink()
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        yield fifo
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            fifo.unlink()

@@ -1,0 +1,122 @@
+"""The traced program as a child process: started, relayed, stopped, and how it ended.
+
+It runs in its own session, as a measuring child does (harness/runner.py), so stopping it
+stops its whole process group, and it asks the kernel to kill it if the harness dies
+(lifecycle.die_with_parent); its own children are covered by the hook's watchdog. Its stdout
+and stderr are read line by line and handed to `relay` (the CLI writes them to stderr, above
+the status line), and the stderr's last lines and any Rust panic site are kept, so the report
+can say how the program ended: an exit code, or a signal and where Wasmtime panicked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gvlbench.errors import OptionError
+from gvlbench.harness.runner import STDERR_TAIL_LINES, panic_location, signal_name
+from gvlbench.lifecycle import die_with_parent
+
+STOP_GRACE_S = 2.0  # after SIGINT (KeyboardInterrupt: atexit runs, records are finished)
+Relay = Callable[[str, bool], None]  # (line, from stderr)
+
+
+@dataclass(frozen=True)
+class ProgramEnd:
+    status: str  # exited | killed | timed out | interrupted
+    returncode: int | None
+    signal: str | None
+    panic: str | None
+    duration_s: float
+    stderr_tail: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.signal:
+            how = f"killed by {self.signal}" + (f" (panic at {self.panic})" if self.panic else "")
+        else:
+            how = f"exited with code {self.returncode}"
+        if self.status == "timed out":
+            how = f"stopped at --timeout ({how})"
+        elif self.status == "interrupted":
+            how = f"stopped by Ctrl-C ({how})"
+        return f"{how} after {self.duration_s:.1f} s"
+
+    def row(self, command: Sequence[str]) -> dict[str, Any]:
+        return {"kind": "program", "argv": list(command), "status": self.status,
+                "returncode": self.returncode, "signal": self.signal, "panic": self.panic,
+                "duration_s": self.duration_s, "description": self.describe(),
+                "stderr_tail": list(self.stderr_tail)}  # fmt: skip
+
+
+class Program:
+    def __init__(self, argv: Sequence[str], env: dict[str, str], relay: Relay | None):
+        self.started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                list(argv), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),
+            )  # fmt: skip
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise OptionError(f"cannot run {argv[0]}: {why}") from None
+        self.stopped = ""  # why gvlbench stopped it: timed out | interrupted
+        self.tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self.panic: str | None = None
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(pipe, is_err, relay), daemon=True)
+            for pipe, is_err in ((self.proc.stdout, False), (self.proc.stderr, True))
+        ]
+        for pump in self._pumps:
+            pump.start()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def _pump(self, pipe: Any, is_err: bool, relay: Relay | None) -> None:
+        for raw in iter(pipe.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if is_err:
+                self.tail.append(line)
+                self.panic = self.panic or panic_location(line)
+            if relay is not None:
+                relay(line, is_err)
+        pipe.close()
+
+    def stop(self, why: str) -> None:
+        """SIGINT to the whole group (Python runs its atexit: the hook finishes its records),
+        then SIGKILL after a grace period."""
+        self.stopped = self.stopped or why
+        self._signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signum)
+
+    def finish(self) -> ProgramEnd:
+        """Wait for the program, kill what it left in its group, and say how it ended."""
+        returncode = self.proc.wait()
+        duration_s = self.elapsed_s
+        self._signal(signal.SIGKILL)  # whatever it left behind does not outlive the trace
+        for pump in self._pumps:
+            pump.join(timeout=5)
+        signame = signal_name(-returncode) if returncode < 0 else None
+        status = self.stopped or ("killed" if signame else "exited")
+        return ProgramEnd(status, returncode, signame, self.panic, duration_s, tuple(self.tail))
