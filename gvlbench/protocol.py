@@ -20,6 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from gvlbench.designs import GUARDS
 from gvlbench.modes import GIL_MODES, Mode
 
 PROTOCOL = 1
@@ -379,9 +380,10 @@ class PoolTask(CallTask):
     repeats: int = 1
 
 
-# The Store guards: `python` is written in the worker's own language (binding/guard.py, or
-# the Ruby worker's StoreGuard), `native` is the C shim gvlbench/native/guard.c.
-GUARD_KINDS = ("python", "native")
+# The Store guards (designs.py): `python` is written in the worker's own language
+# (binding/guard.py, or the Ruby worker's StoreGuard); `native` (the owner word), `affinity`
+# and `mutex` are the C shim gvlbench/native/guard.c.
+GUARD_KINDS = GUARDS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -395,6 +397,7 @@ class RaceTask(CallTask):
     guard: bool
     duration_s: float
     guard_kind: str = "python"  # GUARD_KINDS; a task without it means the python guard
+    entry: str = ""  # designs.ENTRY_RACES: race this Store entry point against its owner
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -404,6 +407,7 @@ class GuardCostTask(CallTask):
     kind: ClassVar[str] = "guard-cost"
     rounds: int
     guards: tuple[str, ...] = ("python",)  # GUARD_KINDS
+    entry: str = "call"  # designs.ENTRIES: the call, or an accessor of wat/entries.wat
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -122,7 +122,7 @@ _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
              "refused": (int,), "exceptions": (dict,), "duration_s": _NUM,
              "after_start_s": _OPT_NUM, "signal": _OPT_STR, "panic": _OPT_STR},
     "guard_cost": {"scenario": (str,), "call_path": (str,), "mode": (str,),
-                   "unguarded_ns": (list,), "guarded_ns": (list,)},
+                   "unguarded_ns": (list,), "guarded_ns": (dict, list)},
     "verify": {"check": (str,), "mode": (str,), "status": (str,), "detail": (str,),
                "failed": (int,), "repeat": (int,)},
     "pool": {"scenario": (str,), "executor": (str,), "threads": (int,), "wall_s": (list,),

@@ -19,6 +19,7 @@ Four call paths exist on top of that, priced side by side by `gvlbench calls`:
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -62,6 +63,20 @@ _FAST_CALL = {mode: _fast(lib, "wasmtime_func_call") for mode, lib in _LIBS.item
 _FAST_CONTEXT = {mode: _fast(lib, "wasmtime_store_context") for mode, lib in _LIBS.items()}
 _SCALARS = {"i32": ctypes.c_int32, "i64": ctypes.c_int64, "f32": ctypes.c_float,
             "f64": ctypes.c_double}  # fmt: skip
+
+
+def fast_restype(restype: Any) -> Any:
+    """A pointer restype as c_void_p (an int or None: nothing to build on the hot path)."""
+    return ctypes.c_void_p if isinstance(restype, type(ctypes.POINTER(ctypes.c_int))) else restype
+
+
+@functools.cache
+def library(name: str, mode: Mode) -> Any:
+    """libwasmtime's `name` through the handle for `mode`, with no argtypes (the caller passes
+    ready ctypes objects) and wasmtime-py's restype (a pointer as c_void_p)."""
+    fn = _LIBS[mode][name]
+    fn.restype, fn.argtypes = fast_restype(internals.binding(name).restype), None
+    return fn
 
 
 FAULT_ENV = "GVLBENCH_FAULT"

@@ -33,7 +33,7 @@ from typing import Any
 import wasmtime
 
 from gvlbench import native
-from gvlbench.binding import internals, invoke
+from gvlbench.binding import entries, internals, invoke
 from gvlbench.binding.guard import StoreInUseError
 from gvlbench.binding.invoke import CallPath, Mode, PreparedCall, effective_mode
 from gvlbench.errors import OptionError, UnavailableError
@@ -222,8 +222,11 @@ def entry(name: str, mode: Mode, fast: bool = True) -> Any:
     restype and no argtypes (`fast`: for prepared ctypes arguments), or with its whole
     signature (for wasmtime-py's own callers)."""
     binding = internals.binding(name)
+    if fast:
+        return _fn(_shim().libs[effective_mode(mode)], f"gvlbench_{name}",
+                   invoke.fast_restype(binding.restype), None)  # fmt: skip
     return _fn(_shim().libs[effective_mode(mode)], f"gvlbench_{name}", binding.restype,
-               None if fast else binding.argtypes)  # fmt: skip
+               binding.argtypes)  # fmt: skip
 
 
 @cache
@@ -232,36 +235,71 @@ def refusals() -> ctypes.c_ulong:
     return ctypes.c_ulong.in_dll(_shim().libs[Mode.RELEASED], "gvlbench_refusals")
 
 
-def _checked(fn: Any) -> Callable[..., Any]:
-    """`fn` (a value-returning entry point: no error channel) with the refusal it may have
-    recorded raised: one load of the refusal count while nobody has ever been refused."""
-    count = refusals()
+# wasmtime-py's bindings with no error channel and no value to look at (void): a refusal is
+# found by one load of the shim's refusal count. Every other one returns a value a refusal
+# makes falsy (0, NULL, false), and only then is the refusal looked for.
+VOID_ENTRIES = frozenset({"wasmtime_global_get", "wasmtime_func_new",
+                          "wasmtime_context_set_epoch_deadline"})  # fmt: skip
 
-    def call(*args: Any) -> Any:
+
+def _checked(fn: Any, name: str) -> Callable[..., Any]:
+    """`fn` (an entry point with no error channel) with the refusal it may have recorded
+    raised as StoreInUseError."""
+    if name in VOID_ENTRIES:
+        count = refusals()
+
+        def void(*args: Any) -> Any:
+            fn(*args)
+            if count.value:
+                raise_if_refused()
+
+        return void
+
+    def value(*args: Any) -> Any:
         result = fn(*args)
-        if count.value:
+        if not result:  # 0, NULL or false: a refusal, or a real one
             raise_if_refused()
         return result
 
-    return call
+    return value
 
 
+@cache
+def copy_function(name: str, guarded: bool = True) -> Any:
+    """The shim's memory copy, `memory_read` or `memory_write`, for prepared ctypes arguments:
+    through the Store's guard, or the same copy unguarded (`gvlbench_plain_...`)."""
+    symbol = f"gvlbench_{name}" if guarded else f"gvlbench_plain_{name}"
+    return _fn(_shim().libs[Mode.RELEASED], symbol, ctypes.c_void_p, None)
+
+
+def functions(mode: Mode) -> entries.Functions:
+    """Every entry point through the shim's guards, for binding/entries.py's operations."""
+
+    def fn(name: str) -> Any:
+        return copy_function(name) if name.startswith("memory_") else entry(name, mode)
+
+    return entries.Functions(fn, raise_if_refused)
+
+
+@cache
 def _memory_copy(name: str) -> Any:
-    return _fn(_shim().libs[Mode.RELEASED], name, ctypes.c_void_p,
-               [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p,
-                ctypes.c_size_t])  # fmt: skip
+    """The shim's guarded copy for wasmtime-py's Memory methods: no argument types to convert
+    through (the callers pass ctypes objects; an int would travel as a C int)."""
+    return _fn(_shim().libs[Mode.RELEASED], name, ctypes.c_void_p, None)
 
 
 def _guarded_read(self: wasmtime.Memory, store: Any, start: int | None = 0,
                   stop: int | None = None) -> bytearray:  # fmt: skip
     """Memory.read with the pointer taken, checked and copied from in one guarded entry."""
     start, stop, _ = slice(start, stop).indices(self.data_len(store))
-    if stop - start <= 0:
+    length = stop - start
+    if length <= 0:
         return bytearray(0)
-    out = bytearray(stop - start)
-    buf = (ctypes.c_ubyte * len(out)).from_buffer(out)
-    error = _memory_copy("gvlbench_memory_read")(store._context(), ctypes.byref(self._memory),
-                                                 start, buf, len(out))  # fmt: skip
+    out = bytearray(length)
+    buf = (ctypes.c_ubyte * length).from_buffer(out)
+    error = _memory_copy("gvlbench_memory_read")(
+        store._context(), ctypes.byref(self._memory), ctypes.c_uint64(start), buf,
+        ctypes.c_size_t(length))  # fmt: skip
     if error:
         raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, internals.ERROR_PTR))
     return out
@@ -273,16 +311,21 @@ def _guarded_write(self: wasmtime.Memory, store: Any, value: bytes | bytearray,
     IndexError for a range outside the memory kept)."""
     size = self.data_len(store)
     first = slice(start, None).indices(size)[0]
-    if first >= size or first + len(value) > size:
+    length = len(value)
+    if first >= size or first + length > size:
         raise IndexError("index out of range")
-    if not value:
+    if not length:
         return 0
-    src = bytes(value)
-    error = _memory_copy("gvlbench_memory_write")(store._context(), ctypes.byref(self._memory),
-                                                  first, src, len(src))  # fmt: skip
+    if isinstance(value, bytearray):  # the caller's buffer, not a copy
+        src: Any = (ctypes.c_ubyte * length).from_buffer(value)
+    else:
+        src = value if isinstance(value, bytes) else bytes(value)
+    error = _memory_copy("gvlbench_memory_write")(
+        store._context(), ctypes.byref(self._memory), ctypes.c_uint64(first), src,
+        ctypes.c_size_t(length))  # fmt: skip
     if error:
         raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, internals.ERROR_PTR))
-    return len(src)
+    return length
 
 
 _STOCK: dict[str, Any] = {}  # what use_stock replaced, for restore_stock
@@ -304,7 +347,7 @@ def use_stock(mode: Mode) -> None:
     for name in VALUE_ENTRIES:
         fn = entry(name, Mode.RELEASED, fast=False)
         replacements[f"_{name}"] = fn
-        replacements[name] = _checked(fn)
+        replacements[name] = _checked(fn, name)
     replacements["Memory.read"], replacements["Memory.write"] = _guarded_read, _guarded_write
     replacements["WasmtimeError._from_ptr"] = _refusal_aware(_STOCK["WasmtimeError._from_ptr"])
     internals.set_stock_entry_points(replacements)

@@ -83,6 +83,13 @@ _STORE_ENTRY_POINTS: tuple[tuple[type, str, int], ...] = (
     *((wasmtime.Store, m, 0) for m in ("get_fuel", "set_fuel", "set_epoch_deadline", "gc")),
     (wasmtime.Instance, "exports", 1),
     (wasmtime.Linker, "instantiate", 1),
+    # making things in a Store: instantiation, host functions, globals, memories, tables,
+    # WASI; and reading a Store object's type
+    *((cls, "__init__", 1) for cls in (wasmtime.Instance, wasmtime.Func, wasmtime.Global,
+                                       wasmtime.Memory, wasmtime.Table)),
+    (wasmtime.Store, "set_wasi", 0),
+    *((cls, "type", 1) for cls in (wasmtime.Func, wasmtime.Global, wasmtime.Memory,
+                                   wasmtime.Table)),
 )  # fmt: skip
 
 

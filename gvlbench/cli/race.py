@@ -25,9 +25,16 @@ from gvlbench.cli.common import (
     runtime_option,
 )
 from gvlbench.cli.run import show_results
+from gvlbench.designs import ENTRIES, ENTRY_RACES, GUARDS, NATIVE
 from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness import interpreter
-from gvlbench.harness.guard_cost import ROUNDS, GuardCostExperiment, choose_runtimes
+from gvlbench.harness.guard_cost import (
+    ENTRY_SCENARIO,
+    ROUNDS,
+    GuardCostExperiment,
+    check_choices,
+    choose_runtimes,
+)
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
 from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import GUARD_KINDS, CallPath, Mode
@@ -51,8 +58,9 @@ from gvlbench.report.race import check_expectation, summarize
     flag_value="python",
     default=None,
     help="Put a Store guard around every call: python (the default of a bare --guard; in "
-    "Ruby, the guard written in Ruby) or native (one compare-and-swap in C, "
-    "gvlbench/native/guard.c).",
+    "Ruby, the guard written in Ruby), native (the owner word: one compare-and-swap in C, "
+    "gvlbench/native/guard.c), affinity (the owner fixed at creation) or mutex (a second "
+    "thread waits).",
 )
 @click.option(
     "--matrix",
@@ -60,6 +68,15 @@ from gvlbench.report.race import check_expectation, summarize
     help="Race every configuration in one table: shared, per-thread, shared with "
     "the python guard and with the native guard (where it is built), and shared with the "
     "lock held (not on a free-threaded --python).",
+)
+@click.option(
+    "--entry-race",
+    "entry_races",
+    multiple=True,
+    metavar="NAME",
+    help="Race a Store entry point other than the call against the Store's owner (repeatable, "
+    "or 'all'): instantiate, memory-read-static, memory-read-dynamic, fuel-set, global-set. "
+    "With --matrix: unguarded and under every guard design.",
 )
 @mode_option(default="released")
 @click.option(
@@ -93,8 +110,26 @@ from gvlbench.report.race import check_expectation, summarize
 @click.option(
     "--guard-cost",
     is_flag=True,
-    help="Instead of racing, measure the python and native guards' cost per call side by "
-    "side (nop and add; raw, lean and stock paths; held and released; Ruby where it runs).",
+    help="Instead of racing, measure every guard design's cost per operation side by side: "
+    "the call (nop and add, held and released) and each Store accessor (memory, global, "
+    "table, fuel), along the raw, lean and stock paths, and in Ruby where it runs.",
+)
+@click.option(
+    "--entry",
+    "entries",
+    multiple=True,
+    metavar="NAME",
+    help="--guard-cost: price only this entry point (repeatable): call, memory.size, "
+    "memory.read, memory.write, global.get, global.set, table.get, fuel.get, fuel.set "
+    "[default: all].",
+)
+@click.option(
+    "--design",
+    "designs",
+    multiple=True,
+    metavar="NAME",
+    help="--guard-cost: price only this guard design (repeatable): python, native (the owner "
+    "word), affinity, mutex [default: all].",
 )
 @click.option(
     "--rounds",
@@ -118,9 +153,11 @@ from gvlbench.report.race import check_expectation, summarize
 )
 @runtime_option
 @python_option
-def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int, trials: int,
+def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, ...], mode: str,
+         threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
-         guard_cost: bool, rounds: int, output: str | None,
+         guard_cost: bool, entries: tuple[str, ...], designs: tuple[str, ...], rounds: int,
+         output: str | None,
          timeout_s: float | None, runtimes: tuple[str, ...], pythons: tuple[str, ...],
          setup: tuple[str, ...],
          per_thread_setup: tuple[str, ...], stmt: str | None, code_name: str,
@@ -143,16 +180,22 @@ def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int,
             raise OptionError(
                 "--guard-cost prices the guards under the harness's Python and Ruby; drop --python"
             )
-        res = _guard_cost(mode, rounds, runtimes, path)
+        res = _guard_cost(mode, rounds, runtimes, path, entries or ENTRIES, designs or GUARDS)
     else:
         probed = interpreter.resolve_runtimes(runtimes, pythons)
-        configs = (_code_configs(matrix, mode, patches) if code is not None
-                   else _race_configs(shared, guard, matrix, mode, patches))  # fmt: skip
+        races = ENTRY_RACE_NAMES if "all" in entry_races else entry_races
+        if races:
+            configs = _entry_race_configs(guard, matrix, mode)
+            scenario_name = ENTRY_SCENARIO
+            threads = threads if _given("threads") else 2
+        else:
+            configs = (_code_configs(matrix, mode, patches) if code is not None
+                       else _race_configs(shared, guard, matrix, mode, patches))  # fmt: skip
         opts = RaceOptions(
             scenario=scenario.find(scenario_name) if code is None else None,
             configs=configs, threads=threads, trials=trials,
             duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
-            runtimes=probed, code=code, name=code_name,
+            runtimes=probed, code=code, name=code_name, entry_races=races,
         )  # fmt: skip
         announce_runtimes(probed)
         res = measure(RaceExperiment(opts), path)
@@ -166,6 +209,9 @@ def race(shared: bool, guard: str | None, matrix: bool, mode: str, threads: int,
             err.print(f"[red]expectation failed:[/red] {escape(problem)}", soft_wrap=True)
         if problems:
             sys.exit(EXIT_FAILED)
+
+
+ENTRY_RACE_NAMES = tuple(ENTRY_RACES)
 
 
 def _race_configs(shared: bool, guard: str | None, matrix: bool, mode: str,
@@ -184,6 +230,23 @@ def _race_configs(shared: bool, guard: str | None, matrix: bool, mode: str,
     store = "shared" if shared else "per-thread"
     return tuple(RaceConfig(store, guard is not None, m, guard or "python", patches)
                  for m in modes(mode))  # fmt: skip
+
+
+def _entry_race_configs(guard: str | None, matrix: bool, mode: str) -> tuple[RaceConfig, ...]:
+    """An entry race's configurations: unguarded, and under --guard's design; with --matrix,
+    under every design (the native ones where the shim is built)."""
+    if matrix:
+        built = native.unavailable_reason() is None
+        designs = tuple(d for d in GUARD_KINDS if built or d not in NATIVE)
+    else:
+        designs = (guard,) if guard else ()
+    return tuple(RaceConfig("shared", g is not None, m, g or "python")
+                 for m in modes(mode) for g in (None, *designs))  # fmt: skip
+
+
+def _given(name: str) -> bool:
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not click.core.ParameterSource.DEFAULT
 
 
 def _code_configs(matrix: bool, mode: str, patches: tuple[str, ...]) -> tuple[RaceConfig, ...]:
@@ -208,13 +271,15 @@ def _check_code_options(guard_cost: bool, guard: str | None, scenario_name: str)
         raise OptionError("--guard wraps a scenario's calls; for code use --patch store-guard")
 
 
-def _guard_cost(
-    mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | None
-) -> results.Results:
-    """Both guards, every path and mode; Ruby too when asked for, or (asked for nothing)
-    where it runs."""
+def _guard_cost(mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | None,
+                entries: tuple[str, ...], designs: tuple[str, ...]) -> results.Results:  # fmt: skip
+    """Every design, entry point, path and mode; Ruby too when asked for, or (asked for
+    nothing) where it runs."""
+    check_choices(entries, designs)
     measured = GIL_MODES if mode == "released" else modes(mode)
     python, ruby = choose_runtimes(runtimes)
     announce_runtimes((ruby,) if ruby else ())
     paths = (CallPath.RAW, CallPath.LEAN, CallPath.STOCK) if python else ()
-    return measure(GuardCostExperiment(paths, measured, rounds=rounds, ruby=ruby), path)
+    experiment = GuardCostExperiment(paths, measured, rounds=rounds, ruby=ruby, entries=entries,
+                                     guards=designs)  # fmt: skip
+    return measure(experiment, path)

@@ -1,16 +1,21 @@
-"""What a Store guard costs per call: the number the wasmtime-rb PR debate lacked.
+"""What a Store guard costs per operation: the number the wasmtime-rb PR debate lacked.
 
-Two guards side by side: `python` (binding/guard.py, or the Ruby worker's guard written in
-Ruby) and `native` (one compare-and-swap in C, gvlbench/native/guard.c: what a binding would
-really pay). For a nop call and a typical small call (`add_i64(2, 3)`), held and released,
-through the raw, lean and stock call paths, uncontended (one thread), and through the Ruby
-worker's call when Ruby runs here. The cost is a fraction of a microsecond, smaller than the
-drift between two processes on a noisy 2-core box, so it is not measured as the difference of
-two separate pyperf benchmarks (tried: the differences came out as large as the calls and of
-either sign). Instead one child times batches of the unguarded call and of each guarded one
-in turn, the order reversed every other round (ABC CBA), and each guard's cost is the median
-of its paired differences with the unguarded batch of the same round, with their
-interquartile range.
+Every design side by side (designs.py): the guard written in the worker's language
+(`python`: binding/guard.py, or the Ruby worker's StoreGuard) and the three native designs in
+C (gvlbench/native/guard.c: the owner word, thread affinity, a mutex), on every Store entry
+point the reviewer named: the call (a nop call and a typical small call, `add_i64(2, 3)`) and
+the accessors of wat/entries.wat (memory size, read and write, global get and set, table get,
+fuel get and set), through the raw, lean and stock call paths, uncontended (one thread), and
+through the Ruby worker's ruby-ffi calls when Ruby runs here. The call is priced held and
+released; the accessors released, as wasmtime-py makes every one of them (ctypes.cdll), and
+in Ruby held, as ruby-ffi attaches a short function by default.
+
+The cost is a few nanoseconds, smaller than the drift between two processes on a noisy
+2-core box, so it is not measured as the difference of two separate pyperf benchmarks (tried:
+the differences came out as large as the calls and of either sign). Instead one child times
+batches of the unguarded operation and of each guarded one in turn, the order reversed every
+other round (ABC CBA), and each guard's cost is the median of its paired differences with
+the unguarded batch of the same round, with their interquartile range.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from gvlbench import native, scenario
+from gvlbench.designs import ENTRIES, GUARDS, NATIVE
 from gvlbench.errors import InterpreterError, OptionError
 from gvlbench.harness.interpreter import RUBY_CALL_PATH, RubyRuntime, probe_ruby
 from gvlbench.harness.loop import Job
@@ -26,7 +32,8 @@ from gvlbench.harness.target import common_metadata, prepare_target
 from gvlbench.protocol import CallPath, GuardCostTask, Mode
 from gvlbench.results import Results
 
-SCENARIOS = ("nop", "add")
+SCENARIOS = ("nop", "add")  # the call's two rows
+ENTRY_SCENARIO = "entries"  # the accessors' module
 ROUNDS = 40
 
 
@@ -41,9 +48,20 @@ def choose_runtimes(names: tuple[str, ...]) -> tuple[bool, RubyRuntime | None]:
         return True, None
 
 
+def check_choices(entries: tuple[str, ...], guards: tuple[str, ...]) -> None:
+    """One line for an unknown entry point or design, before anything runs."""
+    for name in entries:
+        if name not in ENTRIES:
+            raise OptionError(f"unknown entry point {name!r} (known: {', '.join(ENTRIES)})")
+    for name in guards:
+        if name not in GUARDS:
+            raise OptionError(f"unknown guard design {name!r} (known: {', '.join(GUARDS)})")
+
+
 class GuardCostExperiment:
-    """One child per (call, path, mode[, runtime]); their samples go into `results.guard_cost`.
-    Without a C compiler the native guard is not measured and its rows say why."""
+    """One child per (entry point, scenario, path, mode[, runtime]); their samples go into
+    `results.guard_cost`. Without a C compiler the native designs are not measured and their
+    rows say why (and the accessors' C memory copy with them)."""
 
     command = "race --guard-cost"
 
@@ -54,37 +72,60 @@ class GuardCostExperiment:
         rounds: int = ROUNDS,
         timeout_s: float = 300.0,
         ruby: RubyRuntime | None = None,
+        entries: tuple[str, ...] = ENTRIES,
+        guards: tuple[str, ...] = GUARDS,
     ):
         if rounds < 2:
             raise OptionError(f"--rounds must be at least 2, got {rounds}")
+        check_choices(entries, guards)
         self.paths, self.modes, self.rounds, self.timeout_s = paths, modes, rounds, timeout_s
-        self.ruby = ruby
+        self.ruby, self.entries = ruby, entries
         self.native_unavailable = native.unavailable_reason()
+        self.guards = tuple(g for g in guards if g not in NATIVE or not self.native_unavailable)
+        self.unavailable = {g: self.native_unavailable for g in guards if g not in self.guards}
 
     def metadata(self) -> dict[str, Any]:
         return {}
 
     def plan(self) -> list[Job]:
-        guards = ("python",) if self.native_unavailable else ("python", "native")
-        unavailable = {"native": self.native_unavailable} if self.native_unavailable else {}
         runs: list[tuple[str, RubyRuntime | None]] = [(str(p), None) for p in self.paths]
         runs += [(RUBY_CALL_PATH, self.ruby)] if self.ruby else []
         jobs = []
-        for name in SCENARIOS:
+        for entry, name in self._rows():
             scen = scenario.find(name)
             target, compiled = prepare_target(scen)
             for path, runtime in runs:
+                if self._skipped(entry, path):
+                    continue
                 meta = common_metadata(scen, compiled, path if runtime is None else "stock")
-                for mode in self.modes:
+                for mode in self._modes(entry, runtime):
                     task = GuardCostTask(target=target, mode=mode, call_path=path,
-                                         rounds=self.rounds, guards=guards)  # fmt: skip
-                    key = {"scenario": name, "call_path": path, "mode": str(mode),
+                                         rounds=self.rounds, guards=self.guards,
+                                         entry=entry)  # fmt: skip
+                    key = {"scenario": name if entry == "call" else entry, "entry": entry,
+                           "call_path": path, "mode": str(mode),
                            "runtime": "ruby" if runtime else "python",
                            "wasmtime_version": meta["wasmtime_version"],
-                           "unavailable": unavailable}  # fmt: skip
-                    label = f"guard cost: {name}, {path}, {mode}"
+                           "unavailable": self.unavailable}  # fmt: skip
+                    label = f"guard cost: {key['scenario']}, {path}, {mode}"
                     jobs.append(Job(label, task, runtime, self.timeout_s, key))
         return jobs
+
+    def _rows(self) -> list[tuple[str, str]]:
+        """(entry point, scenario) in table order: the call's two, then each accessor."""
+        calls = [("call", name) for name in SCENARIOS] if "call" in self.entries else []
+        return calls + [(e, ENTRY_SCENARIO) for e in self.entries if e != "call"]
+
+    def _skipped(self, entry: str, path: str) -> bool:
+        """The accessors' C memory copy (lean, raw and ruby-ffi paths) needs the shim."""
+        return (bool(self.native_unavailable) and entry in ("memory.read", "memory.write")
+                and path in ("lean", "raw", RUBY_CALL_PATH))  # fmt: skip
+
+    def _modes(self, entry: str, runtime: RubyRuntime | None) -> tuple[Mode, ...]:
+        """The call in every mode asked for; an accessor as its binding makes it."""
+        if entry == "call":
+            return self.modes
+        return (Mode.HELD,) if runtime is not None else (Mode.RELEASED,)
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         if outcome.ok and outcome.answer:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import native, wat
+from gvlbench.designs import ENTRY_RACES, NATIVE
 from gvlbench.errors import OptionError, UnavailableError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import (
@@ -63,6 +64,7 @@ class RaceOptions:
     runtimes: tuple[Runtime, ...] = ()  # empty: the harness's own Python
     code: Code | None = None  # --setup/--per-thread-setup/--stmt
     name: str = "code"
+    entry_races: tuple[str, ...] = ()  # designs.ENTRY_RACES, on the scenario `entries`
 
     @property
     def subject(self) -> str:
@@ -78,6 +80,8 @@ class RaceOptions:
         check_call_path(str(self.call_path), self.runtimes)
         for rt in self.runtimes or (None,):
             modes_under(tuple(c.mode for c in self.configs), rt)
+        if self.entry_races:
+            check_entry_races(self)
         patches = tuple(dict.fromkeys(p for c in self.configs for p in c.patches))
         if self.code is not None:
             code_target.check(self.code, patches, self.runtimes)
@@ -85,7 +89,7 @@ class RaceOptions:
         assert self.scenario is not None
         check_patches(patches, self.runtimes)
         check_runtimes(self.scenario, self.runtimes)
-        if any(c.guard and c.guard_kind == "native" for c in self.configs):
+        if any(c.guard and c.guard_kind in NATIVE for c in self.configs):
             reason = native.unavailable_reason()
             if reason:
                 raise UnavailableError(reason)
@@ -95,6 +99,20 @@ class RaceOptions:
                 "and instance, so there is no Store for threads to share; race an export of a "
                 "module that is not a command"
             )
+
+
+def check_entry_races(opts: RaceOptions) -> None:
+    """What an entry-point race cannot be: one line each, before anything runs."""
+    for name in opts.entry_races:
+        if name not in ENTRY_RACES:
+            raise OptionError(f"unknown entry race {name!r} (known: {', '.join(ENTRY_RACES)})")
+    if opts.code is not None:
+        raise OptionError("--entry-race races gvlbench's own module; drop --stmt")
+    if any(kind_of(rt) == "ruby" for rt in opts.runtimes):
+        raise OptionError("--entry-race races wasmtime-py's bindings: drop --runtime ruby")
+    if any(c.mode is Mode.HELD for c in opts.configs):
+        raise OptionError("--entry-race races wasmtime-py's bindings as they are, which release "
+                          "the GIL on every entry point: drop --mode held")  # fmt: skip
 
 
 # -- the harness's side ----------------------------------------------------------------------
@@ -145,6 +163,19 @@ class RaceExperiment:
         o, target = self.opts, self._prepared[0]
         timeout_s = o.timeout_s or o.duration_s + 60
         runtimes: tuple[Runtime | None, ...] = o.runtimes or (None,)
+        if o.entry_races:
+            return [
+                Job(f"{race}: {config.label()}: trial {i + 1}/{o.trials}",
+                    RaceTask(target=target, mode=config.mode, call_path="stock",
+                             threads=o.threads, store="shared", guard=config.guard,
+                             guard_kind=config.guard_kind, duration_s=o.duration_s,
+                             entry=race),
+                    runtime, timeout_s, (config, i, race))
+                for runtime in runtimes
+                for race in o.entry_races
+                for config in configs_under(o.configs, runtime)
+                for i in range(o.trials)
+            ]  # fmt: skip
         return [
             Job(
                 f"{config.label()}: trial {i + 1}/{o.trials}",
@@ -170,8 +201,12 @@ class RaceExperiment:
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         """A trial's end is its result: a crash here is what the race is for, not a problem."""
-        config, index = job.context
-        results.race.append(_trial_record(self.opts, config, index, outcome, job.runtime))
+        config, index, *race = job.context
+        record = _trial_record(self.opts, config, index, outcome, job.runtime)
+        if race:  # an entry-point race: its own rows, named after it
+            record.update(scenario=race[0], entry=race[0], config=f"{race[0]}: {record['config']}",
+                          owner_ops=(outcome.answer or {}).get("owner_ops", 0))  # fmt: skip
+        results.race.append(record)
         return None
 
 

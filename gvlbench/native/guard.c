@@ -332,15 +332,16 @@ GUARDED(size_t, 0, wasmtime_memory_data_size, (void *ctx, cp memory), (ctx, memo
 GUARDED(uint64_t, 0, wasmtime_memory_size, (void *ctx, cp memory), (ctx, memory))
 GUARDED_ERROR(wasmtime_memory_grow, (void *ctx, cp memory, uint64_t delta, uint64_t *prev),
               (ctx, memory, delta, prev))
-/* wasmtime_global_get has no way to say no: a refusal writes GLOBAL_REFUSED into the result
- * (an invalid kind, and INT64_MIN in the value), so a typed binding that reads the value
- * looks further only when it sees INT64_MIN, and a generic one sees an unknown kind. */
+/* wasmtime_global_get has no way to say no: a refusal writes an invalid kind and -2**62 (a
+ * small integer in Ruby too, cheap to compare) into the result, so a typed binding looks
+ * further only when it reads that value, and a generic one sees an unknown kind. */
 #define GLOBAL_REFUSED_KIND 0xff
+#define GLOBAL_REFUSED_VALUE (-(INT64_C(1) << 62))
 void gvlbench_wasmtime_global_get(void *ctx, cp global, void *out) {
     entry_t e = enter(ctx, "wasmtime_global_get");
     if (__builtin_expect(e.refused, 0)) {
         *(uint8_t *)out = GLOBAL_REFUSED_KIND;
-        *(int64_t *)((uint8_t *)out + 8) = INT64_MIN;
+        *(int64_t *)((uint8_t *)out + 8) = GLOBAL_REFUSED_VALUE;
         return;
     }
     ((void (*)(void *, cp, void *))lib.wasmtime_global_get)(ctx, global, out);

@@ -1,4 +1,4 @@
-"""The Store guards' cost per call, from the paired batches a guard-cost child measured."""
+"""The Store guards' cost per operation, from the paired batches a guard-cost child measured."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from gvlbench.designs import ACCESSORS, GUARDS
 from gvlbench.results import Results
-
-GUARDS = ("python", "native")  # the column order: the guard as written today, then native
 
 
 @dataclass(frozen=True)
@@ -26,12 +25,13 @@ class GuardCost:
 
 @dataclass(frozen=True)
 class GuardCostRow:
-    scenario: str
+    scenario: str  # the call's scenario (nop, add), or the accessor (memory.size, ...)
     call_path: str
     mode: str
     unguarded_ns: float
     rounds: int
     guards: tuple[GuardCost, ...]
+    entry: str = "call"  # designs.ENTRIES
 
     def guard(self, kind: str) -> GuardCost | None:
         return next((g for g in self.guards if g.guard == kind), None)
@@ -70,6 +70,15 @@ def guard_cost_rows(results: Results) -> list[GuardCostRow]:
         costs.sort(key=lambda c: GUARDS.index(c.guard) if c.guard in GUARDS else len(GUARDS))
         rows.append(GuardCostRow(g["scenario"], g["call_path"], g["mode"],
                                  statistics.median(unguarded), len(unguarded),
-                                 tuple(costs)))  # fmt: skip
-    order = {"raw": 0, "lean": 1, "stock": 2}
-    return sorted(rows, key=lambda r: (r.scenario, order.get(r.call_path, 3), r.call_path, r.mode))
+                                 tuple(costs), g.get("entry", "call")))  # fmt: skip
+    return sorted(rows, key=_order)
+
+
+_PATHS = {"raw": 0, "lean": 1, "stock": 2}
+_ENTRIES = {name: i for i, name in enumerate(("call", *ACCESSORS))}
+
+
+def _order(r: GuardCostRow) -> tuple[Any, ...]:
+    """The call's rows first (by scenario), then each accessor in designs.ACCESSORS order."""
+    return (_ENTRIES.get(r.entry, len(_ENTRIES)), r.scenario, _PATHS.get(r.call_path, 3),
+            r.call_path, r.mode)  # fmt: skip

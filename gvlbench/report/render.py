@@ -8,11 +8,12 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from gvlbench.designs import GUARDS, LABELS
 from gvlbench.modes import Mode
 from gvlbench.report.calls import LEAN_OVER_RAW_MAX, STOCK_OVER_LEAN_MIN, CallRow, CallsVerdict
 from gvlbench.report.compare import CompareRow, ProgressCompareRow
 from gvlbench.report.gate import Rule
-from gvlbench.report.guard_cost import GUARDS, GuardCost, GuardCostRow
+from gvlbench.report.guard_cost import GuardCost, GuardCostRow
 from gvlbench.report.phases import PhasesRow, caption
 from gvlbench.report.pool import PoolRow
 from gvlbench.report.race import RaceRow
@@ -252,41 +253,37 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
 
 
 def guard_cost_table(rows: list[GuardCostRow]) -> Table:
-    """Each guard's cost beside the other's, with its share of the unguarded call."""
+    """Each design's cost beside the others', with its share of the unguarded operation."""
     kinds = [k for k in GUARDS if any(r.guard(k) for r in rows)]
-    table = Table(title="Store guard cost per call (one thread, uncontended)")
-    for col in ("call", "path", "mode", "unguarded"):
+    table = Table(title="Store guard cost per operation (one thread, uncontended)")
+    for col in ("entry point", "path", "mode", "unguarded"):
         table.add_column(col, justify="left" if col != "unguarded" else "right")
     for kind in kinds:
-        table.add_column(f"{_GUARD_NAMES.get(kind, kind)} guard \\[IQR]", justify="right",
+        table.add_column(f"{LABELS.get(kind, kind)}\n\\[IQR] share", justify="right",
                          overflow="fold")  # fmt: skip
-        table.add_column("share", justify="right")
     for r in rows:
-        cells = [escape(r.scenario), r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9)]
-        for kind in kinds:
-            cells += _guard_cells(r.guard(kind))
+        name = f"call {r.scenario}" if r.entry == "call" else r.scenario
+        cells = [escape(name), r.call_path, r.mode, fmt_time(r.unguarded_ns * 1e-9)]
+        cells += [_guard_cell(r.guard(kind)) for kind in kinds]
         table.add_row(*cells)
     table.caption = (
-        "medians per call; guard: the median of paired differences between interleaved "
-        "batches of the unguarded and the guarded call in one process, \\[its IQR]; share: that "
-        "cost / the unguarded call. Python/Ruby: the guard written in the worker's language "
-        "(a non-blocking re-entrant lock); native: one compare-and-swap in C around the call"
+        "medians per operation; each design: the median of paired differences between "
+        "interleaved batches of the unguarded and the guarded operation in one process, "
+        "\\[their IQR], and that cost's share of the unguarded operation. Python/Ruby guard: "
+        "a non-blocking re-entrant lock in the worker's language; owner word: one "
+        "compare-and-swap in C; thread affinity: the owner fixed at creation, one compare; "
+        "mutex: a recursive pthread mutex"
     )
     return table
 
 
-_GUARD_NAMES = {"python": "Python/Ruby", "native": "native"}
-
-
-def _guard_cells(cost: GuardCost | None) -> list[str]:
+def _guard_cell(cost: GuardCost | None) -> str:
     if cost is None:
-        return ["-", "-"]
+        return "-"
     if cost.unavailable:
-        return [escape(cost.unavailable), "-"]
-    return [
-        f"{cost.cost_ns:+.0f}ns \\[{cost.cost_q1_ns:+.0f}..{cost.cost_q3_ns:+.0f}]",
-        f"{cost.share:+.1%}",
-    ]
+        return escape(cost.unavailable)
+    return (f"{cost.cost_ns:+.0f}ns \\[{cost.cost_q1_ns:+.0f}..{cost.cost_q3_ns:+.0f}] "
+            f"{cost.share:+.1%}")  # fmt: skip
 
 
 _STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "XFAIL": "bold yellow",

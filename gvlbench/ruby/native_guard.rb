@@ -19,7 +19,23 @@ module GvlbenchNativeGuard
 
   attach_function :gvlbench_guard_init, [:string], :int
   attach_function :gvlbench_guard_new, [:pointer], :pointer
+  attach_function :gvlbench_guard_set_kind, %i[pointer int], :int
   attach_function :gvlbench_take_refusal, [:pointer], :long
+  # the accessors guarded (entries.rb), attached as ruby-ffi attaches a short function: the
+  # GVL held; and the shim's memory copy, guarded and plain (a native binding's Memory#read)
+  attach_function :gvlbench_wasmtime_memory_size, %i[pointer pointer], :uint64
+  attach_function :gvlbench_wasmtime_global_get, %i[pointer pointer pointer], :void
+  attach_function :gvlbench_wasmtime_global_set, %i[pointer pointer pointer], :pointer
+  attach_function :gvlbench_wasmtime_table_get, %i[pointer pointer uint64 pointer], :bool
+  attach_function :gvlbench_wasmtime_context_get_fuel, %i[pointer pointer], :pointer
+  attach_function :gvlbench_wasmtime_context_set_fuel, %i[pointer uint64], :pointer
+  attach_function :gvlbench_memory_read, %i[pointer pointer uint64 pointer size_t], :pointer
+  attach_function :gvlbench_memory_write, %i[pointer pointer uint64 pointer size_t], :pointer
+  attach_function :gvlbench_plain_memory_read, %i[pointer pointer uint64 pointer size_t], :pointer
+  attach_function :gvlbench_plain_memory_write, %i[pointer pointer uint64 pointer size_t], :pointer
+
+  # the designs, by the number guard.c knows them by (designs.py)
+  DESIGNS = { "native" => 0, "affinity" => 1, "mutex" => 2 }.freeze
   attach_function :func_call_held, :gvlbench_wasmtime_func_call, GvlbenchWasm::CALL_ARGS, :pointer
   attach_function :func_call_released, :gvlbench_wasmtime_func_call, GvlbenchWasm::CALL_ARGS, :pointer,
                   blocking: true
@@ -42,6 +58,12 @@ module GvlbenchNativeGuard
     ptr
   end
 
+  # Another design for the guard `ptr`, from this thread (affinity's owner): for pricing
+  # every design on one Store in turn, while no thread is inside it.
+  def redesign(ptr, design)
+    raise ArgumentError, "unknown design #{design}" unless gvlbench_guard_set_kind(ptr, DESIGNS.fetch(design)).zero?
+  end
+
   # GvlbenchWasm.check_error!, but a refusal by the guard is a StoreInUseError.
   def check_error!(err)
     return if err.null?
@@ -51,10 +73,22 @@ module GvlbenchNativeGuard
     return GvlbenchWasm.check_error!(err) if owner.zero?
 
     GvlbenchWasm.wasmtime_error_delete(err)
+    raise_refusal(slot, owner)
+  end
+
+  # The refusal an entry point with no error channel may have recorded, raised (entries.rb
+  # asks only when the entry returned what a refusal returns).
+  def check_refusal!
+    slot = FFI::MemoryPointer.new(:pointer)
+    owner = gvlbench_take_refusal(slot)
+    raise_refusal(slot, owner) unless owner.zero?
+  end
+
+  def raise_refusal(slot, owner)
     store = NAMES.fetch(slot.read_pointer.address) { "Store guard #{slot.read_pointer.address}" }
     holder = Thread.list.find { |t| t.native_thread_id == owner }
     raise GvlbenchHosts::StoreInUseError,
           "store #{store.inspect} is in use by thread #{(holder&.name || "thread #{owner}").inspect}; " \
-          "thread #{Thread.current.name.inspect} was refused a call"
+          "thread #{Thread.current.name.inspect} was refused a Store entry"
   end
 end

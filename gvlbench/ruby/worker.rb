@@ -273,26 +273,74 @@ module GvlbenchWorker
 
   BATCH_S = 0.01
 
-  # harness/guard_cost.py's measurement in Ruby: batches of the unguarded call and of each
-  # guarded one in turn, the order reversed every other round, one Store, one thread.
+  # harness/guard_cost.py's measurement in Ruby: batches of the unguarded operation and of
+  # each guarded one in turn, the order reversed every other round, one Store, one thread.
+  # The native designs share one guard whose design is changed before each of their batches.
+  NATIVE_DESIGNS = %w[native affinity mutex].freeze
+
   def guard_cost(task)
+    variants = task.fetch("entry", "call") == "call" ? call_variants(task) : accessor_variants(task)
+    plain = variants["unguarded"][1]
+    loops = 1
+    loops *= 2 while batch_ns(plain, loops) * loops < BATCH_S * 1e9
+    variants.each_value { |setup, op| setup&.call; batch_ns(op, loops) } # warm-up
+    samples = variants.keys.to_h { |k| [k, []] }
+    task["rounds"].times do |r|
+      (r.even? ? variants.keys : variants.keys.reverse).each do |k|
+        setup, op = variants[k]
+        setup&.call
+        samples[k] << batch_ns(op, loops)
+      end
+    end
+    { "loops" => loops, "unguarded_ns" => samples.delete("unguarded"), "guarded_ns" => samples }
+  end
+
+  # variant name => [what to do before its batch (or nil), the operation]
+  def call_variants(task)
     emb = embeddings(task, 1).first
     emb.checked_call
-    variants = { "unguarded" => emb.new_caller }
+    variants = { "unguarded" => [nil, emb.new_caller] }
     if task["guards"].include?("python")
       guard = GvlbenchHosts::StoreGuard.new("store-0")
       plain = emb.new_caller
-      variants["python"] = -> { guard.enter { plain.call } }
+      variants["python"] = [nil, -> { guard.enter { plain.call } }]
     end
-    variants["native"] = emb.new_caller(emb.guard_natively("store-0")) if task["guards"].include?("native")
-    loops = 1
-    loops *= 2 while batch_ns(variants["unguarded"], loops) * loops < BATCH_S * 1e9
-    variants.each_value { |c| batch_ns(c, loops) } # warm-up
-    samples = variants.keys.to_h { |k| [k, []] }
-    task["rounds"].times do |r|
-      (r.even? ? variants.keys : variants.keys.reverse).each { |k| samples[k] << batch_ns(variants[k], loops) }
+    natives = task["guards"] & NATIVE_DESIGNS
+    return variants if natives.empty?
+
+    via = emb.guard_natively("store-0")
+    call = emb.new_caller(via)
+    ptr = GvlbenchNativeGuard::NAMES.key("store-0")
+    natives.each { |d| variants[d] = [-> { GvlbenchNativeGuard.redesign(FFI::Pointer.new(ptr), d) }, call] }
+    variants
+  end
+
+  def accessor_variants(task)
+    require_relative "entries"
+    kind = task["entry"]
+    natives = task["guards"] & NATIVE_DESIGNS
+    # the shim: for its designs, and for the memory copies (unguarded too)
+    require_relative "native_guard" if natives.any? || %w[memory.read memory.write].include?(kind)
+    store = GvlbenchEntries::EntryStore.new(task["target"]["wasm_path"])
+    plain = GvlbenchEntries.operation(store, kind, nil)
+    variants = { "unguarded" => [nil, plain] }
+    if task["guards"].include?("python")
+      guard = GvlbenchHosts::StoreGuard.new("store-0")
+      variants["python"] = [nil, -> { guard.enter { plain.call } }]
     end
-    { "loops" => loops, "unguarded_ns" => samples.delete("unguarded"), "guarded_ns" => samples }
+    unless natives.empty?
+      ptr = GvlbenchNativeGuard.gvlbench_guard_new(store.context)
+      GvlbenchNativeGuard::NAMES[ptr.address] = "store-0"
+      op = GvlbenchEntries.operation(store, kind, GvlbenchNativeGuard)
+      natives.each { |d| variants[d] = [-> { GvlbenchNativeGuard.redesign(ptr, d) }, op] }
+    end
+    expected = plain.call
+    variants.each do |name, (setup, op)| # each guarded operation still answers right
+      setup&.call
+      got = op.call
+      raise "#{kind} through #{name} gave #{got.inspect}, unguarded #{expected.inspect}" unless got == expected
+    end
+    variants
   end
 
   def batch_ns(call, loops)

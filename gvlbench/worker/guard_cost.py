@@ -1,8 +1,11 @@
 """The child's side of `race --guard-cost`: paired, interleaved batches, unguarded and guarded.
 
-See harness/guard_cost.py for why the cost is measured this way. The stock path's binding of
-wasmtime_func_call is process-wide, so each batch first points it where its variant needs it
-(the library's function, or the native guard's); that is outside the timed batch.
+See harness/guard_cost.py for why the cost is measured this way. One Store is priced under
+every design in turn: the native designs share one guard whose design is changed before each
+batch (`redesign`), so every native batch finds its guard in the same slot of the shim's
+table. The stock path's bindings are process-wide, so each batch first points them where
+its variant needs them (the library's functions, or the shim's); all of that is outside the
+timed batch.
 """
 
 from __future__ import annotations
@@ -10,31 +13,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gvlbench.binding.embed import Embedding, check_outcome, make_embeddings
+from gvlbench.binding import entries
+from gvlbench.binding.embed import check_outcome, make_embeddings
 from gvlbench.binding.guard import StoreGuard, guarded
-from gvlbench.binding.invoke import CallPath, use_stock_mode
+from gvlbench.binding.invoke import CallPath, Mode, use_stock_mode
 from gvlbench.binding.measure import batch_ns, loops_for
+from gvlbench.designs import NATIVE
 from gvlbench.protocol import GuardCostTask
 
 BATCH_S = 0.01
 
-# a variant: (what to do before its batch, the call it times)
+# a variant: (what to do before its batch, the operation it times)
 Variant = tuple[Callable[[], None], Callable[[], Any]]
 
 
 def measure(task: GuardCostTask) -> dict[str, Any]:
-    """Paired, interleaved batches of the unguarded call and of each guarded one."""
-    path = CallPath(task.call_path)
-    (emb,) = make_embeddings(task.target, task.mode, path, 1)
-    emb.checked_call()
-    variants = _variants(emb, task, path)
+    """Paired, interleaved batches of the unguarded operation and of each guarded one."""
+    variants = _call_variants(task) if task.entry == "call" else _accessor_variants(task)
     setup, plain = variants["unguarded"]
     setup()
     loops = loops_for(plain, BATCH_S)
-    for setup, call in variants.values():  # warm-up, and each guarded call still answers right
+    for setup, call in variants.values():  # warm-up
         setup()
-        if path.checks_results:
-            check_outcome(task.target, call)
         batch_ns(call, loops)
     samples: dict[str, list[float]] = {name: [] for name in variants}
     order = list(variants)
@@ -47,23 +47,92 @@ def measure(task: GuardCostTask) -> dict[str, Any]:
     return {"loops": loops, "unguarded_ns": unguarded, "guarded_ns": samples}
 
 
-def _variants(emb: Embedding, task: GuardCostTask, path: CallPath) -> dict[str, Variant]:
-    def stock_binding() -> None:
-        if path is CallPath.STOCK:
-            use_stock_mode(task.mode)
+def _stock_setup(path: CallPath, mode: Mode, designs: tuple[str, ...]) -> Callable[[], None]:
+    """Before an unguarded (or Python-guarded) batch: wasmtime-py's own bindings."""
 
-    variants: dict[str, Variant] = {"unguarded": (stock_binding, emb.call)}
+    def setup() -> None:
+        if path is not CallPath.STOCK:
+            return
+        if any(d in NATIVE for d in designs):
+            from gvlbench.binding import native_guard
+
+            native_guard.restore_stock()
+        use_stock_mode(mode)
+
+    return setup
+
+
+def _native_setup(guard: Any, design: str, path: CallPath, mode: Mode) -> Callable[[], None]:
+    """Before a native design's batch: its design on the Store's guard, and on the stock path
+    every binding through the shim."""
+    from gvlbench.binding import native_guard
+
+    def setup() -> None:
+        guard.redesign(design)
+        if path is CallPath.STOCK:
+            native_guard.use_stock(mode)
+
+    return setup
+
+
+def _call_variants(task: GuardCostTask) -> dict[str, Variant]:
+    path = CallPath(task.call_path)
+    (emb,) = make_embeddings(task.target, task.mode, path, 1)
+    emb.checked_call()
+    plain_setup = _stock_setup(path, task.mode, task.guards)
+    variants: dict[str, Variant] = {"unguarded": (plain_setup, emb.call)}
     if "python" in task.guards:
-        variants["python"] = (stock_binding, guarded(emb.call, StoreGuard("store-0")))
-    if "native" in task.guards:
+        variants["python"] = (plain_setup, guarded(emb.call, StoreGuard("store-0")))
+    natives = [d for d in task.guards if d in NATIVE]
+    if natives:
         from gvlbench.binding import native_guard
 
-        native_guard.NativeStoreGuard(emb.store, "store-0")
+        guard = native_guard.NativeStoreGuard(emb.store, "store-0")
         call = native_guard.prepare(emb.store, emb.func, task.target.args, task.mode, path)
-
-        def native_binding() -> None:
-            if path is CallPath.STOCK:
-                native_guard.use_stock(task.mode)
-
-        variants["native"] = (native_binding, call)
+        for design in natives:
+            variants[design] = (_native_setup(guard, design, path, task.mode), call)
+    for setup, call in variants.values():  # each guarded call still answers right
+        setup()
+        if path.checks_results:
+            check_outcome(task.target, call)
     return variants
+
+
+def _accessor_variants(task: GuardCostTask) -> dict[str, Variant]:
+    path, kind = CallPath(task.call_path), task.entry
+    es = entries.EntryStore.make(task.target.wasm_path)
+    natives = [d for d in task.guards if d in NATIVE]
+    if natives:
+        from gvlbench.binding import native_guard
+
+        plain_copy: Any = lambda name: native_guard.copy_function(name, guarded=False)  # noqa: E731
+    else:
+        plain_copy = None
+    unguarded = entries.unguarded(task.mode, plain_copy)
+    plain = (entries.stock(es, kind) if path is CallPath.STOCK
+             else entries.prepared(es, kind, path, unguarded))  # fmt: skip
+    plain_setup = _stock_setup(path, task.mode, task.guards)
+    variants: dict[str, Variant] = {"unguarded": (plain_setup, plain)}
+    if "python" in task.guards:
+        variants["python"] = (plain_setup, guarded(plain, StoreGuard("store-0")))
+    if natives:
+        guard = native_guard.NativeStoreGuard(es.store, "store-0")
+        op = (entries.stock(es, kind) if path is CallPath.STOCK
+              else entries.prepared(es, kind, path, native_guard.functions(task.mode)))  # fmt: skip
+        for design in natives:
+            variants[design] = (_native_setup(guard, design, path, task.mode), op)
+    plain_setup()
+    expected = plain()
+    for name, (setup, op) in variants.items():  # each guarded operation still answers right
+        setup()
+        got = op()
+        if path is not CallPath.RAW and not _same(got, expected):
+            raise AssertionError(f"{kind} through {name} gave {got!r}, unguarded {expected!r}")
+    return variants
+
+
+def _same(got: Any, expected: Any) -> bool:
+    """Equal, or both wasmtime objects of one kind (table.get's Func is a new one each time)."""
+    if type(got).__module__.startswith("wasmtime"):
+        return type(got) is type(expected)
+    return bool(got == expected)

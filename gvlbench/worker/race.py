@@ -40,6 +40,10 @@ _UNCHECKED = object()  # no reference: a module export's result is checked by it
 
 def run_trial(task: RaceTask) -> dict[str, Any]:
     """Hammer the target from N threads for `duration_s` (or until the process dies)."""
+    if task.entry:
+        from gvlbench.worker.entry_race import run_entry_race
+
+        return run_entry_race(task)
     reference: Any = _UNCHECKED
     compared = False
     if task.code is not None:

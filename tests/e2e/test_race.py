@@ -70,18 +70,20 @@ def test_the_native_guard_refuses_and_never_crashes(tmp_path: Path) -> None:
     assert "native" in cli.stdout and "refused" in cli.stdout  # (wrapped at 80 columns)
 
 
-def test_guard_cost_puts_both_guards_side_by_side_on_every_path_and_mode(tmp_path: Path) -> None:
+def test_guard_cost_puts_every_design_side_by_side_on_every_path_and_mode(tmp_path: Path) -> None:
     out = tmp_path / "cost.json"
     cli = gvlbench("race", "--guard-cost", "--rounds", "4", "--runtime", "python",
+                   "--entry", "call", "--entry", "memory.size", "--entry", "global.set",
                    "--json", str(out))  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     rows = json.loads(out.read_text())["gvlbench"]["guard_cost"]
-    assert {(r["scenario"], r["call_path"], r["mode"]) for r in rows} == {
-        (s, p, m) for s in ("nop", "add") for p in ("raw", "lean", "stock")
-        for m in ("held", "released")
-    }  # fmt: skip
+    calls = {(s, p, m) for s in ("nop", "add") for p in ("raw", "lean", "stock")
+             for m in ("held", "released")}  # fmt: skip
+    accessors = {(e, p, "released") for e in ("memory.size", "global.set")
+                 for p in ("raw", "lean", "stock")}  # fmt: skip
+    assert {(r["scenario"], r["call_path"], r["mode"]) for r in rows} == calls | accessors
     for r in rows:
-        assert set(r["guarded_ns"]) == {"python", "native"}
+        assert set(r["guarded_ns"]) == {"python", "native", "affinity", "mutex"}
         assert len(r["unguarded_ns"]) == len(r["guarded_ns"]["native"]) == 4
     # one compare-and-swap in C against a Python lock and a Python frame: the native guard is
     # the cheaper one on the prepared paths, whatever the noise
@@ -90,7 +92,7 @@ def test_guard_cost_puts_both_guards_side_by_side_on_every_path_and_mode(tmp_pat
                                              strict=True)) for r in lean)
             for k in ("python", "native")}  # fmt: skip
     assert cost["native"] < cost["python"], cost
-    assert "Store guard cost per call" in cli.stdout and "native" in cli.stdout
+    assert "Store guard cost per operation" in cli.stdout and "owner word" in cli.stdout
 
 
 def test_bad_race_options_are_one_line_errors() -> None:

@@ -112,11 +112,17 @@ def test_the_native_guard_holds_in_ruby_and_prices_beside_the_ruby_guard(tmp_pat
     assert 'store "store-0" is in use by thread "gvlbench-' in trial["examples"]["StoreInUseError"]
 
     cli = gvlbench("race", "--guard-cost", "--runtime", "ruby", "--rounds", "3",
+                   "--entry", "call", "--entry", "memory.read", "--entry", "global.get",
                    "--json", str(out))  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
     rows = json.loads(out.read_text())["gvlbench"]["guard_cost"]
     assert {(r["runtime"], r["call_path"]) for r in rows} == {("ruby", "ruby-ffi")}
-    assert len(rows) == 4 and all(set(r["guarded_ns"]) == {"python", "native"} for r in rows)
+    # the call held and released; Ruby's accessors as ruby-ffi attaches them: the GVL held
+    assert sorted((r["scenario"], r["mode"]) for r in rows) == [
+        ("add", "held"), ("add", "released"), ("global.get", "held"), ("memory.read", "held"),
+        ("nop", "held"), ("nop", "released")]  # fmt: skip
+    designs = {"python", "native", "affinity", "mutex"}
+    assert all(set(r["guarded_ns"]) == designs for r in rows)
 
 
 @needs_ruby

@@ -54,4 +54,9 @@ def test_guard_cost_without_it_measures_the_python_guard_and_says_why(no_compile
 
     jobs = GuardCostExperiment((CallPath.LEAN,), (Mode.HELD,), rounds=2).plan()
     assert jobs and all(j.task.guards == ("python",) for j in jobs)
-    assert all(j.context["unavailable"] == {"native": native.UNAVAILABLE_NO_CC} for j in jobs)
+    why = native.UNAVAILABLE_NO_CC
+    assert all(j.context["unavailable"] == {"native": why, "affinity": why, "mutex": why}
+               for j in jobs)  # fmt: skip
+    # the accessors' memory copy is C: those rows go; every other entry point is priced
+    entries = {j.task.entry for j in jobs}
+    assert "memory.read" not in entries and {"call", "memory.size", "fuel.set"} <= entries
