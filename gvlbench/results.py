@@ -152,6 +152,12 @@ def _rows(data: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
     return value
 
 
+def _check_numbers(values: Any, where: str, source: str) -> None:
+    _check_value(values, (list,), where, source)
+    for j, item in enumerate(values):
+        _check_value(item, _NUM, f"{where}[{j}]", source)
+
+
 def _check_row(row: Any, schema: dict[str, tuple[type, ...]], where: str, source: str) -> None:
     if not isinstance(row, dict):
         raise ResultsFileError(f"{source}: {where} must be an object")
@@ -166,6 +172,10 @@ def _check_row(row: Any, schema: dict[str, tuple[type, ...]], where: str, source
                "overlap": None}  # fmt: skip
     for key, inner in numbers.items():
         if row.get(key) is None:
+            continue
+        if isinstance(row[key], dict):  # guarded_ns: one list per guard design
+            for name, values in row[key].items():
+                _check_numbers(values, f"{where}.{key}.{name}", source)
             continue
         _check_value(row[key], (list,), f"{where}.{key}", source)
         for j, item in enumerate(row[key]):

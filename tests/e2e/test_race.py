@@ -93,6 +93,9 @@ def test_guard_cost_puts_every_design_side_by_side_on_every_path_and_mode(tmp_pa
             for k in ("python", "native")}  # fmt: skip
     assert cost["native"] < cost["python"], cost
     assert "Store guard cost per operation" in cli.stdout and "owner word" in cli.stdout
+    shown = gvlbench("show", str(out))  # the file reads back (its per-design samples too)
+    assert shown.returncode == 0, shown.stderr
+    assert "call nop" in shown.stdout and "global.set" in shown.stdout
 
 
 def test_bad_race_options_are_one_line_errors() -> None:
