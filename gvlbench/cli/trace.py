@@ -11,7 +11,7 @@ from rich.text import Text
 
 from gvlbench.cli.common import err, out, output_path, print_json
 from gvlbench.errors import OptionError
-from gvlbench.harness.trace import TraceOptions
+from gvlbench.harness.trace import TraceOptions, prepare
 from gvlbench.harness.trace import trace as run_trace
 from gvlbench.report import trace_tables
 
@@ -19,7 +19,7 @@ from gvlbench.report import trace_tables
 class _Status:
     """The status line on stderr, with the program's output relayed above it."""
 
-    def __init__(self, command: str, quiet: bool):
+    def __init__(self, command: str):
         self.command = command
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                   TimeElapsedColumn(), console=err, transient=True)  # fmt: skip
@@ -33,7 +33,7 @@ class _Status:
         self._progress.__exit__(*exc)
 
     def update(self, tally: dict[str, int], elapsed_s: float) -> None:
-        line = trace_tables.status_line(tally, elapsed_s, self.command)
+        line = trace_tables.status_line(tally, self.command)
         self._progress.update(self._task, description=line)
 
     def output(self, line: str, is_err: bool) -> None:
@@ -101,8 +101,9 @@ def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | No
     on_overlap = "refuse" if refuse else "proceed" if proceed else "wait"
     opts = TraceOptions(command, python, on_overlap, timeout_s, records, output_path(output),
                         quiet)  # fmt: skip
-    with _Status(" ".join(command) or "(nothing)", quiet) as status:
-        res = run_trace(opts, status)
+    launch = prepare(opts)
+    with _Status(launch.display) as status:
+        res = run_trace(opts, status, launch)
     code, _ = trace_tables.verdict(res.trace)
     if output == "-":
         print_json(res.to_json())

@@ -95,9 +95,14 @@ class RecordTail:
         self.damaged += sum(1 for rest in self._partial.values() if rest.strip())
 
 
-def trace(opts: TraceOptions, display: Display) -> Results:
+def prepare(opts: TraceOptions) -> Launch:
+    """What will run: bad input (no command, a missing program or --python) fails here."""
+    return resolve(opts.command, opts.python)
+
+
+def trace(opts: TraceOptions, display: Display, launch: Launch | None = None) -> Results:
     """Run the program to its end (or --timeout, or Ctrl-C) and report every Store."""
-    launch = resolve(opts.command, opts.python)
+    launch = launch or prepare(opts)
     with _records_dir(opts.records) as directory, _alive(directory) as fifo:
         program = Program(launch.argv, _env(directory, fifo, opts.on_overlap),
                           None if opts.quiet else display.output)  # fmt: skip

@@ -29,6 +29,7 @@ PATTERNS = {
     "unused": "made, never entered",
 }
 STORE_ROWS_MAX = 200  # the most telling Stores; sites and the summary count every one
+STACKS_PER_STORE = 16  # threads whose first entry keeps its stack (a suite makes many threads)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class StoreUse:
     within_call: bool = True
     ended: str = ""  # closed | alive at exit | "" (its process ended without saying)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    stalls: list[str] = field(default_factory=list)  # threads that waited too long to enter
 
 
 @dataclass
@@ -152,6 +154,13 @@ class TraceModel:
         store = self.stores.get((pid, r["store"]))
         if store is not None:
             store.ended = r["how"]
+
+    def _on_stall(self, pid: int, r: dict[str, Any]) -> None:
+        store = self.stores.get((pid, r["store"]))
+        if store is not None:
+            store.stalls.append(
+                f"{r['name']} waited over {r['waited_s']:g} s for {r['owner_name']}"
+            )
 
     def _on_module(self, pid: int, r: dict[str, Any]) -> None:
         self.modules.append({"pid": pid, **r})
@@ -257,8 +266,14 @@ def store_row(s: StoreUse, pattern: str) -> dict[str, Any]:
             "stack": s.stack, "entries": s.entries, "overlaps": s.overlaps,
             "waited_s": s.waited_ns / 1e9, "switches": s.switches, "gave_up": s.gave_up,
             "within_call": s.within_call, "ended": s.ended or "with its process",
-            "threads": [vars(t) for t in sorted(s.threads.values(), key=lambda t: -t.entries)],
-            "examples": s.examples}  # fmt: skip
+            "threads": _thread_rows(s), "examples": s.examples, "stalls": s.stalls}  # fmt: skip
+
+
+def _thread_rows(s: StoreUse) -> list[dict[str, Any]]:
+    """Every thread that entered, busiest first; the stacks of the first few only."""
+    threads = sorted(s.threads.values(), key=lambda t: -t.entries)
+    return [vars(t) if i < STACKS_PER_STORE else {**vars(t), "stack": [], "holders": []}
+            for i, t in enumerate(threads)]  # fmt: skip
 
 
 def site_rows(stores: Any, patterns: dict[tuple[int, str], str]) -> list[dict[str, Any]]:

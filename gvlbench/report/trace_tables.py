@@ -137,6 +137,8 @@ def overlap_tables(rows: Rows, per_store: int = 1) -> list[Table]:
                 t.add_row(*(_at(lines, i) for lines in (mine, theirs)))
             holders = ", ".join(e["holders"]) or "none found"
             t.caption = f"names holding the Store on the entering line: {escape(holders)}"
+            if s["stalls"]:  # the wait itself may have stalled the program: say so
+                t.caption += "; " + escape("; ".join(s["stalls"][:3]))
             tables.append(t)
     return tables
 
@@ -216,7 +218,7 @@ def verdict(rows: Rows) -> tuple[int, str]:
     return 0, f"[green]no Store shared with overlap[/green] ({stores} Store(s) watched)"
 
 
-def status_line(tally: dict[str, int], elapsed_s: float, command: str) -> str:
+def status_line(tally: dict[str, int], command: str) -> str:
     overlaps = tally.get("overlaps", 0)
     style = "red" if overlaps else "default"
     return (f"tracing {escape(command)}: {tally.get('processes', 0)} process(es), "

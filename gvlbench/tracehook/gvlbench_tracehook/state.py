@@ -28,7 +28,8 @@ from typing import Any
 from gvlbench_tracehook import frames, records
 
 MAX_EXAMPLES = 8  # overlaps with stacks per Store (distinct pairs of lines); all are counted
-PATIENCE_S = 2.0  # the longest wait for another thread's call to end (it may wait on us)
+PATIENCE_S = 2.0  # the longest wait for another thread's call (it may wait on us): then a
+# call's wait gives up (no entry is inside); an entry's goes on, with a `stall` record
 FLUSH_EVERY = 4096  # entries between count records, after the powers of two up to it
 CLOSE = "Store.close"  # the entry that frees a Store (closed, or collected)
 PRIVATE = [False]  # set while the hook measures itself: its Store writes no records
@@ -252,7 +253,17 @@ class StoreState:
                 self.counts[me] = self.counts.get(me, 0) + 1
             return False
         start = time.perf_counter_ns()
-        self._acquire()
+        if not self._acquire(timeout=PATIENCE_S):  # the owner may be waiting for this thread
+            _record(
+                "stall",
+                store=self.label,
+                thread=me,
+                name=threading.current_thread().name,
+                owner=owner,
+                owner_name=_name_of(owner),
+                waited_s=PATIENCE_S,
+            )
+            self._acquire()
         if kind == "entry":  # a call's wait is timed whole by _lease
             self.waited_ns += time.perf_counter_ns() - start
         return True
