@@ -62,6 +62,15 @@ def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compile
         (["gate", "--baseline", CI_BASELINE, "--current", CI_BASELINE, "--python", "x"],
          ["--current judges a file already measured; drop --python"]),
         (["verify", "--python", "/no/such/python"], ["--python /no/such/python: no such file"]),
+        (["trace"], ["trace needs a command after --"]),
+        (["trace", "--", "/no/such/program"], ["no such program: /no/such/program"]),
+        (["trace", "--", "no_such_script.py"], ["no such script: no_such_script.py"]),
+        (["trace", "--", "no-such-program-x"], ["no such program: no-such-program-x"]),
+        (["trace", "--python", "/no/such/python", "--", "app.py"],
+         ["--python /no/such/python: no such file"]),
+        (["trace", "--timeout", "0", "--", "app.py"], ["--timeout must be positive"]),
+        (["trace", "--refuse", "--let-it-crash", "--", "app.py"], ["not both"]),
+        (["trace", "--", "true"], ["no Python process of it loaded the trace hook"]),
     ],
 )  # fmt: skip
 def test_bad_command_lines(args: list[str], needles: list[str]) -> None:

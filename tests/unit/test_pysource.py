@@ -1,0 +1,87 @@
+"""Slicing a program's own lines into setup a race can run: what is bound, and what is left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gvlbench import pysource
+from gvlbench.harness.trace_repro import sketch
+
+PROGRAM = """\
+import threading as th
+from quickjs_rs import Runtime
+
+JS = "1 + 2"
+LIMIT = len(JS) * 2
+
+
+def helper():
+    return 3
+
+
+def main(n):
+    rt = Runtime()
+    if n:
+        ctx = rt.new_context()
+    for i in range(n):
+        ctx.eval(JS + str(i) + str(LIMIT) + str(helper()) + str(th.active_count()))
+"""
+
+
+def _frame(path: Path, line: int, function: str) -> list[object]:
+    return [str(path), line, function, "user"]
+
+
+def test_names_are_bound_from_earlier_lines_imports_and_the_module(tmp_path: Path) -> None:
+    path = tmp_path / "prog.py"
+    path.write_text(PROGRAM)
+    src = pysource.read(str(path))
+    assert src is not None
+    stmt, scopes = src.at(17)
+    assert src.segment(stmt).startswith("ctx.eval(")
+    assert [s.name for s in scopes] == ["main"]
+    cut = pysource.Slice(cwd=str(tmp_path))
+    cut.bind(src, scopes, 17, pysource.free_names(stmt))
+    assert cut.lines == ["from quickjs_rs import Runtime", "rt = Runtime()",
+                         "ctx = rt.new_context()", 'JS = "1 + 2"', "LIMIT = len(JS) * 2",
+                         "from prog import helper", "import threading as th"]  # fmt: skip
+    assert cut.todo == ["`i` (not bound where prog.py:17 can see it)"]
+
+
+def test_an_argument_is_left_to_fill_in_and_another_directory_goes_on_sys_path(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "prog.py"
+    path.write_text(PROGRAM)
+    src = pysource.read(str(path))
+    assert src is not None
+    _, scopes = src.at(16)  # for i in range(n):
+    cut = pysource.Slice(cwd="/")
+    cut.bind(src, scopes, 16, ["n", "helper"])
+    assert cut.todo == ["`n`, an argument of main() (prog.py:12)"]
+    assert cut.lines == [f"import sys; sys.path.insert(0, {str(tmp_path)!r})",
+                         "from prog import helper"]  # fmt: skip
+
+
+def test_a_sketch_names_the_holder_and_its_object(tmp_path: Path) -> None:
+    """The Store's holder on the entering line is a parameter: it gets the object made."""
+    path = tmp_path / "pool.py"
+    path.write_text(
+        "from quickjs_rs import Runtime\n\n\ndef work(c):\n    return c.eval('1')\n\n\n"
+        "def main():\n    shared = Runtime().new_context()\n"
+    )
+    store = {"stack": [_frame(path, 9, "main")], "threads": [{}, {}, {}],
+             "examples": [{"stack": [_frame(path, 5, "work")], "holders": ["c"]}]}  # fmt: skip
+    repro = sketch(store, str(tmp_path))
+    assert repro.setup == ("from quickjs_rs import Runtime",
+                           "shared = Runtime().new_context()", "c = shared")  # fmt: skip
+    assert (repro.stmt, repro.threads, repro.todo) == ("c.eval('1')", 3, ())
+    assert repro.command().startswith("gvlbench race --setup 'from quickjs_rs import Runtime'")
+
+
+def test_without_a_frame_of_the_program_it_is_a_template(tmp_path: Path) -> None:
+    store = {"stack": [["/site-packages/pkg/x.py", 3, "f", "site"]], "threads": [{}, {}],
+             "examples": []}  # fmt: skip
+    repro = sketch(store, str(tmp_path))
+    assert not repro.ready
+    assert repro.todo == ("no frame of your code shows the line that made it",)
