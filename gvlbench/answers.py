@@ -100,6 +100,14 @@ class GuardCostAnswer(Answer):
     loops: int
     unguarded_ns: list
     guarded_ns: dict
+    entries: dict | None = None  # a statement's Store entries per run, by libwasmtime name
+    guarded_stores: int | None = None
+
+
+@dataclass(frozen=True)
+class LegalUsesAnswer(Answer):
+    kind: ClassVar[str] = "legal-uses"
+    uses: dict  # use -> {"outcome": admitted | refused | failed, "detail": str}
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ class CallsAnswer(Answer):
 ANSWERS: dict[str, type[Answer]] = {
     a.kind: a
     for a in (SpeedupAnswer, BenchAnswer, ProgressAnswer, PhasesAnswer, PoolAnswer, RaceAnswer,
-              CheckAnswer, GuardCostAnswer, SweepPointAnswer, CallsAnswer)
+              CheckAnswer, GuardCostAnswer, SweepPointAnswer, CallsAnswer, LegalUsesAnswer)
 }  # fmt: skip
 
 

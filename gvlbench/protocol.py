@@ -481,10 +481,22 @@ class CheckTask(Task):
     patches: tuple[str, ...] = ()  # binding patches (PATCH_NAMES) applied before the check
 
 
+@dataclass(frozen=True, kw_only=True)
+class LegalUsesTask(Task):
+    """Under one guard design (`none` or designs.GUARDS, put on every Store by its binding
+    patch), the legal uses of a Store a guard may refuse (designs.LEGAL_USES), each tried
+    once: `entries` and `reenter` are the .wasm paths of wat/entries.wat and wat/reenter.wat."""
+
+    kind: ClassVar[str] = "legal-uses"
+    design: str
+    entries: str
+    reenter: str
+
+
 TASKS: dict[str, type[Task]] = {
     t.kind: t
     for t in (BenchTask, SpeedupTask, ProgressTask, PoolTask, RaceTask, GuardCostTask, CallsTask,
-              SweepPointTask, CheckTask, PhasesTask, CodeProbeTask, ProfileTask)
+              SweepPointTask, CheckTask, PhasesTask, CodeProbeTask, ProfileTask, LegalUsesTask)
 }  # fmt: skip
 
 

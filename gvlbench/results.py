@@ -6,7 +6,8 @@ Layout (see docs/results.md):
      "benchmarks": [...],              # one pyperf benchmark per (scenario, mode, threads)
      "gvlbench": {"schema": 1, "command": ..., "progress": [...], "failures": [...],
                   "race": [...], "guard_cost": [...], "verify": [...], "pool": [...],
-                  "phases": [...], "profile": [...], "trace": [...]}}
+                  "phases": [...], "profile": [...], "trace": [...],
+                  "legal_uses": [...]}}
 
 pyperf ignores the "gvlbench" key; it holds what pyperf cannot (a progress ratio can be 0,
 which a pyperf value cannot). Files are written atomically, after every measurement, so a
@@ -45,6 +46,8 @@ class Results:
     speedup: list[dict[str, Any]] = field(default_factory=list)
     # `gvlbench trace`: the program, processes, creation sites, Stores, compiles, Engines
     trace: list[dict[str, Any]] = field(default_factory=list)
+    # race --designs: each guard design's verdict on each legal use (move, reentry)
+    legal_uses: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Results) -> None:
         """Add every row of `other` (benchmarks, failures and each gvlbench section): what
@@ -83,6 +86,7 @@ class Results:
                 "profile": self.profile,
                 "speedup": self.speedup,
                 "trace": self.trace,
+                "legal_uses": self.legal_uses,
             },
         }
 
@@ -132,6 +136,7 @@ _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
     "profile": {"scenario": (str,), "mode": (str,), "runs": (int,), "plain_s": (list,),
                 "hooked_s": (list,), "phases": (dict,)},
     "speedup": {"scenario": (str,), "call_path": (str,), "loops": (int,), "cells": (dict,)},
+    "legal_uses": {"design": (str,), "use": (str,), "outcome": (str,), "detail": (str,)},
     "trace": {"kind": (str,)},  # each kind's keys: docs/results.md
 }  # fmt: skip
 _SAMPLE = {"ratio": _NUM, "call_s": _NUM}

@@ -357,6 +357,30 @@ def use_stock(mode: Mode) -> None:
     internals.check_before_host_exception(raise_if_refused)
 
 
+def count_entries(operation: Callable[[], Any]) -> dict[str, int]:
+    """How many times `operation` enters a Store through each of wasmtime-py's bindings
+    guarded here (libwasmtime's names), counted by wrapping them for one run."""
+    names = ERROR_ENTRIES + VALUE_ENTRIES
+    before = internals.stock_entry_points(names)
+    counts: dict[str, int] = dict.fromkeys(names, 0)
+
+    def counting(name: str, fn: Any) -> Any:
+        def counted(*args: Any) -> Any:
+            counts[name] += 1
+            return fn(*args)
+
+        return counted
+
+    wrapped = {f"_{n}": counting(n, before[f"_{n}"]) for n in names}
+    wrapped["Memory.read"], wrapped["Memory.write"] = before["Memory.read"], before["Memory.write"]
+    internals.set_stock_entry_points(wrapped)
+    try:
+        operation()
+    finally:
+        internals.set_stock_entry_points(before)
+    return {name: n for name, n in counts.items() if n}
+
+
 def restore_stock() -> None:
     """Undo use_stock: wasmtime-py's bindings as they were, its call through the library's
     own function for the mode it was last given."""

@@ -66,8 +66,13 @@ def _guarded(method: Callable[..., Any], operation: str, store_arg: int) -> Call
         store = args[store_arg] if len(args) > store_arg else kwargs.get("store")
         if not isinstance(store, wasmtime.Store):
             return method(*args, **kwargs)
-        with guard_of(store).entered(operation):
+        guard = _GUARDS.get(store) or guard_of(store)
+        if not guard.acquire(False):  # the lock itself, not a context manager: ~1 us less
+            guard.refuse(operation)
+        try:
             return method(*args, **kwargs)
+        finally:
+            guard.release()
 
     wrapper.__gvlbench_patched__ = True  # type: ignore[attr-defined]
     return wrapper
@@ -93,12 +98,42 @@ _STORE_ENTRY_POINTS: tuple[tuple[type, str, int], ...] = (
 )  # fmt: skip
 
 
+_ORIGINALS: dict[tuple[type, str], Any] = {}  # what _store_guard wrapped, for remove_store_guard
+
+
 def _store_guard(mode: Mode) -> None:
     for cls, name, store_arg in _STORE_ENTRY_POINTS:
         method = getattr(cls, name, None)
         if method is None or getattr(method, "__gvlbench_patched__", False):
             continue
+        _ORIGINALS[(cls, name)] = method
         setattr(cls, name, _guarded(method, f"{cls.__name__}.{name}", store_arg))
+
+
+def remove_store_guard() -> None:
+    """Undo `store-guard` (for pricing every design on the same objects in one process)."""
+    for (cls, name), method in _ORIGINALS.items():
+        setattr(cls, name, method)
+    _ORIGINALS.clear()
+    if "store-guard" in _APPLIED:
+        _APPLIED.remove("store-guard")
+
+
+def native_guards() -> list[Any]:
+    """The native guards the native patches put on the Stores still alive."""
+    return list(_NATIVE.values())
+
+
+_DESIGN: dict[str, str | None] = {"native": None}  # the design new Stores get (None: none)
+
+
+def set_native_design(design: str | None) -> None:
+    """After a native patch: the design every guard has from now on, and new Stores get
+    (None: new Stores get no guard). For pricing every design on the same objects."""
+    _DESIGN["native"] = design
+    for guard in native_guards():
+        if design is not None:
+            guard.redesign(design)
 
 
 def _native_store_guard(design: str) -> Callable[[Mode], None]:
@@ -111,10 +146,14 @@ def _native_store_guard(design: str) -> Callable[[Mode], None]:
         if getattr(init, "__gvlbench_patched__", False):
             return
 
+        _DESIGN["native"] = design
+
         @functools.wraps(init)
         def guarded_init(self: wasmtime.Store, *args: Any, **kwargs: Any) -> None:
             init(self, *args, **kwargs)
-            _NATIVE[self] = native_guard.NativeStoreGuard(self, f"Store@{id(self):#x}", design)
+            now = _DESIGN["native"]
+            if now is not None:
+                _NATIVE[self] = native_guard.NativeStoreGuard(self, f"Store@{id(self):#x}", now)
 
         guarded_init.__gvlbench_patched__ = True  # type: ignore[attr-defined]
         wasmtime.Store.__init__ = guarded_init  # type: ignore[method-assign]

@@ -37,7 +37,7 @@ from gvlbench.harness.guard_cost import (
 )
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
 from gvlbench.modes import GIL_MODES
-from gvlbench.protocol import GUARD_KINDS, CallPath, Mode
+from gvlbench.protocol import GUARD_KINDS, CallPath, Code, Mode
 from gvlbench.report.race import check_expectation, summarize
 
 
@@ -180,7 +180,9 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
             raise OptionError(
                 "--guard-cost prices the guards under the harness's Python and Ruby; drop --python"
             )
-        res = _guard_cost(mode, rounds, runtimes, path, entries or ENTRIES, designs or GUARDS)
+        default = () if code is not None else ENTRIES  # a statement alone, unless asked
+        res = _guard_cost(mode, rounds, runtimes, path, entries or default, designs or GUARDS,
+                          code, code_name)  # fmt: skip
     else:
         probed = interpreter.resolve_runtimes(runtimes, pythons)
         races = ENTRY_RACE_NAMES if "all" in entry_races else entry_races
@@ -265,21 +267,20 @@ def _check_code_options(guard_cost: bool, guard: str | None, scenario_name: str)
     source = click.get_current_context().get_parameter_source("scenario_name")
     if source is not click.core.ParameterSource.DEFAULT:
         raise OptionError("give --scenario or --stmt, not both")
-    if guard_cost:
-        raise OptionError("--guard-cost prices the guard on gvlbench's own calls; drop --stmt")
     if guard:
         raise OptionError("--guard wraps a scenario's calls; for code use --patch store-guard")
 
 
 def _guard_cost(mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | None,
-                entries: tuple[str, ...], designs: tuple[str, ...]) -> results.Results:  # fmt: skip
+                entries: tuple[str, ...], designs: tuple[str, ...], code: Code | None = None,
+                name: str = "code") -> results.Results:  # fmt: skip
     """Every design, entry point, path and mode; Ruby too when asked for, or (asked for
-    nothing) where it runs."""
+    nothing) where it runs; a statement, whole, under every design."""
     check_choices(entries, designs)
     measured = GIL_MODES if mode == "released" else modes(mode)
-    python, ruby = choose_runtimes(runtimes)
+    python, ruby = choose_runtimes(runtimes) if entries else (False, None)
     announce_runtimes((ruby,) if ruby else ())
     paths = (CallPath.RAW, CallPath.LEAN, CallPath.STOCK) if python else ()
     experiment = GuardCostExperiment(paths, measured, rounds=rounds, ruby=ruby, entries=entries,
-                                     guards=designs)  # fmt: skip
+                                     guards=designs, code=code, name=name)  # fmt: skip
     return measure(experiment, path)

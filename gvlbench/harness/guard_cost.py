@@ -25,11 +25,12 @@ from typing import Any
 from gvlbench import native, scenario
 from gvlbench.designs import ENTRIES, GUARDS, NATIVE
 from gvlbench.errors import InterpreterError, OptionError
+from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import RUBY_CALL_PATH, RubyRuntime, probe_ruby
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
-from gvlbench.protocol import CallPath, GuardCostTask, Mode
+from gvlbench.protocol import CallPath, Code, GuardCostTask, Mode
 from gvlbench.results import Results
 
 SCENARIOS = ("nop", "add")  # the call's two rows
@@ -74,12 +75,14 @@ class GuardCostExperiment:
         ruby: RubyRuntime | None = None,
         entries: tuple[str, ...] = ENTRIES,
         guards: tuple[str, ...] = GUARDS,
+        code: Code | None = None,
+        name: str = "code",
     ):
         if rounds < 2:
             raise OptionError(f"--rounds must be at least 2, got {rounds}")
         check_choices(entries, guards)
         self.paths, self.modes, self.rounds, self.timeout_s = paths, modes, rounds, timeout_s
-        self.ruby, self.entries = ruby, entries
+        self.ruby, self.entries, self.code, self.name = ruby, entries, code, name
         self.native_unavailable = native.unavailable_reason()
         self.guards = tuple(g for g in guards if g not in NATIVE or not self.native_unavailable)
         self.unavailable = {g: self.native_unavailable for g in guards if g not in self.guards}
@@ -88,6 +91,24 @@ class GuardCostExperiment:
         return {}
 
     def plan(self) -> list[Job]:
+        jobs = self._entry_jobs()
+        if self.code is not None:
+            jobs.append(self._code_job(self.code))
+        return jobs
+
+    def _code_job(self, code: Code) -> Job:
+        """The user's statement, whole, under every design (Python; the released stock path,
+        as the package calls wasmtime-py): what the guards cost a real workload."""
+        code_target.probe(code, (), None, code_target.PROBE_TIMEOUT_S)  # bad code: one line
+        task = GuardCostTask(target=code, mode=Mode.RELEASED, call_path="stock",
+                             rounds=self.rounds, guards=self.guards, entry="code")  # fmt: skip
+        key = {"scenario": self.name, "entry": "code", "call_path": "stock",
+               "mode": str(Mode.RELEASED), "runtime": "python",
+               "wasmtime_version": code_target.metadata(code, self.name, ())["wasmtime_version"],
+               "unavailable": self.unavailable}  # fmt: skip
+        return Job(f"guard cost: {self.name}", task, None, self.timeout_s, key)
+
+    def _entry_jobs(self) -> list[Job]:
         runs: list[tuple[str, RubyRuntime | None]] = [(str(p), None) for p in self.paths]
         runs += [(RUBY_CALL_PATH, self.ruby)] if self.ruby else []
         jobs = []

@@ -31,7 +31,8 @@ class GuardCostRow:
     unguarded_ns: float
     rounds: int
     guards: tuple[GuardCost, ...]
-    entry: str = "call"  # designs.ENTRIES
+    entry: str = "call"  # designs.ENTRIES, or "code": a user's statement, whole
+    entries: dict[str, int] | None = None  # a statement's Store entries per run, by C name
 
     def guard(self, kind: str) -> GuardCost | None:
         return next((g for g in self.guards if g.guard == kind), None)
@@ -70,7 +71,8 @@ def guard_cost_rows(results: Results) -> list[GuardCostRow]:
         costs.sort(key=lambda c: GUARDS.index(c.guard) if c.guard in GUARDS else len(GUARDS))
         rows.append(GuardCostRow(g["scenario"], g["call_path"], g["mode"],
                                  statistics.median(unguarded), len(unguarded),
-                                 tuple(costs), g.get("entry", "call")))  # fmt: skip
+                                 tuple(costs), g.get("entry", "call"),
+                                 g.get("entries")))  # fmt: skip
     return sorted(rows, key=_order)
 
 

@@ -50,6 +50,8 @@ def _handler(kind: str) -> Callable[[Any], dict[str, Any]]:
         from gvlbench.worker.code import probe as fn
     elif kind == "profile":
         from gvlbench.worker.profile import run_profile as fn
+    elif kind == "legal-uses":
+        from gvlbench.worker.legal_uses import try_legal_uses as fn
     else:
         raise ValueError(f"no handler for task kind {kind!r}")
     return fn

@@ -22,6 +22,7 @@ from gvlbench.designs import NATIVE
 from gvlbench.protocol import GuardCostTask
 
 BATCH_S = 0.01
+CODE_BATCH_S = 0.05  # a statement (a whole quickjs-rs eval, say) is microseconds to milliseconds
 
 # a variant: (what to do before its batch, the operation it times)
 Variant = tuple[Callable[[], None], Callable[[], Any]]
@@ -29,10 +30,16 @@ Variant = tuple[Callable[[], None], Callable[[], Any]]
 
 def measure(task: GuardCostTask) -> dict[str, Any]:
     """Paired, interleaved batches of the unguarded operation and of each guarded one."""
-    variants = _call_variants(task) if task.entry == "call" else _accessor_variants(task)
+    extra: dict[str, Any] = {}
+    if task.code is not None:
+        variants = _code_variants(task, extra)
+    elif task.entry == "call":
+        variants = _call_variants(task)
+    else:
+        variants = _accessor_variants(task)
     setup, plain = variants["unguarded"]
     setup()
-    loops = loops_for(plain, BATCH_S)
+    loops = loops_for(plain, CODE_BATCH_S if task.code is not None else BATCH_S)
     for setup, call in variants.values():  # warm-up
         setup()
         batch_ns(call, loops)
@@ -44,7 +51,7 @@ def measure(task: GuardCostTask) -> dict[str, Any]:
             setup()
             samples[name].append(batch_ns(call, loops))
     unguarded = samples.pop("unguarded")
-    return {"loops": loops, "unguarded_ns": unguarded, "guarded_ns": samples}
+    return {"loops": loops, "unguarded_ns": unguarded, "guarded_ns": samples, **extra}
 
 
 def _stock_setup(path: CallPath, mode: Mode, designs: tuple[str, ...]) -> Callable[[], None]:
@@ -136,3 +143,62 @@ def _same(got: Any, expected: Any) -> bool:
     if type(got).__module__.startswith("wasmtime"):
         return type(got) is type(expected)
     return bool(got == expected)
+
+
+def _code_variants(task: GuardCostTask, extra: dict[str, Any]) -> dict[str, Variant]:
+    """The user's statement under every design, on the same objects: its setup runs once,
+    with the native patch on (so every Store it makes has a guard); before each batch the
+    process is switched to the batch's design (bindings, the Python wrappers, the guards'
+    design). How many times one statement enters a Store, per entry point, goes in `extra`."""
+    from gvlbench.binding import patches
+    from gvlbench.worker.code import CodeTarget
+
+    natives = [d for d in task.guards if d in NATIVE]
+    if natives:
+        patches.apply(("store-guard-native",), task.mode)
+    code = CodeTarget(task.code, task.mode)  # type: ignore[arg-type]
+    stmt = code.statement()
+    guards = patches.native_guards()  # the Stores the setup made
+
+    def plain_setup() -> None:
+        patches.remove_store_guard()
+        if natives:
+            from gvlbench.binding import native_guard
+
+            native_guard.restore_stock()
+            patches.set_native_design(None)  # a Store the statement makes gets no guard
+        use_stock_mode(task.mode)
+
+    def python_setup() -> None:
+        plain_setup()
+        patches.apply(("store-guard",), task.mode)
+
+    def native_setup(design: str) -> Callable[[], None]:
+        def setup() -> None:
+            from gvlbench.binding import native_guard
+
+            patches.remove_store_guard()
+            native_guard.use_stock(task.mode)
+            patches.set_native_design(design)
+
+        return setup
+
+    variants: dict[str, Variant] = {"unguarded": (plain_setup, stmt)}
+    if "python" in task.guards:
+        variants["python"] = (python_setup, stmt)
+    for design in natives:
+        variants[design] = (native_setup(design), stmt)
+    plain_setup()
+    expected = stmt()
+    if natives:
+        from gvlbench.binding import native_guard
+
+        extra["entries"] = native_guard.count_entries(stmt)
+    extra["guarded_stores"] = len(guards)
+    for name, (setup, op) in variants.items():  # each design still answers right
+        setup()
+        got = op()
+        if not _same(got, expected):
+            raise AssertionError(f"the statement under {name} gave {got!r:.200}, unguarded "
+                                 f"{expected!r:.200}")  # fmt: skip
+    return variants
