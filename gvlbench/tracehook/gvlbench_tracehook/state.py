@@ -211,34 +211,7 @@ class StoreState:
         call (`call`): record it, then wait (True: this thread holds the lock), refuse or
         proceed (False)."""
         me = threading.get_native_id()
-        if kind == "entry":
-            owner, owner_ident, owner_operation = self.owner, self.owner_ident, self.operation
-        else:
-            owner, owner_ident, owner_operation = self.lessee, self.lessee_ident, "its call"
-        frame = sys._getframe(2 if kind == "entry" else 3)
-        mine = frames.capture(frame)
-        theirs = frames.capture(sys._current_frames().get(owner_ident)) if owner else []
-        signature = (kind, _innermost_line(mine), _innermost_line(theirs))
-        with self._meta:
-            self.overlaps += 1
-            new = signature not in self.signatures and len(self.signatures) < MAX_EXAMPLES
-            self.signatures.add(signature)
-        if new and not self.private:
-            user = frames.innermost(frame, ("user",)) or frames.innermost(frame, frames.KEPT)
-            _record(
-                "overlap",
-                store=self.label,
-                level=kind,
-                thread=me,
-                name=threading.current_thread().name,
-                operation=operation,
-                stack=mine,
-                holders=lambda: frames.holders(user, store),
-                owner=owner,
-                owner_name=_name_of(owner),
-                owner_operation=owner_operation,
-                owner_stack=theirs,
-            )
+        owner, owner_operation = self._overlap(store, operation, kind, sys._getframe(1))
         on_overlap = _config["on_overlap"]
         if on_overlap == "refuse":
             raise StoreInUseError(
@@ -254,19 +227,37 @@ class StoreState:
             return False
         start = time.perf_counter_ns()
         if not self._acquire(timeout=PATIENCE_S):  # the owner may be waiting for this thread
-            _record(
-                "stall",
-                store=self.label,
-                thread=me,
-                name=threading.current_thread().name,
-                owner=owner,
-                owner_name=_name_of(owner),
-                waited_s=PATIENCE_S,
-            )
+            _record("stall", store=self.label, thread=me, name=threading.current_thread().name,
+                    owner=owner, owner_name=_name_of(owner), waited_s=PATIENCE_S)  # fmt: skip
             self._acquire()
         if kind == "entry":  # a call's wait is timed whole by _lease
             self.waited_ns += time.perf_counter_ns() - start
         return True
+
+    def _overlap(self, store: object, operation: str, kind: str,
+                 caller: types.FrameType) -> tuple[int, str]:  # fmt: skip
+        """Count the overlap; record it with both stacks if its pair of lines is new. The
+        owner (its native id, and what it is doing), read before it can move on."""
+        if kind == "entry":
+            owner, owner_ident, owner_operation = self.owner, self.owner_ident, self.operation
+        else:
+            owner, owner_ident, owner_operation = self.lessee, self.lessee_ident, "its call"
+        frame = caller.f_back  # the traced entry point's wrapper, or enter() for a call
+        mine = frames.capture(frame)
+        theirs = frames.capture(sys._current_frames().get(owner_ident)) if owner else []
+        signature = (kind, _innermost_line(mine), _innermost_line(theirs))
+        with self._meta:
+            self.overlaps += 1
+            new = signature not in self.signatures and len(self.signatures) < MAX_EXAMPLES
+            self.signatures.add(signature)
+        if new and not self.private:
+            user = frames.innermost(frame, ("user",)) or frames.innermost(frame, frames.KEPT)
+            _record("overlap", store=self.label, level=kind, thread=threading.get_native_id(),
+                    name=threading.current_thread().name, operation=operation, stack=mine,
+                    holders=lambda: frames.holders(user, store), owner=owner,
+                    owner_name=_name_of(owner), owner_operation=owner_operation,
+                    owner_stack=theirs)  # fmt: skip
+        return owner, owner_operation
 
     def _flush(self) -> None:
         self.flush_at = self.flush_at * 2 if self.flush_at < FLUSH_EVERY else (
