@@ -2,8 +2,8 @@
 gvlbench (it runs inside the traced program's interpreter, which may have only wasmtime).
 
 They are the store-guard patch's own list (binding/patches.py), so the trace and the guard
-agree on what entering a Store means, plus what only the trace needs: `Instance(...)`, which
-runs a module's start function inside the Store.
+agree on what entering a Store means, plus `Instance(...)` (it runs a module's start function
+inside the Store) should that list ever lack it.
 """
 
 from __future__ import annotations
