@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from gvlbench import native, results, scenario
 from gvlbench.cli.common import (
+    Bar,
     announce_runtimes,
     call_path_option,
     code_from,
@@ -27,6 +28,7 @@ from gvlbench.cli.common import (
 from gvlbench.cli.run import show_results
 from gvlbench.designs import ENTRIES, ENTRY_RACES, GUARDS, NATIVE
 from gvlbench.errors import EXIT_FAILED, OptionError
+from gvlbench.harness import designs as designs_study
 from gvlbench.harness import interpreter
 from gvlbench.harness.guard_cost import (
     ENTRY_SCENARIO,
@@ -115,6 +117,15 @@ from gvlbench.report.race import check_expectation, summarize
     "table, fuel), along the raw, lean and stock paths, and in Ruby where it runs.",
 )
 @click.option(
+    "--designs",
+    "designs_study",
+    is_flag=True,
+    help="The reviewer's answer in one run: every guard design's cost on every entry point "
+    "(as --guard-cost; with --setup/--stmt, on your statement too), every entry race "
+    "unguarded and under every design, and the legal uses each design refuses; then one "
+    "table of the designs side by side.",
+)
+@click.option(
     "--entry",
     "entries",
     multiple=True,
@@ -156,7 +167,8 @@ from gvlbench.report.race import check_expectation, summarize
 def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, ...], mode: str,
          threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
-         guard_cost: bool, entries: tuple[str, ...], designs: tuple[str, ...], rounds: int,
+         guard_cost: bool, designs_study: bool, entries: tuple[str, ...],
+         designs: tuple[str, ...], rounds: int,
          output: str | None,
          timeout_s: float | None, runtimes: tuple[str, ...], pythons: tuple[str, ...],
          setup: tuple[str, ...],
@@ -175,7 +187,11 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
     code = code_from(setup, per_thread_setup, stmt)
     if code is not None:
         _check_code_options(guard_cost, guard, scenario_name)
-    if guard_cost:
+    if designs_study:
+        res = _designs(rounds, trials if _given("trials") else 3,
+                       duration_s if _given("duration_s") else 2.0, runtimes, pythons, path,
+                       code, code_name)  # fmt: skip
+    elif guard_cost:
         if pythons:
             raise OptionError(
                 "--guard-cost prices the guards under the harness's Python and Ruby; drop --python"
@@ -252,14 +268,29 @@ def _given(name: str) -> bool:
 
 
 def _code_configs(matrix: bool, mode: str, patches: tuple[str, ...]) -> tuple[RaceConfig, ...]:
-    """A code target's configurations: its modes, with the patches; --matrix: released,
-    held, and released under store-guard (what the guard makes of the race)."""
+    """A code target's configurations: its modes, with the patches; --matrix: released and
+    held without a Store guard, and released under one (the --patch store-guard* given, or
+    store-guard): what the guard makes of the race."""
     if matrix:
-        return (RaceConfig("code", False, Mode.RELEASED, patches=patches),
-                RaceConfig("code", False, Mode.HELD, patches=patches),
-                RaceConfig("code", False, Mode.RELEASED,
-                           patches=tuple(dict.fromkeys((*patches, "store-guard")))))  # fmt: skip
+        others = tuple(p for p in patches if not p.startswith("store-guard"))
+        guard = tuple(p for p in patches if p.startswith("store-guard")) or ("store-guard",)
+        return (RaceConfig("code", False, Mode.RELEASED, patches=others),
+                RaceConfig("code", False, Mode.HELD, patches=others),
+                RaceConfig("code", False, Mode.RELEASED, patches=(*others, *guard)))  # fmt: skip
     return tuple(RaceConfig("code", False, m, patches=patches) for m in modes(mode))
+
+
+def _designs(rounds: int, trials: int, duration_s: float, runtimes: tuple[str, ...],
+             pythons: tuple[str, ...], path: Path | None, code: Code | None,
+             name: str) -> results.Results:  # fmt: skip
+    """Cost, races and legal uses of every design, into one document."""
+    if pythons:
+        raise OptionError("--designs measures the harness's Python (and Ruby); drop --python")
+    _, ruby = choose_runtimes(runtimes)
+    announce_runtimes((ruby,) if ruby else ())
+    found = designs_study.experiments(rounds, trials, duration_s, ruby, code, name)
+    with Bar() as bar:  # measure tells it every job once all are planned
+        return designs_study.measure(found, path, bar)
 
 
 def _check_code_options(guard_cost: bool, guard: str | None, scenario_name: str) -> None:

@@ -35,6 +35,8 @@ from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
 from gvlbench.report import render, stats, trace_tables
+from gvlbench.report.designs import design_rows
+from gvlbench.report.designs_table import designs_table, workload_lines
 from gvlbench.report.guard_cost import guard_cost_rows
 from gvlbench.report.phases import phases_rows
 from gvlbench.report.pool import pool_rows
@@ -279,6 +281,11 @@ def show_results(res: results.Results) -> None:
     if res.race:
         first = res.race[0]
         out.print(render.race_table(summarize(res.race), first["threads"], None))
+    if res.legal_uses or any(g.get("entry") == "code" for g in res.guard_cost):
+        rows = design_rows(res)
+        out.print(designs_table(rows))
+        for line in workload_lines(rows):
+            out.print(line, soft_wrap=True, highlight=False)
     rows = stats.progress_rows(res)
     if rows:
         out.print(render.progress_table(rows))

@@ -249,6 +249,10 @@ def check_patches(patches: tuple[str, ...], runtimes: tuple[Runtime, ...]) -> No
         raise OptionError(f"unknown patch {unknown[0]!r} (known: {', '.join(PATCH_NAMES)})")
     if patches and any(kind_of(rt) == "ruby" for rt in runtimes):
         raise OptionError("--patch changes wasmtime-py, the Python binding; drop --runtime ruby")
+    guards = [p for p in dict.fromkeys(patches) if p.startswith("store-guard")]
+    if len(guards) > 1:
+        raise OptionError(f"one Store guard at a time: {' and '.join(guards)} both guard every "
+                          "Store; pick one")  # fmt: skip
 
 
 def runtimes_metadata(runtimes: tuple[Runtime, ...]) -> dict[str, Any]:
