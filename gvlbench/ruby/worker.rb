@@ -223,6 +223,9 @@ module GvlbenchWorker
   REFUSAL_BACKOFF_S = 0.001
 
   def race(task)
+    # the entry-point races race wasmtime-py's own bindings (worker/entry_race.py)
+    raise ArgumentError, "the Ruby worker does not do entry-point races" unless task["entry"].to_s.empty?
+
     calls = race_calls(task)
     n = calls.size
     tallies = Array.new(n) { { calls: 0, refused: 0, exceptions: Hash.new(0), examples: {} } }
