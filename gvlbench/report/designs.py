@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
 
 from gvlbench.designs import GUARDS
 from gvlbench.report.guard_cost import GuardCost, GuardCostRow, guard_cost_rows
@@ -161,10 +160,3 @@ def describe_entries(entries: dict[str, int]) -> str:
                     reverse=True)  # fmt: skip
     listed = ", ".join(f"{n} {name}" for n, name in others)
     return f"{calls} calls + {sum(n for n, _ in others)} other entries ({listed})"
-
-
-def rows_json(rows: list[DesignRow]) -> list[dict[str, Any]]:
-    """The table as data, for --json '-' readers."""
-    from dataclasses import asdict
-
-    return [asdict(r) for r in rows]
