@@ -79,7 +79,7 @@ def _guarded(method: Callable[..., Any], operation: str, store_arg: int) -> Call
 
 
 # (class, method, the index of the Store argument: 0 is self, 1 the first parameter)
-_STORE_ENTRY_POINTS: tuple[tuple[type, str, int], ...] = (
+STORE_ENTRY_POINTS: tuple[tuple[type, str, int], ...] = (
     (wasmtime.Func, "__call__", 1),
     *((wasmtime.Memory, m, 1) for m in ("read", "write", "grow", "size", "data_ptr",
                                         "data_len", "get_buffer_ptr")),
@@ -102,7 +102,7 @@ _ORIGINALS: dict[tuple[type, str], Any] = {}  # what _store_guard wrapped, for r
 
 
 def _store_guard(mode: Mode) -> None:
-    for cls, name, store_arg in _STORE_ENTRY_POINTS:
+    for cls, name, store_arg in STORE_ENTRY_POINTS:
         method = getattr(cls, name, None)
         if method is None or getattr(method, "__gvlbench_patched__", False):
             continue

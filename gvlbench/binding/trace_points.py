@@ -8,12 +8,12 @@ inside the Store) should that list ever lack it.
 
 from __future__ import annotations
 
-from gvlbench.binding.patches import _STORE_ENTRY_POINTS
+from gvlbench.binding.patches import STORE_ENTRY_POINTS
 
 TRACE_ONLY: tuple[tuple[str, str, int], ...] = (("Instance", "__init__", 1),)
 
 
 def store_entry_points() -> list[tuple[str, str, int]]:
     """[class name, method, index of the Store argument (0: self)] for every entry point."""
-    guarded = [(cls.__name__, name, index) for cls, name, index in _STORE_ENTRY_POINTS]
+    guarded = [(cls.__name__, name, index) for cls, name, index in STORE_ENTRY_POINTS]
     return guarded + [p for p in TRACE_ONLY if p not in guarded]

@@ -172,3 +172,27 @@ def test_a_statements_entries_are_described_calls_first() -> None:
     assert describe_entries(entries) == (
         "13 calls + 24 other entries (13 func_type, 7 memory_data_size, 4 memory_data)"
     )
+
+
+def test_the_committed_designs_run_holds_what_docs_race_md_says() -> None:
+    """results/designs.json (`race --designs`, quoted in docs/race.md): every design priced on
+    the call and every accessor along every path, every entry race raced unguarded and under
+    every design, and the owner word under 5% of every lean accessor."""
+    from gvlbench import results
+    from gvlbench.designs import ENTRY_RACES, GUARDS
+    from gvlbench.report.guard_cost import guard_cost_rows
+    from tests.conftest import REPO
+
+    res = results.load(REPO / "results" / "designs.json")
+    rows = guard_cost_rows(res)
+    for entry in ("call", *ACCESSORS):
+        for path in ("raw", "lean", "stock", "ruby-ffi"):
+            found = [r for r in rows if r.entry == entry and r.call_path == path]
+            assert found, (entry, path)
+            assert all({g.guard for g in r.guards} == set(GUARDS) for r in found), (entry, path)
+    lean = [r for r in rows if r.entry in ACCESSORS and r.call_path == "lean"]
+    assert max(r.guard("native").share for r in lean) <= 0.05  # type: ignore[union-attr]
+    raced = {(t["entry"], t["guard_kind"] or "none") for t in res.race}
+    assert raced == {(e, d) for e in ENTRY_RACES for d in ("none", *GUARDS)}
+    moves = {u["design"]: u["outcome"] for u in res.legal_uses if u["use"] == "move"}
+    assert moves["native"] == "admitted" and moves["affinity"] == "refused"
