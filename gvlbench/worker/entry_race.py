@@ -31,7 +31,8 @@ from gvlbench.protocol import RaceTask, announce_start
 
 PATTERN = b"gvlbench: the 64 bytes a reader of this memory must always see. "
 WORK_N, WORK_SUM = 1000, 999 * 1000 // 2
-BURN_N, WATCH_N = 1000, 5000
+# long calls, so that an intruder's operation lands inside one (not between two) more often
+BURN_N, WATCH_N = 20_000, 100_000
 REMAKE_AT = 5000  # instances the intruders put in a Store before its owner makes a new one
 FUEL = 10**12
 BACKOFF_S = 0.001
@@ -63,6 +64,7 @@ class World:
         self.tiny = wasmtime.Module(self.engine, tiny.read_text())
         self.ready = threading.Event()
         self.fuel_per_burn = 0
+        self.fuel_set = FUEL  # the fuel-set race's last amount set
         self.instances = 0
         self.current: tuple[wasmtime.Store, Any] | None = None
 
@@ -132,14 +134,16 @@ def _intruder_op(world: World, n: int) -> str | None:
         if n % 7 != 1:  # the other intruders read: only one thread's values can be judged
             store.get_fuel()
             return None
-        # a new amount each time: a call that began before it and writes its own count back
-        # when it returns (a lost update) leaves an amount that is no set one less whole calls
-        fuel = FUEL + n
-        store.set_fuel(fuel)
-        left = store.get_fuel()
-        spent, per = fuel - left, world.fuel_per_burn
+        # What is left must be the amount this thread set last, less whole calls of the
+        # owner's. It sets a new amount each time, so a call that was running when it was set
+        # and writes its own count back when it returns (a lost update) leaves an amount that
+        # is no set one less whole calls.
+        left, last, per = store.get_fuel(), world.fuel_set, world.fuel_per_burn
+        store.set_fuel(FUEL + n)
+        world.fuel_set = FUEL + n
+        spent = last - left
         if spent < 0 or spent % per:
-            return f"set fuel {fuel}, read back {left}: not less a whole number of calls ({per})"
+            return f"set fuel {last}, read {left} later: not less a whole number of calls ({per})"
         return None
     ex["global"].set_value(store, n)  # global-set
     return None

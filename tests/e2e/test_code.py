@@ -162,8 +162,9 @@ def test_a_held_deadlock_is_found_in_seconds_with_both_threads(tmp_path: Path) -
     the GIL its caller holds (docs/findings/wasi_output_held.py): the child's CPU stands
     still, and the harness says so long before --timeout (it used to wait out 300 s)."""
     start = time.monotonic()
+    # 5 s of no CPU, not the default 10: a deadlock has none at all, so 5 s is as sure
     cli = gvlbench("profile", *MICROPYTHON, "--mode", "held", "--json", str(tmp_path / "p.json"),
-                   timeout=120)  # fmt: skip
+                   timeout=120, env={"GVLBENCH_DEADLOCK_S": "5"})  # fmt: skip
     assert time.monotonic() - start < 60
     assert cli.returncode == 1 and "Traceback" not in cli.stderr
     (failure,) = json.loads((tmp_path / "p.json").read_text())["gvlbench"]["failures"]

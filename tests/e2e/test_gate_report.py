@@ -50,7 +50,9 @@ def test_holding_the_lock_where_release_was_asked_fails_the_gate_and_names_the_r
     python_only = tmp_path / "python.toml"
     text = quick_config.read_text()
     assert 'runtimes = ["python", "ruby"]' in text
-    python_only.write_text(text.replace('runtimes = ["python", "ruby"]', 'runtimes = ["python"]'))
+    # and no confirming re-run: the lock held where release was asked can never overlap
+    python_only.write_text(text.replace('runtimes = ["python", "ruby"]', 'runtimes = ["python"]')
+                           .replace("confirm_runs = 1", "confirm_runs = 0"))  # fmt: skip
     cli = gvlbench("gate", "--config", str(python_only), "--baseline", BASELINE,
                    "--markdown", str(md), env={"GVLBENCH_FAULT": "held-for-released"})  # fmt: skip
     assert cli.returncode == 1, cli.stdout + cli.stderr
