@@ -110,10 +110,12 @@ module GvlbenchWorker
       -> { func.call(mode, *target.args) }
     end
 
-    # Put this Store under the native guard (native_guard.rb, loaded only when asked for).
-    def guard_natively(name)
+    # Put this Store under the native guard (native_guard.rb, loaded only when asked for), of
+    # `design`: the owner word, or affinity (this thread is the owner) or the mutex.
+    def guard_natively(name, design = "native")
       require_relative "native_guard"
-      GvlbenchNativeGuard.guard(@instance, name)
+      ptr = GvlbenchNativeGuard.guard(@instance, name)
+      GvlbenchNativeGuard.redesign(ptr, design) unless design == "native"
       GvlbenchNativeGuard
     end
   end
@@ -252,19 +254,20 @@ module GvlbenchWorker
       "exceptions" => exceptions, "examples" => examples }
   end
 
-  # Each thread's call: plain, through the Ruby StoreGuard, or through the native guard (a task
-  # without "guard_kind" means the Ruby guard, as before the native one existed).
+  # Each thread's call: plain, through the Ruby StoreGuard, or through the native guard of the
+  # task's design (a task without "guard_kind" means the Ruby guard, as before the native one).
   def race_calls(task)
     n = task["threads"]
-    native = task["guard"] && task["guard_kind"] == "native"
+    design = task["guard_kind"]
+    native = task["guard"] && NATIVE_DESIGNS.include?(design)
     if task["store"] == "shared"
       emb = embeddings(task, 1).first
-      via = native ? emb.guard_natively("store-0") : nil
+      via = native ? emb.guard_natively("store-0", design) : nil
       calls = Array.new(n) { emb.new_caller(via) }
       guards = [GvlbenchHosts::StoreGuard.new("store-0")] * n
     else
       embs = embeddings(task, n)
-      calls = embs.each_with_index.map { |e, i| e.new_caller(native ? e.guard_natively("store-#{i}") : nil) }
+      calls = embs.each_with_index.map { |e, i| e.new_caller(native ? e.guard_natively("store-#{i}", design) : nil) }
       guards = Array.new(n) { |i| GvlbenchHosts::StoreGuard.new("store-#{i}") }
     end
     return calls if native || !task["guard"]

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import wasmtime
@@ -28,6 +26,7 @@ from gvlbench.binding.guard import StoreInUseError
 from gvlbench.binding.invoke import use_stock_mode
 from gvlbench.designs import PATCHES
 from gvlbench.protocol import RaceTask, announce_start
+from gvlbench.worker.race import Tally, merged
 
 PATTERN = b"gvlbench: the 64 bytes a reader of this memory must always see. "
 WORK_N, WORK_SUM = 1000, 999 * 1000 // 2
@@ -35,22 +34,6 @@ WORK_N, WORK_SUM = 1000, 999 * 1000 // 2
 BURN_N, WATCH_N = 20_000, 100_000
 REMAKE_AT = 5000  # instances the intruders put in a Store before its owner makes a new one
 FUEL = 10**12
-BACKOFF_S = 0.001
-
-
-@dataclass
-class Tally:
-    ops: int = 0
-    refused: int = 0
-    wrong: int = 0
-    wrong_example: str | None = None
-    exceptions: Counter = field(default_factory=Counter)
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def bad(self, what: str) -> None:
-        self.wrong += 1
-        if self.wrong_example is None:
-            self.wrong_example = what[:300]
 
 
 class World:
@@ -195,34 +178,21 @@ def _guarded_step(tally: Tally, op: Callable[[], Any]) -> None:
     """One operation: counted, and judged; a refusal backs off as a real caller would."""
     try:
         wrong = op()
-        tally.ops += 1
+        tally.calls += 1
         if wrong:
             tally.bad(wrong)
     except StoreInUseError as exc:
-        time.sleep(BACKOFF_S)
-        tally.refused += 1
-        tally.exceptions["StoreInUseError"] += 1
-        tally.examples.setdefault("StoreInUseError", str(exc))
+        tally.refusal(exc)
     except Exception as exc:
-        name = type(exc).__name__
-        tally.exceptions[name] += 1
-        tally.examples.setdefault(name, str(exc)[:300])
+        tally.raised(exc)
 
 
 def _answer(tallies: list[Tally], elapsed_s: float) -> dict[str, Any]:
-    exceptions: Counter = Counter()
-    examples: dict[str, str] = {}
-    for t in tallies:
-        exceptions.update(t.exceptions)
-        examples.update(t.examples)
     wrong = [t.wrong_example for t in tallies if t.wrong_example]
     return {
         "elapsed_s": elapsed_s,
-        "calls": sum(t.ops for t in tallies),
-        "owner_ops": tallies[0].ops,
-        "refused": sum(t.refused for t in tallies),
-        "exceptions": dict(exceptions),
-        "examples": examples,
+        **merged(tallies),
+        "owner_ops": tallies[0].calls,
         "compared": True,
         "wrong": sum(t.wrong for t in tallies),
         "wrong_example": wrong[0] if wrong else None,

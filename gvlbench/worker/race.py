@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gvlbench.binding.guard import StoreGuard, StoreInUseError, guarded
+from gvlbench.designs import NATIVE
 from gvlbench.protocol import RaceTask, announce_start
 from gvlbench.pycode import comparable
 from gvlbench.worker.code import target_of
@@ -26,13 +27,43 @@ REFUSAL_BACKOFF_S = 0.001
 
 
 @dataclass
-class _Tally:
+class Tally:
+    """What one racing thread did: its operations, refusals, exceptions and wrong results."""
+
     calls: int = 0
     refused: int = 0
     exceptions: Counter = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
     wrong: int = 0
     wrong_example: str | None = None
+
+    def bad(self, what: str) -> None:
+        self.wrong += 1
+        if self.wrong_example is None:
+            self.wrong_example = what[:300]
+
+    def refusal(self, exc: StoreInUseError) -> None:
+        """Counted, then backed off as a real caller of a recoverable error would: a thread
+        spinning on refusals would otherwise starve the owner, whose call needs the GIL."""
+        time.sleep(REFUSAL_BACKOFF_S)
+        self.refused += 1
+        self.raised(exc)
+
+    def raised(self, exc: Exception) -> None:
+        name = type(exc).__name__
+        self.exceptions[name] += 1
+        self.examples.setdefault(name, str(exc)[:300])
+
+
+def merged(tallies: list[Tally]) -> dict[str, Any]:
+    """Every thread's tally as one answer's counts (exceptions with one example per type)."""
+    exceptions: Counter = Counter()
+    examples: dict[str, str] = {}
+    for t in tallies:
+        exceptions.update(t.exceptions)
+        examples.update(t.examples)
+    return {"calls": sum(t.calls for t in tallies), "refused": sum(t.refused for t in tallies),
+            "exceptions": dict(exceptions), "examples": examples}  # fmt: skip
 
 
 _UNCHECKED = object()  # no reference: a module export's result is checked by its spec
@@ -55,7 +86,7 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
         calls = [code.call] * task.threads  # each thread runs its own per-thread setup
     else:
         calls = _trial_calls(task)
-    tallies = [_Tally() for _ in calls]
+    tallies = [Tally() for _ in calls]
     stop = threading.Event()
     threads = [
         threading.Thread(
@@ -73,18 +104,7 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
     stop.set()
     for t in threads:
         t.join()
-    exceptions: Counter = Counter()
-    examples: dict[str, str] = {}
-    for t in tallies:
-        exceptions.update(t.exceptions)
-        examples.update(t.examples)
-    doc = {
-        "elapsed_s": time.perf_counter() - start,
-        "calls": sum(t.calls for t in tallies),
-        "refused": sum(t.refused for t in tallies),
-        "exceptions": dict(exceptions),
-        "examples": examples,
-    }
+    doc = {"elapsed_s": time.perf_counter() - start, **merged(tallies)}
     if task.code is not None:
         wrong = [t.wrong_example for t in tallies if t.wrong_example is not None]
         doc.update(compared=compared, wrong=sum(t.wrong for t in tallies),
@@ -108,7 +128,7 @@ def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
     else:
         owners = [Embedding(engine, module, target, mode, path) for _ in range(n)]
         calls = [e.call for e in owners]
-    if task.guard and task.guard_kind == "native":
+    if task.guard and task.guard_kind in NATIVE:
         return _natively_guarded(owners, task, path)
     if task.guard:
         guards = {id(e): StoreGuard(f"store-{i}") for i, e in enumerate(_stores(owners))}
@@ -117,11 +137,12 @@ def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
 
 
 def _natively_guarded(owners: list[Any], task: RaceTask, path: Any) -> list[Callable[[], Any]]:
-    """Each thread's call through the native guard of its Store (one guard per Store)."""
+    """Each thread's call through the native guard of its Store (one guard per Store, of the
+    task's design)."""
     from gvlbench.binding import native_guard
 
-    for i, emb in enumerate(_stores(owners)):
-        native_guard.NativeStoreGuard(emb.store, f"store-{i}")  # lives as long as the Store
+    for i, emb in enumerate(_stores(owners)):  # made here: affinity's owner is this thread
+        native_guard.NativeStoreGuard(emb.store, f"store-{i}", task.guard_kind)
     return [native_guard.prepare(e.store, e.func, task.target.args, task.mode, path)
             for e in owners]  # fmt: skip
 
@@ -132,27 +153,18 @@ def _stores(owners: list[Any]) -> list[Any]:
 
 
 def _hammer(
-    call: Callable[[], Any], tally: _Tally, stop: threading.Event, reference: Any = _UNCHECKED
+    call: Callable[[], Any], tally: Tally, stop: threading.Event, reference: Any = _UNCHECKED
 ) -> None:
     while not stop.is_set():
         try:
             result = call()
             tally.calls += 1
             if reference is not _UNCHECKED and not _same(result, reference):
-                tally.wrong += 1
-                if tally.wrong_example is None:
-                    tally.wrong_example = f"{result!r:.200} (reference {reference!r:.200})"
+                tally.bad(f"{result!r:.200} (reference {reference!r:.200})")
         except StoreInUseError as exc:
-            # Back off as a real caller of a recoverable error would: a thread spinning on
-            # refusals would otherwise starve the owner, whose call needs the GIL back.
-            time.sleep(REFUSAL_BACKOFF_S)
-            tally.refused += 1
-            tally.exceptions["StoreInUseError"] += 1
-            tally.examples.setdefault("StoreInUseError", str(exc))
+            tally.refusal(exc)
         except Exception as exc:
-            name = type(exc).__name__
-            tally.exceptions[name] += 1
-            tally.examples.setdefault(name, str(exc)[:300])
+            tally.raised(exc)
 
 
 def _same(result: Any, reference: Any) -> bool:
