@@ -13,7 +13,6 @@ wasmtime-py's public API goes through it, as in a package that knows nothing of 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,8 @@ from gvlbench.binding.embed import load_module
 from gvlbench.binding.guard import StoreInUseError
 from gvlbench.binding.invoke import use_stock_mode
 from gvlbench.designs import PATCHES
-from gvlbench.protocol import RaceTask, announce_start
-from gvlbench.worker.race import Tally, merged
+from gvlbench.protocol import RaceTask
+from gvlbench.worker.race import Tally, merged, run_for
 
 PATTERN = b"gvlbench: the 64 bytes a reader of this memory must always see. "
 WORK_N, WORK_SUM = 1000, 999 * 1000 // 2
@@ -145,15 +144,7 @@ def run_entry_race(task: RaceTask) -> dict[str, Any]:
     threads += [threading.Thread(target=_intruder, args=(world, t, stop, i),
                                  name=f"gvlbench-{i}", daemon=True)
                 for i, t in enumerate(tallies[1:], 1)]  # fmt: skip
-    announce_start()  # before any thread: a crash with no start mark has no time to crash
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    stop.wait(task.duration_s)
-    stop.set()
-    for t in threads:
-        t.join()
-    return _answer(tallies, time.perf_counter() - start)
+    return _answer(tallies, run_for(threads, stop, task.duration_s))
 
 
 def _owner(world: World, tally: Tally, stop: threading.Event) -> None:

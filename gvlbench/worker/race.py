@@ -55,6 +55,22 @@ class Tally:
         self.examples.setdefault(name, str(exc)[:300])
 
 
+def run_for(threads: list[threading.Thread], stop: threading.Event, duration_s: float) -> float:
+    """Start the racing threads, stop them after `duration_s` (or die with them), and return
+    the seconds they ran. The start is announced before the first thread starts: a thread can
+    crash the process before the main thread runs again, and a crash with no start mark has
+    no time to crash."""
+    announce_start()
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    stop.wait(duration_s)
+    stop.set()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
 def merged(tallies: list[Tally]) -> dict[str, Any]:
     """Every thread's tally as one answer's counts (exceptions with one example per type)."""
     exceptions: Counter = Counter()
@@ -94,17 +110,7 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
         )
         for i, (c, t) in enumerate(zip(calls, tallies, strict=True))
     ]
-    # Before the first thread starts: a thread can crash the process before the main thread
-    # runs again, and a crash with no start mark has no time to crash.
-    announce_start()
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    stop.wait(task.duration_s)
-    stop.set()
-    for t in threads:
-        t.join()
-    doc = {"elapsed_s": time.perf_counter() - start, **merged(tallies)}
+    doc = {"elapsed_s": run_for(threads, stop, task.duration_s), **merged(tallies)}
     if task.code is not None:
         wrong = [t.wrong_example for t in tallies if t.wrong_example is not None]
         doc.update(compared=compared, wrong=sum(t.wrong for t in tallies),
