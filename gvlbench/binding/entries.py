@@ -6,7 +6,7 @@ zero-argument callable on one Store of wat/entries.wat (a memory, a mutable glob
 table) on an engine that counts fuel:
 
 - `stock`: wasmtime-py's public API (`Memory.size(store)`, `Global.value(store)`, ...). The
-  native designs re-point its bindings at the shim process-wide (`native_guard.use_stock`),
+  native designs re-point its bindings at the shim process-wide (`native_stock.use_stock`),
   as `--patch store-guard-native` does; the Python guard wraps the operation.
 - `lean`: what a binding does with its arguments prepared once: one foreign call, the check
   it needs (an error pointer, a bounds result) and the value converted. A guarded entry point

@@ -70,6 +70,13 @@ def set_func_call(fn: Any) -> None:
     _bindings._wasmtime_func_call = fn
 
 
+def bindings_module() -> Any:
+    """wasmtime-py's `_bindings` module itself, for a caller that must look a binding up at
+    each call, as wasmtime-py's own wrappers do (set_func_call changes `_wasmtime_func_call`
+    per mode)."""
+    return _bindings
+
+
 def binding(name: str) -> Any:
     """wasmtime-py's ctypes function object for libwasmtime's `name` (its restype and argtypes
     are the signature)."""
@@ -124,22 +131,6 @@ def trap_from_ptr(pointer: int) -> wasmtime.Trap:
 def raise_host_exception() -> None:
     """Re-raise a host callback's exception that wasmtime-py stashed, if there is one."""
     maybe_raise_last_exn()
-
-
-def check_before_host_exception(check: Any) -> None:
-    """Run `check()` first wherever wasmtime-py looks for a host callback's exception: only
-    on its error and trap paths, so a call that succeeds never runs it. Installed once per
-    `check` (a patch installed later that replaces the hook drops it)."""
-    current = _func.maybe_raise_last_exn
-    if getattr(current, "gvlbench_check", None) is check:
-        return
-
-    def checked() -> None:
-        check()
-        current()
-
-    checked.gvlbench_check = check  # type: ignore[attr-defined]
-    _func.maybe_raise_last_exn = checked
 
 
 _RLOCK_OWNER = re.compile(r"owner=(\d+)")

@@ -1,20 +1,19 @@
-"""The native Store guard from Python: the guarded call is one foreign call into the shim.
+"""The native Store guard from Python: the guarded entry is one foreign call into the shim.
 
-The shim (gvlbench/native/guard.c) exports `gvlbench_func_call`, `wasmtime_func_call`'s own
-signature with a compare-and-swap of the Store's owner word around it. It is loaded twice, as
-the call layer loads libwasmtime (binding/invoke.py): a `ctypes.CDLL` handle for `released`
-(ctypes drops the GIL for the whole guarded call, the guard included) and a `ctypes.PyDLL`
-handle for `held`. A Store is guarded by `NativeStoreGuard(store, name)`; from then on every
-call of it through the shim takes the owner word, and calls that bypass the shim do not.
+The shim (gvlbench/native/guard.c) exports every libwasmtime function a Store is entered
+through (`gvlbench_wasmtime_func_call` for `wasmtime_func_call`, ...), each with the very
+signature of the function it guards and the Store's guard taken around it. It is loaded
+twice, as the call layer loads libwasmtime (binding/invoke.py): a `ctypes.CDLL` handle for
+`released` (ctypes drops the GIL for the whole guarded call, the guard included) and a
+`ctypes.PyDLL` handle for `held`. A Store is guarded by `NativeStoreGuard(store, name,
+design)`; from then on every entry of it through the shim takes its guard, and entries that
+bypass the shim do not.
 
-- `lean` and `raw`: `NativeGuardedCall` is the prepared call with the shim's function in place
-  of `wasmtime_func_call`: the same buffers, the same one foreign call. `raw` must now look at
-  what comes back (a refused call returns an error), the only Python the guard adds to it.
-- `stock`: wasmtime-py's module-level binding of `wasmtime_func_call` is pointed at the shim
-  (process-wide, as `use_stock_mode` does), so `Func.__call__` is unchanged and guarded.
-  A refusal comes back to it as a `WasmtimeError`; a check on wasmtime-py's error path (where
-  it looks for a host callback's exception) turns it into `StoreInUseError`. Nothing is added
-  to the path of a call that is let in.
+- `lean` and `raw` calls: `NativeGuardedCall` is the prepared call with the shim's function
+  in place of `wasmtime_func_call`: the same buffers, the same one foreign call. `raw` must
+  now look at what comes back (a refused call returns an error), the only Python the guard
+  adds to it. `functions` gives binding/entries.py the shim's accessors the same way.
+- `stock`: wasmtime-py's own bindings re-pointed at the shim: binding/native_stock.py.
 
 A refusal raises the Python guard's `StoreInUseError`, naming the Store and both threads (the
 shim records the owner's kernel thread id for the refused thread; it is mapped to a name here).
@@ -45,6 +44,7 @@ class _Shim:
     stock: dict[Mode, Any]  # the same, with wasmtime-py's signature: for Func.__call__
     guard_new: Any
     guard_free: Any
+    guard_generation: Any
     guard_refused: Any
     take_refusal: Any
     refused_entry: Any
@@ -86,7 +86,10 @@ def _shim() -> _Shim:
         guard_new=_fn(
             lib, "gvlbench_guard_new_kind", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_int]
         ),
-        guard_free=_fn(lib, "gvlbench_guard_free", None, [ctypes.c_void_p]),
+        guard_free=_fn(
+            lib, "gvlbench_guard_free_generation", None, [ctypes.c_void_p, ctypes.c_ulong]
+        ),
+        guard_generation=_fn(lib, "gvlbench_guard_generation", ctypes.c_ulong, [ctypes.c_void_p]),
         guard_refused=_fn(lib, "gvlbench_guard_refused", ctypes.c_ulong, [ctypes.c_void_p]),
         take_refusal=_fn(lib, "gvlbench_take_refusal", ctypes.c_long, [ctypes.c_void_p]),
         refused_entry=_fn(lib, "gvlbench_refused_entry", ctypes.c_char_p, []),
@@ -119,8 +122,10 @@ class NativeStoreGuard:
         if not self._ptr:
             raise RuntimeError("the native guard's table of Stores is full")
         _NAMES[self._ptr] = (name, design)
-        # the slot is freed with the Store: a new Store at the same address starts unguarded
-        self._release = weakref.finalize(store, shim.guard_free, self._ptr)
+        # freed with the Store, or on close(); only its own generation: a Store made since at
+        # the same address (the slot guards it now) keeps its guard
+        self._release = weakref.finalize(store, shim.guard_free, self._ptr,
+                                         shim.guard_generation(self._ptr))  # fmt: skip
 
     @property
     def refused(self) -> int:
@@ -202,20 +207,6 @@ class NativeGuardedCall(PreparedCall):
         super()._raise(error)
 
 
-# wasmtime-py's bindings the shim guards, by whether a refusal can come back as an error
-ERROR_ENTRIES = ("wasmtime_func_call", "wasmtime_memory_grow", "wasmtime_global_set",
-                 "wasmtime_table_set", "wasmtime_table_grow", "wasmtime_context_get_fuel",
-                 "wasmtime_context_set_fuel", "wasmtime_context_gc", "wasmtime_context_set_wasi",
-                 "wasmtime_instance_new", "wasmtime_linker_instantiate", "wasmtime_global_new",
-                 "wasmtime_memory_new", "wasmtime_table_new")  # fmt: skip
-VALUE_ENTRIES = ("wasmtime_memory_data", "wasmtime_memory_data_size", "wasmtime_memory_size",
-                 "wasmtime_global_get", "wasmtime_table_get", "wasmtime_table_size",
-                 "wasmtime_context_set_epoch_deadline", "wasmtime_instance_export_get",
-                 "wasmtime_instance_export_nth", "wasmtime_func_type", "wasmtime_global_type",
-                 "wasmtime_memory_type", "wasmtime_table_type", "wasmtime_memory_page_size",
-                 "wasmtime_func_new")  # fmt: skip
-
-
 @cache
 def entry(name: str, mode: Mode, fast: bool = True) -> Any:
     """The shim's guarded `name` (a libwasmtime function name) for `mode`: with wasmtime-py's
@@ -231,37 +222,9 @@ def entry(name: str, mode: Mode, fast: bool = True) -> Any:
 
 @cache
 def refusals() -> ctypes.c_ulong:
-    """The shim's process-wide count of refusals: one load tells a binding whether to look."""
+    """The shim's count of threads with a refusal not yet taken: one load tells a binding
+    with nothing else to look at whether to look."""
     return ctypes.c_ulong.in_dll(_shim().libs[Mode.RELEASED], "gvlbench_refusals")
-
-
-# wasmtime-py's bindings with no error channel and no value to look at (void): a refusal is
-# found by one load of the shim's refusal count. Every other one returns a value a refusal
-# makes falsy (0, NULL, false), and only then is the refusal looked for.
-VOID_ENTRIES = frozenset({"wasmtime_global_get", "wasmtime_func_new",
-                          "wasmtime_context_set_epoch_deadline"})  # fmt: skip
-
-
-def _checked(fn: Any, name: str) -> Callable[..., Any]:
-    """`fn` (an entry point with no error channel) with the refusal it may have recorded
-    raised as StoreInUseError."""
-    if name in VOID_ENTRIES:
-        count = refusals()
-
-        def void(*args: Any) -> Any:
-            fn(*args)
-            if count.value:
-                raise_if_refused()
-
-        return void
-
-    def value(*args: Any) -> Any:
-        result = fn(*args)
-        if not result:  # 0, NULL or false: a refusal, or a real one
-            raise_if_refused()
-        return result
-
-    return value
 
 
 @cache
@@ -281,126 +244,6 @@ def functions(mode: Mode) -> entries.Functions:
     return entries.Functions(fn, raise_if_refused)
 
 
-@cache
-def _memory_copy(name: str) -> Any:
-    """The shim's guarded copy for wasmtime-py's Memory methods: no argument types to convert
-    through (the callers pass ctypes objects; an int would travel as a C int)."""
-    return _fn(_shim().libs[Mode.RELEASED], name, ctypes.c_void_p, None)
-
-
-def _guarded_read(self: wasmtime.Memory, store: Any, start: int | None = 0,
-                  stop: int | None = None) -> bytearray:  # fmt: skip
-    """Memory.read with the pointer taken, checked and copied from in one guarded entry."""
-    start, stop, _ = slice(start, stop).indices(self.data_len(store))
-    length = stop - start
-    if length <= 0:
-        return bytearray(0)
-    out = bytearray(length)
-    buf = (ctypes.c_ubyte * length).from_buffer(out)
-    error = _memory_copy("gvlbench_memory_read")(
-        store._context(), ctypes.byref(self._memory), ctypes.c_uint64(start), buf,
-        ctypes.c_size_t(length))  # fmt: skip
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, internals.ERROR_PTR))
-    return out
-
-
-def _guarded_write(self: wasmtime.Memory, store: Any, value: bytes | bytearray,
-                   start: int | None = None) -> int:  # fmt: skip
-    """Memory.write with the bounds checked and the bytes copied in one guarded entry (its
-    IndexError for a range outside the memory kept)."""
-    size = self.data_len(store)
-    first = slice(start, None).indices(size)[0]
-    length = len(value)
-    if first >= size or first + length > size:
-        raise IndexError("index out of range")
-    if not length:
-        return 0
-    if isinstance(value, bytearray):  # the caller's buffer, not a copy
-        src: Any = (ctypes.c_ubyte * length).from_buffer(value)
-    else:
-        src = value if isinstance(value, bytes) else bytes(value)
-    error = _memory_copy("gvlbench_memory_write")(
-        store._context(), ctypes.byref(self._memory), ctypes.c_uint64(first), src,
-        ctypes.c_size_t(length))  # fmt: skip
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, internals.ERROR_PTR))
-    return length
-
-
-_STOCK: dict[str, Any] = {}  # what use_stock replaced, for restore_stock
-
-
-def use_stock(mode: Mode) -> None:
-    """Point every wasmtime-py binding of a Store entry point at the shim (process-wide), and
-    raise a refusal as StoreInUseError: on the error paths (a call's, and every other
-    WasmtimeError made from a returned error), and after the value-returning entry points
-    (one load of the refusal count). Memory.read and Memory.write become one guarded entry
-    each. The call goes through the handle for `mode` (held: PyDLL), every other entry point
-    releases the GIL as wasmtime-py's own bindings do. Stores without a guard pass straight
-    through the shim."""
-    if not _STOCK:
-        _STOCK.update(internals.stock_entry_points(ERROR_ENTRIES + VALUE_ENTRIES))
-    replacements: dict[str, Any] = {}
-    for name in ERROR_ENTRIES:
-        replacements[f"_{name}"] = entry(name, Mode.RELEASED, fast=False)
-    for name in VALUE_ENTRIES:
-        fn = entry(name, Mode.RELEASED, fast=False)
-        replacements[f"_{name}"] = fn
-        replacements[name] = _checked(fn, name)
-    replacements["Memory.read"], replacements["Memory.write"] = _guarded_read, _guarded_write
-    replacements["WasmtimeError._from_ptr"] = _refusal_aware(_STOCK["WasmtimeError._from_ptr"])
-    internals.set_stock_entry_points(replacements)
-    invoke.set_stock_calls({m: entry("wasmtime_func_call", m, fast=False)
-                            for m in (Mode.HELD, Mode.RELEASED)})  # fmt: skip
-    invoke.use_stock_mode(mode)
-    internals.check_before_host_exception(raise_if_refused)
-
-
-def count_entries(operation: Callable[[], Any]) -> dict[str, int]:
-    """How many times `operation` enters a Store through each of wasmtime-py's bindings
-    guarded here (libwasmtime's names), counted by wrapping them for one run."""
-    names = ERROR_ENTRIES + VALUE_ENTRIES
-    before = internals.stock_entry_points(names)
-    counts: dict[str, int] = dict.fromkeys(names, 0)
-
-    def counting(name: str, fn: Any) -> Any:
-        def counted(*args: Any) -> Any:
-            counts[name] += 1
-            return fn(*args)
-
-        return counted
-
-    wrapped = {f"_{n}": counting(n, before[f"_{n}"]) for n in names}
-    wrapped["Memory.read"], wrapped["Memory.write"] = before["Memory.read"], before["Memory.write"]
-    internals.set_stock_entry_points(wrapped)
-    try:
-        operation()
-    finally:
-        internals.set_stock_entry_points(before)
-    return {name: n for name, n in counts.items() if n}
-
-
-def restore_stock() -> None:
-    """Undo use_stock: wasmtime-py's bindings as they were, its call through the library's
-    own function for the mode it was last given."""
-    if _STOCK:
-        calls = {k: v for k, v in _STOCK.items() if k != "_wasmtime_func_call"}
-        internals.set_stock_entry_points(calls)
-    invoke.set_stock_calls(None)
-
-
-def _refusal_aware(from_ptr: classmethod) -> classmethod:  # type: ignore[type-arg]
-    """WasmtimeError._from_ptr that makes a refusal the guard's StoreInUseError (only errors
-    reach it: nothing is added to an entry that is let in)."""
-
-    def make(cls: type, ptr: Any) -> Exception:
-        error = from_ptr.__get__(None, cls)(ptr)  # owns the C error: freed with it
-        return take_refusal() or error
-
-    return classmethod(make)
-
-
 def prepare(
     store: wasmtime.Store, func: wasmtime.Func, args: Sequence[Any], mode: Mode, path: CallPath
 ) -> Callable[[], Any]:
@@ -411,7 +254,9 @@ def prepare(
     if path is CallPath.RAW:
         return NativeGuardedCall(store, func, args, mode).raw
     if path is CallPath.STOCK:
-        use_stock(mode)
+        from gvlbench.binding import native_stock
+
+        native_stock.use_stock(mode)
         frozen = tuple(args)
         return lambda: func(store, *frozen)
     raise OptionError(f"the native guard guards Wasm calls; the {path} path makes none")

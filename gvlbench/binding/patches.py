@@ -138,11 +138,12 @@ def set_native_design(design: str | None) -> None:
 
 def _native_store_guard(design: str) -> Callable[[Mode], None]:
     def apply(mode: Mode) -> None:
-        from gvlbench.binding import native_guard  # the shim is built only when asked for
+        # the shim is built and loaded only when asked for
+        from gvlbench.binding import native_guard, native_stock
 
         native_guard.available()
-        native_guard.use_stock(mode)
-        init = wasmtime.Store.__init__
+        native_stock.use_stock(mode)
+        init, delete = wasmtime.Store.__init__, wasmtime.Store._delete
         if getattr(init, "__gvlbench_patched__", False):
             return
 
@@ -155,8 +156,18 @@ def _native_store_guard(design: str) -> Callable[[Mode], None]:
             if now is not None:
                 _NATIVE[self] = native_guard.NativeStoreGuard(self, f"Store@{id(self):#x}", now)
 
+        @functools.wraps(delete)
+        def guarded_delete(self: wasmtime.Store, ptr: Any) -> None:
+            """The guard goes before the Store (close(), `with`, or collection), so a Store
+            made next at the same address is never taken for this one."""
+            guard = _NATIVE.pop(self, None)
+            if guard is not None:
+                guard.close()
+            delete(self, ptr)
+
         guarded_init.__gvlbench_patched__ = True  # type: ignore[attr-defined]
         wasmtime.Store.__init__ = guarded_init  # type: ignore[method-assign]
+        wasmtime.Store._delete = guarded_delete  # type: ignore[method-assign]
 
     return apply
 

@@ -10,8 +10,8 @@
  * function (gvlbench's prepared calls, wasmtime-py's own bindings, ruby-ffi) can be pointed at
  * it unchanged. It finds the Store's guard by the Store's context pointer (a binding would
  * keep the guard in its Store object; gvlbench cannot add a field to wasmtime-py's Store, so
- * a short table stands in: one comparison for one Store), enters it, calls the library, and
- * leaves it. A guard has one of three designs, chosen when the Store is guarded:
+ * a hash table stands in: one probe, however many Stores are guarded), enters it, calls the
+ * library, and leaves it. A guard has one of three designs, chosen when the Store is guarded:
  *   - OWNER, the owner word: compare-and-swap the entering thread's id into the word, release
  *     it on the way out. A thread that owns it already (a host callback calling back into its
  *     own Store) is admitted without a depth count: the outer entry releases. Any thread may
@@ -54,10 +54,17 @@
 
 enum { GUARD_OWNER = 0, GUARD_AFFINITY = 1, GUARD_MUTEX = 2 };
 
-#define GVLBENCH_GUARDS 1024
+/* The guards live in an open-addressed hash table keyed by the Store's context pointer (a
+ * binding would keep its guard in its Store object; gvlbench cannot add a field to
+ * wasmtime-py's Store): one probe for a Store whose home slot is its own, whatever number of
+ * Stores are guarded. A freed slot becomes a tombstone, so the probes past it still find
+ * theirs, and a new guard takes the first free or tombstoned slot of its probe. */
+#define GVLBENCH_GUARDS 4096 /* a power of two */
+#define TOMBSTONE ((void *)1)
 
 typedef struct {
     _Atomic(void *) ctx;  /* the Store's context pointer; NULL: a free slot */
+    atomic_ulong generation; /* bumped each time the slot guards a Store anew */
     int kind;             /* GUARD_OWNER, GUARD_AFFINITY or GUARD_MUTEX */
     atomic_long owner;    /* OWNER: the thread inside, 0: nobody; AFFINITY: the creator */
     atomic_ulong refused; /* entries refused, for the record */
@@ -97,7 +104,19 @@ typedef void *error_t_; /* wasmtime_error_t *, opaque here */
     X(wasmtime_func_new)                                                                      \
     X(wasmtime_global_new)                                                                    \
     X(wasmtime_memory_new)                                                                    \
-    X(wasmtime_table_new)
+    X(wasmtime_table_new)                                                                     \
+    X(wasmtime_instance_pre_instantiate)                                                      \
+    X(wasmtime_linker_module)                                                                 \
+    X(wasmtime_linker_define)                                                                 \
+    X(wasmtime_linker_define_instance)                                                        \
+    X(wasmtime_linker_get_default)                                                            \
+    X(wasmtime_linker_get)                                                                    \
+    X(wasmtime_linker_define_unknown_imports_as_default_values)                               \
+    X(wasmtime_memory_page_size_log2)                                                         \
+    X(wasmtime_context_get_data)                                                              \
+    X(wasmtime_context_set_data)                                                              \
+    X(wasmtime_externref_new)                                                                 \
+    X(wasmtime_externref_data)
 
 static struct {
 #define SLOT(name) void *name;
@@ -107,8 +126,10 @@ static struct {
 } lib;
 
 static gvlbench_guard guards[GVLBENCH_GUARDS];
-static atomic_int used;          /* slots ever used: the scan stops here */
-atomic_ulong gvlbench_refusals;  /* every refusal in the process, for a one-load check */
+/* threads with a refusal not yet taken: zero nearly always, so a binding with nothing to look
+ * at (a void entry point) checks for a refusal with one load, and only pays more while one
+ * is waiting to be taken */
+atomic_ulong gvlbench_refusals;
 
 /* initial-exec: one %fs-relative load on the hot path instead of a call to __tls_get_addr
  * (8 bytes of the static TLS surplus glibc keeps for libraries loaded with dlopen) */
@@ -145,11 +166,20 @@ static inline long current_tid(void) {
     return tid;
 }
 
+static inline size_t home_of(const void *ctx) {
+    uint64_t h = (uint64_t)(uintptr_t)ctx * UINT64_C(0x9E3779B97F4A7C15); /* Fibonacci hash */
+    return (size_t)(h >> 40) & (GVLBENCH_GUARDS - 1);
+}
+
 static inline gvlbench_guard *guard_of(const void *ctx) {
-    int n = atomic_load_explicit(&used, memory_order_acquire);
-    for (int i = 0; i < n; i++)
-        if (atomic_load_explicit(&guards[i].ctx, memory_order_acquire) == ctx)
+    size_t i = home_of(ctx);
+    for (int n = 0; n < GVLBENCH_GUARDS; n++, i = (i + 1) & (GVLBENCH_GUARDS - 1)) {
+        void *c = atomic_load_explicit(&guards[i].ctx, memory_order_acquire);
+        if (c == ctx)
             return &guards[i];
+        if (c == NULL) /* never used: the probe ends here */
+            return NULL;
+    }
     return NULL;
 }
 
@@ -162,32 +192,39 @@ static void init_mutex(gvlbench_guard *g) {
     g->mutex_ready = true;
 }
 
+static void start_guarding(gvlbench_guard *g, int kind) {
+    g->kind = kind;
+    atomic_store(&g->owner, kind == GUARD_AFFINITY ? current_tid() : 0);
+    atomic_store(&g->refused, 0);
+    if (kind == GUARD_MUTEX && !g->mutex_ready)
+        init_mutex(g);
+    atomic_fetch_add(&g->generation, 1);
+}
+
 /* Guard the Store whose context is `ctx` with design `kind`, from the calling thread (the
- * owner for AFFINITY): its guard (the existing one if it has one), or NULL when every slot is
- * taken or `kind` is unknown. */
+ * owner for AFFINITY), or NULL when every slot is taken or `kind` is unknown. A slot that
+ * still holds `ctx` belonged to a Store freed at that address without its guard freed first
+ * (a binding frees the guard with the Store; a finalizer may run later): it starts afresh, a
+ * new generation, so the old guard's late free leaves it alone. */
 void *gvlbench_guard_new_kind(void *ctx, int kind) {
     if (kind < GUARD_OWNER || kind > GUARD_MUTEX)
         return NULL;
     gvlbench_guard *g = guard_of(ctx);
-    if (g)
+    if (g) {
+        start_guarding(g, kind);
         return g;
-    for (int i = 0; i < GVLBENCH_GUARDS; i++) {
-        void *expected = NULL;
+    }
+    size_t i = home_of(ctx);
+    for (int n = 0; n < GVLBENCH_GUARDS; n++, i = (i + 1) & (GVLBENCH_GUARDS - 1)) {
         g = &guards[i];
-        if (atomic_load_explicit(&g->ctx, memory_order_relaxed) != NULL)
+        void *seen = atomic_load_explicit(&g->ctx, memory_order_relaxed);
+        if (seen != NULL && seen != TOMBSTONE)
             continue;
         /* claim the slot with a sentinel first, so nobody matches it half made */
-        if (!atomic_compare_exchange_strong(&g->ctx, &expected, (void *)&guards[i]))
+        if (!atomic_compare_exchange_strong(&g->ctx, &seen, (void *)g))
             continue;
-        g->kind = kind;
-        atomic_store(&g->owner, kind == GUARD_AFFINITY ? current_tid() : 0);
-        atomic_store(&g->refused, 0);
-        if (kind == GUARD_MUTEX && !g->mutex_ready)
-            init_mutex(g);
+        start_guarding(g, kind);
         atomic_store(&g->ctx, ctx);
-        int n = atomic_load(&used);
-        while (n < i + 1 && !atomic_compare_exchange_weak(&used, &n, i + 1)) {
-        }
         return g;
     }
     return NULL;
@@ -199,7 +236,20 @@ void *gvlbench_guard_new(void *ctx) { return gvlbench_guard_new_kind(ctx, GUARD_
 /* Stop guarding: the slot is free again (call it before the Store goes). */
 void gvlbench_guard_free(void *guard) {
     if (guard)
-        atomic_store(&((gvlbench_guard *)guard)->ctx, NULL);
+        atomic_store(&((gvlbench_guard *)guard)->ctx, TOMBSTONE);
+}
+
+/* The guard's generation now: give it to gvlbench_guard_free_generation. */
+unsigned long gvlbench_guard_generation(void *guard) {
+    return atomic_load(&((gvlbench_guard *)guard)->generation);
+}
+
+/* Stop guarding, if the slot still guards the Store it was made for (`generation`): a Store
+ * made since at the same address keeps its guard. */
+void gvlbench_guard_free_generation(void *guard, unsigned long generation) {
+    gvlbench_guard *g = guard;
+    if (g && atomic_load(&g->generation) == generation)
+        atomic_store(&g->ctx, TOMBSTONE);
 }
 
 unsigned long gvlbench_guard_refused(void *guard) {
@@ -218,6 +268,8 @@ long gvlbench_take_refusal(void **guard_out) {
     long owner = refused_owner;
     if (guard_out)
         *guard_out = refused_guard;
+    if (owner)
+        atomic_fetch_sub_explicit(&gvlbench_refusals, 1, memory_order_relaxed);
     refused_owner = 0;
     refused_guard = NULL;
     return owner;
@@ -248,6 +300,7 @@ long gvlbench_thread_id(void) { return current_tid(); }
 
 typedef struct {
     gvlbench_guard *guard; /* NULL: an unguarded Store, pass straight through */
+    int kind;              /* the design it entered under: it leaves under the same one */
     int taken;             /* this entry took the owner word or the mutex: give it back */
     int refused;
 } entry_t;
@@ -255,7 +308,8 @@ typedef struct {
 static __attribute__((noinline, cold)) int refuse(gvlbench_guard *g, long owner,
                                                    const char *entry) {
     atomic_fetch_add_explicit(&g->refused, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&gvlbench_refusals, 1, memory_order_relaxed);
+    if (!refused_owner) /* a refusal not taken is replaced: one waiting per thread at most */
+        atomic_fetch_add_explicit(&gvlbench_refusals, 1, memory_order_relaxed);
     refused_guard = g;
     refused_owner = owner;
     refused_entry = entry;
@@ -263,19 +317,20 @@ static __attribute__((noinline, cold)) int refuse(gvlbench_guard *g, long owner,
 }
 
 static inline entry_t enter(const void *ctx, const char *entry) {
-    entry_t e = {guard_of(ctx), 0, 0};
+    entry_t e = {guard_of(ctx), 0, 0, 0};
     gvlbench_guard *g = e.guard;
     if (!g)
         return e;
     long self = current_tid();
-    if (g->kind == GUARD_OWNER) {
+    e.kind = g->kind;
+    if (e.kind == GUARD_OWNER) {
         long owner = 0;
         if (atomic_compare_exchange_strong_explicit(&g->owner, &owner, self,
                                                     memory_order_acquire, memory_order_relaxed))
             e.taken = 1;
         else if (owner != self) /* owner == self: re-entry from a host callback, admitted */
             e.refused = refuse(g, owner, entry);
-    } else if (g->kind == GUARD_AFFINITY) {
+    } else if (e.kind == GUARD_AFFINITY) {
         long owner = atomic_load_explicit(&g->owner, memory_order_relaxed);
         if (owner != self)
             e.refused = refuse(g, owner, entry);
@@ -289,15 +344,14 @@ static inline entry_t enter(const void *ctx, const char *entry) {
 static inline void leave(entry_t e) {
     if (!e.taken)
         return;
-    if (e.guard->kind == GUARD_OWNER)
+    if (e.kind == GUARD_OWNER)
         atomic_store_explicit(&e.guard->owner, 0, memory_order_release);
     else
         pthread_mutex_unlock(&e.guard->mutex);
 }
 
 static __attribute__((noinline, cold)) error_t_ refusal_error(const entry_t *e) {
-    return lib.wasmtime_error_new(e->guard->kind == GUARD_AFFINITY ? AFFINITY_MESSAGE
-                                                                   : REFUSED_MESSAGE);
+    return lib.wasmtime_error_new(e->kind == GUARD_AFFINITY ? AFFINITY_MESSAGE : REFUSED_MESSAGE);
 }
 
 /* An entry point that returns `type` (a refusal returns `refused_value`), guarding the Store
@@ -385,6 +439,30 @@ GUARDED_ERROR(wasmtime_global_new, (void *ctx, cp type, cp val, void *ret), (ctx
 GUARDED_ERROR(wasmtime_memory_new, (void *ctx, cp type, void *ret), (ctx, type, ret))
 GUARDED_ERROR(wasmtime_table_new, (void *ctx, cp type, cp init, void *ret),
               (ctx, type, init, ret))
+GUARDED_ERROR(wasmtime_instance_pre_instantiate, (cp pre, void *ctx, void *instance, void **trap),
+              (pre, ctx, instance, trap))
+GUARDED_ERROR(wasmtime_linker_module, (cp linker, void *ctx, cp name, size_t len, cp module),
+              (linker, ctx, name, len, module))
+GUARDED_ERROR(wasmtime_linker_define,
+              (cp linker, void *ctx, cp module, size_t mlen, cp name, size_t nlen, cp item),
+              (linker, ctx, module, mlen, name, nlen, item))
+GUARDED_ERROR(wasmtime_linker_define_instance,
+              (cp linker, void *ctx, cp name, size_t len, cp instance),
+              (linker, ctx, name, len, instance))
+GUARDED_ERROR(wasmtime_linker_get_default,
+              (cp linker, void *ctx, cp name, size_t len, void *func),
+              (linker, ctx, name, len, func))
+GUARDED(bool, false, wasmtime_linker_get,
+        (cp linker, void *ctx, cp module, size_t mlen, cp name, size_t nlen, void *item),
+        (linker, ctx, module, mlen, name, nlen, item))
+GUARDED_ERROR(wasmtime_linker_define_unknown_imports_as_default_values,
+              (cp linker, void *ctx, cp module), (linker, ctx, module))
+GUARDED(uint8_t, 0, wasmtime_memory_page_size_log2, (void *ctx, cp memory), (ctx, memory))
+GUARDED(void *, NULL, wasmtime_context_get_data, (void *ctx), (ctx))
+GUARDED_VOID(wasmtime_context_set_data, (void *ctx, void *data), (ctx, data))
+GUARDED(bool, false, wasmtime_externref_new,
+        (void *ctx, void *data, void *finalizer, void *out), (ctx, data, finalizer, out))
+GUARDED(void *, NULL, wasmtime_externref_data, (void *ctx, cp ref), (ctx, ref))
 
 /* Memory.read / Memory.write as a native binding does them: the data pointer taken, the
  * bounds checked and the bytes copied in one native call. An error when the range is out of

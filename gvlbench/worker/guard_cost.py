@@ -61,9 +61,9 @@ def _stock_setup(path: CallPath, mode: Mode, designs: tuple[str, ...]) -> Callab
         if path is not CallPath.STOCK:
             return
         if any(d in NATIVE for d in designs):
-            from gvlbench.binding import native_guard
+            from gvlbench.binding import native_stock
 
-            native_guard.restore_stock()
+            native_stock.restore_stock()
         use_stock_mode(mode)
 
     return setup
@@ -72,12 +72,12 @@ def _stock_setup(path: CallPath, mode: Mode, designs: tuple[str, ...]) -> Callab
 def _native_setup(guard: Any, design: str, path: CallPath, mode: Mode) -> Callable[[], None]:
     """Before a native design's batch: its design on the Store's guard, and on the stock path
     every binding through the shim."""
-    from gvlbench.binding import native_guard
+    from gvlbench.binding import native_stock
 
     def setup() -> None:
         guard.redesign(design)
         if path is CallPath.STOCK:
-            native_guard.use_stock(mode)
+            native_stock.use_stock(mode)
 
     return setup
 
@@ -163,9 +163,9 @@ def _code_variants(task: GuardCostTask, extra: dict[str, Any]) -> dict[str, Vari
     def plain_setup() -> None:
         patches.remove_store_guard()
         if natives:
-            from gvlbench.binding import native_guard
+            from gvlbench.binding import native_stock
 
-            native_guard.restore_stock()
+            native_stock.restore_stock()
             patches.set_native_design(None)  # a Store the statement makes gets no guard
         use_stock_mode(task.mode)
 
@@ -175,10 +175,10 @@ def _code_variants(task: GuardCostTask, extra: dict[str, Any]) -> dict[str, Vari
 
     def native_setup(design: str) -> Callable[[], None]:
         def setup() -> None:
-            from gvlbench.binding import native_guard
+            from gvlbench.binding import native_stock
 
             patches.remove_store_guard()
-            native_guard.use_stock(task.mode)
+            native_stock.use_stock(task.mode)
             patches.set_native_design(design)
 
         return setup
@@ -191,9 +191,9 @@ def _code_variants(task: GuardCostTask, extra: dict[str, Any]) -> dict[str, Vari
     plain_setup()
     expected = stmt()
     if natives:
-        from gvlbench.binding import native_guard
+        from gvlbench.binding import native_stock
 
-        extra["entries"] = native_guard.count_entries(stmt)
+        extra["entries"] = native_stock.count_entries(stmt)  # wasmtime-py's own bindings now
     extra["guarded_stores"] = len(guards)
     for name, (setup, op) in variants.items():  # each design still answers right
         setup()

@@ -5,6 +5,9 @@ refuses through the shim as the call does. And the designs table reads its rows 
 
 from __future__ import annotations
 
+import ctypes
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,7 +73,7 @@ class Parked:
     wasmtime-py binding pointed at the shim, as --patch store-guard-native does."""
 
     def __init__(self, design: str):
-        from gvlbench.binding import native_guard
+        from gvlbench.binding import native_guard, native_stock
 
         self.inside, self.leave = threading.Event(), threading.Event()
         engine = wasmtime.Engine()
@@ -80,7 +83,7 @@ class Parked:
         module = wasmtime.Module(engine, wasmtime.wat2wasm(PARK))
         self.exports = linker.instantiate(self.store, module).exports(self.store)
         self.guard = native_guard.NativeStoreGuard(self.store, "store-P", design)
-        native_guard.use_stock(Mode.RELEASED)
+        native_stock.use_stock(Mode.RELEASED)
         self.owner = threading.Thread(target=self.exports["run"], args=(self.store,),
                                       name="owner-thread")  # fmt: skip
         self.owner.start()
@@ -89,25 +92,28 @@ class Parked:
     def _inside(self) -> None:
         self.inside.set()
         self.leave.wait(10)
+        self.leaving = True  # set inside the call, just before it returns
+
+    leaving = False
 
     def accessors(self) -> dict[str, object]:
         store, mem, glob = self.store, self.exports["memory"], self.exports["global"]
         return {"memory.size": lambda: mem.size(store), "global.get": lambda: glob.value(store),
                 "global.set": lambda: glob.set_value(store, 4),
-                "store.get_fuel": store.get_fuel,
+                "store.get_fuel": store.get_fuel, "store.gc": store.gc,
                 "memory.read": lambda: mem.read(store, 0, 4)}  # fmt: skip
 
 
 @pytest.fixture()
 def stock_restored():  # type: ignore[no-untyped-def]
-    from gvlbench.binding import native_guard
+    from gvlbench.binding import native_stock
 
     parked: list[Parked] = []
     yield parked
     for p in parked:
         p.leave.set()
         p.owner.join(10)
-    native_guard.restore_stock()
+    native_stock.restore_stock()
 
 
 def test_under_the_owner_word_a_second_thread_is_refused_by_every_accessor(stock_restored) -> None:  # type: ignore[no-untyped-def]
@@ -119,6 +125,14 @@ def test_under_the_owner_word_a_second_thread_is_refused_by_every_accessor(stock
         err = info.value
         assert err.owner == "owner-thread" and "is in use by thread" in str(err), name
     assert p.guard.refused >= len(p.accessors())
+    # every refusal was raised where it happened: none is left for an unrelated Store's
+    # ordinary entries on this thread (a falsy value, an error of its own) to be taken for
+    other = wasmtime.Store(wasmtime.Engine())
+    module = wasmtime.Module(other.engine, '(module (memory (export "m") 0))')
+    empty = wasmtime.Instance(other, module, []).exports(other)["m"]
+    assert empty.size(other) == 0  # a real 0 from memory_size is not a refusal
+    with pytest.raises(wasmtime.WasmtimeError):
+        empty.grow(other, 1 << 20)  # past the limit: wasmtime's own error, as it was
 
 
 def test_under_the_mutex_a_second_thread_waits_for_the_owner(stock_restored) -> None:  # type: ignore[no-untyped-def]
@@ -129,13 +143,15 @@ def test_under_the_mutex_a_second_thread_waits_for_the_owner(stock_restored) -> 
 
     def size() -> None:
         box["size"] = p.exports["memory"].size(p.store)
+        box["after_owner"] = p.leaving  # let in only once the owner's call was leaving
         done.set()
 
     waiter = threading.Thread(target=size)
     waiter.start()
     assert not done.wait(0.3)  # blocked while the owner is inside
     p.leave.set()
-    assert done.wait(10) and box["size"] == 1  # let in once the owner left
+    assert done.wait(10) and box["size"] == 1
+    assert box["after_owner"] is True
     waiter.join(10)
     assert p.guard.refused == 0
 
@@ -196,3 +212,62 @@ def test_the_committed_designs_run_holds_what_docs_race_md_says() -> None:
     assert raced == {(e, d) for e in ENTRY_RACES for d in ("none", *GUARDS)}
     moves = {u["design"]: u["outcome"] for u in res.legal_uses if u["use"] == "move"}
     assert moves["native"] == "admitted" and moves["affinity"] == "refused"
+
+
+def test_a_guard_made_again_for_the_same_store_is_not_freed_by_the_old_ones_close() -> None:
+    """A Store freed without its guard, and a new one at the same address: the slot guards the
+    new one afresh (a new generation), and the old guard's late free leaves it alone."""
+    from gvlbench.binding import native_guard
+
+    store = wasmtime.Store(wasmtime.Engine())
+    old = native_guard.NativeStoreGuard(store, "old", "affinity")
+    new = native_guard.NativeStoreGuard(store, "new", "affinity")  # as for a reused address
+    old.close()  # the old Store's finalizer, late
+    assert new._release.alive
+    module = wasmtime.Module(store.engine, '(module (memory (export "m") 1))')
+    mem = wasmtime.Instance(store, module, []).exports(store)["m"]
+    fn = native_guard.entry("wasmtime_memory_size", Mode.RELEASED, fast=False)
+
+    def from_another_thread() -> int:
+        return fn(store._context(), ctypes.byref(mem._memory))
+
+    assert _on_another_thread(from_another_thread) == 0  # refused: still guarded
+    assert new.refused == 1
+    new.close()
+    assert _on_another_thread(from_another_thread) == 1  # unguarded now
+
+
+def test_the_native_patch_frees_a_stores_guard_when_the_store_is_closed() -> None:
+    # in a child: the patch is process-wide and would stay on in this test process
+    code = """
+import wasmtime
+from gvlbench.binding import patches
+patches.apply(["store-guard-native"])
+store = wasmtime.Store(wasmtime.Engine())
+guard = patches._NATIVE[store]
+store.close()
+print(guard._release.alive, len(patches.native_guards()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "0"], out.stderr
+
+
+def test_thousands_of_guarded_stores_each_keep_their_own_guard() -> None:
+    """The shim finds a Store's guard by hashing its context pointer: past the old table's
+    1,024 slots, and with guards freed among them, every Store still has its own."""
+    from gvlbench.binding import native_guard
+
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, '(module (memory (export "m") 1))')
+    stores = [wasmtime.Store(engine) for _ in range(1500)]
+    guards = [native_guard.NativeStoreGuard(s, f"s{i}", "affinity") for i, s in enumerate(stores)]
+    for guard in guards[::2]:
+        guard.close()  # tombstones among the live ones
+    fn = native_guard.entry("wasmtime_memory_size", Mode.RELEASED, fast=False)
+    for i in (1, 747, 1499):
+        mem = wasmtime.Instance(stores[i], module, []).exports(stores[i])["m"]
+        args = (stores[i]._context(), ctypes.byref(mem._memory))
+        assert _on_another_thread(lambda a=args: fn(*a)) == 0  # refused: its own guard
+        assert guards[i].refused == 1
+    mem = wasmtime.Instance(stores[2], module, []).exports(stores[2])["m"]
+    assert _on_another_thread(lambda: fn(stores[2]._context(), ctypes.byref(mem._memory))) == 1

@@ -85,7 +85,9 @@ def inside(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
     state = Inside(*request.param)
     yield state
     state.leave.set()
-    state.ng.restore_stock()  # every other entry point use_stock re-pointed
+    from gvlbench.binding import native_stock
+
+    native_stock.restore_stock()  # every other entry point use_stock re-pointed
 
 
 def _from_another_thread(call):  # type: ignore[no-untyped-def]

@@ -1,0 +1,227 @@
+"""The native Store guard under wasmtime-py itself: every binding of a Store entry point
+re-pointed at the shim, process-wide (what `--patch store-guard-native` and its siblings do).
+
+wasmtime-py calls libwasmtime through two names per function: `_bindings._name`, the ctypes
+function, and `_ffi.name`, a Python function its classes call, which calls the first. Both are
+replaced here by the shim's function of the same signature (the call through the handle for
+the process's mode, every other entry point released, as wasmtime-py's own) and by a checker
+that turns a refusal into `StoreInUseError` where it happens, so no refusal is left waiting
+to surprise a later call:
+
+- an entry point with an error channel: only when it returns an error (rare) is the shim
+  asked whether that error was a refusal; wasmtime-py's own error path never sees it;
+- one that returns a value: only when the value is what a refusal returns (0, NULL, false);
+- the three with neither (void): one load of the shim's count of refusals waiting.
+
+Memory.read and Memory.write become one guarded C copy each: wasmtime-py's own take the data
+pointer in one entry and copy from it in Python afterwards, while another thread may grow and
+move the memory. Stores without a guard pass straight through the shim.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import wasmtime
+
+from gvlbench.binding import internals, invoke
+from gvlbench.binding.native_guard import (
+    _fn,
+    _shim,
+    entry,
+    raise_if_refused,
+    refusals,
+    take_refusal,
+)
+from gvlbench.protocol import Mode
+
+# wasmtime-py's bindings the shim guards, by what tells a refusal
+ERROR_ENTRIES = (
+    "wasmtime_func_call", "wasmtime_memory_grow", "wasmtime_global_set", "wasmtime_table_set",
+    "wasmtime_table_grow", "wasmtime_context_get_fuel", "wasmtime_context_set_fuel",
+    "wasmtime_context_gc", "wasmtime_context_set_wasi", "wasmtime_instance_new",
+    "wasmtime_linker_instantiate", "wasmtime_global_new", "wasmtime_memory_new",
+    "wasmtime_table_new", "wasmtime_instance_pre_instantiate", "wasmtime_linker_module",
+    "wasmtime_linker_define", "wasmtime_linker_define_instance", "wasmtime_linker_get_default",
+    "wasmtime_linker_define_unknown_imports_as_default_values",
+)  # fmt: skip
+VALUE_ENTRIES = (
+    "wasmtime_memory_data", "wasmtime_memory_data_size", "wasmtime_memory_size",
+    "wasmtime_global_get", "wasmtime_table_get", "wasmtime_table_size",
+    "wasmtime_context_set_epoch_deadline", "wasmtime_instance_export_get",
+    "wasmtime_instance_export_nth", "wasmtime_func_type", "wasmtime_global_type",
+    "wasmtime_memory_type", "wasmtime_table_type", "wasmtime_memory_page_size",
+    "wasmtime_func_new", "wasmtime_memory_page_size_log2", "wasmtime_linker_get",
+    "wasmtime_context_get_data", "wasmtime_context_set_data", "wasmtime_externref_new",
+    "wasmtime_externref_data",
+)  # fmt: skip
+# no error channel and no value to look at: a refusal is found by one load of the shim's count
+# of refusals waiting (zero unless one is)
+VOID_ENTRIES = frozenset({"wasmtime_global_get", "wasmtime_func_new",
+                          "wasmtime_context_set_epoch_deadline",
+                          "wasmtime_context_set_data"})  # fmt: skip
+
+
+def _checked_error(fn: Any) -> Callable[..., Any]:
+    """`fn` (an entry point that returns an error) raising a refusal as StoreInUseError; any
+    other error comes back as it was, for wasmtime-py's own error path."""
+
+    def call(*args: Any) -> Any:
+        error = fn(*args)
+        if error:
+            refusal = take_refusal()
+            if refusal is not None:
+                internals.error_from_ptr(ctypes.cast(error, ctypes.c_void_p).value)  # freed
+                raise refusal
+        return error
+
+    return call
+
+
+def _checked_call() -> Callable[..., Any]:
+    """_checked_error for the call, whose ctypes function is looked up at each call as
+    wasmtime-py's own wrapper does (use_stock_mode points it at the handle of the mode)."""
+    bindings = internals.bindings_module()
+
+    def call(*args: Any) -> Any:
+        error = bindings._wasmtime_func_call(*args)
+        if error:
+            refusal = take_refusal()
+            if refusal is not None:
+                internals.error_from_ptr(ctypes.cast(error, ctypes.c_void_p).value)  # freed
+                raise refusal
+        return error
+
+    return call
+
+
+def _checked(fn: Any, name: str) -> Callable[..., Any]:
+    """`fn` (an entry point with no error channel) with the refusal it may have recorded
+    raised as StoreInUseError."""
+    if name in VOID_ENTRIES:
+        count = refusals()
+
+        def void(*args: Any) -> Any:
+            fn(*args)
+            if count.value:
+                raise_if_refused()
+
+        return void
+
+    def value(*args: Any) -> Any:
+        result = fn(*args)
+        if not result:  # 0, NULL or false: a refusal, or a real one
+            raise_if_refused()
+        return result
+
+    return value
+
+
+@cache
+def _memory_copy(name: str) -> Any:
+    """The shim's guarded copy for wasmtime-py's Memory methods: no argument types to convert
+    through (the callers pass ctypes objects; an int would travel as a C int)."""
+    return _fn(_shim().libs[Mode.RELEASED], name, ctypes.c_void_p, None)
+
+
+def _copy_error(error: int) -> Exception:
+    err = internals.error_from_ptr(error)  # owns the C error: freed with it
+    return take_refusal() or err
+
+
+def _guarded_read(self: wasmtime.Memory, store: Any, start: int | None = 0,
+                  stop: int | None = None) -> bytearray:  # fmt: skip
+    """Memory.read with the pointer taken, checked and copied from in one guarded entry."""
+    start, stop, _ = slice(start, stop).indices(self.data_len(store))
+    length = stop - start
+    if length <= 0:
+        return bytearray(0)
+    out = bytearray(length)
+    buf = (ctypes.c_ubyte * length).from_buffer(out)
+    error = _memory_copy("gvlbench_memory_read")(
+        store._context(), ctypes.byref(self._memory), ctypes.c_uint64(start), buf,
+        ctypes.c_size_t(length))  # fmt: skip
+    if error:
+        raise _copy_error(error)
+    return out
+
+
+def _guarded_write(self: wasmtime.Memory, store: Any, value: bytes | bytearray,
+                   start: int | None = None) -> int:  # fmt: skip
+    """Memory.write with the bounds checked and the bytes copied in one guarded entry (its
+    IndexError for a range outside the memory kept)."""
+    size = self.data_len(store)
+    first = slice(start, None).indices(size)[0]
+    length = len(value)
+    if first >= size or first + length > size:
+        raise IndexError("index out of range")
+    if not length:
+        return 0
+    if isinstance(value, bytearray):  # the caller's buffer, not a copy
+        src: Any = (ctypes.c_ubyte * length).from_buffer(value)
+    else:
+        src = value if isinstance(value, bytes) else bytes(value)
+    error = _memory_copy("gvlbench_memory_write")(
+        store._context(), ctypes.byref(self._memory), ctypes.c_uint64(first), src,
+        ctypes.c_size_t(length))  # fmt: skip
+    if error:
+        raise _copy_error(error)
+    return length
+
+
+_STOCK: dict[str, Any] = {}  # what use_stock replaced, for restore_stock
+
+
+def use_stock(mode: Mode) -> None:
+    """Point every wasmtime-py binding of a Store entry point at the shim (process-wide), each
+    with its refusal check; the call through the handle for `mode` (held: PyDLL), every other
+    entry point released, as wasmtime-py's own."""
+    if not _STOCK:
+        _STOCK.update(internals.stock_entry_points(ERROR_ENTRIES + VALUE_ENTRIES))
+    replacements: dict[str, Any] = {}
+    for name in ERROR_ENTRIES + VALUE_ENTRIES:
+        fn = entry(name, Mode.RELEASED, fast=False)
+        replacements[f"_{name}"] = fn
+        replacements[name] = _checked_error(fn) if name in ERROR_ENTRIES else _checked(fn, name)
+    replacements["Memory.read"], replacements["Memory.write"] = _guarded_read, _guarded_write
+    # the call's checker looks its ctypes function up at each call, as wasmtime-py's own
+    # wrapper does: use_stock_mode picks the handle (the shim's, held or released) there
+    replacements["wasmtime_func_call"] = _checked_call()
+    internals.set_stock_entry_points(replacements)
+    invoke.set_stock_calls({m: entry("wasmtime_func_call", m, fast=False)
+                            for m in (Mode.HELD, Mode.RELEASED)})  # fmt: skip
+    invoke.use_stock_mode(mode)
+
+
+def restore_stock() -> None:
+    """Undo use_stock: wasmtime-py's bindings as they were before it (its call included)."""
+    if _STOCK:
+        internals.set_stock_entry_points(_STOCK)
+    invoke.set_stock_calls(None)
+
+
+def count_entries(operation: Callable[[], Any]) -> dict[str, int]:
+    """How many times `operation` enters a Store through each of wasmtime-py's bindings
+    guarded here (libwasmtime's names), counted by wrapping them for one run. Call it with
+    wasmtime-py's own bindings in place (restore_stock first): the shim's checkers call
+    their C function directly and would not be counted."""
+    names = ERROR_ENTRIES + VALUE_ENTRIES
+    before = internals.stock_entry_points(names)
+    counts: dict[str, int] = dict.fromkeys(names, 0)
+
+    def counting(name: str, fn: Any) -> Any:
+        def counted(*args: Any) -> Any:
+            counts[name] += 1
+            return fn(*args)
+
+        return counted
+
+    internals.set_stock_entry_points({f"_{n}": counting(n, before[f"_{n}"]) for n in names})
+    try:
+        operation()
+    finally:
+        internals.set_stock_entry_points(before)
+    return {name: n for name, n in counts.items() if n}
