@@ -73,8 +73,10 @@ ENTRY_RACES = {
         "the bytes read differ from the data segment's pattern",
     ),
     "fuel-set": (
-        "threads set the Store's fuel, then read it back, while the owner's Wasm burns fuel",
-        "the fuel read back is not the fuel set less a whole number of the owner's calls",
+        "a thread reads the Store's fuel, then sets a new amount, while the owner's Wasm burns "
+        "fuel (any other threads only read it)",
+        "the fuel read is not the amount that thread set last, less a whole number of the "
+        "owner's calls",
     ),
     "global-set": (
         "threads set a mutable global while the owner's Wasm watches it",

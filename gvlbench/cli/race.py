@@ -185,8 +185,7 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
     """
     path = output_path(output)
     code = code_from(setup, per_thread_setup, stmt)
-    if code is not None:
-        _check_code_options(guard_cost, guard, scenario_name)
+    _check_conflicts(code is not None, guard, guard_cost, designs_study, entry_races, patches)
     if designs_study:
         res = _designs(rounds, trials if _given("trials") else 3,
                        duration_s if _given("duration_s") else 2.0, runtimes, pythons, path,
@@ -200,22 +199,10 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
         res = _guard_cost(mode, rounds, runtimes, path, entries or default, designs or GUARDS,
                           code, code_name)  # fmt: skip
     else:
-        probed = interpreter.resolve_runtimes(runtimes, pythons)
-        races = ENTRY_RACE_NAMES if "all" in entry_races else entry_races
-        if races:
-            configs = _entry_race_configs(guard, matrix, mode)
-            scenario_name = ENTRY_SCENARIO
-            threads = threads if _given("threads") else 2
-        else:
-            configs = (_code_configs(matrix, mode, patches) if code is not None
-                       else _race_configs(shared, guard, matrix, mode, patches))  # fmt: skip
-        opts = RaceOptions(
-            scenario=scenario.find(scenario_name) if code is None else None,
-            configs=configs, threads=threads, trials=trials,
-            duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
-            runtimes=probed, code=code, name=code_name, entry_races=races,
-        )  # fmt: skip
-        announce_runtimes(probed)
+        opts = _race_options(shared, guard, matrix, entry_races, mode, threads, trials,
+                             duration_s, scenario_name, call_path, timeout_s, runtimes, pythons,
+                             code, code_name, patches)  # fmt: skip
+        announce_runtimes(opts.runtimes)
         res = measure(RaceExperiment(opts), path)
     if output == "-":
         print_json(res.to_json())
@@ -227,6 +214,57 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
             err.print(f"[red]expectation failed:[/red] {escape(problem)}", soft_wrap=True)
         if problems:
             sys.exit(EXIT_FAILED)
+
+
+def _race_options(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, ...],
+                  mode: str, threads: int, trials: int, duration_s: float, scenario_name: str,
+                  call_path: str, timeout_s: float | None, runtimes: tuple[str, ...],
+                  pythons: tuple[str, ...], code: Code | None, code_name: str,
+                  patches: tuple[str, ...]) -> RaceOptions:  # fmt: skip
+    """What the race command races: the scenario's or the code's Store, or the entry races."""
+    probed = interpreter.resolve_runtimes(runtimes, pythons)
+    races = ENTRY_RACE_NAMES if "all" in entry_races else entry_races
+    if races:
+        configs = _entry_race_configs(guard, matrix, mode)
+        scenario_name = ENTRY_SCENARIO
+        threads = threads if _given("threads") else 2
+    else:
+        configs = (_code_configs(matrix, mode, patches) if code is not None
+                   else _race_configs(shared, guard, matrix, mode, patches))  # fmt: skip
+    return RaceOptions(
+        scenario=scenario.find(scenario_name) if code is None else None,
+        configs=configs, threads=threads, trials=trials,
+        duration_s=duration_s, call_path=CallPath(call_path), timeout_s=timeout_s,
+        runtimes=probed, code=code, name=code_name, entry_races=races,
+    )  # fmt: skip
+
+
+def _check_conflicts(code: bool, guard: str | None, guard_cost: bool, designs_study: bool,
+                     entry_races: tuple[str, ...], patches: tuple[str, ...]) -> None:  # fmt: skip
+    """Options that cannot go together, or would be ignored: one line each, before anything
+    runs."""
+    if code:
+        _check_code_options(guard_cost, guard, "scenario_name")
+    given = [flag for name, flag in (("entries", "--entry"), ("designs", "--design"))
+             if _given(name)]  # fmt: skip
+    if given and not (guard_cost or designs_study):
+        raise OptionError(f"{given[0]} chooses what --guard-cost prices; add --guard-cost")
+    if entry_races and (guard_cost or designs_study):
+        raise OptionError("--entry-race races; --guard-cost and --designs price (--designs "
+                          "races every entry point already): give one")  # fmt: skip
+    if entry_races:
+        ignored = [flag for name, flag in (("call_path", "--call-path"),
+                                           ("scenario_name", "--scenario"),
+                                           ("shared", "--shared-store/--per-thread-store"))
+                   if _given(name)]  # fmt: skip
+        if patches:
+            ignored.append("--patch (an entry race's guard is --guard DESIGN or --matrix)")
+        if ignored:
+            raise OptionError(f"--entry-race races its own module and Store, owner and "
+                              f"intruders: drop {', '.join(ignored)}")  # fmt: skip
+    if guard and any(p.startswith("store-guard") for p in patches):
+        raise OptionError(f"--guard {guard} and --patch {', '.join(patches)} both guard the "
+                          "Store: give one")  # fmt: skip
 
 
 ENTRY_RACE_NAMES = tuple(ENTRY_RACES)
@@ -286,6 +324,7 @@ def _designs(rounds: int, trials: int, duration_s: float, runtimes: tuple[str, .
     """Cost, races and legal uses of every design, into one document."""
     if pythons:
         raise OptionError("--designs measures the harness's Python (and Ruby); drop --python")
+    check_choices((), (), rounds)
     _, ruby = choose_runtimes(runtimes)
     announce_runtimes((ruby,) if ruby else ())
     found = designs_study.experiments(rounds, trials, duration_s, ruby, code, name)
@@ -293,10 +332,9 @@ def _designs(rounds: int, trials: int, duration_s: float, runtimes: tuple[str, .
         return designs_study.measure(found, path, bar)
 
 
-def _check_code_options(guard_cost: bool, guard: str | None, scenario_name: str) -> None:
+def _check_code_options(guard_cost: bool, guard: str | None, scenario_param: str) -> None:
     """What --stmt cannot be combined with: one line each, before anything runs."""
-    source = click.get_current_context().get_parameter_source("scenario_name")
-    if source is not click.core.ParameterSource.DEFAULT:
+    if _given(scenario_param):
         raise OptionError("give --scenario or --stmt, not both")
     if guard:
         raise OptionError("--guard wraps a scenario's calls; for code use --patch store-guard")
@@ -307,7 +345,7 @@ def _guard_cost(mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | 
                 name: str = "code") -> results.Results:  # fmt: skip
     """Every design, entry point, path and mode; Ruby too when asked for, or (asked for
     nothing) where it runs; a statement, whole, under every design."""
-    check_choices(entries, designs)
+    check_choices(entries, designs, rounds)
     measured = GIL_MODES if mode == "released" else modes(mode)
     python, ruby = choose_runtimes(runtimes) if entries else (False, None)
     announce_runtimes((ruby,) if ruby else ())

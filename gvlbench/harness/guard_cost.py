@@ -49,8 +49,11 @@ def choose_runtimes(names: tuple[str, ...]) -> tuple[bool, RubyRuntime | None]:
         return True, None
 
 
-def check_choices(entries: tuple[str, ...], guards: tuple[str, ...]) -> None:
-    """One line for an unknown entry point or design, before anything runs."""
+def check_choices(entries: tuple[str, ...], guards: tuple[str, ...], rounds: int = ROUNDS) -> None:
+    """One line for an unknown entry point or design, or too few rounds, before anything
+    runs (a Ruby runtime is looked for)."""
+    if rounds < 2:
+        raise OptionError(f"--rounds must be at least 2, got {rounds}")
     for name in entries:
         if name not in ENTRIES:
             raise OptionError(f"unknown entry point {name!r} (known: {', '.join(ENTRIES)})")
@@ -78,9 +81,7 @@ class GuardCostExperiment:
         code: Code | None = None,
         name: str = "code",
     ):
-        if rounds < 2:
-            raise OptionError(f"--rounds must be at least 2, got {rounds}")
-        check_choices(entries, guards)
+        check_choices(entries, guards, rounds)
         self.paths, self.modes, self.rounds, self.timeout_s = paths, modes, rounds, timeout_s
         self.ruby, self.entries, self.code, self.name = ruby, entries, code, name
         self.native_unavailable = native.unavailable_reason()

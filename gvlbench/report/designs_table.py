@@ -29,8 +29,9 @@ def designs_table(rows: list[DesignRow]) -> Table:
         "share: the lowest and highest of the design's cost / the unguarded operation over "
         "the group's rows (race --guard-cost), with the ns; races: the entry-point races that "
         "crashed or went wrong unguarded, and whether each one, under the design, neither "
-        "crashed, went wrong nor hung; legal uses: a Store moved to another thread (move), a "
-        "host callback calling back into its Store (reentry)"
+        "crashed, went wrong nor hung (*: held only by keeping the intruder out: every one of "
+        "its operations was refused, so its check never ran); legal uses: a Store moved to "
+        "another thread (move), a host callback calling back into its Store (reentry)"
     )
     return table
 

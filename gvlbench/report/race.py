@@ -28,6 +28,7 @@ class RaceRow:
     wrong_results: int = 0  # such results, over every trial
     wrong_example: str | None = None
     compared: bool | None = None  # a code target's results were compared (None: no code)
+    intruder_ops: int | None = None  # an entry race: what its intruders got done (None: not one)
 
 
 def signature(trial: dict[str, Any]) -> str | None:
@@ -60,9 +61,15 @@ def summarize(trials: list[dict[str, Any]]) -> list[RaceRow]:
             sum(t["refused"] for t in group), sum(t["calls"] for t in group),
             status["wrong"], sum(t.get("wrong") or 0 for t in group),
             next((t["wrong_example"] for t in group if t.get("wrong_example")), None),
-            _compared(group),
+            _compared(group), _intruder_ops(group),
         ))  # fmt: skip
     return rows
+
+
+def _intruder_ops(group: list[dict[str, Any]]) -> int | None:
+    """An entry race's intruder operations over its trials (None for any other race)."""
+    seen = [t["intruder_ops"] for t in group if "intruder_ops" in t]
+    return sum(seen) if seen else None
 
 
 def _compared(group: list[dict[str, Any]]) -> bool | None:

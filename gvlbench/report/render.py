@@ -237,6 +237,8 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
                  if exc != "StoreInUseError"]  # fmt: skip
         if r.refused:
             seen.append(f"guard refused {r.refused:,} of {r.calls + r.refused:,} calls")
+        if r.intruder_ops is not None:  # an entry race: did the other threads ever get in?
+            seen.append(f"the intruders' operations done: {r.intruder_ops:,}")
         if r.wrong_results:
             seen.append(f"{r.wrong_results:,} wrong results, e.g. {escape(r.wrong_example or '')}")
         if r.compared is False:

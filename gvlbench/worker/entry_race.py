@@ -102,7 +102,7 @@ def _owner_op(world: World) -> str | None:
     return "the global changed during a call that does not write it" if changed else None
 
 
-def _intruder_op(world: World, n: int) -> str | None:
+def _intruder_op(world: World, index: int, n: int) -> str | None:
     store, ex = world.current  # type: ignore[misc]
     race = world.race
     if race == "instantiate":
@@ -113,7 +113,7 @@ def _intruder_op(world: World, n: int) -> str | None:
         got = bytes(ex["memory"].read(store, 0, len(PATTERN)))
         return None if got == PATTERN else f"read {got!r}, the data segment is {PATTERN!r}"
     if race == "fuel-set":
-        if n % 7 != 1:  # the other intruders read: only one thread's values can be judged
+        if index != 1:  # the other intruders read: only one thread's values can be judged
             store.get_fuel()
             return None
         # What is left must be the amount this thread set last, less whole calls of the
@@ -156,8 +156,8 @@ def _intruder(world: World, tally: Tally, stop: threading.Event, index: int) -> 
     while not world.ready.wait(0.1):
         if stop.is_set():
             return
-    counter = iter(range(index, 1 << 62, 7))
-    _loop(lambda: _intruder_op(world, next(counter)), tally, stop)
+    counter = iter(range(index, 1 << 62, 1 << 10))  # each intruder's values its own
+    _loop(lambda: _intruder_op(world, index, next(counter)), tally, stop)
 
 
 def _loop(op: Callable[[], str | None], tally: Tally, stop: threading.Event) -> None:

@@ -106,3 +106,35 @@ def test_the_native_patch_turns_a_shared_quickjs_context_into_refusals(tmp_path:
 )  # fmt: skip
 def test_bad_design_options_are_one_line(args: list[str], needles: list[str]) -> None:
     one_line_error(gvlbench(*args), *needles)
+
+
+HELD_CALLBACK = (
+    "--setup", "import time, wasmtime",
+    "--setup", "engine = wasmtime.Engine(); store = wasmtime.Store(engine); "
+               "linker = wasmtime.Linker(engine)",
+    "--setup", "def cb():\n    t = time.perf_counter()\n    while time.perf_counter() - t < 0.02:\n"
+               "        pass",
+    "--setup", 'linker.define_func("h", "cb", wasmtime.FuncType([], []), cb)\n'
+               "run = linker.instantiate(store, wasmtime.Module(engine, '(module (import \"h\" "
+               '"cb" (func $c)) (func (export "run") call $c))\')).exports(store)["run"]',
+    "--stmt", "run(store)", "--name", "held-callback",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("patch", "status"), [("store-guard-mutex", "deadlocked"),
+                                               ("store-guard-native", "raised")])  # fmt: skip
+def test_the_mutex_deadlocks_a_held_call_where_the_owner_word_refuses(
+    tmp_path: Path, patch: str, status: str
+) -> None:
+    """Held (the call keeps the GIL), a second thread waits for the mutex with the GIL while
+    the owner's host callback needs the GIL back: the whole process stops. The owner word
+    refuses that thread instead. The harness finds the deadlock by the CPU standing still."""
+    out = tmp_path / "race.json"
+    cli = gvlbench("race", *HELD_CALLBACK, "--mode", "held", "--threads", "2", "--trials", "1",
+                   "--duration", "2", "--patch", patch, "--json", str(out),
+                   env={"GVLBENCH_DEADLOCK_S": "3"})  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    (trial,) = _rows(out, "race")
+    assert trial["trial_status"] == status, trial.get("description")
+    if status == "deadlocked":
+        assert any("cb" in t for t in trial["stalled_threads"])
