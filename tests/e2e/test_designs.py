@@ -102,6 +102,16 @@ def test_the_native_patch_turns_a_shared_quickjs_context_into_refusals(tmp_path:
         (["race", "--designs", "--python", "x"], ["--designs", "drop --python"]),
         (["race", "--stmt", "1", "--patch", "store-guard", "--patch", "store-guard-mutex"],
          ["one Store guard at a time"]),
+        (["race", "--entry", "call"], ["--entry chooses what --guard-cost prices"]),
+        (["race", "--design", "mutex"], ["--design chooses what --guard-cost prices"]),
+        (["race", "--entry-race", "fuel-set", "--guard-cost"], ["--entry-race races", "give one"]),
+        (["race", "--entry-race", "fuel-set", "--patch", "store-guard-native"],
+         ["drop --patch"]),
+        (["race", "--entry-race", "fuel-set", "--call-path", "lean"], ["drop --call-path"]),
+        (["race", "--guard", "native", "--patch", "store-guard-affinity"],
+         ["both guard the Store"]),
+        (["race", "--guard-cost", "--rounds", "1", "--runtime", "ruby"],
+         ["--rounds must be at least 2"]),
     ],
 )  # fmt: skip
 def test_bad_design_options_are_one_line(args: list[str], needles: list[str]) -> None:
