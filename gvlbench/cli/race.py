@@ -32,6 +32,7 @@ from gvlbench.harness import designs as designs_study
 from gvlbench.harness import interpreter
 from gvlbench.harness.guard_cost import (
     ENTRY_SCENARIO,
+    PROCESSES,
     ROUNDS,
     GuardCostExperiment,
     check_choices,
@@ -150,6 +151,14 @@ from gvlbench.report.race import check_expectation, summarize
     help="--guard-cost: interleaved batches per row (fewer: quicker, noisier).",
 )
 @click.option(
+    "--processes",
+    default=PROCESSES,
+    show_default=True,
+    type=int,
+    help="--guard-cost, --designs: child processes per row, their batches pooled (a "
+    "process's own code layout can shift a few-ns cost for its whole life).",
+)
+@click.option(
     "-o",
     "--json",
     "output",
@@ -168,7 +177,7 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
          threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
          guard_cost: bool, designs_study: bool, entries: tuple[str, ...],
-         designs: tuple[str, ...], rounds: int,
+         designs: tuple[str, ...], rounds: int, processes: int,
          output: str | None,
          timeout_s: float | None, runtimes: tuple[str, ...], pythons: tuple[str, ...],
          setup: tuple[str, ...],
@@ -187,7 +196,7 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
     code = code_from(setup, per_thread_setup, stmt)
     _check_conflicts(code is not None, guard, guard_cost, designs_study, entry_races, patches)
     if designs_study:
-        res = _designs(rounds, trials if _given("trials") else 3,
+        res = _designs(rounds, processes, trials if _given("trials") else 3,
                        duration_s if _given("duration_s") else 2.0, runtimes, pythons, path,
                        code, code_name)  # fmt: skip
     elif guard_cost:
@@ -196,8 +205,8 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
                 "--guard-cost prices the guards under the harness's Python and Ruby; drop --python"
             )
         default = () if code is not None else ENTRIES  # a statement alone, unless asked
-        res = _guard_cost(mode, rounds, runtimes, path, entries or default, designs or GUARDS,
-                          code, code_name)  # fmt: skip
+        res = _guard_cost(mode, rounds, processes, runtimes, path, entries or default,
+                          designs or GUARDS, code, code_name)  # fmt: skip
     else:
         opts = _race_options(shared, guard, matrix, entry_races, mode, threads, trials,
                              duration_s, scenario_name, call_path, timeout_s, runtimes, pythons,
@@ -245,8 +254,8 @@ def _check_conflicts(code: bool, guard: str | None, guard_cost: bool, designs_st
     runs."""
     if code:
         _check_code_options(guard_cost, guard, "scenario_name")
-    given = [flag for name, flag in (("entries", "--entry"), ("designs", "--design"))
-             if _given(name)]  # fmt: skip
+    given = [flag for name, flag in (("entries", "--entry"), ("designs", "--design"),
+                                     ("processes", "--processes")) if _given(name)]  # fmt: skip
     if given and not (guard_cost or designs_study):
         raise OptionError(f"{given[0]} chooses what --guard-cost prices; add --guard-cost")
     if entry_races and (guard_cost or designs_study):
@@ -318,7 +327,8 @@ def _code_configs(matrix: bool, mode: str, patches: tuple[str, ...]) -> tuple[Ra
     return tuple(RaceConfig("code", False, m, patches=patches) for m in modes(mode))
 
 
-def _designs(rounds: int, trials: int, duration_s: float, runtimes: tuple[str, ...],
+def _designs(rounds: int, processes: int, trials: int, duration_s: float,
+             runtimes: tuple[str, ...],
              pythons: tuple[str, ...], path: Path | None, code: Code | None,
              name: str) -> results.Results:  # fmt: skip
     """Cost, races and legal uses of every design, into one document."""
@@ -327,7 +337,7 @@ def _designs(rounds: int, trials: int, duration_s: float, runtimes: tuple[str, .
     check_choices((), (), rounds)
     _, ruby = choose_runtimes(runtimes)
     announce_runtimes((ruby,) if ruby else ())
-    found = designs_study.experiments(rounds, trials, duration_s, ruby, code, name)
+    found = designs_study.experiments(rounds, processes, trials, duration_s, ruby, code, name)
     with Bar() as bar:  # measure tells it every job once all are planned
         return designs_study.measure(found, path, bar)
 
@@ -340,7 +350,8 @@ def _check_code_options(guard_cost: bool, guard: str | None, scenario_param: str
         raise OptionError("--guard wraps a scenario's calls; for code use --patch store-guard")
 
 
-def _guard_cost(mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | None,
+def _guard_cost(mode: str, rounds: int, processes: int, runtimes: tuple[str, ...],
+                path: Path | None,
                 entries: tuple[str, ...], designs: tuple[str, ...], code: Code | None = None,
                 name: str = "code") -> results.Results:  # fmt: skip
     """Every design, entry point, path and mode; Ruby too when asked for, or (asked for
@@ -351,5 +362,6 @@ def _guard_cost(mode: str, rounds: int, runtimes: tuple[str, ...], path: Path | 
     announce_runtimes((ruby,) if ruby else ())
     paths = (CallPath.RAW, CallPath.LEAN, CallPath.STOCK) if python else ()
     experiment = GuardCostExperiment(paths, measured, rounds=rounds, ruby=ruby, entries=entries,
-                                     guards=designs, code=code, name=name)  # fmt: skip
+                                     guards=designs, code=code, name=name,
+                                     processes=processes)  # fmt: skip
     return measure(experiment, path)

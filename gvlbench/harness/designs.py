@@ -23,14 +23,15 @@ from gvlbench.protocol import CallPath, Code, Mode
 from gvlbench.results import Results
 
 
-def experiments(rounds: int, trials: int, duration_s: float, ruby: RubyRuntime | None,
-                code: Code | None = None, name: str = "code") -> list[Experiment]:  # fmt: skip
+def experiments(rounds: int, processes: int, trials: int, duration_s: float,
+                ruby: RubyRuntime | None, code: Code | None = None,
+                name: str = "code") -> list[Experiment]:  # fmt: skip
     """The three experiments: cost, races, legal uses."""
     built = native.unavailable_reason() is None
     guards = tuple(g for g in GUARDS if built or g not in NATIVE)
     cost = GuardCostExperiment((CallPath.RAW, CallPath.LEAN, CallPath.STOCK), GIL_MODES,
                                rounds=rounds, ruby=ruby, guards=GUARDS, code=code,
-                               name=name)  # fmt: skip
+                               name=name, processes=processes)  # fmt: skip
     configs = tuple(RaceConfig("shared", g is not None, Mode.RELEASED, g or "python")
                     for g in (None, *guards))  # fmt: skip
     races = RaceOptions(scenario.find(ENTRY_SCENARIO), configs, threads=2, trials=trials,

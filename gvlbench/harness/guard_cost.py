@@ -35,7 +35,11 @@ from gvlbench.results import Results
 
 SCENARIOS = ("nop", "add")  # the call's two rows
 ENTRY_SCENARIO = "entries"  # the accessors' module
-ROUNDS = 40
+# Interleaved rounds per child, and children per row, pooled: a process's own code layout can
+# shift one variant by a few ns for its whole life (seen: +20 ns in one child, +5 in the
+# next), which no number of rounds in one process averages out (pyperf's reason for workers)
+ROUNDS = 20
+PROCESSES = 3
 
 
 def choose_runtimes(names: tuple[str, ...]) -> tuple[bool, RubyRuntime | None]:
@@ -80,8 +84,12 @@ class GuardCostExperiment:
         guards: tuple[str, ...] = GUARDS,
         code: Code | None = None,
         name: str = "code",
+        processes: int = PROCESSES,
     ):
         check_choices(entries, guards, rounds)
+        if processes < 1:
+            raise OptionError(f"--processes must be at least 1, got {processes}")
+        self.processes = processes
         self.paths, self.modes, self.rounds, self.timeout_s = paths, modes, rounds, timeout_s
         self.ruby, self.entries, self.code, self.name = ruby, entries, code, name
         self.native_unavailable = native.unavailable_reason()
@@ -107,7 +115,8 @@ class GuardCostExperiment:
                "mode": str(Mode.RELEASED), "runtime": "python",
                "wasmtime_version": code_target.metadata(code, self.name, ())["wasmtime_version"],
                "unavailable": self.unavailable}  # fmt: skip
-        return Job(f"guard cost: {self.name}", task, None, self.timeout_s, key)
+        return Job(f"guard cost: {self.name}", task, None, self.timeout_s, key)  # one child:
+        # a statement's cost is microseconds of noise wide, not a few ns of layout
 
     def _entry_jobs(self) -> list[Job]:
         runs: list[tuple[str, RubyRuntime | None]] = [(str(p), None) for p in self.paths]
@@ -130,7 +139,9 @@ class GuardCostExperiment:
                            "wasmtime_version": meta["wasmtime_version"],
                            "unavailable": self.unavailable}  # fmt: skip
                     label = f"guard cost: {key['scenario']}, {path}, {mode}"
-                    jobs.append(Job(label, task, runtime, self.timeout_s, key))
+                    jobs += [Job(f"{label} ({i + 1}/{self.processes})", task, runtime,
+                                 self.timeout_s, {**key, "process": i})
+                             for i in range(self.processes)]  # fmt: skip
         return jobs
 
     def _rows(self) -> list[tuple[str, str]]:

@@ -33,6 +33,7 @@ class GuardCostRow:
     guards: tuple[GuardCost, ...]
     entry: str = "call"  # designs.ENTRIES, or "code": a user's statement, whole
     entries: dict[str, int] | None = None  # a statement's Store entries per run, by C name
+    processes: int = 1  # the children whose batches were pooled
 
     def guard(self, kind: str) -> GuardCost | None:
         return next((g for g in self.guards if g.guard == kind), None)
@@ -59,20 +60,41 @@ def _guarded_samples(g: dict[str, Any]) -> dict[str, list[float]]:
     return {"python": samples} if isinstance(samples, list) else samples
 
 
+def _key(g: dict[str, Any]) -> tuple[Any, ...]:
+    return (g.get("entry", "call"), g["scenario"], g["call_path"], g["mode"],
+            g.get("runtime", "python"))  # fmt: skip
+
+
+def _pooled(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row's children pooled: each child's batches stay paired with each other, and the
+    difference between children (code layout, where the process landed) is in the spread."""
+    first = group[0]
+    unguarded = [v for g in group for v in g["unguarded_ns"]]
+    samples: dict[str, list[float]] = {}
+    for g in group:
+        for kind, values in _guarded_samples(g).items():
+            samples.setdefault(kind, []).extend(values)
+    return {**first, "unguarded_ns": unguarded, "guarded_ns": samples,
+            "processes": len(group)}  # fmt: skip
+
+
 def guard_cost_rows(results: Results) -> list[GuardCostRow]:
-    rows = []
+    """One row per (entry point, scenario, path, mode, runtime), its children pooled."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for g in results.guard_cost:
-        unguarded = g["unguarded_ns"]
-        if not unguarded:
-            continue
-        samples = _guarded_samples(g)
+        if g["unguarded_ns"]:
+            groups.setdefault(_key(g), []).append(g)
+    rows = []
+    for group in groups.values():
+        g = _pooled(group)
+        unguarded, samples = g["unguarded_ns"], g["guarded_ns"]
         costs = [_cost(k, unguarded, samples[k]) for k in GUARDS if samples.get(k)]
         costs += [GuardCost(k, unavailable=why) for k, why in g.get("unavailable", {}).items()]
         costs.sort(key=lambda c: GUARDS.index(c.guard) if c.guard in GUARDS else len(GUARDS))
         rows.append(GuardCostRow(g["scenario"], g["call_path"], g["mode"],
                                  statistics.median(unguarded), len(unguarded),
                                  tuple(costs), g.get("entry", "call"),
-                                 g.get("entries")))  # fmt: skip
+                                 g.get("entries"), g["processes"]))  # fmt: skip
     return sorted(rows, key=_order)
 
 

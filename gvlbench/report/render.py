@@ -270,8 +270,9 @@ def guard_cost_table(rows: list[GuardCostRow]) -> Table:
         table.add_row(*cells)
     table.caption = (
         "medians per operation; each design: the median of paired differences between "
-        "interleaved batches of the unguarded and the guarded operation in one process, "
-        "\\[their IQR], and that cost's share of the unguarded operation. Python/Ruby guard: "
+        "interleaved batches of the unguarded and the guarded operation (in each child; a "
+        "row's children pooled), \\[their IQR], and that cost's share of the unguarded "
+        "operation. Python/Ruby guard: "
         "a non-blocking re-entrant lock in the worker's language; owner word: one "
         "compare-and-swap in C; thread affinity: the owner fixed at creation, one compare; "
         "mutex: a recursive pthread mutex"

@@ -72,7 +72,8 @@ def test_the_native_guard_refuses_and_never_crashes(tmp_path: Path) -> None:
 
 def test_guard_cost_puts_every_design_side_by_side_on_every_path_and_mode(tmp_path: Path) -> None:
     out = tmp_path / "cost.json"
-    cli = gvlbench("race", "--guard-cost", "--rounds", "4", "--runtime", "python",
+    cli = gvlbench("race", "--guard-cost", "--rounds", "4", "--processes", "1",
+                   "--runtime", "python",
                    "--entry", "call", "--entry", "memory.size", "--entry", "global.set",
                    "--json", str(out))  # fmt: skip
     assert cli.returncode == 0, cli.stderr

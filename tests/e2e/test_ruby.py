@@ -111,7 +111,7 @@ def test_the_native_guard_holds_in_ruby_and_prices_beside_the_ruby_guard(tmp_pat
     assert set(trial["exceptions"]) == {"StoreInUseError"}
     assert 'store "store-0" is in use by thread "gvlbench-' in trial["examples"]["StoreInUseError"]
 
-    cli = gvlbench("race", "--guard-cost", "--runtime", "ruby", "--rounds", "3",
+    cli = gvlbench("race", "--guard-cost", "--runtime", "ruby", "--rounds", "3", "--processes", "1",
                    "--entry", "call", "--entry", "memory.read", "--entry", "global.get",
                    "--json", str(out))  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
