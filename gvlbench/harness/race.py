@@ -204,10 +204,11 @@ class RaceExperiment:
         config, index, *race = job.context
         record = _trial_record(self.opts, config, index, outcome, job.runtime)
         if race:  # an entry-point race: its own rows, named after it
-            owner_ops = (outcome.answer or {}).get("owner_ops", 0)
-            record.update(scenario=race[0], entry=race[0], config=f"{race[0]}: {record['config']}",
-                          owner_ops=owner_ops,
-                          intruder_ops=max(record["calls"] - owner_ops, 0))  # fmt: skip
+            record.update(scenario=race[0], entry=race[0], config=f"{race[0]}: {record['config']}")
+            if outcome.answer:  # a trial that died told nothing of what each side got done
+                owner_ops = outcome.answer.get("owner_ops", 0)
+                record.update(owner_ops=owner_ops,
+                              intruder_ops=max(record["calls"] - owner_ops, 0))  # fmt: skip
         results.race.append(record)
         return None
 
