@@ -156,45 +156,20 @@ def _code_variants(task: GuardCostTask, extra: dict[str, Any]) -> dict[str, Vari
     natives = [d for d in task.guards if d in NATIVE]
     if natives:
         patches.apply(("store-guard-native",), task.mode)
-    code = CodeTarget(task.code, task.mode)  # type: ignore[arg-type]
-    stmt = code.statement()
-    guards = patches.native_guards()  # the Stores the setup made
-
-    def plain_setup() -> None:
-        patches.remove_store_guard()
-        if natives:
-            from gvlbench.binding import native_stock
-
-            native_stock.restore_stock()
-            patches.set_native_design(None)  # a Store the statement makes gets no guard
-        use_stock_mode(task.mode)
-
-    def python_setup() -> None:
-        plain_setup()
-        patches.apply(("store-guard",), task.mode)
-
-    def native_setup(design: str) -> Callable[[], None]:
-        def setup() -> None:
-            from gvlbench.binding import native_stock
-
-            patches.remove_store_guard()
-            native_stock.use_stock(task.mode)
-            patches.set_native_design(design)
-
-        return setup
-
-    variants: dict[str, Variant] = {"unguarded": (plain_setup, stmt)}
+    stmt = CodeTarget(task.code, task.mode).statement()  # type: ignore[arg-type]
+    extra["guarded_stores"] = len(patches.native_guards())  # the Stores the setup made
+    switch = _DesignSwitch(task.mode, bool(natives))
+    variants: dict[str, Variant] = {"unguarded": (switch.plain, stmt)}
     if "python" in task.guards:
-        variants["python"] = (python_setup, stmt)
+        variants["python"] = (switch.python, stmt)
     for design in natives:
-        variants[design] = (native_setup(design), stmt)
-    plain_setup()
+        variants[design] = (switch.native(design), stmt)
+    switch.plain()
     expected = stmt()
     if natives:
         from gvlbench.binding import native_stock
 
         extra["entries"] = native_stock.count_entries(stmt)  # wasmtime-py's own bindings now
-    extra["guarded_stores"] = len(guards)
     for name, (setup, op) in variants.items():  # each design still answers right
         setup()
         got = op()
@@ -202,3 +177,38 @@ def _code_variants(task: GuardCostTask, extra: dict[str, Any]) -> dict[str, Vari
             raise AssertionError(f"the statement under {name} gave {got!r:.200}, unguarded "
                                  f"{expected!r:.200}")  # fmt: skip
     return variants
+
+
+class _DesignSwitch:
+    """Puts the whole process under one design before a batch: wasmtime-py's own bindings or
+    the shim's, the Python guard's wrappers on or off, and the native guards' design."""
+
+    def __init__(self, mode: Mode, native: bool):
+        self.mode, self.native_on = mode, native
+
+    def plain(self) -> None:
+        from gvlbench.binding import patches
+
+        patches.remove_store_guard()
+        if self.native_on:
+            from gvlbench.binding import native_stock
+
+            native_stock.restore_stock()
+            patches.set_native_design(None)  # a Store the statement makes gets no guard
+        use_stock_mode(self.mode)
+
+    def python(self) -> None:
+        from gvlbench.binding import patches
+
+        self.plain()
+        patches.apply(("store-guard",), self.mode)
+
+    def native(self, design: str) -> Callable[[], None]:
+        def setup() -> None:
+            from gvlbench.binding import native_stock, patches
+
+            patches.remove_store_guard()
+            native_stock.use_stock(self.mode)
+            patches.set_native_design(design)
+
+        return setup
