@@ -19,10 +19,10 @@ Frame = list[Any]  # [file, line, function, category]: category user or site
 
 # A Store's lifetime pattern, and what it says. Only `shared` is unsafe.
 PATTERNS = {
-    "shared": "one object's Store, shared across threads: their calls overlapped",
-    "shared-locked": "shared across threads, calls never overlapped (a lock of yours, or luck)",
+    "shared": "one object's Store, shared across threads: two were inside it at once",
+    "shared-locked": "shared across threads, never two inside at once (a lock, or luck)",
     "moved": "handed from one thread to the next, never used by two at once",
-    "per-call": "one per call: made, used and dropped inside one call",
+    "per-call": "one per call: made, used and dropped inside one call, again and again",
     "per-thread": "one per thread",
     "per-process": "one per process, used by one thread",
     "per-object": "one per object, all used by one thread",
@@ -51,12 +51,17 @@ class StoreUse:
     threads: dict[int, ThreadUse] = field(default_factory=dict)
     entries: int = 0
     overlaps: int = 0
+    ahead: int = 0  # entries that went in beside another thread (--let-it-crash, or a stall)
+    meetings: int = 0  # a thread arrived while another was inside a package call on it
+    interleaves: int = 0  # another thread's entries between two of one package call
     waited_ns: int = 0
+    call_waited_ns: int = 0
     switches: int = 0
-    gave_up: int = 0
     within_call: bool = True
     ended: str = ""  # closed | alive at exit | "" (its process ended without saying)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    meeting_examples: list[dict[str, Any]] = field(default_factory=list)
+    interleave_examples: list[dict[str, Any]] = field(default_factory=list)
     stalls: list[str] = field(default_factory=list)  # threads that waited too long to enter
 
 
@@ -134,17 +139,35 @@ class TraceModel:
         store = self.stores.get((pid, r["store"]))
         if store is not None:
             store.examples.append({k: r[k] for k in (
-                "level", "thread", "name", "operation", "stack", "holders", "owner",
-                "owner_name", "owner_operation", "owner_stack")})  # fmt: skip
+                "thread", "name", "operation", "stack", "holders", "owner", "owner_name",
+                "owner_operation", "owner_stack")})  # fmt: skip
             store.overlaps = max(store.overlaps, len(store.examples))
+
+    def _on_meeting(self, pid: int, r: dict[str, Any]) -> None:
+        store = self.stores.get((pid, r["store"]))
+        if store is not None:
+            store.meeting_examples.append({k: r[k] for k in (
+                "thread", "name", "stack", "owner", "owner_name", "owner_stack",
+                "call")})  # fmt: skip
+            store.meetings = max(store.meetings, len(store.meeting_examples))
+
+    def _on_interleave(self, pid: int, r: dict[str, Any]) -> None:
+        store = self.stores.get((pid, r["store"]))
+        if store is not None:
+            store.interleave_examples.append({k: r[k] for k in (
+                "thread", "name", "stack", "call", "other", "other_name")})  # fmt: skip
+            store.interleaves = max(store.interleaves, len(store.interleave_examples))
 
     def _on_count(self, pid: int, r: dict[str, Any]) -> None:
         store = self.stores.get((pid, r["store"]))
         if store is None:
             return
-        for key in ("entries", "switches", "waited_ns", "gave_up", "within_call"):
+        for key in ("entries", "switches", "waited_ns", "call_waited_ns", "ahead",
+                    "within_call"):  # fmt: skip
             setattr(store, key, r[key])
+        store.meetings = max(r["meetings"], len(store.meeting_examples))
         store.overlaps = max(r["overlaps"], len(store.examples))
+        store.interleaves = max(r["interleaves"], len(store.interleave_examples))
         for thread, entries in r["threads"].items():
             use = store.threads.setdefault(int(thread), ThreadUse(int(thread), f"thread {thread}"))
             use.entries = entries
@@ -158,8 +181,17 @@ class TraceModel:
     def _on_stall(self, pid: int, r: dict[str, Any]) -> None:
         store = self.stores.get((pid, r["store"]))
         if store is not None:
+            if r["level"] == "call":
+                then = ("then went ahead (that call may have been waiting for it), and so do "
+                        "later meetings at these lines")  # fmt: skip
+                what = "package call"
+            else:
+                then = ("then went in beside it (it was running Python inside its entry: a "
+                        "host callback waiting for the other thread?)" if r["went_ahead"]
+                        else "and waited on (it was running Wasm)")  # fmt: skip
+                what = "entry"
             store.stalls.append(
-                f"{r['name']} waited over {r['waited_s']:g} s for {r['owner_name']}"
+                f"{r['name']} waited {r['waited_s']:g} s for {r['owner_name']}'s {what}, {then}"
             )
 
     def _on_module(self, pid: int, r: dict[str, Any]) -> None:
@@ -181,6 +213,8 @@ class TraceModel:
             "stores": len(self.stores),
             "shared": sum(1 for s in self.stores.values() if s.overlaps),
             "overlaps": sum(s.overlaps for s in self.stores.values()),
+            "meetings": sum(s.meetings for s in self.stores.values()),
+            "interleaves": sum(s.interleaves for s in self.stores.values()),
             "entries": sum(s.entries for s in self.stores.values()),
         }
 
@@ -216,11 +250,15 @@ class TraceModel:
         tally = self.tally()
         hook_ns = sum(
             p.overhead["per_entry_ns"] * self._entries_of(p.pid)
+            + p.overhead["slow_ns"]
+            + p.overhead["exit_ns"]
             for p in self.processes.values()
             if p.overhead
         )
+        waited_ns = sum(s.waited_ns + s.call_waited_ns for s in self.stores.values())
         return {"kind": "summary", **tally, "store_rows_omitted": omitted,
-                "hook_s": hook_ns / 1e9, "damaged_lines": self.damaged,
+                "hook_s": hook_ns / 1e9, "waited_s": waited_ns / 1e9,
+                "damaged_lines": self.damaged,
                 "python_processes": len(self.processes),
                 "wasmtime_processes": sum(1 for p in self.processes.values()
                                           if p.wasmtime)}  # fmt: skip
@@ -236,7 +274,7 @@ def store_pattern(s: StoreUse, site_threads: int, site_stores: int) -> str:
         return "moved" if s.switches <= threads - 1 else "shared-locked"
     if threads == 0:
         return "unused"
-    if s.within_call and s.ended == "closed":
+    if s.within_call and s.ended == "closed" and site_stores >= 2:
         return "per-call"
     if site_threads >= 2:
         return "per-thread"
@@ -249,7 +287,8 @@ def overhead_of(r: dict[str, Any]) -> dict[str, Any]:
     return {"operation": r["operation"], "rounds": r["rounds"], "calls": r["calls"],
             "plain_ns": statistics.median(r["plain_ns"]),
             "hooked_ns": statistics.median(r["hooked_ns"]),
-            "per_entry_ns": max(0.0, statistics.median(diffs))}  # fmt: skip
+            "per_entry_ns": max(0.0, statistics.median(diffs)), "slow_ns": r["slow_ns"],
+            "exit_ns": r["exit_ns"]}  # fmt: skip
 
 
 def process_row(p: ProcessUse, entries: int) -> dict[str, Any]:
@@ -263,10 +302,14 @@ def process_row(p: ProcessUse, entries: int) -> dict[str, Any]:
 def store_row(s: StoreUse, pattern: str) -> dict[str, Any]:
     return {"kind": "store", "pid": s.pid, "store": s.label, "site": site_key(s.stack),
             "pattern": pattern, "unsafe": pattern == "shared", "created_by": s.created_by,
-            "stack": s.stack, "entries": s.entries, "overlaps": s.overlaps,
-            "waited_s": s.waited_ns / 1e9, "switches": s.switches, "gave_up": s.gave_up,
-            "within_call": s.within_call, "ended": s.ended or "with its process",
-            "threads": _thread_rows(s), "examples": s.examples, "stalls": s.stalls}  # fmt: skip
+            "stack": s.stack, "entries": s.entries, "overlaps": s.overlaps, "ahead": s.ahead,
+            "meetings": s.meetings, "interleaves": s.interleaves,
+            "waited_s": s.waited_ns / 1e9, "call_waited_s": s.call_waited_ns / 1e9,
+            "switches": s.switches, "within_call": s.within_call,
+            "ended": s.ended or "with its process", "threads": _thread_rows(s),
+            "examples": s.examples, "meeting_examples": s.meeting_examples,
+            "interleave_examples": s.interleave_examples,
+            "stalls": s.stalls}  # fmt: skip
 
 
 def _thread_rows(s: StoreUse) -> list[dict[str, Any]]:
@@ -292,7 +335,9 @@ def site_rows(stores: Any, patterns: dict[tuple[int, str], str]) -> list[dict[st
                      "pids": sorted({s.pid for s in group}),
                      "threads": len({(s.pid, t) for s in group for t in s.threads}),
                      "entries": sum(s.entries for s in group),
-                     "overlaps": sum(s.overlaps for s in group), "stack": first.stack,
+                     "overlaps": sum(s.overlaps for s in group),
+                     "meetings": sum(s.meetings for s in group),
+                     "interleaves": sum(s.interleaves for s in group), "stack": first.stack,
                      "example_store": [first.pid, first.label], "race": None})  # fmt: skip
     return sorted(rows, key=lambda r: (not r["unsafe"], -r["overlaps"], -r["stores"]))
 

@@ -128,22 +128,56 @@ def overlap_tables(rows: Rows, per_store: int = 1) -> list[Table]:
     """For each Store whose calls overlapped: both threads' stacks at the moment."""
     tables = []
     for s in (r for r in of(rows, "store") if r["unsafe"]):
-        examples = sorted(s["examples"], key=lambda e: (not e["owner_stack"], e["level"]))
+        examples = sorted(s["examples"], key=lambda e: not e["owner_stack"])
         for e in examples[:per_store]:
-            inside = "inside an entry" if e["level"] == "entry" else "between entries of its call"
             t = Table(title=f"Store {s['pid']}/{s['store']} ({escape(where(s['site']))}): "
                       f"{s['overlaps']} overlap(s); the first seen at these lines",
                       title_style="bold red")  # fmt: skip
             t.add_column(escape(f"{e['name']} entering {e['operation']}"))
-            t.add_column(escape(f"{e['owner_name']}, {inside} ({e['owner_operation']})"))
+            t.add_column(escape(f"{e['owner_name']}, inside {e['owner_operation']}"))
             mine, theirs = stack_lines(e["stack"]), stack_lines(e["owner_stack"])
             for i in range(max(len(mine), len(theirs))):
                 t.add_row(*(_at(lines, i) for lines in (mine, theirs)))
             holders = ", ".join(e["holders"]) or "none found"
             t.caption = f"names holding the Store on the entering line: {escape(holders)}"
+            if s["meetings"]:
+                t.caption += (f"; {s['meetings']} arrival(s) while another thread was inside a "
+                              "package call on it")  # fmt: skip
             if s["stalls"]:  # the wait itself may have stalled the program: say so
                 t.caption += "; " + escape("; ".join(s["stalls"][:3]))
             tables.append(t)
+    return tables
+
+
+def call_tables(rows: Rows, stores: int = 3) -> list[Table]:
+    """For the first few Stores never shared with overlap where a thread arrived while
+    another was inside a package call on it (a meeting, not an overlap): both stacks; and
+    whether a call interleaved."""
+    tables = []
+    met = [r for r in of(rows, "store") if not r["unsafe"] and (r["meetings"] or r["interleaves"])]
+    for s in met:
+        e = (s["meeting_examples"] or [None])[0]
+        if e is None or len(tables) >= stores:
+            continue
+        call = f"{short(e['call'][0])}:{e['call'][1]} {e['call'][2]}"
+        title = (f"Store {s['pid']}/{s['store']} ({escape(where(s['site']))}): {s['meetings']} "
+                 "arrival(s) while another thread was inside a package call on it (not an "
+                 "overlap)")  # fmt: skip
+        t = Table(title=title, title_style="bold")
+        t.add_column(escape(f"{e['name']} entering"))
+        t.add_column(escape(f"{e['owner_name']}, inside {call}"))
+        mine, theirs = stack_lines(e["stack"]), stack_lines(e["owner_stack"])
+        for i in range(max(len(mine), len(theirs))):
+            t.add_row(*(_at(lines, i) for lines in (mine, theirs)))
+        waited = s.get("call_waited_s", 0.0)
+        t.caption = f"waited for such calls: {fmt_time(waited)}" if waited else "not waited for"
+        if s["interleaves"]:
+            t.caption += escape(
+                f"; {s['interleaves']} call(s) interleaved: a thread entered again within its "
+                "call after another thread's entry (harmless if the package keeps nothing in "
+                "the Store between its entries, a wrong result if it does)"
+            )
+        tables.append(t)
     return tables
 
 
@@ -195,22 +229,32 @@ def race_lines(rows: Rows) -> list[str]:
 
 
 def overhead_line(rows: Rows) -> str:
+    """What the hooks cost the program: the fast path per entry times the entries, plus the
+    rest of their work as timed in the program, and apart, the waits they imposed."""
     summary = summary_of(rows)
     costs = [p["overhead"] for p in of(rows, "process") if p["overhead"]]
     entries = summary.get("entries", 0)
+    waited = summary.get("waited_s", 0.0)
+    waits = (f"; waiting for other threads' entries and package calls: {fmt_time(waited)} "
+             "(the program's own calls, serialised: not counted above)")  # fmt: skip
+    waits = waits if waited else ""
     if not costs:
         if not entries:
             return "hooks: no Store was entered"
         return f"hooks: {entries:,} Store entries; their cost was not measured (no process " \
-               "that used a Store reached its normal exit)"  # fmt: skip
+               f"that used a Store reached its normal exit){waits}"  # fmt: skip
     c = costs[0]
     program = of(rows, "program")
     wall = program[0]["duration_s"] if program else 0.0
     share = f", {summary['hook_s'] / wall:.1%} of the program's {wall:.1f} s" if wall else ""
-    return (f"hooks: {entries:,} Store entries at {fmt_time(c['per_entry_ns'] / 1e9)} each "
-            f"({c['operation']} hooked {fmt_time(c['hooked_ns'] / 1e9)} vs plain "
-            f"{fmt_time(c['plain_ns'] / 1e9)}, median of {c['rounds']} interleaved rounds): "
-            f"about {fmt_time(summary['hook_s'])}{share}")  # fmt: skip
+    slow = sum(p["slow_ns"] for p in costs) / 1e9
+    at_exit = sum(p["exit_ns"] for p in costs) / 1e9
+    return (f"hooks: about {fmt_time(summary['hook_s'])}{share}: {entries:,} Store entries at "
+            f"{fmt_time(c['per_entry_ns'] / 1e9)} each on the fast path ({c['operation']} "
+            f"hooked {fmt_time(c['hooked_ns'] / 1e9)} vs plain {fmt_time(c['plain_ns'] / 1e9)}, "
+            f"median of {c['rounds']} interleaved rounds at exit), {fmt_time(slow)} timed in "
+            f"the rest of their work (stacks, records, hashes) and {fmt_time(at_exit)} at "
+            f"exit{waits}")  # fmt: skip
 
 
 def verdict(rows: Rows) -> tuple[int, str]:
@@ -218,7 +262,7 @@ def verdict(rows: Rows) -> tuple[int, str]:
     summary = summary_of(rows)
     shared = summary.get("shared", 0)
     if shared:
-        return 1, (f"[red]{shared} Store(s) shared across threads with overlapping calls "
+        return 1, (f"[red]{shared} Store(s) shared across threads, two inside at once "
                    f"({summary['overlaps']:,} overlaps)[/red]")  # fmt: skip
     stores = summary.get("stores", 0)
     if not summary.get("wasmtime_processes"):
@@ -241,7 +285,8 @@ def report(rows: Rows) -> list[RenderableType | str]:
     """Everything, in reading order."""
     parts: list[RenderableType | str] = [*program_lines(rows)]
     if of(rows, "site"):
-        parts += [sites_table(rows), stores_table(rows), *overlap_tables(rows)]
+        parts += [sites_table(rows), stores_table(rows), *overlap_tables(rows),
+                  *call_tables(rows)]  # fmt: skip
     parts += [t for t in (compile_table(rows), engine_table(rows)) if t is not None]
     parts += race_lines(rows)
     parts += [overhead_line(rows), verdict(rows)[1]]

@@ -244,6 +244,64 @@ def test_a_free_threaded_interpreter_is_traced_too(tmp_path: Path) -> None:
     assert code == 1
     (process,) = rows["process"]
     assert process["gil"] == "disabled" and process["executable"] == ft
-    assert rows["program"][0]["returncode"] == 0
     (site,) = rows["site"]
     assert site["unsafe"] and site["race"]["python"] == ft
+
+
+LOCKED_PACKAGE = """
+import threading
+
+import wasmtime
+
+WAT = '(module (func (export "f") (param i32) (result i32) local.get 0))'
+
+
+class LockedCtx:
+    \"\"\"Thread-safe: one lock held for the whole of each call.\"\"\"
+
+    def __init__(self):
+        self.store = wasmtime.Store()
+        module = wasmtime.Module(self.store.engine, WAT)
+        self.f = wasmtime.Instance(self.store, module, []).exports(self.store)["f"]
+        self.lock = threading.Lock()
+
+    def call(self, x):
+        with self.lock:
+            return self.f(self.store, x)
+"""
+
+LOCKED_PROGRAM = """
+import threading
+
+from lockedpkg import LockedCtx
+
+ctx = LockedCtx()
+
+
+def work():
+    for i in range(300):
+        assert ctx.call(i) == i
+
+
+threads = [threading.Thread(target=work) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("done")
+"""
+
+
+def test_a_thread_safe_package_is_not_shared(tmp_path: Path) -> None:
+    """A package that holds its own lock for the whole of each call (whole_lock.py): two
+    threads meet its calls all the time, never its Store. Not shared, nothing waits."""
+    package = tmp_path / "site-packages" / "lockedpkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(LOCKED_PACKAGE)
+    script = _write(tmp_path, "locked.py", LOCKED_PROGRAM)
+    code, rows = _trace("--", script, env={"PYTHONPATH": str(package.parent)})
+    assert code == 0
+    assert rows["program"][0]["returncode"] == 0
+    (store,) = rows["store"]
+    assert (store["overlaps"], store["meetings"], store["stalls"]) == (0, 0, [])
+    assert store["pattern"] in ("shared-locked", "moved") and store["entries"] >= 600

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gvlbench_tracehook import frames, overhead, records, state
+from gvlbench_tracehook import clock, frames, overhead, records, state
 
 ATTR = "_gvlbench_trace"
 
@@ -70,6 +70,8 @@ def _entry(method: Callable[..., Any], operation: str, index: int) -> Callable[.
         finally:
             if held:
                 st.leave()
+            else:
+                st.step_out()
 
     return _traced(method, traced)
 
@@ -86,13 +88,17 @@ def _hook_store(cls: Any) -> None:
         if st is None or st.ended:  # not ours, or collected after the program's end
             delete(self, ptr)
             return
-        held = st.enter(self, state.CLOSE)
+        held = st.closing(self)
         try:
             delete(self, ptr)
         finally:
             if held:
                 st.leave()
+            else:
+                st.step_out()
+            start = clock.now()
             st.end("closed")
+            clock.add(start)
 
     cls.__init__ = _traced(init, traced_init)
     cls._delete = _traced(delete, traced_delete)
@@ -108,10 +114,12 @@ def _hook_module(cls: Any) -> None:
         wasm = args[1] if len(args) > 1 else kwargs.get("wasm")
         if state.PRIVATE[0] or not isinstance(wasm, (str, bytes, bytearray, memoryview)):
             return
+        start = clock.now()
         data = wasm.encode() if isinstance(wasm, str) else wasm
         records.write("module", sha256=hashlib.sha256(data).hexdigest(), size=len(data),
                       compile_ns=compile_ns, thread=threading.get_native_id(),
                       stack=frames.capture(sys._getframe(1)))  # fmt: skip
+        clock.add(start)
 
     cls.__init__ = _traced(init, traced_init)
 
@@ -122,8 +130,10 @@ def _hook_engine(cls: Any) -> None:
     def traced_init(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
         if not state.PRIVATE[0]:
+            start = clock.now()
             records.write("engine", thread=threading.get_native_id(),
                           stack=frames.capture(sys._getframe(1)))  # fmt: skip
+            clock.add(start)
 
     cls.__init__ = _traced(init, traced_init)
 
@@ -144,8 +154,9 @@ def _version(wasmtime: Any) -> str:
 def _at_exit(wasmtime: Any) -> None:
     """The Stores still alive, then what an entry through the hook costs in this process."""
     try:
+        start = clock.now()
         for st in state.live():
             st.end("alive at exit")
-        overhead.measure(wasmtime)
+        overhead.measure(wasmtime, start)
     except Exception as exc:  # at exit: say it, never fail the program's exit
         records.write("hook-error", where="exit", error=repr(exc))

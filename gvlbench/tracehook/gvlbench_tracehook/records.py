@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
-VERSION = 1  # of the records' format; the process record carries it
+VERSION = 2  # of the records' format; the process record carries it
 
 _state: dict[str, Any] = {"fd": None, "dir": ""}
 
@@ -67,3 +68,22 @@ def _write(fd: int, kind: str, **fields: Any) -> None:
     data = (json.dumps(record, default=repr, separators=(",", ":")) + "\n").encode()
     while data:
         data = data[os.write(fd, data) :]
+
+
+def write_lazy(kind: str, **fields: Any) -> None:
+    """A record from inside the program's own call: callables among `fields` are evaluated
+    here, and whatever goes wrong is a `hook-error` record, never the program's exception."""
+    try:
+        write(kind, **{k: v() if callable(v) else v for k, v in fields.items()})
+    except Exception as exc:
+        write("hook-error", where=kind, error=repr(exc))
+
+
+def name_of(native_id: int) -> str:
+    """A thread's name, from its native id (what records name threads by)."""
+    if not native_id:
+        return "(a thread entering or leaving)"
+    for thread in threading.enumerate():
+        if thread.native_id == native_id:
+            return thread.name
+    return f"thread {native_id}"

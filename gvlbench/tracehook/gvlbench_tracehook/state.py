@@ -1,20 +1,31 @@
 """Who is inside each Store: the per-Store state every traced entry goes through.
 
 An entry takes the Store's re-entrant lock without blocking; that failing is the finding:
-another thread is inside the Store (an overlap), which with the interpreter lock released is
-undefined behaviour. A package's one call (quickjs-rs's `Context.eval`) is often several
-entries in a row (write the input into memory, call, read the result), so a Store is also
-held between them: from a thread's first entry it is leased to the outermost package frame
-below the user's code (`Context.eval`), and another thread arriving while that frame still
-runs overlaps the call, though not an entry. Both are recorded at once with both threads'
-stacks (the owner's read from sys._current_frames while it is parked), and then, as asked:
-`wait` (the program lives, its calls serialised), `refuse` (StoreInUseError, what the
-store-guard patch does) or `proceed` (record only; the undefined behaviour happens and the
-records survive it).
+another thread is inside one of the Store's entry points at this very moment (an overlap),
+which with the interpreter lock released is undefined behaviour. It is recorded with both
+threads' stacks (the owner's read from sys._current_frames while it is inside), and then, as
+asked: `wait` for the owner to leave (the program lives, its entries serialised), `refuse`
+(StoreInUseError, what the store-guard patch does) or `proceed` (record only; the undefined
+behaviour happens and the records survive it).
+
+A wait never hangs a program that runs untraced: after PATIENCE_S the owner is looked at, and
+if it is running Python of its own inside its entry (a host callback, a finaliser: it may be
+waiting for this very thread), the waiting entry goes ahead (a `stall` record says so), and
+so does every later overlap at the same pair of lines, at once. An owner running Wasm is
+waited for: it leaves by itself.
+
+A package's one call is often many entries (quickjs-rs's `Context.eval` writes its input
+into memory, calls, reads the result), so a thread also leases the Store for the package call
+it entered from, for exactly as long as that call runs (calls.py): another thread arriving
+meanwhile is a `meeting` (waited out in `wait` mode, recorded, never an overlap), and a thread
+coming back to its call after another's entry an `interleave`. Freeing a Store (close, or its
+collection in whatever thread the garbage collector runs) is guarded like an entry but is not
+a thread's use of the Store.
 
 The fast path, the same thread again, is one RLock acquire and release, a few attribute
-writes and a dict increment; what it costs is measured at exit (overhead.py). Stacks are
-taken only on a thread's first entry into a Store and on overlaps, never per entry.
+writes and a dict increment; what it costs is measured at exit (overhead.py), and the time
+spent off it (stacks, records) is timed as it is spent (clock.py). Stacks are taken on a
+thread's first entry into a Store and on overlaps only, never per entry.
 """
 
 from __future__ import annotations
@@ -25,17 +36,17 @@ import time
 import types
 from typing import Any
 
-from gvlbench_tracehook import frames, records
+from gvlbench_tracehook import calls, clock, frames, records
 
 MAX_EXAMPLES = 8  # overlaps with stacks per Store (distinct pairs of lines); all are counted
-PATIENCE_S = 2.0  # the longest wait for another thread's call (it may wait on us): then a
-# call's wait gives up (no entry is inside); an entry's goes on, with a `stall` record
+PATIENCE_S = 2.0  # a wait this long looks at the owner: running Python, it may wait for us
 FLUSH_EVERY = 4096  # entries between count records, after the powers of two up to it
 CLOSE = "Store.close"  # the entry that frees a Store (closed, or collected)
 PRIVATE = [False]  # set while the hook measures itself: its Store writes no records
 _LIVE: dict[str, StoreState] = {}
 _labels = {"next": 0, "lock": threading.Lock()}
 _config = {"on_overlap": "wait"}
+_native_id, _ident = threading.get_native_id, threading.get_ident
 
 
 class StoreInUseError(RuntimeError):
@@ -57,6 +68,7 @@ def created() -> int:
 
 def new_store(store: object, frame: types.FrameType | None) -> StoreState:
     """The state of a Store just made from `frame` (the caller of Store.__init__)."""
+    start = clock.now()
     with _labels["lock"]:
         _labels["next"] += 1
         label = f"S{_labels['next']}"
@@ -64,9 +76,10 @@ def new_store(store: object, frame: types.FrameType | None) -> StoreState:
     st = StoreState(label, PRIVATE[0], creator)
     if not st.private:
         _LIVE[label] = st
-        records.write("store", store=label, thread=threading.get_native_id(),
+        records.write("store", store=label, thread=_native_id(),
                       name=threading.current_thread().name,
                       stack=frames.capture(frame))  # fmt: skip
+        clock.add(start)
     return st
 
 
@@ -79,97 +92,68 @@ class StoreState:
         self.label, self.private = label, private
         self.lock = threading.RLock()
         self._acquire, self._release = self.lock.acquire, self.lock.release
-        self._meta = threading.Lock()  # overlap counters, touched by threads not holding `lock`
-        self.owner = self.owner_ident = self.depth = self.last = 0
-        self.lessee = self.lessee_ident = self.lease_depth = self.gave_up = 0
-        self.lease_code: types.CodeType | None = None
+        self._meta = threading.Lock()  # what threads not holding `lock` write
+        self.owner = self.owner_ident = self.depth = self.last = self.last_ident = 0
         self.operation = ""
         self.counts: dict[int, int] = {}
-        self.entries = self.switches = self.overlaps = self.waited_ns = 0
+        self.names: dict[int, str] = {}  # each thread's name at its first entry
+        self.entries = self.switches = self.overlaps = 0
+        self.ahead = 0  # entries that went in beside another thread (proceed, or a stall)
+        self.beside: dict[int, int] = {}  # threads inside unheld, and how deep
+        self.waited_ns = self.stalls = 0
         self.flush_at = 1
-        # per call: every entry so far came while the frame that made the Store was running
+        # per call: every entry (looked at on the flush schedule) came while the frame that
+        # made the Store was running, on its thread
         self.creator = (id(creator), creator.f_code) if creator is not None else None
-        self.creator_thread = threading.get_native_id()
+        self.creator_thread = _native_id()
         self.within_call = creator is not None and not private
         self.signatures: set[tuple[Any, ...]] = set()
+        self.went_ahead: set[tuple[Any, ...]] = set()  # pairs of lines that stalled
+        self.leases: dict[int, calls.Lease | None] = {}  # each thread's package call
+        self.meetings = self.interleaves = self.call_waited_ns = 0
+        self.meeting_signatures: set[tuple[Any, ...]] = set()
+        self.interleave_signatures: set[tuple[Any, ...]] = set()
         self.ended = ""
 
     def enter(self, store: object, operation: str) -> bool:
-        """Enter the Store; False when this thread proceeds without holding it (`proceed`)."""
-        contended = not self._acquire(False)
-        if contended and not self._contended(store, operation, "entry"):
-            return False
-        me = threading.get_native_id()
-        if self.depth == 0:
-            if me != self.lessee and not self._lease(store, operation, me, contended):
+        """Enter the Store; False when this thread goes in without holding it (`proceed`, or
+        after a stall): then `step_out`, not `leave`, when it is done."""
+        met = False
+        while True:
+            if not self._acquire(False) and not self._contended(store, operation):
                 return False
-            self.owner, self.owner_ident, self.operation = me, threading.get_ident(), operation
+            me = _native_id()
+            if self.depth or me == self.last or self.private:
+                break
+            wait = _config["on_overlap"] == "wait"
+            if not calls.meet(self, store, me, PATIENCE_S, wait, met):
+                break
+            met = True  # it waited for another thread's package call, the lock let go
+        if self.depth == 0:
+            self.owner, self.owner_ident, self.operation = me, _ident(), operation
+            lease = self.leases.get(me)
+            fresh = lease is None or lease[0]() is None
+            if fresh:  # its last package call returned: this entry's
+                lease = self.leases[me] = calls.take(sys._getframe(1))
             if me != self.last:
-                self._switch(store, me)
-            if self.within_call and operation != CLOSE:  # freed as its maker returns
-                self._check_call(me)
+                self._switch(store, me, None if fresh else lease)
         self.depth += 1
         self.entries += 1
         counts = self.counts
         counts[me] = counts.get(me, 0) + 1
         if self.entries >= self.flush_at:
-            self._flush()
+            self._flush(me)
         return True
 
-    def _lease(self, store: object, operation: str, me: int, recorded: bool) -> bool:
-        """This thread holds the lock and arrives after another: wait while the other's call
-        still runs (releasing the lock, so that call can go on), then take the lease.
-        `recorded`: this arrival was already recorded as an overlap (of an entry)."""
-        start = time.perf_counter_ns()
-        deadline, pause = time.monotonic() + PATIENCE_S, 1e-5
-        while self.lessee not in (0, me) and self._lease_running():
-            if not recorded:
-                recorded = True
-                self._release()
-                if not self._contended(store, operation, "call"):
-                    return False
-                if _config["on_overlap"] == "proceed":
-                    break
-                continue
-            if time.monotonic() > deadline:
-                self.gave_up += 1
-                break
-            self._release()
-            time.sleep(pause)
-            pause = min(pause * 2, 1e-3)
-            self._acquire()
-        if self.lessee not in (0, me):
-            self.waited_ns += time.perf_counter_ns() - start
-        self._take_lease(me)
-        return True
-
-    def _take_lease(self, me: int) -> None:
-        """Lease the Store to the outermost package frame below this thread's own code (none
-        when the code calls wasmtime directly: then only its entries hold the Store)."""
-        frame, lease = sys._getframe(3), None
-        while frame is not None:
-            kind = frames.category(frame.f_code.co_filename)
-            if kind == "user":
-                break
-            if kind == "site":
-                lease = frame
-            frame = frame.f_back
-        self.lessee, self.lessee_ident = me, threading.get_ident()
-        self.lease_code = lease.f_code if lease is not None and frame is not None else None
-        self.lease_depth = _depth(lease) if self.lease_code is not None else 0
-
-    def _lease_running(self) -> bool:
-        """Whether the lessee is still in its call: a frame of the leased code at the same
-        depth of its stack (the same call, or its next one from the same line)."""
-        if self.lease_code is None:
+    def closing(self, store: object) -> bool:
+        """Free the Store: guarded as an entry (another thread inside is an overlap), but
+        not a use (the garbage collector frees a dead Store in whatever thread it runs)."""
+        if not self._acquire(False) and not self._contended(store, CLOSE):
             return False
-        frame = sys._current_frames().get(self.lessee_ident)
-        stack = []
-        while frame is not None:
-            stack.append(frame)
-            frame = frame.f_back
-        i = len(stack) - 1 - self.lease_depth
-        return 0 <= i < len(stack) and stack[i].f_code is self.lease_code
+        if self.depth == 0:
+            self.owner, self.owner_ident, self.operation = _native_id(), _ident(), CLOSE
+        self.depth += 1
+        return True
 
     def leave(self) -> None:
         self.depth -= 1
@@ -177,26 +161,50 @@ class StoreState:
             self.owner = 0
         self._release()
 
-    def _switch(self, store: object, me: int) -> None:
-        """Another thread than the last one enters: count it, and on its first entry say who
-        it is and from where (with the names that hold the Store, once it is shared)."""
+    def step_out(self) -> None:
+        """The end of an entry this thread made beside another (enter returned False)."""
+        me = _native_id()
+        with self._meta:
+            depth = self.beside.get(me, 0) - 1
+            if depth > 0:
+                self.beside[me] = depth
+            else:
+                self.beside.pop(me, None)
+
+    def _switch(self, store: object, me: int, lease: calls.Lease | None) -> None:
+        """Another thread than the last one enters: count it; if it is back in the package
+        call of its entry before (`lease`), that call interleaved with another thread's
+        entry; on its first entry, say who it is and from where (with the names that hold
+        the Store, once it is shared)."""
+        start = clock.now()
+        frame = sys._getframe(2)  # the traced entry point's wrapper
         if self.last:
             self.switches += 1
-        self.last = me
-        if me in self.counts or self.private:
-            return
-        frame = sys._getframe(2)
+            if lease is not None and not self.private:
+                if calls.running(lease, frame):
+                    calls.interleaved(self, store, me, lease, frame)
+                else:  # its frame outlived its call (a traceback holds it): a new lease
+                    self.leases[me] = calls.take(frame)
+        self.last, self.last_ident = me, _ident()
+        if me not in self.counts and not self.private:
+            self._first_entry(store, me, frame)
+        clock.add(start)
+
+    def _first_entry(self, store: object, me: int, frame: types.FrameType) -> None:
         user = frames.innermost(frame, ("user",)) or frames.innermost(frame, frames.KEPT)
-        _record(
+        name = self.names[me] = threading.current_thread().name
+        records.write_lazy(
             "enter",
             store=self.label,
             thread=me,
-            name=threading.current_thread().name,
+            name=name,
             stack=lambda: frames.capture(frame),
             holders=lambda: frames.holders(user, store) if self.counts else [],
         )
 
-    def _check_call(self, me: int) -> None:
+    def _within_call(self, me: int) -> None:
+        """Whether this entry, too, came while the Store's creating frame was running (a
+        walk down the whole stack: done on the flush schedule, not per entry)."""
         frame = sys._getframe(3)
         if me == self.creator_thread and self.creator is not None:
             ident, code = self.creator
@@ -206,71 +214,115 @@ class StoreState:
                 frame = frame.f_back
         self.within_call = False
 
-    def _contended(self, store: object, operation: str, kind: str) -> bool:
-        """Another thread is inside an entry (`kind` entry), or between the entries of its
-        call (`call`): record it, then wait (True: this thread holds the lock), refuse or
-        proceed (False)."""
-        me = threading.get_native_id()
-        owner, owner_operation = self._overlap(store, operation, kind, sys._getframe(1))
+    def _contended(self, store: object, operation: str) -> bool:
+        """Another thread is inside: record it, then wait (True: this thread holds the lock),
+        refuse (raise) or go in beside it (False)."""
+        me = _native_id()
+        caller = sys._getframe(1)  # enter() or closing()
+        if me in self.beside:  # an entry inside its own entry that went in beside the owner
+            self._ahead(store, me, caller)
+            return False
+        start = clock.now()
+        owner, owner_operation, signature = self._overlap(store, operation, caller)
+        clock.add(start)
         on_overlap = _config["on_overlap"]
         if on_overlap == "refuse":
             raise StoreInUseError(
-                f"Store {self.label} is in use by thread {_name_of(owner)!r} "
+                f"Store {self.label} is in use by thread {records.name_of(owner)!r} "
                 f"({owner_operation}); {threading.current_thread().name!r} was refused "
                 f"{operation} (gvlbench trace --refuse)"
             )
-        if on_overlap == "proceed":
-            if kind == "call" and self._acquire(False):
-                return True
-            with self._meta:
-                self.counts[me] = self.counts.get(me, 0) + 1
-            return False
-        start = time.perf_counter_ns()
-        if not self._acquire(timeout=PATIENCE_S):  # the owner may be waiting for this thread
-            _record("stall", store=self.label, thread=me, name=threading.current_thread().name,
-                    owner=owner, owner_name=_name_of(owner), waited_s=PATIENCE_S)  # fmt: skip
-            self._acquire()
-        if kind == "entry":  # a call's wait is timed whole by _lease
-            self.waited_ns += time.perf_counter_ns() - start
-        return True
+        if on_overlap == "wait" and self._wait(signature):
+            return True
+        self._ahead(store, me, caller, counted=operation != CLOSE)
+        return False
 
-    def _overlap(self, store: object, operation: str, kind: str,
-                 caller: types.FrameType) -> tuple[int, str]:  # fmt: skip
+    def _wait(self, signature: tuple[Any, ...]) -> bool:
+        """Wait for the owner to leave: True, this thread then holds the Store. False: it
+        goes ahead without it, because the owner, after PATIENCE_S, is running Python inside
+        its entry (it may be waiting for this thread: a host callback that hands work to
+        another thread), or because this pair of lines stalled so before."""
+        if signature in self.went_ahead:
+            return False
+        start, stalled = time.perf_counter_ns(), False
+        held = True
+        while not self._acquire(timeout=PATIENCE_S):
+            owner = self.owner
+            busy = _running_python(self.owner_ident)
+            if not stalled:
+                stalled = True
+                records.write_lazy("stall", store=self.label, level="entry", thread=_native_id(),
+                                   name=threading.current_thread().name, owner=owner,
+                                   owner_name=records.name_of(owner), waited_s=PATIENCE_S,
+                                   went_ahead=busy)  # fmt: skip
+            if busy:
+                held = False
+                break
+        with self._meta:
+            self.waited_ns += time.perf_counter_ns() - start
+            if stalled:
+                self.stalls += 1
+            if not held:
+                self.went_ahead.add(signature)
+        return held
+
+    def _ahead(self, store: object, me: int, caller: types.FrameType,
+               counted: bool = True) -> None:  # fmt: skip
+        """This thread goes in beside the owner, unheld: its entry is counted all the same
+        (`counted`: an entry, not the Store's freeing)."""
+        with self._meta:
+            self.beside[me] = self.beside.get(me, 0) + 1
+            if not counted:
+                return
+            self.ahead += 1
+            first = me not in self.counts
+            self.counts[me] = self.counts.get(me, 0) + 1
+        if first and not self.private:
+            self._first_entry(store, me, caller.f_back)
+
+    def _overlap(self, store: object, operation: str,
+                 caller: types.FrameType) -> tuple[int, str, tuple[Any, ...]]:  # fmt: skip
         """Count the overlap; record it with both stacks if its pair of lines is new. The
-        owner (its native id, and what it is doing), read before it can move on."""
-        if kind == "entry":
-            owner, owner_ident, owner_operation = self.owner, self.owner_ident, self.operation
-        else:
-            owner, owner_ident, owner_operation = self.lessee, self.lessee_ident, "its call"
-        frame = caller.f_back  # the traced entry point's wrapper, or enter() for a call
+        owner (its native id, and what it is doing), read before it can move on, and the
+        pair of lines."""
+        owner, owner_ident, owner_operation = self.owner, self.owner_ident, self.operation
+        frame = caller.f_back  # the traced entry point's wrapper
         mine = frames.capture(frame)
         theirs = frames.capture(sys._current_frames().get(owner_ident)) if owner else []
-        signature = (kind, _innermost_line(mine), _innermost_line(theirs))
+        signature = (_innermost_line(mine), _innermost_line(theirs))
         with self._meta:
             self.overlaps += 1
             new = signature not in self.signatures and len(self.signatures) < MAX_EXAMPLES
             self.signatures.add(signature)
         if new and not self.private:
             user = frames.innermost(frame, ("user",)) or frames.innermost(frame, frames.KEPT)
-            _record("overlap", store=self.label, level=kind, thread=threading.get_native_id(),
-                    name=threading.current_thread().name, operation=operation, stack=mine,
-                    holders=lambda: frames.holders(user, store), owner=owner,
-                    owner_name=_name_of(owner), owner_operation=owner_operation,
-                    owner_stack=theirs)  # fmt: skip
-        return owner, owner_operation
+            records.write_lazy("overlap", store=self.label, thread=_native_id(),
+                               name=threading.current_thread().name, operation=operation,
+                               stack=mine, holders=lambda: frames.holders(user, store),
+                               owner=owner, owner_name=records.name_of(owner),
+                               owner_operation=owner_operation, owner_stack=theirs)  # fmt: skip
+        return owner, owner_operation, signature
 
-    def _flush(self) -> None:
+    def _flush(self, me: int) -> None:
+        start = clock.now()
         self.flush_at = self.flush_at * 2 if self.flush_at < FLUSH_EVERY else (
             self.flush_at + FLUSH_EVERY)  # fmt: skip
+        if self.within_call:
+            self._within_call(me)
         self.write_counts("count")
+        clock.add(start)
 
     def write_counts(self, kind: str, **extra: Any) -> None:
         if self.private:
             return
-        records.write(kind, store=self.label, entries=self.entries,
-                      threads={str(k): v for k, v in dict(self.counts).items()},
-                      switches=self.switches, overlaps=self.overlaps, waited_ns=self.waited_ns,
-                      gave_up=self.gave_up, within_call=self.within_call, **extra)  # fmt: skip
+        with self._meta:
+            threads = {str(k): v for k, v in dict(self.counts).items()}
+            entries, overlaps, waited_ns = self.entries + self.ahead, self.overlaps, self.waited_ns
+        records.write(kind, store=self.label, entries=entries, threads=threads,
+                      switches=self.switches, overlaps=overlaps, waited_ns=waited_ns,
+                      stalls=self.stalls, ahead=self.ahead, meetings=self.meetings,
+                      call_waited_ns=self.call_waited_ns, interleaves=self.interleaves,
+                      within_call=self.within_call, **extra)  # fmt: skip
 
     def end(self, how: str) -> None:
         """The Store is gone (`closed`) or outlived the program (`alive at exit`)."""
@@ -281,28 +333,10 @@ class StoreState:
         self.write_counts("end", how=how)
 
 
-def _record(kind: str, **fields: Any) -> None:
-    """A record from inside the program's own call: callables among `fields` are evaluated
-    here, and whatever goes wrong is a `hook-error` record, never the program's exception."""
-    try:
-        records.write(kind, **{k: v() if callable(v) else v for k, v in fields.items()})
-    except Exception as exc:
-        records.write("hook-error", where=kind, error=repr(exc))
-
-
-def _depth(frame: types.FrameType | None) -> int:
-    """How many frames are below (older than) `frame` on its thread's stack."""
-    n = 0
-    while frame is not None and frame.f_back is not None:
-        frame = frame.f_back
-        n += 1
-    return n
-
-
-def _name_of(native_id: int) -> str:
-    if not native_id:
-        return "(a thread entering or leaving)"
-    for thread in threading.enumerate():
-        if thread.native_id == native_id:
-            return thread.name
-    return f"thread {native_id}"
+def _running_python(ident: int) -> bool:
+    """Whether a thread inside an entry is running Python of its own there (a host
+    callback, a finaliser), rather than Wasm or wasmtime-py: its innermost frame is neither
+    wasmtime-py's nor this hook's."""
+    frame = sys._current_frames().get(ident) if ident else None
+    return frame is not None and frames.category(frame.f_code.co_filename) not in (
+        "wasmtime", "hook")  # fmt: skip
