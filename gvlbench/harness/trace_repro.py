@@ -68,6 +68,10 @@ def sketch(store: dict[str, Any], cwd: str) -> Repro:
         return Repro((), "...", threads, todo=(f"no frame of your code shows {missing}",))
     name, value = _creation(made, cut, todo)
     stmt = _entry(_user_frame(example["stack"]), example["holders"], name, value, cut, todo)
+    broken = [part for part in (*cut.lines, stmt) if not compiles(part)]
+    if broken:  # a slice that does not run alone is no command: say so, show none of it
+        todo.append(f"code that runs alone (cut from the source: {broken[0]!r})")
+        return Repro((), "...", threads, todo=tuple(todo + cut.todo))
     return Repro(tuple(cut.lines), stmt, threads, todo=tuple(todo + cut.todo))
 
 
@@ -94,7 +98,9 @@ def _creation(frame: list[Any], cut: pysource.Slice, todo: list[str]) -> tuple[s
 
 def _entry(frame: list[Any] | None, holders: list[str], made: str | None, value: str,
            cut: pysource.Slice, todo: list[str]) -> str:  # fmt: skip
-    """The call on the entering line whose receiver holds the Store, its names bound."""
+    """The call on the entering line that uses the Store, its names bound: one whose
+    receiver holds it, else one that is passed it. Never the whole line, which may not run
+    alone (a `return`): "..." and a todo when no call is found."""
     src = pysource.read(frame[0]) if frame else None
     stmt, scopes = src.at(frame[1]) if src and frame else (None, [])
     if src is None or stmt is None or frame is None:
@@ -103,17 +109,36 @@ def _entry(frame: list[Any] | None, holders: list[str], made: str | None, value:
     line = frame[1]
     calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call)
              and n.lineno <= line <= (n.end_lineno or n.lineno)]  # fmt: skip
-    chosen = next((c for c in calls if pysource.root_name(c.func) in holders), None)
-    if chosen is None:
-        chosen = next((c for c in calls if made and pysource.root_name(c.func) == made), None)
+    chosen, holder = _user_of(calls, [*holders, *([made] if made else [])])
     if chosen is None:
         todo.append(f"which call on {os.path.basename(frame[0])}:{line} uses the object")
-        return src.segment(stmt)
-    holder = pysource.root_name(chosen.func) or ""
+        return "..."
     if holder != made:
         cut.add(f"{holder} = {value}")  # the entering code's name for the object made
     cut.bind(src, scopes, line, [n for n in pysource.free_names(chosen) if n != holder])
     return src.segment(chosen)
+
+
+def _user_of(calls: list[ast.Call], names: list[str]) -> tuple[ast.Call | None, str]:
+    """The call whose receiver is one of `names` (the first name that has one), else the
+    innermost call given one of them as an argument; and that name."""
+    for name in names:
+        for call in calls:
+            if pysource.root_name(call.func) == name:
+                return call, name
+    for call in reversed(calls):
+        for arg in (*call.args, *(k.value for k in call.keywords)):
+            if isinstance(arg, ast.Name) and arg.id in names:
+                return call, arg.id
+    return None, ""
+
+
+def compiles(code: str) -> bool:
+    try:
+        compile(code, "<race>", "exec")
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def attach(rows: list[dict[str, Any]], cwd: str, step: Callable[[str], None]) -> None:

@@ -305,3 +305,49 @@ def test_a_thread_safe_package_is_not_shared(tmp_path: Path) -> None:
     (store,) = rows["store"]
     assert (store["overlaps"], store["meetings"], store["stalls"]) == (0, 0, [])
     assert store["pattern"] in ("shared-locked", "moved") and store["entries"] >= 600
+
+
+CALLBACK_HOP = """
+from concurrent.futures import ThreadPoolExecutor
+
+import wasmtime
+
+WAT = '''(module
+  (import "host" "cb" (func $cb (param i32) (result i32)))
+  (memory (export "mem") 1)
+  (func (export "outer") (param i32) (result i32) local.get 0 call $cb))'''
+io = ThreadPoolExecutor(1)
+store = wasmtime.Store()
+module = wasmtime.Module(store.engine, WAT)
+exports = {}
+
+
+def cb(x):
+    return io.submit(lambda: exports["mem"].read(store, 0, 4)[0] + x).result()
+
+
+ty = wasmtime.FuncType([wasmtime.ValType.i32()], [wasmtime.ValType.i32()])
+inst = wasmtime.Instance(store, module, [wasmtime.Func(store, ty, cb)])
+for name in ("mem", "outer"):
+    exports[name] = inst.exports(store)[name]
+print(sum(exports["outer"](store, i) for i in range(20)))
+io.shutdown()
+"""
+
+
+def test_a_callback_waiting_for_another_thread_in_its_store_does_not_hang(
+    tmp_path: Path,
+) -> None:
+    """cb_hop.py: a host callback has an I/O thread read the Store's memory and waits for
+    it. The I/O thread is inside the Store while the callback's thread is (an overlap), but
+    waiting for that thread would wait for ever: after 2 s it goes in, later ones at once."""
+    script = _write(tmp_path, "hop.py", CALLBACK_HOP)
+    code, rows = _trace("--", script)
+    assert code == 1
+    assert rows["program"][0]["status"] == "exited" and rows["program"][0]["returncode"] == 0
+    (store,) = rows["store"]
+    assert store["overlaps"] == 20 and len(store["stalls"]) == 1
+    assert "went in beside it" in store["stalls"][0]
+    race = rows["site"][0]["race"]
+    assert race["stmt"] == 'exports["mem"].read(store, 0, 4)'  # not the `return` line
+    compile(race["stmt"], "<stmt>", "exec")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gvlbench import pysource
-from gvlbench.harness.trace_repro import sketch
+from gvlbench.harness.trace_repro import compiles, sketch
 
 PROGRAM = """\
 import threading as th
@@ -85,3 +85,25 @@ def test_without_a_frame_of_the_program_it_is_a_template(tmp_path: Path) -> None
     repro = sketch(store, str(tmp_path))
     assert not repro.ready
     assert repro.todo == ("no frame of your code shows the line that made it",)
+
+
+def test_the_statement_is_a_call_that_runs_alone_never_the_whole_line(tmp_path: Path) -> None:
+    """cb_hop.py: the Store is an argument of the call on a `return` line; the whole line
+    (`return ...`) cannot be a --stmt."""
+    path = tmp_path / "hop.py"
+    path.write_text(
+        "import wasmtime\nstore = wasmtime.Store()\nexports = {}\n\n\ndef cb(x):\n"
+        "    return io.submit(lambda: exports['mem'].read(store, 0, 4)[0] + x).result()\n\n\n"
+        "def other(x):\n    return len(x)\n"
+    )
+    store = {"stack": [_frame(path, 2, "<module>")], "threads": [{}, {}],
+             "examples": [{"stack": [_frame(path, 7, "cb.<locals>.<lambda>")],
+                           "holders": ["store"]}]}  # fmt: skip
+    repro = sketch(store, str(tmp_path))
+    assert repro.stmt == "exports['mem'].read(store, 0, 4)"
+    assert repro.setup == ("import wasmtime", "store = wasmtime.Store()", "exports = {}")
+    assert all(compiles(part) for part in (*repro.setup, repro.stmt))
+    store["examples"][0]["stack"] = [_frame(path, 11, "other")]  # no call uses the Store
+    repro = sketch(store, str(tmp_path))
+    assert repro.stmt == "..." and not repro.ready
+    assert repro.todo == ("which call on hop.py:11 uses the object",)
