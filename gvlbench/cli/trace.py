@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from gvlbench import lifecycle
 from gvlbench.cli.common import err, out, output_path, print_json
 from gvlbench.errors import OptionError
 from gvlbench.harness.trace import TraceOptions, prepare
@@ -94,7 +96,9 @@ def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | No
     call. For each Store shared with overlap, a `gvlbench race` command that reproduces it.
 
     COMMAND is a script, `python -m ...` or `pytest ...`, after `--`. Exit 0: no Store was
-    shared with overlap; 1: one was; 2: bad input. How the program itself ended is reported.
+    shared with overlap; 1: one was, or Ctrl-C (SIGTERM, SIGHUP) stopped the trace, which is
+    still reported; 2: bad input, the program never imported wasmtime included. How the
+    program itself ended is reported.
     """
     if refuse and proceed:
         raise OptionError("give --refuse or --let-it-crash, not both")
@@ -110,4 +114,9 @@ def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | No
     else:
         for part in trace_tables.report(res.trace):
             out.print(part, soft_wrap=isinstance(part, str), highlight=False)
+    interrupted = trace_tables.summary_of(res.trace).get("interrupted", "")
+    if interrupted.startswith("SIGINT"):  # reported: now end as every command does
+        raise click.Abort()
+    if interrupted:
+        raise lifecycle.Terminated(signal.Signals[interrupted.split()[0]])
     sys.exit(code)

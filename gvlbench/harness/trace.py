@@ -30,7 +30,7 @@ from gvlbench.harness import trace_repro
 from gvlbench.harness.target import base_metadata
 from gvlbench.harness.trace_command import Launch, resolve
 from gvlbench.harness.trace_program import Program, ProgramEnd
-from gvlbench.report.trace import TraceModel
+from gvlbench.report.trace import TraceModel, set_interrupted
 from gvlbench.results import Results, write_results
 
 HOOK_DIR = Path(__file__).resolve().parents[1] / "tracehook"
@@ -101,53 +101,86 @@ def prepare(opts: TraceOptions) -> Launch:
 
 
 def trace(opts: TraceOptions, display: Display, launch: Launch | None = None) -> Results:
-    """Run the program to its end (or --timeout, or Ctrl-C) and report every Store."""
+    """Run the program to its end (or --timeout) and report every Store. Ctrl-C, SIGTERM or
+    SIGHUP stop the program, or the race commands' checks, and what was traced is still
+    returned, its summary saying which signal (the CLI reports it, then exits 1). The
+    results file is written before the checks start."""
     launch = launch or prepare(opts)
     with _records_dir(opts.records) as directory, _alive(directory) as fifo:
         program = Program(launch.argv, _env(directory, fifo, opts.on_overlap),
                           None if opts.quiet else display.output)  # fmt: skip
         model, tail = TraceModel(), RecordTail(directory)
-        try:
-            end = _watch(program, model, tail, opts, display, launch)
-        except lifecycle.Terminated:  # SIGTERM, SIGHUP: stop it, keep what was traced, go
-            program.stop("interrupted")
-            _read(tail, model)
-            _write(opts, launch, model, program.finish())
-            raise
-    results = _results(launch, opts, model, end)
-    display.step("writing the race commands")
-    trace_repro.attach(results.trace, os.getcwd(), display.step)
-    if opts.output:
-        write_results(opts.output, results)
+        end, stopped = _watch(program, model, tail, opts, display, launch)
+    results = _results(launch, opts, model, end, stopped and f"{stopped} while it ran")
+    trace_repro.sketch_all(results.trace, os.getcwd())
+    _write(opts, results)
+    if not stopped:
+        _traced_at_all(launch, model, end)
+        stopped = _check(results, display)
+        if stopped:
+            set_interrupted(results.trace, f"{stopped} while the race commands were checked")
+        _write(opts, results)
+    return results
+
+
+def _traced_at_all(launch: Launch, model: TraceModel, end: ProgramEnd) -> None:
+    """A command that started no traced Python, or whose Python never imported wasmtime
+    (the wrong environment, most often), is bad input: nothing was traced."""
     if not model.processes:
         raise UserError(
             f"`{launch.display}` ran ({end.describe()}) but no Python process of it loaded the "
             "trace hook: trace watches Python programs (one started with -I, -E or -S "
             "ignores the PYTHONPATH the hook needs)"
         )
-    return results
+    if not any(p.wasmtime for p in model.processes.values()):
+        pythons = ", ".join(sorted({p.executable for p in model.processes.values()}))
+        words = [line.strip() for line in end.stderr_tail if line.strip()]
+        errors = [line for line in words if "rror" in line] or words
+        last = f"; it said: {errors[-1]}" if errors else ""
+        raise UserError(
+            f"`{launch.display}` ran under {pythons} ({end.describe()}) and no process of it "
+            f"imported wasmtime, so nothing was traced{last}: run it in the environment that "
+            "has your package (activate it, or name its interpreter with --python)"
+        )
+
+
+def _check(results: Results, display: Display) -> str:
+    """Run the race commands' checks; an interrupt skips the rest (the signal's name)."""
+    display.step("checking the race commands")
+    try:
+        trace_repro.check_all(results.trace, display.step)
+    except KeyboardInterrupt:
+        return "SIGINT"
+    except lifecycle.Terminated as exc:
+        return exc.name
+    return ""
 
 
 def _watch(program: Program, model: TraceModel, tail: RecordTail, opts: TraceOptions,
-           display: Display, launch: Launch) -> ProgramEnd:  # fmt: skip
-    """Poll until the program ends: records in, status out, the results file kept fresh."""
-    written = 0.0
+           display: Display, launch: Launch) -> tuple[ProgramEnd, str]:  # fmt: skip
+    """Poll until the program ends: records in, status out, the results file kept fresh.
+    Ctrl-C, SIGTERM and SIGHUP stop the program: its end, and the signal's name."""
+    written, stopped = 0.0, ""
     try:
         while program.running():
             time.sleep(POLL_S)
             if _read(tail, model) and opts.output and time.monotonic() - written > WRITE_EVERY_S:
                 written = time.monotonic()
-                _write(opts, launch, model, None)
+                _write(opts, _results(launch, opts, model, None))
             display.update(model.tally(), program.elapsed_s)
             if opts.timeout_s is not None and program.elapsed_s > opts.timeout_s:
                 program.stop("timed out")
     except KeyboardInterrupt:  # the user stops the program; the trace is reported
+        stopped = "SIGINT"
+    except lifecycle.Terminated as exc:  # SIGTERM, SIGHUP: the same
+        stopped = exc.name
+    if stopped:
         program.stop("interrupted")
     end = program.finish()
     _read(tail, model)
     tail.finish()
     model.damaged += tail.damaged
-    return end
+    return end, stopped
 
 
 def _read(tail: RecordTail, model: TraceModel) -> int:
@@ -158,17 +191,19 @@ def _read(tail: RecordTail, model: TraceModel) -> int:
     return n
 
 
-def _results(launch: Launch, opts: TraceOptions, model: TraceModel,
-             end: ProgramEnd | None) -> Results:  # fmt: skip
+def _results(launch: Launch, opts: TraceOptions, model: TraceModel, end: ProgramEnd | None,
+             interrupted: str = "") -> Results:  # fmt: skip
     metadata = base_metadata((launch.runtime,) if launch.runtime else (), target="command",
                              command_line=launch.display, on_overlap=opts.on_overlap)  # fmt: skip
     program = [end.row(launch.command)] if end else []
-    return Results(metadata=metadata, command="trace", trace=program + model.rows())
+    rows = program + model.rows()
+    set_interrupted(rows, interrupted)
+    return Results(metadata=metadata, command="trace", trace=rows)
 
 
-def _write(opts: TraceOptions, launch: Launch, model: TraceModel, end: ProgramEnd | None) -> None:
+def _write(opts: TraceOptions, results: Results) -> None:
     if opts.output:
-        write_results(opts.output, _results(launch, opts, model, end))
+        write_results(opts.output, results)
 
 
 def _env(directory: Path, fifo: Path, on_overlap: str) -> dict[str, str]:

@@ -46,6 +46,11 @@ class Repro:
             argv += ["--setup", line]
         return shlex.join([*argv, "--stmt", self.stmt, "--threads", str(self.threads)])
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Repro:
+        return cls(tuple(data["setup"]), data["stmt"], data["threads"], data["python"],
+                   tuple(data["todo"]), data["ready"], data["checked"])  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         return {"command": self.command(), "ready": self.ready, "todo": list(self.todo),
                 "checked": self.checked, "setup": list(self.setup), "stmt": self.stmt,
@@ -141,21 +146,24 @@ def compiles(code: str) -> bool:
     return True
 
 
-def attach(rows: list[dict[str, Any]], cwd: str, step: Callable[[str], None]) -> None:
-    """Give each unsafe site row its `race`: the command, whether it is ready, and why not."""
+def sketch_all(rows: list[dict[str, Any]], cwd: str) -> None:
+    """Give each unsafe site row its `race`, unchecked: the command and what to fill in."""
     stores = {(r["pid"], r["store"]): r for r in rows if r["kind"] == "store"}
     pythons = {r["pid"]: r["executable"] for r in rows if r["kind"] == "process"}
-    checked = 0
     for site in (r for r in rows if r["kind"] == "site" and r["unsafe"]):
         store = stores.get(tuple(site["example_store"]))  # type: ignore[arg-type]
-        if store is None:
-            continue
-        repro = _with_python(sketch(store, cwd), pythons.get(store["pid"], ""))
-        if not repro.todo and checked < MAX_CHECKED:
-            checked += 1
-            step(f"checking the race command for {os.path.basename(site['site'])}")
-            repro = check(repro)
-        site["race"] = repro.to_json()
+        if store is not None:
+            repro = _with_python(sketch(store, cwd), pythons.get(store["pid"], ""))
+            site["race"] = repro.to_json()
+
+
+def check_all(rows: list[dict[str, Any]], step: Callable[[str], None]) -> None:
+    """Check the first MAX_CHECKED complete commands (each is a child: a second or two, up
+    to CHECK_TIMEOUT_S); a site's `race` says ready only once its check passed."""
+    sites = [r for r in rows if r["kind"] == "site" and r["race"] and not r["race"]["todo"]]
+    for site in sites[:MAX_CHECKED]:
+        step(f"checking the race command for {os.path.basename(site['site'])}")
+        site["race"] = check(Repro.from_json(site["race"])).to_json()
 
 
 def _with_python(repro: Repro, executable: str) -> Repro:

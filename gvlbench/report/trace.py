@@ -258,10 +258,17 @@ class TraceModel:
         waited_ns = sum(s.waited_ns + s.call_waited_ns for s in self.stores.values())
         return {"kind": "summary", **tally, "store_rows_omitted": omitted,
                 "hook_s": hook_ns / 1e9, "waited_s": waited_ns / 1e9,
-                "damaged_lines": self.damaged,
+                "damaged_lines": self.damaged, "interrupted": "",
                 "python_processes": len(self.processes),
                 "wasmtime_processes": sum(1 for p in self.processes.values()
                                           if p.wasmtime)}  # fmt: skip
+
+
+def set_interrupted(rows: list[dict[str, Any]], why: str) -> None:
+    """Note in the summary row that a signal stopped the trace (`why`: which, and when)."""
+    for row in rows:
+        if row["kind"] == "summary" and why:
+            row["interrupted"] = why
 
 
 def store_pattern(s: StoreUse, site_threads: int, site_stores: int) -> str:

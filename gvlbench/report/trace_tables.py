@@ -258,8 +258,19 @@ def overhead_line(rows: Rows) -> str:
 
 
 def verdict(rows: Rows) -> tuple[int, str]:
-    """trace's exit code (0 no Store shared with overlap, 1 one was) and what it says."""
+    """trace's exit code (0 no Store shared with overlap, 1 one was, or the trace was
+    interrupted) and what it says."""
     summary = summary_of(rows)
+    code, text = _sharing(rows, summary)
+    interrupted = summary.get("interrupted")
+    if interrupted:
+        text += (f"; [yellow]interrupted by {escape(interrupted)}: the report covers what was "
+                 "traced until then[/yellow]")  # fmt: skip
+        code = 1
+    return code, text
+
+
+def _sharing(rows: Rows, summary: dict[str, Any]) -> tuple[int, str]:
     shared = summary.get("shared", 0)
     if shared:
         return 1, (f"[red]{shared} Store(s) shared across threads, two inside at once "

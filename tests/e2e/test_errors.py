@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,16 @@ def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compile
 )  # fmt: skip
 def test_bad_command_lines(args: list[str], needles: list[str]) -> None:
     one_line_error(gvlbench(*args), *needles)
+
+
+def test_a_traced_program_that_never_imports_wasmtime_is_bad_input(tmp_path: Path) -> None:
+    """The wrong environment (`python` from PATH, without the package): the program dies
+    before it imports wasmtime, and trace said exit 0, a silent pass in CI."""
+    script = tmp_path / "app.py"
+    script.write_text("import no_such_package_for_gvlbench\nimport wasmtime\n")
+    one_line_error(gvlbench("trace", "-q", "--", str(script)), "ran under", sys.executable,
+                   "exited with code 1", "no process of it imported wasmtime",
+                   "ModuleNotFoundError", "--python")  # fmt: skip
 
 
 @pytest.mark.parametrize(

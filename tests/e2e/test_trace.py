@@ -9,9 +9,12 @@ test file's shared object, whose generated race command is then run for real.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +354,86 @@ def test_a_callback_waiting_for_another_thread_in_its_store_does_not_hang(
     race = rows["site"][0]["race"]
     assert race["stmt"] == 'exports["mem"].read(store, 0, 4)'  # not the `return` line
     compile(race["stmt"], "<stmt>", "exec")
+
+
+SLOW_CHECK = """
+import os
+import threading
+import time
+
+import wasmtime
+
+WAT = '''(module (func (export "spin") (param i32)
+  (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if $l (local.get 0)))))'''
+
+
+def engine():
+    if not os.environ.get("GVLBENCH_TRACE_DIR"):
+        time.sleep(120)  # slow only where the race command is checked, outside the trace
+    return wasmtime.Engine()
+
+
+def main():
+    store = wasmtime.Store(engine())
+    spin = wasmtime.Instance(store, wasmtime.Module(store.engine, WAT), []).exports(store)["spin"]
+
+    def work():
+        for _ in range(20):
+            spin(store, 2_000_000)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_the_race_command_is_checked_keeps_and_reports(
+    tmp_path: Path, signum: int
+) -> None:
+    """Ctrl-C or SIGTERM during the checks (which may take minutes) lost everything: the
+    results are written before the checks, and an interrupt ends them, reports, exits 1."""
+    script, results = _write(tmp_path, "slow.py", SLOW_CHECK), tmp_path / "trace.json"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "gvlbench", "trace", "-q", "--json", str(results), "--", script],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        _until_written(results, cli)  # the program ended; the command is being checked
+        cli.send_signal(signum)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        cli.kill()
+    assert cli.returncode == 1, err
+    assert err.splitlines()[-1] in ("gvlbench: error: aborted",
+                                    "gvlbench: error: terminated by SIGTERM; results measured "
+                                    "so far are kept")  # fmt: skip
+    assert "Store(s) shared across threads" in out and "interrupted by" in out
+    rows = json.loads(results.read_text())["gvlbench"]["trace"]
+    (site,) = [r for r in rows if r["kind"] == "site"]
+    assert site["unsafe"] and not site["race"]["ready"]
+    (summary,) = [r for r in rows if r["kind"] == "summary"]
+    name = signal.Signals(signum).name
+    assert summary["interrupted"] == f"{name} while the race commands were checked"
+
+
+def _until_written(path: Path, cli: subprocess.Popen[str]) -> None:
+    """Until the results file holds a creation site with its race command."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and cli.poll() is None:
+        try:
+            rows = json.loads(path.read_text())["gvlbench"]["trace"]
+        except (OSError, ValueError):
+            rows = []
+        if any(r["kind"] == "site" and r["race"] for r in rows):
+            time.sleep(0.5)  # the check's child is starting
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no race command written: {cli.poll()}")
