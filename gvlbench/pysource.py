@@ -5,8 +5,10 @@ threads at once. To turn them into `gvlbench race --setup ... --stmt ...`, each 
 lines use must be bound by code that runs outside the program: a local assigned earlier in
 the same function (its own line, sliced the same way, recursively), an import or a simple
 assignment at the top of the file (copied), or a function or class of the file (imported from
-it as a module). What cannot be bound so (a function's argument, a loop variable) is named
-in `todo`, for the user to fill in. Pure: reads files, runs nothing.
+it as a module, and only from a file whose top level does nothing but define things: a
+script without a `__main__` guard would run again, side effects and all). What cannot be
+bound so (a function's argument, a loop variable, a function of such a script) is named in
+`todo`, for the user to fill in. Pure: reads files, runs nothing.
 """
 
 from __future__ import annotations
@@ -110,6 +112,44 @@ def binding(body: list[ast.stmt], name: str, before: int | None = None) -> ast.s
     return max(found, key=lambda s: s.lineno) if found else None
 
 
+def runs_code(src: Source) -> ast.stmt | None:
+    """The first top-level statement of `src` that does more than define things: importing
+    the file would run it. Imports, functions and classes (decorated by a name only),
+    assignments of literals, a docstring and the `if __name__ == "__main__":` block define;
+    anything else may be the program itself."""
+    for stmt in src.tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)) or _main_guard(stmt):
+            continue
+        if isinstance(stmt, (*_FUNCS, ast.ClassDef)) and all(
+            isinstance(d, (ast.Name, ast.Attribute)) for d in stmt.decorator_list
+        ):
+            continue
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr)) else None
+        if value is not None and _literal(value):
+            continue
+        return stmt
+    return None
+
+
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _main_guard(stmt: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (either way round), with no else."""
+    if not isinstance(stmt, ast.If) or stmt.orelse or not isinstance(stmt.test, ast.Compare):
+        return False
+    test = stmt.test
+    sides = [test.left, *test.comparators]
+    name = any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+    main = any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
+    return len(sides) == 2 and isinstance(test.ops[0], ast.Eq) and name and main
+
+
 def module_of(path: str) -> tuple[str, str]:
     """(the directory to put on sys.path, the dotted module name) of a source file."""
     directory, stem = os.path.split(os.path.abspath(path))
@@ -169,6 +209,10 @@ class Slice:
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
             self.bind(src, [], stmt.lineno, free_names(stmt.value), depth + 1)
             self.add(src.segment(stmt))
+        elif stmt is not None and (runs := runs_code(src)) is not None:
+            file = os.path.basename(src.path)
+            self.todo.append(f"`{name}`, defined in {file}, whose top level runs code (line "
+                             f"{runs.lineno}), so importing it would run the program")  # fmt: skip
         elif stmt is not None:  # a def or class: import it from its file, as a module
             directory, module = module_of(src.path)
             if os.path.abspath(directory) != os.path.abspath(self.cwd):

@@ -179,7 +179,7 @@ def check(repro: Repro) -> Repro:
         runtime: Runtime | None = probe(repro.python) if repro.python else None
         code_target.probe(Code(repro.stmt, repro.setup), (), runtime, CHECK_TIMEOUT_S)
     except (CodeError, InterpreterError) as exc:
-        return Repro(repro.setup, repro.stmt, repro.threads, repro.python,
-                     (f"checked, and it fails: {exc}",), False, str(exc))  # fmt: skip
+        return Repro(repro.setup, repro.stmt, repro.threads, repro.python, (), False,
+                     f"run alone under the program's interpreter, it failed: {exc}")  # fmt: skip
     return Repro(repro.setup, repro.stmt, repro.threads, repro.python, (), True,
                  "its setup and statement ran, alone, under the program's interpreter")  # fmt: skip

@@ -220,9 +220,14 @@ def race_lines(rows: Rows) -> list[str]:
     lines = []
     for s in (r for r in of(rows, "site") if r["unsafe"] and r["race"]):
         race = s["race"]
-        state = ("[green]ready to run[/green] (" + escape(race["checked"]) + ")"
-                 if race["ready"] else "[yellow]a template[/yellow]: fill in "
-                 + escape("; ".join(race["todo"])))  # fmt: skip
+        if race["ready"]:
+            state = f"[green]ready to run[/green] ({escape(race['checked'])})"
+        elif race["todo"]:
+            state = f"[yellow]a template[/yellow]: fill in {escape('; '.join(race['todo']))}"
+        elif race["checked"]:
+            state = f"[yellow]not ready[/yellow]: {escape(race['checked'])}"
+        else:
+            state = "[yellow]not checked[/yellow] (only the first few are, and not after Ctrl-C)"
         lines.append(f"reproduce {escape(where(s['site']))}, {state}:")
         lines.append(f"  {escape(race['command'])}")
     return lines

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from rich.text import Text
+
 from gvlbench import pysource
 from gvlbench.harness.trace_repro import compiles, sketch
+from gvlbench.report import trace_tables
 
 PROGRAM = """\
 import threading as th
@@ -44,15 +48,19 @@ def test_names_are_bound_from_earlier_lines_imports_and_the_module(tmp_path: Pat
     cut.bind(src, scopes, 17, pysource.free_names(stmt))
     assert cut.lines == ["from quickjs_rs import Runtime", "rt = Runtime()",
                          "ctx = rt.new_context()", 'JS = "1 + 2"', "LIMIT = len(JS) * 2",
-                         "from prog import helper", "import threading as th"]  # fmt: skip
-    assert cut.todo == ["`i` (not bound where prog.py:17 can see it)"]
+                         "import threading as th"]  # fmt: skip
+    # the file's top level calls len(): importing helper from it would run that, so it is
+    # left to fill in (a script without a __main__ guard would run whole)
+    assert cut.todo == ["`helper`, defined in prog.py, whose top level runs code (line 5), so "
+                        "importing it would run the program",
+                        "`i` (not bound where prog.py:17 can see it)"]  # fmt: skip
 
 
 def test_an_argument_is_left_to_fill_in_and_another_directory_goes_on_sys_path(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "prog.py"
-    path.write_text(PROGRAM)
+    path.write_text(PROGRAM.replace("LIMIT = len(JS) * 2", "LIMIT = 6"))  # it only defines
     src = pysource.read(str(path))
     assert src is not None
     _, scopes = src.at(16)  # for i in range(n):
@@ -107,3 +115,84 @@ def test_the_statement_is_a_call_that_runs_alone_never_the_whole_line(tmp_path: 
     repro = sketch(store, str(tmp_path))
     assert repro.stmt == "..." and not repro.ready
     assert repro.todo == ("which call on hop.py:11 uses the object",)
+
+
+NO_GUARD = """\
+from concurrent.futures import ThreadPoolExecutor
+from quickjs_rs import Runtime
+
+
+def source():
+    return "1 + 2"
+
+
+def work(i):
+    return ctx.eval(source())
+
+
+ctx = Runtime().new_context()
+open("side-effect", "a").write("the program ran\\n")
+with ThreadPoolExecutor(4) as pool:
+    print(len(list(pool.map(work, range(200)))))
+"""
+
+GUARDED = """\
+\"\"\"A docstring.\"\"\"
+import functools
+
+from quickjs_rs import Runtime
+
+JS: str = "1 + 2"
+SIZES = {"small": (1, 2), "big": [-3, 4.5]}
+
+
+@functools.cache
+def source():
+    return JS
+
+
+class Holder:
+    pass
+
+
+if __name__ == "__main__":
+    print(Runtime().new_context().eval(source()))
+"""
+
+
+@pytest.mark.parametrize(("text", "line"), [(NO_GUARD, 13), (GUARDED, None)])
+def test_a_file_is_imported_only_if_its_top_level_just_defines_things(
+    tmp_path: Path, text: str, line: int | None
+) -> None:
+    """noguard.py: `from noguard import source` re-ran the whole program (its side effect
+    twice, its shared-Store crash in the check's child)."""
+    path = tmp_path / "prog.py"
+    path.write_text(text)
+    src = pysource.read(str(path))
+    assert src is not None
+    runs = pysource.runs_code(src)
+    assert (runs.lineno if runs else None) == line
+    cut = pysource.Slice(cwd=str(tmp_path))
+    cut.bind(src, [], 99, ["source"])
+    if line is None:
+        assert (cut.lines, cut.todo) == (["from prog import source"], [])
+    else:
+        assert cut.lines == [] and "whose top level runs code (line 13)" in cut.todo[0]
+
+
+@pytest.mark.parametrize(
+    ("race", "says"),
+    [
+        ({"ready": True, "todo": [], "checked": "it ran"}, "ready to run (it ran):"),
+        ({"ready": False, "todo": ["`n`"], "checked": ""}, "a template: fill in `n`:"),
+        ({"ready": False, "todo": [], "checked": "run alone, it failed: KeyError"},
+         "not ready: run alone, it failed: KeyError:"),
+        ({"ready": False, "todo": [], "checked": ""}, "not checked"),
+    ],
+)  # fmt: skip
+def test_what_the_report_says_of_a_race_command(race: dict[str, object], says: str) -> None:
+    """A failed check read "a template: fill in checked, and it fails: ..."."""
+    site = {"kind": "site", "unsafe": True, "site": "/x/app.py:3",
+            "race": {**race, "command": "gvlbench race ..."}}  # fmt: skip
+    line = Text.from_markup(trace_tables.race_lines([site])[0]).plain
+    assert line.startswith("reproduce /x/app.py:3, ") and says in line
