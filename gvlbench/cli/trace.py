@@ -38,8 +38,15 @@ class _Status:
         line = trace_tables.status_line(tally, self.command)
         self._progress.update(self._task, description=line)
 
-    def output(self, line: str, is_err: bool) -> None:
-        err.print(Text.from_ansi(line), soft_wrap=True)
+    def output(self, lines: str, is_err: bool) -> None:
+        """The program's output, a block of whole lines at a time: as it is where no status
+        line is drawn (a pipe, a CI log), else through the console, above the status line."""
+        if not err.is_terminal:
+            err.file.write(lines + "\n")
+            err.file.flush()
+            return
+        text = Text.from_ansi(lines) if "\x1b" in lines else Text(lines)
+        err.print(text, soft_wrap=True, highlight=False)
 
     def step(self, text: str) -> None:
         self._progress.update(self._task, description=text)

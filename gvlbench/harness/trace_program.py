@@ -3,9 +3,10 @@
 It runs in its own session, as a measuring child does (harness/runner.py), so stopping it
 stops its whole process group, and it asks the kernel to kill it if the harness dies
 (lifecycle.die_with_parent); its own children are covered by the hook's watchdog. Its stdout
-and stderr are read line by line and handed to `relay` (the CLI writes them to stderr, above
-the status line), and the stderr's last lines and any Rust panic site are kept, so the report
-can say how the program ended: an exit code, or a signal and where Wasmtime panicked.
+and stderr are read as they come and handed to `relay` in blocks of whole lines (the CLI
+writes them to stderr, above the status line), and the stderr's last lines and any Rust
+panic site are kept, so the report can say how the program ended: an exit code, or a signal
+and where Wasmtime panicked.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from gvlbench.harness.runner import STDERR_TAIL_LINES, panic_location, signal_na
 from gvlbench.lifecycle import die_with_parent
 
 STOP_GRACE_S = 2.0  # after SIGINT (KeyboardInterrupt: atexit runs, records are finished)
-Relay = Callable[[str, bool], None]  # (line, from stderr)
+CHUNK_BYTES = 1 << 16  # the most of the program's output read, and relayed, at once
+Relay = Callable[[str, bool], None]  # (whole lines, from stderr)
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,28 @@ class Program:
         return self.proc.poll() is None
 
     def _pump(self, pipe: Any, is_err: bool, relay: Relay | None) -> None:
-        for raw in iter(pipe.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if is_err:
-                self.tail.append(line)
-                self.panic = self.panic or panic_location(line)
-            if relay is not None:
-                relay(line, is_err)
+        """Read what the program wrote as it comes, and relay it in blocks of whole lines
+        (a line at a time through the CLI's console was 60 times slower than the program
+        printing, and blocked it: 200,000 lines, 0.26 s untraced, 16 s traced)."""
+        rest = b""
+        for chunk in iter(lambda: pipe.read1(CHUNK_BYTES), b""):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1 or (len(data) if len(data) > CHUNK_BYTES else 0)
+            rest = data[cut:]
+            if cut:
+                self._lines(data[:cut].decode("utf-8", "replace"), is_err, relay)
+        if rest:
+            self._lines(rest.decode("utf-8", "replace"), is_err, relay)
         pipe.close()
+
+    def _lines(self, text: str, is_err: bool, relay: Relay | None) -> None:
+        block = text.rstrip("\r\n")
+        if is_err:  # the last lines, and a Rust panic's site, say how the program ended
+            lines = block.splitlines()
+            self.tail.extend(lines[-STDERR_TAIL_LINES:])
+            self.panic = self.panic or next(filter(None, map(panic_location, lines)), None)
+        if relay is not None:
+            relay(block, is_err)
 
     def stop(self, why: str) -> None:
         """SIGINT to the whole group (Python runs its atexit: the hook finishes its records),
