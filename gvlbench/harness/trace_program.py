@@ -2,7 +2,8 @@
 
 It runs in its own session, as a measuring child does (harness/runner.py), so stopping it
 stops its whole process group, and it asks the kernel to kill it if the harness dies
-(lifecycle.die_with_parent); its own children are covered by the hook's watchdog. Its stdout
+(lifecycle.die_with_parent); its Python children are covered by the hook's watchdog, and
+whatever it leaves running when it ends, in any session, is killed (trace_tree.py). Its stdout
 and stderr are read as they come and handed to `relay` in blocks of whole lines (the CLI
 writes them to stderr, above the status line), and the stderr's last lines and any Rust
 panic site are kept, so the report can say how the program ended: an exit code, or a signal
@@ -24,11 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from gvlbench.errors import OptionError
+from gvlbench.harness import trace_tree
 from gvlbench.harness.runner import STDERR_TAIL_LINES, panic_location, signal_name
 from gvlbench.lifecycle import die_with_parent
 
 STOP_GRACE_S = 2.0  # after SIGINT (KeyboardInterrupt: atexit runs, records are finished)
 CHUNK_BYTES = 1 << 16  # the most of the program's output read, and relayed, at once
+PUMP_JOIN_S = 2.0  # for the output's last bytes, once every process that held a pipe is dead
 Relay = Callable[[str, bool], None]  # (whole lines, from stderr)
 
 
@@ -40,6 +43,7 @@ class ProgramEnd:
     panic: str | None
     duration_s: float
     stderr_tail: tuple[str, ...]
+    left_running: int = 0  # processes it left running, killed when it ended
 
     def describe(self) -> str:
         if self.signal:
@@ -49,19 +53,25 @@ class ProgramEnd:
         if self.status == "timed out":
             how = f"stopped at --timeout ({how})"
         elif self.status == "interrupted":
-            how = f"stopped by Ctrl-C ({how})"
-        return f"{how} after {self.duration_s:.1f} s"
+            how = f"stopped when gvlbench was interrupted ({how})"
+        left = (
+            f"; {self.left_running} process(es) it left running killed" if self.left_running else ""
+        )
+        return f"{how} after {self.duration_s:.1f} s{left}"
 
     def row(self, command: Sequence[str]) -> dict[str, Any]:
         return {"kind": "program", "argv": list(command), "status": self.status,
                 "returncode": self.returncode, "signal": self.signal, "panic": self.panic,
                 "duration_s": self.duration_s, "description": self.describe(),
-                "stderr_tail": list(self.stderr_tail)}  # fmt: skip
+                "stderr_tail": list(self.stderr_tail),
+                "left_running": self.left_running}  # fmt: skip
 
 
 class Program:
     def __init__(self, argv: Sequence[str], env: dict[str, str], relay: Relay | None):
         self.started = time.monotonic()
+        self.left: list[int] = []  # the pids it left running, killed at its end
+        trace_tree.become_subreaper()
         try:
             self.proc = subprocess.Popen(
                 list(argv), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -127,12 +137,15 @@ class Program:
             os.killpg(self.proc.pid, signum)
 
     def finish(self) -> ProgramEnd:
-        """Wait for the program, kill what it left in its group, and say how it ended."""
+        """Wait for the program, kill whatever it left running (its group, and every
+        process below the harness: trace_tree.py), and say how it ended."""
         returncode = self.proc.wait()
         duration_s = self.elapsed_s
-        self._signal(signal.SIGKILL)  # whatever it left behind does not outlive the trace
-        for pump in self._pumps:
-            pump.join(timeout=5)
+        self._signal(signal.SIGKILL)
+        self.left = trace_tree.kill_descendants(os.getpid())
+        for pump in self._pumps:  # the pipes' last holders are dead: they end now
+            pump.join(timeout=PUMP_JOIN_S)
         signame = signal_name(-returncode) if returncode < 0 else None
         status = self.stopped or ("killed" if signame else "exited")
-        return ProgramEnd(status, returncode, signame, self.panic, duration_s, tuple(self.tail))
+        return ProgramEnd(status, returncode, signame, self.panic, duration_s, tuple(self.tail),
+                          len(self.left))  # fmt: skip

@@ -9,6 +9,7 @@ test file's shared object, whose generated race command is then run for real.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -389,3 +390,44 @@ def test_the_programs_output_is_relayed_whole_in_blocks_of_lines() -> None:
     assert len(out) < 20000 // 4  # what piled up meanwhile goes at once (it went a line a time)
     assert [lines for lines, is_err in relayed if is_err][-1] == "partial"
     assert (end.returncode, end.panic, end.stderr_tail[-1]) == (0, "stackwalk.rs:265", "partial")
+
+
+LEAVES_RUNNING = """
+import subprocess
+import sys
+
+import wasmtime
+
+wasmtime.Store().gc()
+pids = [subprocess.Popen(["sleep", "1001"], start_new_session=True).pid,
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1002)"],
+                         start_new_session=True).pid,
+        subprocess.Popen(["sleep", "1003"]).pid]
+with open(sys.argv[1], "w") as f:
+    f.write(" ".join(map(str, pids)))
+"""
+
+
+def test_what_the_program_leaves_running_is_killed_in_any_session(tmp_path: Path) -> None:
+    """hang.py: a `sleep` the program started in a session of its own outlived the trace
+    (only the program's group was killed), and held its pipes: two 5 s waits at the end."""
+    script, pids_file = _write(tmp_path, "leaves.py", LEAVES_RUNNING), tmp_path / "pids"
+    code, rows = _trace("--", script, str(pids_file))
+    pids = [int(p) for p in pids_file.read_text().split()]
+    try:
+        assert code == 0 and rows["program"][0]["returncode"] == 0
+        assert [pid for pid in pids if _alive(pid)] == []
+        assert rows["program"][0]["left_running"] >= 2  # the group's own may be gone first
+    finally:  # a test that fails leaves none running either (its own, by pid and command)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                if _alive(pid) and b"100" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
