@@ -118,6 +118,15 @@ def current() -> Interpreter:
     )
 
 
+def _said(proc: subprocess.CompletedProcess[str]) -> str:
+    """What a program that is not Python said to the probe, short and on one line (/bin/ls
+    echoes the whole probe script back in its error)."""
+    words = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+    first = words[0].strip() if words else "no output"
+    first = first if len(first) <= 60 else first[:57] + "..."
+    return f"exit code {proc.returncode}: {first}"
+
+
 def probe(path: str, timeout_s: float = 60.0) -> Interpreter:
     """Ask `path` what it is; InterpreterError (one line, with the fix) if it cannot serve."""
     try:
@@ -139,8 +148,9 @@ def probe(path: str, timeout_s: float = 60.0) -> Interpreter:
     try:
         info = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InterpreterError(f"--python {path}: not a Python 3 interpreter ({last})") from None
+        raise InterpreterError(
+            f"--python {path}: not a Python 3 interpreter ({_said(proc)})"
+        ) from None
     if tuple(info["version_info"]) < MIN_VERSION:
         raise InterpreterError(
             f"--python {path}: Python {info['version']} is older than the "

@@ -72,10 +72,14 @@ def test_bad_specs(spec, body: str, wat: str | None, needles: list[str], compile
         (["trace", "--timeout", "0", "--", "app.py"], ["--timeout must be positive"]),
         (["trace", "--refuse", "--let-it-crash", "--", "app.py"], ["not both"]),
         (["trace", "--", "true"], ["no Python process of it loaded the trace hook"]),
+        (["trace", "--python", "/bin/ls", "--", "app.py"],
+         ["--python /bin/ls: not a Python 3 interpreter (exit code 2: "]),
     ],
 )  # fmt: skip
 def test_bad_command_lines(args: list[str], needles: list[str]) -> None:
-    one_line_error(gvlbench(*args), *needles)
+    cli = gvlbench(*args)
+    one_line_error(cli, *needles)
+    assert len(cli.stderr) < 400, cli.stderr  # one line, and a short one
 
 
 def test_a_traced_program_that_never_imports_wasmtime_is_bad_input(tmp_path: Path) -> None:
