@@ -119,9 +119,15 @@ def stores_table(rows: Rows) -> Table:
     for s in stores[:STORES_SHOWN]:
         t.add_row(f"{s['pid']}/{s['store']}", escape(where(s["site"])), s["pattern"],
                   str(len(s["threads"])), f"{s['entries']:,}", str(s["overlaps"]),
-                  fmt_time(s["waited_s"]) if s["waited_s"] else "-", s["ended"],
+                  _waited(s), s["ended"],
                   style="red" if s["unsafe"] else "")  # fmt: skip
     return t
+
+
+def _waited(store: dict[str, Any]) -> str:
+    """Its threads' waits for another's entry or package call, in all."""
+    waited = store["waited_s"] + store.get("call_waited_s", 0.0)
+    return fmt_time(waited) if waited else "-"
 
 
 def overlap_tables(rows: Rows, per_store: int = 1) -> list[Table]:
