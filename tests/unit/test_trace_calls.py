@@ -28,7 +28,10 @@ __all__ = ["recorded"]  # the fixture, used by name
 # so the hook takes its frames for a package's, and its calls enter a Store the way the
 # patched entry points do (enter, then leave or step out).
 PACKAGE = '''
+import sys
 import threading
+
+KEPT = []
 
 
 def entry(st, store, operation="Func.__call__"):
@@ -47,6 +50,11 @@ class Ctx:
         """Thread-safe: the package's own lock, held for the whole call."""
         with self.lock:
             entry(self.st, self.store)
+
+    def keep(self):
+        """An entry from a call whose frame outlives it (held, as a traceback would)."""
+        KEPT.append(sys._getframe())
+        entry(self.st, self.store)
 
     def two_step(self, between):
         """Two entries in one call, with `between` between them."""
@@ -276,3 +284,32 @@ def test_an_owner_running_wasm_is_waited_for(
 SPIN = """(module (func (export "spin") (param i32)
   (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
     (br_if $l (local.get 0)))))"""
+
+
+def test_a_call_whose_frame_outlives_it_does_not_hide_the_next(
+    recorded: Path, package: Any
+) -> None:
+    """A returned call's frame can live on (a traceback holds it; a free-threaded build
+    frees a frame another thread touched later): its live sentinel must not stand for the
+    thread's next call, or another thread walks into that one (quickjs-rs raised
+    UnicodeDecodeError under 3.13t, 4 runs in 5)."""
+    store = wasmtime.Store()
+    st = state.new_store(store, sys._getframe())
+    ctx, order = package.Ctx(st, store), []
+    between, go = threading.Event(), threading.Event()
+
+    def a() -> None:
+        ctx.keep()  # its frame lives on in package.KEPT
+        ctx.two_step(lambda: (between.set(), go.wait(10), order.append("a's call ends")))
+
+    thread = threading.Thread(target=a, name="a")
+    thread.start()
+    assert between.wait(10)
+    b = threading.Thread(target=lambda: (package.entry(st, store), order.append("b entered")))
+    b.start()
+    _until(lambda: st.meetings == 1)  # b met a's second call, and waits for it
+    go.set()
+    for t in (thread, b):
+        t.join(10)
+    assert order == ["a's call ends", "b entered"]
+    package.KEPT.clear()

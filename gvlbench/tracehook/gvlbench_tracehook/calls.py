@@ -70,6 +70,23 @@ def take(frame: types.FrameType | None) -> Lease | None:
     return weakref.ref(mark), id(found), found.f_code, threading.get_ident()
 
 
+def current(lease: Lease | None, frame: types.FrameType | None) -> bool:
+    """Whether an entry made below `frame` (the traced wrapper) is part of `lease`'s call:
+    its frame is between the entry and the program's innermost own frame. Looked at on every
+    entry that is not nested: a frame can outlive its call (a traceback holds it; a
+    free-threaded build frees an object another thread touched later), so a live sentinel
+    alone does not say the call still runs."""
+    if lease is None or lease[0]() is None:
+        return False
+    while frame is not None:
+        if id(frame) == lease[1]:
+            return True
+        if frames.category(frame.f_code.co_filename) == "user":
+            return False
+        frame = frame.f_back
+    return False
+
+
 def running(lease: Lease, frame: types.FrameType | None = None) -> bool:
     """Whether the lease's call is still on its thread's stack (from `frame`, its thread's
     own frame, or else the thread's current one)."""

@@ -132,11 +132,12 @@ class StoreState:
         if self.depth == 0:
             self.owner, self.owner_ident, self.operation = me, _ident(), operation
             lease = self.leases.get(me)
-            fresh = lease is None or lease[0]() is None
-            if fresh:  # its last package call returned: this entry's
-                lease = self.leases[me] = calls.take(sys._getframe(1))
+            wrapper = sys._getframe(1)
+            same = calls.current(lease, wrapper)
+            if not same:  # its last package call returned: this entry's
+                lease = self.leases[me] = calls.take(wrapper)
             if me != self.last:
-                self._switch(store, me, None if fresh else lease)
+                self._switch(store, me, lease if same else None)
         self.depth += 1
         self.entries += 1
         counts = self.counts
@@ -172,7 +173,7 @@ class StoreState:
                 self.beside.pop(me, None)
 
     def _switch(self, store: object, me: int, lease: calls.Lease | None) -> None:
-        """Another thread than the last one enters: count it; if it is back in the package
+        """Another thread than the last one enters: count it; if it is still in the package
         call of its entry before (`lease`), that call interleaved with another thread's
         entry; on its first entry, say who it is and from where (with the names that hold
         the Store, once it is shared)."""
@@ -181,10 +182,7 @@ class StoreState:
         if self.last:
             self.switches += 1
             if lease is not None and not self.private:
-                if calls.running(lease, frame):
-                    calls.interleaved(self, store, me, lease, frame)
-                else:  # its frame outlived its call (a traceback holds it): a new lease
-                    self.leases[me] = calls.take(frame)
+                calls.interleaved(self, store, me, lease, frame)
         self.last, self.last_ident = me, _ident()
         if me not in self.counts and not self.private:
             self._first_entry(store, me, frame)
