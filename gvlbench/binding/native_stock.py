@@ -65,6 +65,14 @@ VOID_ENTRIES = frozenset({"wasmtime_global_get", "wasmtime_func_new",
                           "wasmtime_context_set_data"})  # fmt: skip
 
 
+def _raise_if_refusal(error: Any) -> None:
+    """A returned error that was the shim's refusal: freed, and raised as StoreInUseError."""
+    refusal = take_refusal()
+    if refusal is not None:
+        internals.error_from_ptr(ctypes.cast(error, ctypes.c_void_p).value)  # freed with it
+        raise refusal
+
+
 def _checked_error(fn: Any) -> Callable[..., Any]:
     """`fn` (an entry point that returns an error) raising a refusal as StoreInUseError; any
     other error comes back as it was, for wasmtime-py's own error path."""
@@ -72,10 +80,7 @@ def _checked_error(fn: Any) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         error = fn(*args)
         if error:
-            refusal = take_refusal()
-            if refusal is not None:
-                internals.error_from_ptr(ctypes.cast(error, ctypes.c_void_p).value)  # freed
-                raise refusal
+            _raise_if_refusal(error)
         return error
 
     return call
@@ -89,10 +94,7 @@ def _checked_call() -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         error = bindings._wasmtime_func_call(*args)
         if error:
-            refusal = take_refusal()
-            if refusal is not None:
-                internals.error_from_ptr(ctypes.cast(error, ctypes.c_void_p).value)  # freed
-                raise refusal
+            _raise_if_refusal(error)
         return error
 
     return call

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gvlbench.answers import parse_answer
+from gvlbench.harness import procs
 from gvlbench.lifecycle import die_with_parent
 from gvlbench.protocol import STARTED_MARKER
 
@@ -199,19 +200,10 @@ class _CpuWatch:
 
     def _cpu(self) -> float | None:
         """Seconds of CPU (user + system) of every live process in the child's session."""
-        try:
-            entries = os.listdir("/proc")
-        except OSError:
+        if not os.path.isdir("/proc"):
             return None
         total = 0
-        for name in entries:
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
+        for _, fields in procs.stats():
             if int(fields[3]) == self.session:  # fields after "(comm)": state ppid pgrp sid
                 total += int(fields[11]) + int(fields[12])  # utime stime
         return total / _CLK_TCK

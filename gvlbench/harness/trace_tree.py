@@ -17,6 +17,8 @@ import os
 import signal
 from collections import defaultdict
 
+from gvlbench.harness import procs
+
 _PR_SET_CHILD_SUBREAPER = 36
 ROUNDS = 3  # what the tree forks while it is being killed is caught by the next round
 
@@ -30,21 +32,7 @@ def become_subreaper() -> None:
 
 def _table() -> list[tuple[int, int, bool]]:
     """(pid, parent pid, a zombie) for every process, from /proc ([] without it)."""
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return []
-    rows = []
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        rows.append((int(name), int(fields[1]), fields[0] == b"Z"))
-    return rows
+    return [(pid, int(fields[1]), fields[0] == b"Z") for pid, fields in procs.stats()]
 
 
 def descendants(root: int) -> list[int]:
