@@ -13,7 +13,8 @@ bypass the shim do not.
   in place of `wasmtime_func_call`: the same buffers, the same one foreign call. `raw` must
   now look at what comes back (a refused call returns an error), the only Python the guard
   adds to it. `functions` gives binding/entries.py the shim's accessors the same way.
-- `stock`: wasmtime-py's own bindings re-pointed at the shim: binding/native_stock.py.
+- `stock`: wasmtime-py's own bindings re-pointed at the shim: binding/native_stock.py, which
+  also has `prepare`, the one call along any path through the guard.
 
 A refusal raises the Python guard's `StoreInUseError`, naming the Store and both threads (the
 shim records the owner's kernel thread id for the refused thread; it is mapped to a name here).
@@ -24,7 +25,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -34,8 +35,8 @@ import wasmtime
 from gvlbench import native
 from gvlbench.binding import entries, internals, invoke
 from gvlbench.binding.guard import StoreInUseError
-from gvlbench.binding.invoke import CallPath, Mode, PreparedCall, effective_mode
-from gvlbench.errors import OptionError, UnavailableError
+from gvlbench.binding.invoke import Mode, PreparedCall, effective_mode
+from gvlbench.errors import UnavailableError
 
 
 @dataclass(frozen=True)
@@ -242,21 +243,3 @@ def functions(mode: Mode) -> entries.Functions:
         return copy_function(name) if name.startswith("memory_") else entry(name, mode)
 
     return entries.Functions(fn, raise_if_refused)
-
-
-def prepare(
-    store: wasmtime.Store, func: wasmtime.Func, args: Sequence[Any], mode: Mode, path: CallPath
-) -> Callable[[], Any]:
-    """A zero-argument call of `func` on `store` along `path`, through the native guard (the
-    Store must have a NativeStoreGuard for it to guard anything)."""
-    if path is CallPath.LEAN:
-        return NativeGuardedCall(store, func, args, mode).lean
-    if path is CallPath.RAW:
-        return NativeGuardedCall(store, func, args, mode).raw
-    if path is CallPath.STOCK:
-        from gvlbench.binding import native_stock
-
-        native_stock.use_stock(mode)
-        frozen = tuple(args)
-        return lambda: func(store, *frozen)
-    raise OptionError(f"the native guard guards Wasm calls; the {path} path makes none")

@@ -21,7 +21,7 @@ move the memory. Stores without a guard pass straight through the shim.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -29,6 +29,7 @@ import wasmtime
 
 from gvlbench.binding import internals, invoke
 from gvlbench.binding.native_guard import (
+    NativeGuardedCall,
     _fn,
     _shim,
     entry,
@@ -36,7 +37,8 @@ from gvlbench.binding.native_guard import (
     refusals,
     take_refusal,
 )
-from gvlbench.protocol import Mode
+from gvlbench.errors import OptionError
+from gvlbench.protocol import CallPath, Mode
 
 # wasmtime-py's bindings the shim guards, by what tells a refusal
 ERROR_ENTRIES = (
@@ -227,3 +229,20 @@ def count_entries(operation: Callable[[], Any]) -> dict[str, int]:
     finally:
         internals.set_stock_entry_points(before)
     return {name: n for name, n in counts.items() if n}
+
+
+def prepare(
+    store: wasmtime.Store, func: wasmtime.Func, args: Sequence[Any], mode: Mode, path: CallPath
+) -> Callable[[], Any]:
+    """A zero-argument call of `func` on `store` along `path`, through the native guard (the
+    Store must have a NativeStoreGuard for it to guard anything): the prepared call with the
+    shim's function on the lean and raw paths, wasmtime-py's own re-pointed on the stock one."""
+    if path is CallPath.LEAN:
+        return NativeGuardedCall(store, func, args, mode).lean
+    if path is CallPath.RAW:
+        return NativeGuardedCall(store, func, args, mode).raw
+    if path is CallPath.STOCK:
+        use_stock(mode)
+        frozen = tuple(args)
+        return lambda: func(store, *frozen)
+    raise OptionError(f"the native guard guards Wasm calls; the {path} path makes none")

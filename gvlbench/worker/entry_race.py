@@ -25,7 +25,7 @@ from gvlbench.binding.guard import StoreInUseError
 from gvlbench.binding.invoke import use_stock_mode
 from gvlbench.designs import PATCHES
 from gvlbench.protocol import RaceTask
-from gvlbench.worker.race import Tally, merged, run_for
+from gvlbench.worker.racing import Tally, merged, run_for
 
 PATTERN = b"gvlbench: the 64 bytes a reader of this memory must always see. "
 WORK_N, WORK_SUM = 1000, 999 * 1000 // 2

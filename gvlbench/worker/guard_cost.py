@@ -92,10 +92,10 @@ def _call_variants(task: GuardCostTask) -> dict[str, Variant]:
         variants["python"] = (plain_setup, guarded(emb.call, StoreGuard("store-0")))
     natives = [d for d in task.guards if d in NATIVE]
     if natives:
-        from gvlbench.binding import native_guard
+        from gvlbench.binding import native_guard, native_stock
 
         guard = native_guard.NativeStoreGuard(emb.store, "store-0")
-        call = native_guard.prepare(emb.store, emb.func, task.target.args, task.mode, path)
+        call = native_stock.prepare(emb.store, emb.func, task.target.args, task.mode, path)
         for design in natives:
             variants[design] = (_native_setup(guard, design, path, task.mode), call)
     for setup, call in variants.values():  # each guarded call still answers right

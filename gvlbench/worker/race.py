@@ -11,86 +11,21 @@ differs from it (by `==`) is counted as wrong, with one example.
 from __future__ import annotations
 
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from gvlbench.binding.guard import StoreGuard, StoreInUseError, guarded
 from gvlbench.designs import NATIVE
-from gvlbench.protocol import RaceTask, announce_start
+from gvlbench.protocol import RaceTask
 from gvlbench.pycode import comparable
 from gvlbench.worker.code import target_of
-
-REFUSAL_BACKOFF_S = 0.001
-
-
-@dataclass
-class Tally:
-    """What one racing thread did: its operations, refusals, exceptions and wrong results."""
-
-    calls: int = 0
-    refused: int = 0
-    exceptions: Counter = field(default_factory=Counter)
-    examples: dict[str, str] = field(default_factory=dict)
-    wrong: int = 0
-    wrong_example: str | None = None
-
-    def bad(self, what: str) -> None:
-        self.wrong += 1
-        if self.wrong_example is None:
-            self.wrong_example = what[:300]
-
-    def refusal(self, exc: StoreInUseError) -> None:
-        """Counted, then backed off as a real caller of a recoverable error would: a thread
-        spinning on refusals would otherwise starve the owner, whose call needs the GIL."""
-        time.sleep(REFUSAL_BACKOFF_S)
-        self.refused += 1
-        self.raised(exc)
-
-    def raised(self, exc: Exception) -> None:
-        name = type(exc).__name__
-        self.exceptions[name] += 1
-        self.examples.setdefault(name, str(exc)[:300])
-
-
-def run_for(threads: list[threading.Thread], stop: threading.Event, duration_s: float) -> float:
-    """Start the racing threads, stop them after `duration_s` (or die with them), and return
-    the seconds they ran. The start is announced before the first thread starts: a thread can
-    crash the process before the main thread runs again, and a crash with no start mark has
-    no time to crash."""
-    announce_start()
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    stop.wait(duration_s)
-    stop.set()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - start
-
-
-def merged(tallies: list[Tally]) -> dict[str, Any]:
-    """Every thread's tally as one answer's counts (exceptions with one example per type)."""
-    exceptions: Counter = Counter()
-    examples: dict[str, str] = {}
-    for t in tallies:
-        exceptions.update(t.exceptions)
-        examples.update(t.examples)
-    return {"calls": sum(t.calls for t in tallies), "refused": sum(t.refused for t in tallies),
-            "exceptions": dict(exceptions), "examples": examples}  # fmt: skip
-
+from gvlbench.worker.racing import Tally, merged, run_for
 
 _UNCHECKED = object()  # no reference: a module export's result is checked by its spec
 
 
 def run_trial(task: RaceTask) -> dict[str, Any]:
     """Hammer the target from N threads for `duration_s` (or until the process dies)."""
-    if task.entry:
-        from gvlbench.worker.entry_race import run_entry_race
-
-        return run_entry_race(task)
     reference: Any = _UNCHECKED
     compared = False
     if task.code is not None:
@@ -145,11 +80,11 @@ def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
 def _natively_guarded(owners: list[Any], task: RaceTask, path: Any) -> list[Callable[[], Any]]:
     """Each thread's call through the native guard of its Store (one guard per Store, of the
     task's design)."""
-    from gvlbench.binding import native_guard
+    from gvlbench.binding import native_guard, native_stock
 
     for i, emb in enumerate(_stores(owners)):  # made here: affinity's owner is this thread
         native_guard.NativeStoreGuard(emb.store, f"store-{i}", task.guard_kind)
-    return [native_guard.prepare(e.store, e.func, task.target.args, task.mode, path)
+    return [native_stock.prepare(e.store, e.func, task.target.args, task.mode, path)
             for e in owners]  # fmt: skip
 
 

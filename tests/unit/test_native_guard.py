@@ -42,9 +42,9 @@ class Inside:
     a host callback that first calls back into the same Store through the guard)."""
 
     def __init__(self, mode: Mode, path: CallPath):
-        from gvlbench.binding import native_guard
+        from gvlbench.binding import native_guard, native_stock
 
-        self.ng, self.mode, self.path = native_guard, mode, path
+        self.ng, self.stock, self.mode, self.path = native_guard, native_stock, mode, path
         self.entered, self.leave = threading.Event(), threading.Event()
         self.reentered: list[int] = []
         engine = wasmtime.Engine()
@@ -58,7 +58,9 @@ class Inside:
         self._nested = self.call("add", 2, 3, path=CallPath.LEAN)
 
     def call(self, export: str, *args: int, path: CallPath | None = None):  # type: ignore[no-untyped-def]
-        return self.ng.prepare(self.store, self.exports[export], args, self.mode, path or self.path)
+        return self.stock.prepare(
+            self.store, self.exports[export], args, self.mode, path or self.path
+        )
 
     def _inside(self) -> None:
         self.reentered.append(self._nested())  # the owner calls back in: admitted
@@ -155,7 +157,7 @@ def test_a_host_exception_releases_the_store(inside: Inside) -> None:
 
 
 def test_a_store_without_a_guard_passes_through_the_shim() -> None:
-    from gvlbench.binding import native_guard
+    from gvlbench.binding import native_stock
 
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
@@ -163,7 +165,7 @@ def test_a_store_without_a_guard_passes_through_the_shim() -> None:
         '(module (func (export "add") (param i64 i64) (result i64) '
         "local.get 0 local.get 1 i64.add))"))  # fmt: skip
     add = wasmtime.Instance(store, module, []).exports(store)["add"]
-    assert native_guard.prepare(store, add, (2, 3), Mode.RELEASED, CallPath.LEAN)() == 5
+    assert native_stock.prepare(store, add, (2, 3), Mode.RELEASED, CallPath.LEAN)() == 5
 
 
 def test_the_refusal_comes_from_the_guard_not_from_luck() -> None:
