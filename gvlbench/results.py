@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -215,9 +216,10 @@ def _check_pyperf(benchmarks: list[dict[str, Any]], source: str) -> None:
 
 
 def runtime_kind(label: str) -> str:
-    """python or ruby, from a row's interpreter label ('ruby3.1.2', 'python3.11.7', '' for
-    the harness's own Python) or from a kind itself."""
-    return "ruby" if label.startswith("ruby") else "python"
+    """The runtime's language, from a row's interpreter label ('ruby3.1.2' is ruby,
+    'python3.11.7' python; '' is the harness's own Python) or from a language itself."""
+    m = re.match(r"[a-z]+", label)
+    return m.group(0) if m else "python"
 
 
 def write_results(path: Path, results: Results, extra: dict[str, Any] | None = None) -> None:

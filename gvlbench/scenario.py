@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.binding import hosts
+from gvlbench.bindings.base import Form
 from gvlbench.config import read_toml, reason, table, typed
 from gvlbench.errors import SpecError, UnknownScenarioError
 from gvlbench.protocol import Import, Limits, Wasi
 
 _KNOWN_KEYS = {"description", "measures", "wat", "wasm", "export", "args", "work_arg",
-               "imports", "expect", "unknown_imports", "wasi", "limits", "gc_stress"}  # fmt: skip
+               "imports", "expect", "unknown_imports", "wasi", "limits", "gc_stress",
+               "form"}  # fmt: skip
 _IMPORT_KEYS = {"module", "name", "host"}
 _EXPECT_KEYS = {"result", "trap", "stdout", "exit_code", "raises"}
 _WASI_KEYS = {"args", "env", "stdin", "stdin_file", "preopen"}
@@ -55,6 +57,9 @@ class Scenario:
     wasi: Wasi | None = None
     limits: Limits = field(default_factory=Limits)
     gc_stress: bool = False
+    # what kind of Wasm it is, so which binding runs it: a core module (the default), a
+    # component, or an extism plugin
+    form: Form = Form.MODULE
 
     @property
     def source_path(self) -> Path:
@@ -172,7 +177,15 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
         wasi=wasi,
         limits=_limits(path, table(path, "limits", data.get("limits", {}))),
         gc_stress=typed(path, "key 'gc_stress'", data.get("gc_stress", False), bool),
+        form=_form(path, data.get("form", Form.MODULE.value)),
     )
+
+
+def _form(path: Path, value: Any) -> Form:
+    forms = [str(f) for f in Form if f is not Form.CODE]
+    if value not in forms:
+        raise SpecError(f"{path}: key 'form': one of {', '.join(map(repr, forms))}")
+    return Form(value)
 
 
 def _wasm_source(path: Path, wasm: Any) -> Path:

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import Runtime, kind_of, resolve_runtimes
+from gvlbench.harness.interpreter import Runtime, resolve_runtimes, runtime_names
 from gvlbench.harness.loop import Experiment, execute
 from gvlbench.modes import CHOICES, Mode, requested
 from gvlbench.protocol import CallPath, Code
@@ -69,7 +69,7 @@ runtime_option = click.option(
     "--runtime",
     "runtimes",
     multiple=True,
-    type=click.Choice(["python", "ruby"]),
+    type=click.Choice(runtime_names()),
     help="Which interpreter's lock to measure (repeatable): python (the GIL, default) or ruby "
     "(the GVL, through gvlbench's Ruby worker over ruby-ffi).",
 )
@@ -97,14 +97,7 @@ def one_python(pythons: tuple[str, ...], command: str) -> Runtime | None:
 def announce_runtimes(runtimes: tuple[Any, ...]) -> None:
     """One dim line per runtime a plan will use, so the table's labels are explained."""
     for rt in runtimes:
-        if kind_of(rt) == "ruby":
-            what = f"Ruby {rt.version}, ruby-ffi {rt.ffi_version}, GVL"
-        else:
-            what = f"Python {rt.version}, " + (
-                "free-threaded: no GIL, so its one mode is free-threaded"
-                if rt.free_threaded
-                else f"GIL {rt.gil}"
-            )
+        what = rt.describe()
         err.print(f"[dim]{escape(rt.label)}: {escape(rt.executable)} ({what})[/dim]",
                   soft_wrap=True)  # fmt: skip
 

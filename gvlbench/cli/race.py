@@ -333,11 +333,12 @@ def _designs(rounds: int, processes: int, trials: int, duration_s: float,
              name: str) -> results.Results:  # fmt: skip
     """Cost, races and legal uses of every design, into one document."""
     if pythons:
-        raise OptionError("--designs measures the harness's Python (and Ruby); drop --python")
+        raise OptionError("--designs measures the harness's Python (and the other runtimes "
+                          "here); drop --python")  # fmt: skip
     check_choices((), (), rounds)
-    _, ruby = choose_runtimes(runtimes)
-    announce_runtimes((ruby,) if ruby else ())
-    found = designs_study.experiments(rounds, processes, trials, duration_s, ruby, code, name)
+    _, others = choose_runtimes(runtimes)
+    announce_runtimes(others)
+    found = designs_study.experiments(rounds, processes, trials, duration_s, others, code, name)
     with Bar() as bar:  # measure tells it every job once all are planned
         return designs_study.measure(found, path, bar)
 
@@ -358,10 +359,10 @@ def _guard_cost(mode: str, rounds: int, processes: int, runtimes: tuple[str, ...
     nothing) where it runs; a statement, whole, under every design."""
     check_choices(entries, designs, rounds)
     measured = GIL_MODES if mode == "released" else modes(mode)
-    python, ruby = choose_runtimes(runtimes) if entries else (False, None)
-    announce_runtimes((ruby,) if ruby else ())
+    python, others = choose_runtimes(runtimes) if entries else (False, ())
+    announce_runtimes(others)
     paths = (CallPath.RAW, CallPath.LEAN, CallPath.STOCK) if python else ()
-    experiment = GuardCostExperiment(paths, measured, rounds=rounds, ruby=ruby, entries=entries,
-                                     guards=designs, code=code, name=name,
+    experiment = GuardCostExperiment(paths, measured, rounds=rounds, others=others,
+                                     entries=entries, guards=designs, code=code, name=name,
                                      processes=processes)  # fmt: skip
     return measure(experiment, path)

@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from gvlbench import scenario
+from gvlbench.bindings import Feature
 from gvlbench.checklist import CHECKS, PYTHON_ONLY
 from gvlbench.cli.common import (
     Bar,
@@ -111,7 +112,7 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
     )  # fmt: skip
     announce_runtimes(probed)
     skipped = [c for c in opts.checks if c in PYTHON_ONLY]
-    for rt in (rt for rt in probed if interpreter.kind_of(rt) != "python"):
+    for rt in (rt for rt in probed if not interpreter.binding_of(rt).has(Feature.BINDING_CHECKS)):
         if skipped:
             err.print(f"[dim]{escape(rt.label)}: not run, checks of wasmtime-py's own Python "
                       f"code: {escape(', '.join(skipped))}[/dim]", soft_wrap=True)  # fmt: skip

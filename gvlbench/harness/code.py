@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from gvlbench import pycode
-from gvlbench.errors import CodeError, OptionError
-from gvlbench.harness.interpreter import Runtime, check_patches, kind_of, modes_under
+from gvlbench.bindings import Form
+from gvlbench.errors import CodeError
+from gvlbench.harness.interpreter import Runtime, binding_of, check_patches, modes_under
 from gvlbench.harness.loop import ChildExecutor, Job
 from gvlbench.harness.target import base_metadata
 from gvlbench.protocol import Code, CodeProbeTask, Mode
@@ -24,11 +25,10 @@ PROBE_TIMEOUT_S = 120.0
 
 def check(code: Code, patches: tuple[str, ...], runtimes: tuple[Runtime, ...]) -> None:
     """What can be told without a child: the parts compile, the patches exist, and every
-    runtime is a Python (Ruby code targets may come later)."""
-    if any(kind_of(rt) == "ruby" for rt in runtimes):
-        raise OptionError("--stmt is Python code: drop --runtime ruby (Ruby code targets may "
-                          "come later)")  # fmt: skip
-    check_patches(patches, runtimes)
+    runtime has a binding that runs code."""
+    for rt in runtimes:
+        binding_of(rt, Form.CODE)
+    check_patches(patches, runtimes, Form.CODE)
     pycode.check(code)
 
 

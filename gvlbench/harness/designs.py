@@ -14,7 +14,7 @@ from pathlib import Path
 from gvlbench import native, scenario
 from gvlbench.designs import ENTRY_RACES, GUARDS, NATIVE
 from gvlbench.harness.guard_cost import ENTRY_SCENARIO, GuardCostExperiment
-from gvlbench.harness.interpreter import RubyRuntime
+from gvlbench.harness.interpreter import Runtime
 from gvlbench.harness.legal_uses import LegalUsesExperiment
 from gvlbench.harness.loop import Experiment, Progress, execute
 from gvlbench.harness.race import RaceConfig, RaceExperiment, RaceOptions
@@ -24,13 +24,13 @@ from gvlbench.results import Results
 
 
 def experiments(rounds: int, processes: int, trials: int, duration_s: float,
-                ruby: RubyRuntime | None, code: Code | None = None,
+                others: tuple[Runtime, ...], code: Code | None = None,
                 name: str = "code") -> list[Experiment]:  # fmt: skip
     """The three experiments: cost, races, legal uses."""
     built = native.unavailable_reason() is None
     guards = tuple(g for g in GUARDS if built or g not in NATIVE)
     cost = GuardCostExperiment((CallPath.RAW, CallPath.LEAN, CallPath.STOCK), GIL_MODES,
-                               rounds=rounds, ruby=ruby, guards=GUARDS, code=code,
+                               rounds=rounds, others=others, guards=GUARDS, code=code,
                                name=name, processes=processes)  # fmt: skip
     configs = tuple(RaceConfig("shared", g is not None, Mode.RELEASED, g or "python")
                     for g in (None, *guards))  # fmt: skip

@@ -23,10 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 from gvlbench import native, scenario
+from gvlbench.bindings import Feature, all_bindings, for_language
 from gvlbench.designs import ENTRIES, GUARDS, NATIVE
 from gvlbench.errors import InterpreterError, OptionError
 from gvlbench.harness import code as code_target
-from gvlbench.harness.interpreter import RUBY_CALL_PATH, RubyRuntime, probe_ruby
+from gvlbench.harness.interpreter import Runtime, binding_of, language_of
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
@@ -42,15 +43,21 @@ ROUNDS = 20
 PROCESSES = 3
 
 
-def choose_runtimes(names: tuple[str, ...]) -> tuple[bool, RubyRuntime | None]:
-    """(measure Python?, the Ruby to measure or None): the `--runtime`s named, or with none
-    named, Python and Ruby where it runs."""
+def choose_runtimes(names: tuple[str, ...]) -> tuple[bool, tuple[Runtime, ...]]:
+    """(measure the harness's Python?, the other runtimes to measure): the `--runtime`s
+    named, or with none named, Python and every other runtime whose binding prices guards,
+    where it runs here."""
     if names:
-        return "python" in names, probe_ruby() if "ruby" in names else None
-    try:
-        return True, probe_ruby()
-    except InterpreterError:
-        return True, None
+        others = [n for n in dict.fromkeys(names) if n != language_of(None)]
+        return language_of(None) in names, tuple(for_language(n).find_runtime() for n in others)
+    found = []
+    for binding in all_bindings():
+        if binding.runtime != language_of(None) and binding.has(Feature.GUARD_COST):
+            try:
+                found.append(binding.find_runtime())
+            except InterpreterError:
+                continue
+    return True, tuple(found)
 
 
 def check_choices(entries: tuple[str, ...], guards: tuple[str, ...], rounds: int = ROUNDS) -> None:
@@ -79,7 +86,7 @@ class GuardCostExperiment:
         modes: tuple[Mode, ...],
         rounds: int = ROUNDS,
         timeout_s: float = 300.0,
-        ruby: RubyRuntime | None = None,
+        others: tuple[Runtime, ...] = (),
         entries: tuple[str, ...] = ENTRIES,
         guards: tuple[str, ...] = GUARDS,
         code: Code | None = None,
@@ -91,7 +98,7 @@ class GuardCostExperiment:
             raise OptionError(f"--processes must be at least 1, got {processes}")
         self.processes = processes
         self.paths, self.modes, self.rounds, self.timeout_s = paths, modes, rounds, timeout_s
-        self.ruby, self.entries, self.code, self.name = ruby, entries, code, name
+        self.others, self.entries, self.code, self.name = others, entries, code, name
         self.native_unavailable = native.unavailable_reason()
         self.guards = tuple(g for g in guards if g not in NATIVE or not self.native_unavailable)
         self.unavailable = {g: self.native_unavailable for g in guards if g not in self.guards}
@@ -112,15 +119,15 @@ class GuardCostExperiment:
         task = GuardCostTask(target=code, mode=Mode.RELEASED, call_path="stock",
                              rounds=self.rounds, guards=self.guards, entry="code")  # fmt: skip
         key = {"scenario": self.name, "entry": "code", "call_path": "stock",
-               "mode": str(Mode.RELEASED), "runtime": "python",
+               "mode": str(Mode.RELEASED), "runtime": language_of(None),
                "wasmtime_version": code_target.metadata(code, self.name, ())["wasmtime_version"],
                "unavailable": self.unavailable}  # fmt: skip
         return Job(f"guard cost: {self.name}", task, None, self.timeout_s, key)  # one child:
         # a statement's cost is microseconds of noise wide, not a few ns of layout
 
     def _entry_jobs(self) -> list[Job]:
-        runs: list[tuple[str, RubyRuntime | None]] = [(str(p), None) for p in self.paths]
-        runs += [(RUBY_CALL_PATH, self.ruby)] if self.ruby else []
+        runs: list[tuple[str, Runtime | None]] = [(str(p), None) for p in self.paths]
+        runs += [(binding_of(rt).call_path(""), rt) for rt in self.others]
         jobs = []
         for entry, name in self._rows():
             scen = scenario.find(name)
@@ -135,7 +142,7 @@ class GuardCostExperiment:
                                          entry=entry)  # fmt: skip
                     key = {"scenario": name if entry == "call" else entry, "entry": entry,
                            "call_path": path, "mode": str(mode),
-                           "runtime": "ruby" if runtime else "python",
+                           "runtime": language_of(runtime),
                            "wasmtime_version": meta["wasmtime_version"],
                            "unavailable": self.unavailable}  # fmt: skip
                     label = f"guard cost: {key['scenario']}, {path}, {mode}"
@@ -150,15 +157,16 @@ class GuardCostExperiment:
         return calls + [(e, ENTRY_SCENARIO) for e in self.entries if e != "call"]
 
     def _skipped(self, entry: str, path: str) -> bool:
-        """The accessors' C memory copy (lean, raw and ruby-ffi paths) needs the shim."""
+        """The accessors' C memory copy (every path but wasmtime-py's stock one) needs the
+        shim."""
         return (bool(self.native_unavailable) and entry in ("memory.read", "memory.write")
-                and path in ("lean", "raw", RUBY_CALL_PATH))  # fmt: skip
+                and path != CallPath.STOCK)  # fmt: skip
 
-    def _modes(self, entry: str, runtime: RubyRuntime | None) -> tuple[Mode, ...]:
+    def _modes(self, entry: str, runtime: Runtime | None) -> tuple[Mode, ...]:
         """The call in every mode asked for; an accessor as its binding makes it."""
         if entry == "call":
             return self.modes
-        return (Mode.HELD,) if runtime is not None else (Mode.RELEASED,)
+        return (binding_of(runtime).accessor_mode,)
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         if outcome.ok and outcome.answer:

@@ -7,10 +7,10 @@ child of its own, for its version, its GIL status and the two packages a worker 
 package through PYTHONPATH. Nothing is installed silently; what is missing is named in one
 line with the command that would add it.
 
-`--runtime ruby` runs the Ruby worker (gvlbench/ruby/worker.rb, over ruby-ffi) on the same
-libwasmtime the wasmtime wheel ships: the same protocol, scenarios and host behaviours, with
-Ruby's GVL as the lock. Both kinds of runtime answer `label`, `metadata()`, `argv()` and
-`env()`, so a plan treats them as one more axis.
+`--runtime NAME` runs another language's worker, found by the binding that speaks it
+(bindings/ruby_ffi.py: Ruby over ruby-ffi, on the libwasmtime the wasmtime wheel ships). Every
+runtime answers `language`, `label`, `metadata()`, `argv()`, `env()` and `describe()`, so a
+plan treats them as one more axis, and asks the runtime's binding what it can do.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from gvlbench import bindings
+from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.errors import InterpreterError, OptionError
 from gvlbench.modes import Mode, for_interpreter
 from gvlbench.protocol import PATCH_NAMES
@@ -48,6 +50,7 @@ print(json.dumps({
 
 @dataclass(frozen=True)
 class Interpreter:
+    language: ClassVar[str] = "python"
     executable: str
     version: str
     gil: str  # enabled | disabled
@@ -74,9 +77,15 @@ class Interpreter:
     def env(self) -> dict[str, str] | None:
         return child_env(None if self.default else self.executable)
 
+    def describe(self) -> str:
+        """One line for the runtime announcement: what the label stands for."""
+        lock = ("free-threaded: no GIL, so its one mode is free-threaded" if self.free_threaded
+                else f"GIL {self.gil}")  # fmt: skip
+        return f"Python {self.version}, {lock}"
+
     def metadata(self) -> dict[str, Any]:
         return {
-            "runtime": "python",
+            "runtime": self.language,
             "runtime_version": self.version,
             "interpreter": self.label,
             "python_executable": self.executable,
@@ -177,88 +186,53 @@ def child_env(python: str | None) -> dict[str, str] | None:
     return env
 
 
-RUBY_INSTALL = "apt-get install -y ruby ruby-ffi"
-_RUBY_PROBE = (
-    "require 'json'; ffi = begin; require 'ffi'; FFI::VERSION; rescue LoadError; nil; end; "
-    "puts JSON.generate(version: RUBY_VERSION, ffi: ffi, executable: RbConfig.ruby)"
-)
-
-
-@dataclass(frozen=True)
-class RubyRuntime:
-    """Ruby (with ruby-ffi) running gvlbench's Ruby worker: the lock is Ruby's GVL."""
-
-    executable: str
-    version: str
-    ffi_version: str
-    free_threaded = False
-    default = False
-    gil = "GVL"
-
-    @property
-    def label(self) -> str:
-        return f"ruby{self.version}"
-
-    @property
-    def name_suffix(self) -> str:
-        return f"/ruby={self.version}"
-
-    def argv(self) -> list[str]:
-        return [self.executable, str(Path(__file__).resolve().parents[1] / "ruby" / "worker.rb")]
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "GVLBENCH_LIBWASMTIME": libwasmtime_path()}
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "runtime": "ruby",
-            "runtime_version": self.version,
-            "interpreter": self.label,
-            "ruby_executable": self.executable,
-            "ruby_ffi_version": self.ffi_version,
-            "lock": "GVL",
-            "gil": "GVL",
-            "call_path": RUBY_CALL_PATH,
-        }
-
-
-Runtime = Interpreter | RubyRuntime
-
-# The Ruby worker's one call path: ruby-ffi's attached wasmtime_func_call (`--call-path` picks
-# between Python's stock and lean paths only).
-RUBY_CALL_PATH = "ruby-ffi"
+Runtime = Any  # an Interpreter, or a foreign runtime a binding provides (bindings/base.py)
 # What a runtime's metadata() says of itself; in a file's common metadata they describe the
 # runtimes a command actually ran.
 _RUNTIME_KEYS = ("runtime", "runtime_version", "interpreter", "lock", "gil")
 
 
-def kind_of(runtime: Runtime | None) -> str:
-    """python or ruby; None is the harness's own Python."""
-    return runtime.metadata()["runtime"] if runtime else "python"
+def language_of(runtime: Runtime | None) -> str:
+    """The language whose worker runs `runtime`'s children (None: the harness's Python)."""
+    return runtime.language if runtime is not None else Interpreter.language
 
 
-def call_path_of(runtime: Runtime | None, python_path: str) -> str:
-    """The call path a runtime's children use: Python's chosen one, or Ruby's only one."""
-    return RUBY_CALL_PATH if kind_of(runtime) == "ruby" else python_path
+def binding_of(runtime: Runtime | None, form: Form = Form.MODULE) -> Binding:
+    """The binding `runtime`'s children call a target of `form` through; OptionError (one
+    line) when none of that runtime's bindings can."""
+    label = runtime.label if runtime is not None else ""
+    return bindings.for_form(language_of(runtime), form, label)
 
 
-def check_call_path(python_path: str, runtimes: tuple[Runtime, ...]) -> None:
-    """`--call-path lean` is a Python call path: refuse it with Ruby rather than label Ruby's
-    rows with a path they did not take."""
-    if python_path != "stock" and any(kind_of(rt) == "ruby" for rt in runtimes):
-        raise OptionError(
-            f"--call-path {python_path} is a Python call path; the Ruby worker has one "
-            f"({RUBY_CALL_PATH}): drop --call-path or --runtime ruby"
-        )
+def call_path_of(runtime: Runtime | None, requested: str, form: Form = Form.MODULE) -> str:
+    """The call path a runtime's children use: the requested one, where its binding has it."""
+    return binding_of(runtime, form).call_path(requested)
 
 
-def check_patches(patches: tuple[str, ...], runtimes: tuple[Runtime, ...]) -> None:
-    """Binding patches are wasmtime-py's: an unknown name, or one with Ruby, is one line."""
+def check_call_path(path: str, runtimes: tuple[Runtime, ...], form: Form = Form.MODULE) -> None:
+    """A call path some runtime's binding does not have is one line, rather than rows
+    labelled with a path they did not take."""
+    for rt in runtimes:
+        binding = binding_of(rt, form)
+        if path != "stock" and path not in binding.capabilities.call_paths:
+            paths = ", ".join(binding.capabilities.call_paths)
+            raise OptionError(
+                f"--call-path {path} is not a path of the {binding.name} binding ({rt.label} "
+                f"has {paths}): drop --call-path or that runtime"
+            )
+
+
+def check_patches(
+    patches: tuple[str, ...], runtimes: tuple[Runtime, ...], form: Form = Form.MODULE
+) -> None:
+    """Binding patches change a binding's code: an unknown name, or one on a runtime whose
+    binding takes none, is one line."""
     unknown = [p for p in patches if p not in PATCH_NAMES]
     if unknown:
         raise OptionError(f"unknown patch {unknown[0]!r} (known: {', '.join(PATCH_NAMES)})")
-    if patches and any(kind_of(rt) == "ruby" for rt in runtimes):
-        raise OptionError("--patch changes wasmtime-py, the Python binding; drop --runtime ruby")
+    if patches:
+        for rt in runtimes or (None,):
+            binding_of(rt, form).require(Feature.PATCHES, "--patch")
     guards = [p for p in dict.fromkeys(patches) if p.startswith("store-guard")]
     if len(guards) > 1:
         raise OptionError(f"one Store guard at a time: {' and '.join(guards)} both guard every "
@@ -284,30 +258,9 @@ def libwasmtime_path() -> str:
     return internals.LIBRARY_PATH
 
 
-def probe_ruby(path: str = "ruby", timeout_s: float = 60.0) -> RubyRuntime:
-    """Ask `path` for its version and ruby-ffi; InterpreterError (one line, with the command
-    that installs what is missing) if it cannot run the Ruby worker."""
-    try:
-        proc = subprocess.run(
-            [path, "-e", _RUBY_PROBE], capture_output=True, text=True, timeout=timeout_s
-        )
-    except FileNotFoundError:
-        raise InterpreterError(
-            f"--runtime ruby: no `{path}` on PATH; install with: {RUBY_INSTALL}"
-        ) from None
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InterpreterError(f"--runtime ruby: cannot run {path}: {exc}") from None
-    try:
-        info = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InterpreterError(f"--runtime ruby: {path} did not answer ({last})") from None
-    if not info.get("ffi"):
-        raise InterpreterError(
-            f"--runtime ruby: Ruby {info['version']} lacks ruby-ffi; install with: "
-            f"apt-get install -y ruby-ffi (or: gem install ffi)"
-        )
-    return RubyRuntime(info["executable"], info["version"], info["ffi"])
+def runtime_names() -> tuple[str, ...]:
+    """What `--runtime` accepts: python, then each language a binding's worker speaks."""
+    return bindings.languages()
 
 
 def resolve_runtimes(names: tuple[str, ...], pythons: tuple[str, ...]) -> tuple[Runtime, ...]:
@@ -315,9 +268,9 @@ def resolve_runtimes(names: tuple[str, ...], pythons: tuple[str, ...]) -> tuple[
     harness's own Python, unlabelled (the default). Labelled as soon as there is a choice."""
     runtimes: list[Runtime] = []
     for name in dict.fromkeys(names):
-        if name == "ruby":
-            runtimes.append(probe_ruby())
-        elif name == "python" and (len(set(names)) > 1 or pythons):
+        if name != Interpreter.language:  # a foreign worker: its binding finds its runtime
+            runtimes.append(bindings.for_language(name).find_runtime())
+        elif len(set(names)) > 1 or pythons:
             runtimes.append(replace(current(), default=False))
     runtimes += [probe(path) for path in pythons]
     return tuple(runtimes)

@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import native, wat
+from gvlbench.bindings import Feature
 from gvlbench.designs import ENTRY_RACES, NATIVE
 from gvlbench.errors import OptionError, UnavailableError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import (
     Runtime,
+    binding_of,
     call_path_of,
     check_call_path,
     check_patches,
     free_threaded,
-    kind_of,
+    language_of,
     modes_under,
 )
 from gvlbench.harness.loop import Job
@@ -108,8 +110,8 @@ def check_entry_races(opts: RaceOptions) -> None:
             raise OptionError(f"unknown entry race {name!r} (known: {', '.join(ENTRY_RACES)})")
     if opts.code is not None:
         raise OptionError("--entry-race races gvlbench's own module; drop --stmt")
-    if any(kind_of(rt) == "ruby" for rt in opts.runtimes):
-        raise OptionError("--entry-race races wasmtime-py's bindings: drop --runtime ruby")
+    for rt in opts.runtimes:
+        binding_of(rt).require(Feature.ENTRY_RACE, "--entry-race")
     if any(c.mode is Mode.HELD for c in opts.configs):
         raise OptionError("--entry-race races wasmtime-py's bindings as they are, which release "
                           "the GIL on every entry point: drop --mode held")  # fmt: skip
@@ -237,7 +239,7 @@ def _trial_record(
     return {
         "scenario": opts.subject, "config": label, "store": config.store,
         "patches": "+".join(config.patches), **code,
-        "runtime": kind_of(runtime), "call_path": call_path_of(runtime, str(opts.call_path)),
+        "runtime": language_of(runtime), "call_path": call_path_of(runtime, str(opts.call_path)),
         "interpreter": runtime.label if runtime else "",
         "guard": config.guard, "guard_kind": config.guard_kind if config.guard else "",
         "mode": str(config.mode), "threads": opts.threads,

@@ -13,14 +13,16 @@ from functools import cached_property
 from typing import Any
 
 from gvlbench import wat
+from gvlbench.bindings import Feature, Form
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import (
     Runtime,
+    binding_of,
     call_path_of,
     check_call_path,
     check_patches,
-    kind_of,
+    language_of,
     modes_under,
 )
 from gvlbench.harness.loop import Job
@@ -92,8 +94,9 @@ class RunOptions:
             raise OptionError(f"--rounds must be at least 3, got {self.rounds}")
         if self.progress_repeats < 0:
             raise OptionError("--progress-repeats must be 0 or more")
-        if self.pool and any(kind_of(rt) != "python" for rt in self.runtimes):
-            raise OptionError("--mode processes pools Python workers only; drop --runtime ruby")
+        if self.pool:
+            for rt in self.runtimes:
+                binding_of(rt).require(Feature.POOL, "--mode processes")
         check_call_path(str(self.call_path), self.runtimes)
         for rt in self.runtimes or (None,):
             modes_under(self.modes, rt)  # OptionError if a runtime would measure nothing
@@ -171,18 +174,19 @@ def plan(opts: RunOptions) -> list[Step]:
             for i in range(opts.pool_repeats)
             for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
         ]
-    python_rts = [rt for rt in runtimes if kind_of(rt) == "python"]
-    steps = [  # Python: every cell of a runtime in one paired child (worker/speedup.py)
+    form = Form.CODE if opts.code is not None else Form.MODULE
+    paired = [rt for rt in runtimes if binding_of(rt, form).has(Feature.SPEEDUP)]
+    steps = [  # every cell of a runtime in one paired child (worker/speedup.py)
         Step(name, "speedup", modes_under(opts.modes, rt)[0], opts.max_threads, runtime=rt,
              patches=p, modes=modes_under(opts.modes, rt))
-        for rt in python_rts
+        for rt in paired
         for p in patch_sets
     ]  # fmt: skip
-    steps += [  # the Ruby worker: one pyperf-style benchmark per cell
+    steps += [  # a worker that cannot pair (Ruby's): one pyperf-style benchmark per cell
         Step(name, "bench", m, t, runtime=rt, patches=p)
         for t in thread_sweep(opts.max_threads)
         for rt in runtimes
-        if rt not in python_rts
+        if rt not in paired
         for m in modes_under(opts.modes, rt)
         for p in patch_sets
     ]
@@ -198,7 +202,7 @@ def plan(opts: RunOptions) -> list[Step]:
             Step(name, "phases", m, t, runtime=rt)
             for t in thread_sweep(opts.max_threads)
             for rt in runtimes
-            if kind_of(rt) == "python"
+            if binding_of(rt, form).has(Feature.PHASES)
             for m in modes_under(opts.modes, rt)
         ]
     return steps
@@ -398,7 +402,7 @@ def _row_key(subject: str, step: Step) -> dict[str, Any]:
         key["call_path"] = str(step.call_path)
     if step.runtime:
         key.update(
-            interpreter=step.runtime.label, gil=step.runtime.gil, runtime=kind_of(step.runtime)
+            interpreter=step.runtime.label, gil=step.runtime.gil, runtime=language_of(step.runtime)
         )
     if step.kind == "pool":
         key["executor"] = step.executor

@@ -15,8 +15,9 @@ from importlib.metadata import version
 from typing import Any
 
 from gvlbench import __version__, wat
+from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError, WasmError, WatError
-from gvlbench.harness.interpreter import Runtime, kind_of, runtimes_metadata
+from gvlbench.harness.interpreter import Runtime, binding_of, runtimes_metadata
 from gvlbench.protocol import Target
 from gvlbench.scenario import Scenario
 
@@ -98,18 +99,18 @@ def base_metadata(runtimes: tuple[Runtime, ...], **subject: Any) -> dict[str, An
 
 
 def check_runtimes(scenario: Scenario, runtimes: tuple[Runtime, ...]) -> None:
-    """What the Ruby worker cannot do yet is one line before any child runs, not a Ruby row
-    that silently measured something else."""
-    if not any(kind_of(rt) == "ruby" for rt in runtimes):
-        return
-    missing = [what for what, used in (
-        ("WASI (the C API's wasi_config_* through ruby-ffi)", scenario.wasi is not None),
-        ("unknown_imports", scenario.unknown_imports is not None),
-        ("[limits]", bool(scenario.limits)),
-        ("gc_stress and expect.raises", scenario.gc_stress or scenario.expect_raises is not None),
-    ) if used]  # fmt: skip
-    if missing:
-        raise OptionError(
-            f"{scenario.name}: the Ruby worker does not do {', '.join(missing)} yet; "
-            "drop --runtime ruby for this scenario"
-        )
+    """What a runtime's binding cannot do with this scenario is one line before any child
+    runs, not a row that silently measured something else."""
+    for rt in runtimes:
+        binding = binding_of(rt, scenario.form)
+        missing = [binding.why_not(feature) for feature, used in (
+            (Feature.WASI, scenario.wasi is not None),
+            (Feature.UNKNOWN_IMPORTS, scenario.unknown_imports is not None),
+            (Feature.LIMITS, bool(scenario.limits)),
+            (Feature.HOST_RAISES, scenario.gc_stress or scenario.expect_raises is not None),
+        ) if used and binding.why_not(feature)]  # fmt: skip
+        if missing:
+            raise OptionError(
+                f"{scenario.name}: the {binding.name} binding ({rt.label}) does not do "
+                f"{', '.join(map(str, missing))} yet; drop that runtime for this scenario"
+            )

@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import wat
+from gvlbench.bindings import Feature
 from gvlbench.checklist import CHECKS, PYTHON_ONLY, modules
 from gvlbench.config import read_toml, typed
 from gvlbench.errors import ConfigError, OptionError
 from gvlbench.harness.interpreter import (
     Runtime,
+    binding_of,
     call_path_of,
     check_call_path,
     check_patches,
-    kind_of,
+    language_of,
     modes_under,
+    runtime_names,
 )
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
@@ -69,11 +72,11 @@ class VerifyOptions:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
         if (
             self.runtimes
-            and all(kind_of(rt) != "python" for rt in self.runtimes)
+            and all(not binding_of(rt).has(Feature.BINDING_CHECKS) for rt in self.runtimes)
             and all(c in PYTHON_ONLY for c in self.checks)
         ):
-            raise OptionError(f"--check {self.checks[0]}: a check of wasmtime-py's own code, "
-                              "not run for --runtime ruby")  # fmt: skip
+            binding = binding_of(self.runtimes[0])
+            binding.require(Feature.BINDING_CHECKS, f"--check {self.checks[0]}")
         check_call_path(str(self.call_path), self.runtimes)
         check_patches(self.patches, self.runtimes)
         for rt in self.runtimes or (None,):
@@ -90,7 +93,7 @@ def load_known(path: Path) -> tuple[KnownDefect, ...]:
             raise ConfigError(f"{path}: {where} needs a known 'check' and a 'summary'")
         modes = _names(path, f"{where}.modes", d.get("modes", [m.value for m in Mode]), Mode)
         runtimes = _names(path, f"{where}.runtimes", d.get("runtimes", ["python"]),
-                          ("python", "ruby"))  # fmt: skip
+                          runtime_names())  # fmt: skip
         summary = typed(path, f"{where}.summary", d["summary"], str, ConfigError)
         upstream = typed(path, f"{where}.upstream", d.get("upstream", ""), str, ConfigError)
         out.append(KnownDefect(d["check"], modes, summary, upstream, runtimes))
@@ -121,7 +124,8 @@ class VerifyExperiment:
     def plan(self) -> list[Job]:
         o = self.opts
         runtimes: tuple[Runtime | None, ...] = o.runtimes or (None,)
-        compiled = check_modules() if any(kind_of(rt) != "python" for rt in runtimes) else None
+        needs = {id(rt): binding_of(rt).compiled_modules_needed() for rt in runtimes}
+        compiled = check_modules() if any(needs.values()) else None
         return [
             Job(
                 f"checking {check} [{mode}]",
@@ -132,7 +136,7 @@ class VerifyExperiment:
                     threads=o.threads,
                     repeat=o.repeat,
                     sabotage=o.sabotage,
-                    modules=compiled if kind_of(runtime) != "python" else None,
+                    modules=compiled if needs[id(runtime)] else None,
                     patches=o.patches,
                 ),
                 runtime,
@@ -141,7 +145,7 @@ class VerifyExperiment:
             )
             for runtime in runtimes
             for check, mode in product(o.checks, modes_under(o.modes, runtime))
-            if kind_of(runtime) == "python" or check not in PYTHON_ONLY  # wasmtime-py's code
+            if check not in PYTHON_ONLY or binding_of(runtime).has(Feature.BINDING_CHECKS)
         ]
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
@@ -171,7 +175,7 @@ def _judge(
         detail = "; ".join(answer["failures"][:1] or answer["notes"][:1])
     else:  # the check's child crashed, hung or raised outside the check: always a failure
         failed, repeat, detail = opts.repeat, opts.repeat, outcome.describe()
-    kind = kind_of(runtime)
+    kind = language_of(runtime)
     known = next((k for k in opts.known if k.check == check and str(mode) in k.modes
                   and kind in k.runtimes), None)  # fmt: skip
     crashed = not outcome.ok

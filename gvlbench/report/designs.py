@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from gvlbench.designs import GUARDS
 from gvlbench.report.guard_cost import GuardCost, GuardCostRow, guard_cost_rows
 from gvlbench.report.race import RaceRow, summarize
-from gvlbench.results import Results
+from gvlbench.results import Results, runtime_kind
 
 CALL = "wasmtime_func_call"
 
@@ -134,9 +134,21 @@ def _races(design: str, races: list[RaceRow]) -> tuple[list[str], list[str]]:
 def _workload(row: GuardCostRow, design: str, costs: list[GuardCostRow]) -> Workload:
     entries = row.entries or {}
     modelled = {runtime: _modelled(entries, design, costs, path)
-                for runtime, path in (("python", "raw"), ("ruby", "ruby-ffi"))}  # fmt: skip
+                for runtime, path in _model_paths(costs)}  # fmt: skip
     return Workload(row.scenario, row.unguarded_ns, row.guard(design) if design != "none" else None,
                     entries, {k: v for k, v in modelled.items() if v is not None})  # fmt: skip
+
+
+def _model_paths(costs: list[GuardCostRow]) -> list[tuple[str, str]]:
+    """(runtime, path) whose per-entry cost models a statement: the raw path for the
+    harness's Python (the C guard alone, as a native binding would pay it), and each other
+    runtime's own path (it has one: Ruby's ruby-ffi)."""
+    paths = {"python": "raw"}
+    for row in costs:
+        language = runtime_kind(row.runtime)
+        paths.setdefault(language, row.call_path)
+    return [(lang, path) for lang, path in paths.items()
+            if any(r.call_path == path for r in costs)]  # fmt: skip
 
 
 def _modelled(entries: dict[str, int], design: str, costs: list[GuardCostRow],

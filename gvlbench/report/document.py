@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gvlbench.bindings import lock_name
 from gvlbench.report.phases import caption, phases_rows
 from gvlbench.report.race import summarize
 from gvlbench.report.render import fmt_time
 from gvlbench.report.stats import progress_rows, speedup_rows
 from gvlbench.report.sweep import crossover, paths_in, sweep_rows
 from gvlbench.results import Results
-from gvlbench.results import runtime_kind as kind_of_label
+from gvlbench.results import runtime_kind as language_of_label
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ _COLORS = ("tab:red", "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:
 
 
 def _lock(interpreter: str) -> str:
-    return "GVL" if kind_of_label(interpreter) == "ruby" else "GIL"
+    return lock_name(language_of_label(interpreter))
 
 
 def _locks(interpreters: list[str]) -> str:

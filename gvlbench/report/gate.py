@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gvlbench.bindings import languages
 from gvlbench.config import read_toml, table, typed
 from gvlbench.errors import ConfigError
 from gvlbench.modes import Mode
@@ -22,7 +23,7 @@ from gvlbench.report import junit
 from gvlbench.report.race import summarize
 from gvlbench.report.stats import ProgressRow, progress_rows, speedup_rows
 from gvlbench.results import Results
-from gvlbench.results import runtime_kind as kind_of_label
+from gvlbench.results import runtime_kind as language_of_label
 
 T = TypeVar("T")
 
@@ -48,12 +49,17 @@ class GateConfig:
     race_guard_crashes_max: int = 0
     overlap_drop: float = 0.15
     progress_drop: float = 0.20
-    # Which interpreters' locks to gate: "python" (the GIL) and/or "ruby" (the GVL).
+    # Which interpreters' locks to gate, by language: python (the GIL), ruby (the GVL).
     runtimes: tuple[str, ...] = ("python",)
     # Ruby hands a sibling a whole thread quantum (~50 ms seen) at a callback of a held call
     # that outlasts 100 ms: mark's held progress is ~0.25 there by design, 0.42 seen
     # (docs/findings); a call that releases the GVL gives ~1.0.
     ruby_held_progress_max: float = 0.5
+
+    def held_progress_limit(self, language: str) -> float:
+        """The held-progress limit of a runtime's lock: `<language>_held_progress_max` where
+        the config has one (Ruby's quantum), else `held_progress_max`."""
+        return getattr(self, f"{language}_held_progress_max", self.held_progress_max)
 
 
 def load_config(path: Path) -> GateConfig:
@@ -71,7 +77,7 @@ def load_config(path: Path) -> GateConfig:
     return GateConfig(**values)
 
 
-_CHOICES = {"runtimes": ("python", "ruby"), "preset": ("fast", "default", "rigorous")}
+_CHOICES = {"runtimes": languages(), "preset": ("fast", "default", "rigorous")}
 
 
 def _config_value(path: Path, where: str, value: Any, default: Any) -> Any:
@@ -230,7 +236,7 @@ def _axis(interpreter: str) -> str:
     """A row's runtime, as benchmark names spell it: '/ruby=3.1.2', or '' for the default."""
     if not interpreter:
         return ""
-    name = kind_of_label(interpreter)
+    name = language_of_label(interpreter)
     return f"/{name}={interpreter.removeprefix(name)}"
 
 
@@ -243,11 +249,11 @@ def baseline_lookup(
     exact = {(label(r), *key(r)): r for r in rows}
     by_kind: dict[tuple[str, ...], list[T]] = {}
     for r in rows:
-        by_kind.setdefault((kind_of_label(label(r)), *key(r)), []).append(r)
+        by_kind.setdefault((language_of_label(label(r)), *key(r)), []).append(r)
 
     def find(row: T) -> T | None:
         hit = exact.get((label(row), *key(row)))
-        same = by_kind.get((kind_of_label(label(row)), *key(row)), [])
+        same = by_kind.get((language_of_label(label(row)), *key(row)), [])
         return hit if hit is not None else (same[0] if len(same) == 1 else None)
 
     return find
@@ -318,8 +324,9 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
             continue
         row, v = f"{p.scenario} progress/mode={p.mode}{_axis(p.interpreter)}", p.ratio_median
         if p.mode == Mode.HELD:
-            ruby = kind_of_label(p.interpreter) == "ruby"
-            limit = cfg.ruby_held_progress_max if ruby else cfg.held_progress_max
+            language = language_of_label(p.interpreter)
+            limit = cfg.held_progress_limit(language)
+            own = f"{language}_held_progress_max: its lock's own limit"
             rules.append(
                 _timed(
                     p,
@@ -328,7 +335,7 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
                     f"{v:.3f}",
                     f"<= {limit}",
                     "pass" if v <= limit else "fail",
-                    "Ruby: one thread quantum per long call" if ruby else "",
+                    own if limit != cfg.held_progress_max else "",
                 )
             )
             continue

@@ -34,6 +34,7 @@ class GuardCostRow:
     entry: str = "call"  # designs.ENTRIES, or "code": a user's statement, whole
     entries: dict[str, int] | None = None  # a statement's Store entries per run, by C name
     processes: int = 1  # the children whose batches were pooled
+    runtime: str = "python"  # the language whose worker measured it
 
     def guard(self, kind: str) -> GuardCost | None:
         return next((g for g in self.guards if g.guard == kind), None)
@@ -94,7 +95,8 @@ def guard_cost_rows(results: Results) -> list[GuardCostRow]:
         rows.append(GuardCostRow(g["scenario"], g["call_path"], g["mode"],
                                  statistics.median(unguarded), len(unguarded),
                                  tuple(costs), g.get("entry", "call"),
-                                 g.get("entries"), g["processes"]))  # fmt: skip
+                                 g.get("entries"), g["processes"],
+                                 g.get("runtime") or "python"))  # fmt: skip
     return sorted(rows, key=_order)
 
 

@@ -128,7 +128,7 @@ def test_the_native_guard_holds_in_ruby_and_prices_beside_the_ruby_guard(tmp_pat
 @needs_ruby
 def test_the_ruby_worker_answers_bad_tasks_as_data() -> None:
     """The protocol, spoken by the Ruby worker itself: an unknown kind is an error answer."""
-    from gvlbench.harness.interpreter import probe_ruby
+    from gvlbench.bindings.ruby_ffi import probe as probe_ruby
 
     ruby = probe_ruby()
     proc = subprocess.run(ruby.argv(), input=json.dumps({"protocol": 1, "kind": "sweep-point"}),
@@ -178,7 +178,7 @@ def test_verify_runs_every_check_in_ruby_and_each_can_fail(tmp_path: Path) -> No
 
 def _ruby_eval(code: str) -> subprocess.CompletedProcess[str]:
     """Run Ruby code with the worker (and so the binding) loaded, as the harness runs it."""
-    from gvlbench.harness.interpreter import probe_ruby
+    from gvlbench.bindings.ruby_ffi import probe as probe_ruby
 
     ruby = probe_ruby()
     return subprocess.run([ruby.executable, "-r", ruby.argv()[1], "-e", code],

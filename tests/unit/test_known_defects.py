@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from gvlbench.binding.invoke import Mode
+from gvlbench.bindings.ruby_ffi import RubyRuntime
 from gvlbench.errors import ConfigError
-from gvlbench.harness.interpreter import RubyRuntime
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.verify import KnownDefect, VerifyOptions, _judge, load_known
 

@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 
 from gvlbench.binding.embed import ExpectationError
+from gvlbench.bindings.ruby_ffi import RubyRuntime
 from gvlbench.errors import ResultsFileError
-from gvlbench.harness.interpreter import RubyRuntime
 from gvlbench.harness.loop import Job
 from gvlbench.harness.run import RunExperiment, RunOptions, Step, plan
 from gvlbench.harness.runner import ChildOutcome

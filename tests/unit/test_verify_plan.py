@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gvlbench.bindings.ruby_ffi import RubyRuntime
 from gvlbench.checklist import CHECKS, PYTHON_ONLY
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import RubyRuntime
 from gvlbench.harness.verify import VerifyExperiment, VerifyOptions
 
 RUBY = RubyRuntime("/usr/bin/ruby", "3.1.2", "1.15.5")

@@ -1,0 +1,76 @@
+"""Every door into Wasm gvlbench knows, by name: the one place that lists the bindings.
+
+A binding is one module here (base.py says what it declares). The planner, the tables and
+trace ask a binding what it can do; none of them names one. Adding a binding is one module,
+one line in `_MODULES`, and its tests and docs (docs/extending.md; a test keeps that list
+true). Importing this package, or any binding's declaration, loads no engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from gvlbench.bindings.base import Binding, Capabilities, Engine, Feature, Form, Watch
+from gvlbench.errors import OptionError
+
+__all__ = ["Binding", "Capabilities", "Engine", "Feature", "Form", "Watch", "all_bindings",
+           "for_form", "get"]  # fmt: skip
+
+# name -> module; in the order a runtime's bindings are tried for a form
+_MODULES = {
+    "wasmtime-py": "gvlbench.bindings.wasmtime_py",
+    "ruby-ffi": "gvlbench.bindings.ruby_ffi",
+}
+DEFAULT = "wasmtime-py"
+
+
+@cache
+def get(name: str) -> Binding:
+    """The binding called `name`; OptionError (one line) for a name no module declares."""
+    module = _MODULES.get(name)
+    if module is None:
+        raise OptionError(f"unknown binding {name!r} (known: {', '.join(_MODULES)})")
+    return importlib.import_module(module).BINDING
+
+
+def all_bindings() -> list[Binding]:
+    return [get(name) for name in _MODULES]
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_MODULES)
+
+
+def for_language(language: str) -> Binding:
+    """The binding whose worker speaks `language` (`--runtime NAME`)."""
+    for binding in all_bindings():
+        if binding.runtime == language:
+            return binding
+    raise OptionError(f"no binding runs under {language!r}")
+
+
+def for_form(runtime: str, form: Form, label: str = "") -> Binding:
+    """The binding a `runtime` ("python" or "ruby") runs a target of `form` with: the first
+    that can. OptionError naming the runtime when none of its bindings can."""
+    for binding in all_bindings():
+        if binding.runtime == runtime and binding.runs(form):
+            return binding
+    theirs = [b for b in all_bindings() if b.runtime == runtime]
+    if len(theirs) == 1:  # its one binding's own reason
+        raise OptionError(theirs[0].why_not(form) or "")
+    raise OptionError(f"{label or runtime} has no binding that runs a {form} target (its "
+                      f"bindings: {', '.join(b.name for b in theirs)})")  # fmt: skip
+
+
+def languages() -> tuple[str, ...]:
+    """The languages whose workers run bindings: python first."""
+    return tuple(dict.fromkeys(["python", *(b.runtime for b in all_bindings())]))
+
+
+def lock_name(language: str) -> str:
+    """The interpreter lock of a runtime's language, as tables name it (GIL, GVL)."""
+    for binding in all_bindings():
+        if binding.runtime == language:
+            return binding.lock
+    return "GIL"
