@@ -138,6 +138,7 @@ class Target:
     wasi: Wasi | None = None
     limits: Limits = field(default_factory=Limits)
     gc_stress: bool = False
+    form: str = "module"  # bindings.Form: module | component | plugin (its binding runs it)
 
     @property
     def is_command(self) -> bool:
@@ -162,6 +163,8 @@ class Target:
             doc["limits"] = self.limits.to_json()
         if self.gc_stress:
             doc["gc_stress"] = True
+        if self.form != "module":
+            doc["form"] = self.form
         return doc
 
     @classmethod
@@ -182,6 +185,7 @@ class Target:
             wasi=Wasi.from_json(wasi) if wasi is not None else None,
             limits=Limits.from_json(data.get("limits", {})),
             gc_stress=bool(data.get("gc_stress", False)),
+            form=str(data.get("form", "module")),
         )
 
 
@@ -195,15 +199,22 @@ class Code:
     stmt: str
     setup: tuple[str, ...] = ()
     per_thread_setup: tuple[str, ...] = ()
+    # the binding the code calls Wasm through, as the harness's probe found it (bindings/);
+    # "" before the probe: wasmtime-py's, as the code is run to find out
+    binding: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"stmt": self.stmt, "setup": list(self.setup),
-                "per_thread_setup": list(self.per_thread_setup)}  # fmt: skip
+        doc = {"stmt": self.stmt, "setup": list(self.setup),
+               "per_thread_setup": list(self.per_thread_setup)}  # fmt: skip
+        if self.binding:
+            doc["binding"] = self.binding
+        return doc
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Code:
         return cls(data["stmt"], tuple(data.get("setup", ())),
-                   tuple(data.get("per_thread_setup", ())))  # fmt: skip
+                   tuple(data.get("per_thread_setup", ())),
+                   str(data.get("binding", "")))  # fmt: skip
 
     @staticmethod
     def matches(data: Any) -> bool:

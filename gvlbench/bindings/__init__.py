@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import Any
 
-from gvlbench.bindings.base import Binding, Capabilities, Engine, Feature, Form, Watch
+from gvlbench.bindings.base import Binding, Capabilities, Driver, Engine, Feature, Form, Watch
 from gvlbench.errors import OptionError
 
 __all__ = ["Binding", "Capabilities", "Engine", "Feature", "Form", "Watch", "all_bindings",
@@ -61,6 +62,25 @@ def for_form(runtime: str, form: Form, label: str = "") -> Binding:
         raise OptionError(theirs[0].why_not(form) or "")
     raise OptionError(f"{label or runtime} has no binding that runs a {form} target (its "
                       f"bindings: {', '.join(b.name for b in theirs)})")  # fmt: skip
+
+
+def driver(binding: Binding) -> Driver:
+    """A binding's child-side half (`DRIVER` of its `driver` module): measuring children only,
+    since it loads the engine."""
+    if not binding.driver:
+        raise OptionError(f"the {binding.name} binding has no Python driver (its worker is "
+                          f"{binding.runtime})")  # fmt: skip
+    return importlib.import_module(binding.driver).DRIVER
+
+
+def driver_for(target: Any) -> Driver:
+    """The driver a Python worker calls `target` through: a code target's own binding (found
+    by the harness's probe; wasmtime-py when none was named), else the first Python binding
+    that runs the target's form."""
+    name = getattr(target, "binding", "")
+    if name:
+        return driver(get(name))
+    return driver(for_form("python", Form(getattr(target, "form", Form.MODULE))))
 
 
 def languages() -> tuple[str, ...]:

@@ -56,7 +56,7 @@ def target_of(scenario: Scenario, wasm_path: str) -> Target:
         wasm_path, s.export, s.args, s.imports, s.expect_result, s.expect_trap,
         expect_stdout=s.expect_stdout, expect_exit_code=s.expect_exit_code,
         expect_raises=s.expect_raises, unknown_imports=s.unknown_imports, wasi=s.wasi,
-        limits=s.limits, gc_stress=s.gc_stress,
+        limits=s.limits, gc_stress=s.gc_stress, form=str(s.form),
     )  # fmt: skip
 
 

@@ -89,18 +89,17 @@ def _preflight(task: BenchTask) -> None:
 
         target_of(task).reference()
         return
-    from gvlbench.binding.embed import make_embeddings
-    from gvlbench.binding.invoke import CallPath
+    from gvlbench.bindings import driver_for
 
-    (emb,) = make_embeddings(task.target, task.mode, CallPath(task.call_path), 1)
+    (emb,) = driver_for(task.target).instances(task.target, task.mode, task.call_path, 1, None)
     emb.checked_call()
 
 
 def pyperf_worker() -> None:
     """Entry point of the processes pyperf spawns: build the team, let pyperf time it."""
-    from gvlbench.binding.embed import make_embeddings
     from gvlbench.binding.invoke import CallPath
     from gvlbench.binding.measure import ThreadTeam
+    from gvlbench.bindings import driver_for
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task-file", required=True)
@@ -115,7 +114,7 @@ def pyperf_worker() -> None:
         _time_code(task, runner)
         return
     path = CallPath(task.call_path)
-    embs = make_embeddings(task.target, task.mode, path, task.threads)
+    embs = driver_for(task.target).instances(task.target, task.mode, path, task.threads, None)
     for emb in embs:
         emb.checked_call()  # outside the timing: first-call costs and the expectation
     # `gvlbench calls` prices the call itself: checked once above, then timed bare

@@ -32,12 +32,12 @@ class CodeTarget:
 
     def __init__(self, code: Code, mode: Mode, patches: tuple[str, ...] = ()):
         from gvlbench.binding import patches as binding_patches
-        from gvlbench.binding.invoke import use_stock_mode
+        from gvlbench.bindings import driver_for
 
         self._setup = [compile_part(s, "--setup") for s in code.setup]
         self._per_thread = [compile_part(s, "--per-thread-setup") for s in code.per_thread_setup]
         self._stmt = compile_stmt(code.stmt)
-        use_stock_mode(mode)
+        driver_for(code).use_mode(mode)
         binding_patches.apply(patches, mode)  # after: the native guard's call is per mode
         self._globals: dict[str, Any] = {"__name__": "__gvlbench__", "__builtins__": __builtins__}
         for part in self._setup:

@@ -39,20 +39,22 @@ def _peak_rss_kib() -> int:
 
 def _calls_in_process(target_json: dict[str, Any], mode: str, path: str, calls: int) -> int:
     """A pool worker's whole job: embed, call, report this process's peak RSS."""
-    from gvlbench.binding.embed import make_embeddings
-    from gvlbench.binding.invoke import CallPath, Mode
+    from gvlbench.bindings import driver_for
+    from gvlbench.modes import Mode
 
-    (emb,) = make_embeddings(Target.from_json(target_json), Mode(mode), CallPath(path), 1)
+    target = Target.from_json(target_json)
+    (emb,) = driver_for(target).instances(target, Mode(mode), path, 1, None)
     for _ in range(calls):
         emb.checked_call()
     return _peak_rss_kib()
 
 
 def _job_threads(task: PoolTask, counts: list[int]) -> list[int]:
-    from gvlbench.binding.embed import make_embeddings
-    from gvlbench.binding.invoke import CallPath
+    from gvlbench.bindings import driver_for
 
-    embs = make_embeddings(task.target, task.mode, CallPath(task.call_path), len(counts))
+    embs = driver_for(task.target).instances(
+        task.target, task.mode, task.call_path, len(counts), None
+    )
     errors: list[BaseException] = []
 
     def work(emb: Any, n: int) -> None:
@@ -86,7 +88,9 @@ def run_pool(task: PoolTask) -> dict[str, Any]:
     counts = shares(task.total_calls, task.threads)
     job = _job_threads if task.executor == "threads" else _job_processes
     if task.executor == "threads":
-        import gvlbench.binding.embed  # noqa: F401  (the interpreter's own imports are not the job)
+        from gvlbench.bindings import driver_for  # the engine's imports are not the job
+
+        driver_for(task.target)
     walls, children_peak = [], 0
     for _ in range(task.repeats):
         t0 = time.perf_counter()

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from gvlbench.binding.embed import MISROUTED, make_embeddings
+from gvlbench.binding.embed import MISROUTED
 from gvlbench.binding.hosts import HostContext
-from gvlbench.binding.invoke import CallPath
 from gvlbench.binding.measure import Sibling, measure_overlap, measure_progress
+from gvlbench.bindings import driver_for
 from gvlbench.protocol import ProgressTask
 
 
 def run_progress(task: ProgressTask) -> dict[str, Any]:
     if task.code is not None:
         return _code_progress(task)
-    target, mode, path = task.target, task.mode, CallPath(task.call_path)
+    target, mode, path = task.target, task.mode, task.call_path
+    driver = driver_for(target)
     sibling = Sibling()
     ctx = HostContext(counter=lambda: sibling.count)
-    (emb,) = make_embeddings(target, mode, path, 1, [ctx])
+    (emb,) = driver.instances(target, mode, path, 1, [ctx])
     emb.checked_call()  # warm: first-call costs stay out of the samples
     try:
         samples = measure_progress(emb.checked_call, ctx.marks, sibling, task.repeats)
@@ -42,7 +43,7 @@ def run_progress(task: ProgressTask) -> dict[str, Any]:
         ],
     }
     if task.overlap_threads > 1:  # the sibling is gone: only the calls compete now
-        embs = make_embeddings(target, mode, path, task.overlap_threads)
+        embs = driver.instances(target, mode, path, task.overlap_threads, None)
         for emb in embs:
             emb.checked_call()
         doc["overlap_threads"] = task.overlap_threads

@@ -54,20 +54,16 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
 
 
 def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
-    import wasmtime
+    from gvlbench.bindings import driver_for
 
-    from gvlbench.binding.embed import Embedding, load_module
-    from gvlbench.binding.invoke import CallPath
-
-    target, mode, path, n = task.target, task.mode, CallPath(task.call_path), task.threads
-    engine = wasmtime.Engine()
-    module = load_module(engine, target.wasm_path)
+    target, mode, path, n = task.target, task.mode, task.call_path, task.threads
+    driver = driver_for(target)
     if task.store == "shared":
-        emb = Embedding(engine, module, target, mode, path)
+        (emb,) = driver.instances(target, mode, path, 1, None)
         owners = [emb] * n
         calls = [emb.call] + [emb.new_call() for _ in range(n - 1)]
     else:
-        owners = [Embedding(engine, module, target, mode, path) for _ in range(n)]
+        owners = driver.instances(target, mode, path, n, None)
         calls = [e.call for e in owners]
     if task.guard and task.guard_kind in NATIVE:
         return _natively_guarded(owners, task, path)

@@ -42,12 +42,12 @@ def _teams(task: SpeedupTask) -> dict[tuple[Mode, int], ThreadTeam]:
                 team.run(1)  # per-thread setup runs in each thread, untimed
                 teams[mode, t] = team
         return teams
-    from gvlbench.binding.embed import make_embeddings
+    from gvlbench.bindings import driver_for
 
-    path = CallPath(task.call_path)
+    driver = driver_for(task.target)
     for mode in task.modes:
         for t in task.threads:
-            embs = make_embeddings(task.target, mode, path, t)  # type: ignore[arg-type]
+            embs = driver.instances(task.target, mode, task.call_path, t, None)
             for emb in embs:
                 emb.checked_call()  # outside the timing: first-call costs and the expectation
             teams[mode, t] = ThreadTeam([e.checked_call for e in embs])
@@ -55,12 +55,12 @@ def _teams(task: SpeedupTask) -> dict[tuple[Mode, int], ThreadTeam]:
 
 
 def _pointed(task: SpeedupTask, mode: Mode) -> None:
-    """wasmtime-py's binding is process-wide: the stock path and code targets point it at
-    the handle of the cell's mode before each batch (the lean path carries its own)."""
+    """A binding's handle may be process-wide (wasmtime-py's is): the stock path and code
+    targets point it at the cell's mode before each batch (the lean path carries its own)."""
     if task.code is not None or task.call_path == CallPath.STOCK:
-        from gvlbench.binding.invoke import use_stock_mode
+        from gvlbench.bindings import driver_for
 
-        use_stock_mode(mode)
+        driver_for(task.target).use_mode(mode)
 
 
 def _calibrate(task: SpeedupTask, timed: Callable[[Mode, int, int], float]) -> int:
