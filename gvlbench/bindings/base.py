@@ -207,7 +207,13 @@ class Instance(Protocol):
 
 class Driver(Protocol):
     """The child's half of a binding: how it points the process at a mode, compiles,
-    instantiates and calls. A binding's `driver` module exposes one as `DRIVER`."""
+    instantiates and calls. A binding's `driver` module exposes one as `DRIVER`. The harness
+    uses `validate` too, before any child runs, so that bad input is one line."""
+
+    def validate(self, target: Any) -> None:
+        """Compile the target's Wasm and check the export, its arguments and imports against
+        it; a UserError (WatError, WasmError, SignatureError) saying what is wrong."""
+        ...
 
     def use_mode(self, mode: Mode) -> None:
         """Make every call this process makes through the binding run in `mode` (a binding

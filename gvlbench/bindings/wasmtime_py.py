@@ -46,6 +46,11 @@ class Driver:
     """The child's half: wasmtime-py's process-wide binding pointed per mode, and one Store
     with the module instantiated per thread (binding/embed.py)."""
 
+    def validate(self, target: Any) -> None:
+        from gvlbench.binding.embed import engine_for, load_module, validate
+
+        validate(load_module(engine_for(target), target.wasm_path), target)
+
     def use_mode(self, mode: Mode) -> None:
         from gvlbench.binding.invoke import use_stock_mode
 

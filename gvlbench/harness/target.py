@@ -15,7 +15,7 @@ from importlib.metadata import version
 from typing import Any
 
 from gvlbench import __version__, wat
-from gvlbench.bindings import Feature
+from gvlbench.bindings import Feature, driver_for
 from gvlbench.errors import OptionError, WasmError, WatError
 from gvlbench.harness.interpreter import Runtime, binding_of, runtimes_metadata
 from gvlbench.protocol import Target
@@ -32,20 +32,18 @@ def gil_status() -> str:
 
 
 def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
-    """Compile and validate in the harness: bad input fails here, before any child runs."""
-    from gvlbench.binding.embed import engine_for, load_module, validate
-
+    """Compile and validate in the harness, through the binding that runs the scenario's
+    form: bad input fails here, before any child runs."""
     if scenario.wat_path is not None:
         compiled = wat.compile_wat(scenario.wat_path)
     else:
         compiled = wat.binary(scenario.source_path)
     target = target_of(scenario, str(compiled.wasm_path))
     try:
-        module = load_module(engine_for(target), target.wasm_path)
+        driver_for(target).validate(target)
     except WatError as exc:  # name the source, not the cache file
         kind = WatError if scenario.wat_path is not None else WasmError
         raise kind(f"{scenario.source_path}: {exc}") from None
-    validate(module, target)
     return target, compiled
 
 
