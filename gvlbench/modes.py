@@ -4,6 +4,10 @@
   ctypes.PyDLL). Other Python threads stop; Wasm on two threads never overlaps.
 - `released`: the lock is released around the call, as wasmtime-py ships (ctypes.cdll).
   Wasm overlaps; host callbacks take the lock back; Python between calls is serialised.
+- `as-shipped`: the lock is whatever the binding does, and gvlbench cannot change it: a
+  compiled extension that calls its own engine from inside (a PyO3 module that releases the
+  GIL around its calls, or does not). Whether it releases is *measured* (a sibling thread's
+  progress), never assumed; a binding with no handle to hold the lock has no `held` mode.
 - `free-threaded`: a CPython built with `--disable-gil`. There is no lock to hold or to
   release: Wasm *and* wasmtime-py's own Python code run on all threads at once. It is the
   only mode such an interpreter has, so `held` is never produced or judged there, and a
@@ -26,6 +30,7 @@ class Mode(enum.StrEnum):
 
     HELD = "held"
     RELEASED = "released"
+    AS_SHIPPED = "as-shipped"
     FREE_THREADED = "free-threaded"
 
     @property
@@ -46,9 +51,8 @@ class Mode(enum.StrEnum):
     @property
     def lock(self) -> str:
         """The lock state in words, for tables and notes."""
-        return {"held": "GIL held", "released": "GIL released", "free-threaded": "no GIL"}[
-            self.value
-        ]
+        return {"held": "GIL held", "released": "GIL released", "free-threaded": "no GIL",
+                "as-shipped": "the lock as the binding leaves it"}[self.value]  # fmt: skip
 
 
 # What `--mode both` means on an interpreter with a GIL, in table order

@@ -49,6 +49,9 @@ class Results:
     trace: list[dict[str, Any]] = field(default_factory=list)
     # race --designs: each guard design's verdict on each legal use (move, reentry)
     legal_uses: list[dict[str, Any]] = field(default_factory=list)
+    # rows a command would show that its binding cannot give (held through a compiled
+    # extension, a patch on an engine gvlbench cannot reach), each with the binding's reason
+    not_applicable: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Results) -> None:
         """Add every row of `other` (benchmarks, failures and each gvlbench section): what
@@ -88,6 +91,7 @@ class Results:
                 "speedup": self.speedup,
                 "trace": self.trace,
                 "legal_uses": self.legal_uses,
+                "not_applicable": self.not_applicable,
             },
         }
 
@@ -139,6 +143,8 @@ _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
     "speedup": {"scenario": (str,), "call_path": (str,), "loops": (int,), "cells": (dict,)},
     "legal_uses": {"design": (str,), "use": (str,), "outcome": (str,), "detail": (str,)},
     "trace": {"kind": (str,)},  # each kind's keys: docs/results.md
+    "not_applicable": {"scenario": (str,), "what": (str,), "binding": (str,),
+                       "reason": (str,)},
 }  # fmt: skip
 _SAMPLE = {"ratio": _NUM, "call_s": _NUM}
 # Lists of numbers by section (a progress sample's own `call_s` is one number, so not here)

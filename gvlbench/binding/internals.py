@@ -20,6 +20,7 @@ import ctypes
 import os
 import re
 import threading
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -68,6 +69,21 @@ def set_func_call(fn: Any) -> None:
     """Point wasmtime-py's module-level binding of wasmtime_func_call at `fn` (process-wide:
     every Func.__call__ of every package in this process goes through it)."""
     _bindings._wasmtime_func_call = fn
+
+
+def count_func_calls() -> Callable[[], int]:
+    """Count the calls made through wasmtime-py's binding of wasmtime_func_call from now on
+    (the code probe's question: does this statement call wasmtime-py?): the binding wrapped
+    once in a counting function; a reader of the count. Until the next `set_func_call`."""
+    inner = _bindings._wasmtime_func_call
+    count = [0]
+
+    def counted(*args: Any) -> Any:
+        count[0] += 1
+        return inner(*args)
+
+    _bindings._wasmtime_func_call = counted
+    return lambda: count[0]
 
 
 def bindings_module() -> Any:

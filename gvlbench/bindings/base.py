@@ -23,6 +23,7 @@ binding's declaration loads no engine.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -131,6 +132,15 @@ class Binding:
     # the lock state its Store accessors (memory, globals, fuel) run in as the binding makes
     # them: wasmtime-py's ctypes.cdll releases; ruby-ffi keeps the GVL for a short function
     accessor_mode: ClassVar[Mode] = Mode.RELEASED
+    # How the code probe tells that a statement used this binding: the names of the foreign
+    # functions its calls into Wasm go through (seen as the profiler's c_call events), and a
+    # pattern matching the shared objects it loads (an engine found in a library no binding
+    # claims is a compiled extension's own: the native binding)
+    entry_symbols: ClassVar[tuple[str, ...]] = ()
+    libraries: ClassVar[str] = ""
+    # whether it calls the wasmtime-py the harness has (its version is the file's
+    # wasmtime_version); a binding with an engine of its own names that one instead
+    runs_wasmtime_py: ClassVar[bool] = False
     watched: ClassVar[tuple[Watch, ...]] = ()
 
     # -- what the planner asks -----------------------------------------------------------
@@ -166,8 +176,20 @@ class Binding:
             raise OptionError(f"{option}: {reason}")
 
     def modes(self, requested: Sequence[Mode]) -> tuple[Mode, ...]:
-        """The requested modes this binding can run in, in the order asked."""
-        return tuple(m for m in requested if m in self.capabilities.modes)
+        """The requested modes this binding can run in, in the order asked. A binding whose
+        lock gvlbench cannot set runs `as-shipped` where `released` was asked (released is
+        what the user wanted to see: whether calls let other threads run)."""
+        out: list[Mode] = []
+        for mode in requested:
+            if mode not in self.capabilities.modes and mode is Mode.RELEASED:
+                mode = Mode.AS_SHIPPED
+            if mode in self.capabilities.modes and mode not in out:
+                out.append(mode)
+        return tuple(out)
+
+    def claims(self, path: str) -> bool:
+        """Whether the shared object at `path` is one this binding loads."""
+        return bool(self.libraries) and re.search(self.libraries, path) is not None
 
     def how(self, mode: Mode) -> str:
         """How the binding runs in `mode`, in words (a table's footnote)."""
@@ -218,6 +240,12 @@ class Driver(Protocol):
     def use_mode(self, mode: Mode) -> None:
         """Make every call this process makes through the binding run in `mode` (a binding
         whose calls go through a process-wide handle, as wasmtime-py's do)."""
+        ...
+
+    def count_calls(self) -> Callable[[], int] | None:
+        """Count this process's calls into Wasm through the binding from now on (the code
+        probe's question: did the statement use it?); a reader of the count, or None when
+        the binding's package is not loaded here (so it cannot have been used)."""
         ...
 
     def instances(

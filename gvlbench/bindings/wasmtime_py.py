@@ -10,7 +10,8 @@ gvlbench feature was written for this binding first, so it lacks none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gvlbench.bindings.base import Binding, Capabilities, Feature, Form, Instance, Watch
@@ -35,6 +36,9 @@ class WasmtimePy(Binding):
     summary = "wasmtime-py's core API (Store, Module, Instance, Func) over ctypes"
     capabilities = CAPABILITIES
     driver = __name__
+    entry_symbols = ("wasmtime_func_call",)
+    runs_wasmtime_py = True
+    libraries = r"/wasmtime/[^/]+/_?libwasmtime\.(so|dylib|dll)$"
     watched = (Watch("wasmtime:Store", ("*",), "a wasmtime-py Store, through every entry "
                      "point that takes it"),)  # fmt: skip
 
@@ -55,6 +59,13 @@ class Driver:
         from gvlbench.binding.invoke import use_stock_mode
 
         use_stock_mode(mode)
+
+    def count_calls(self) -> Callable[[], int] | None:
+        if "wasmtime" not in sys.modules:
+            return None
+        from gvlbench.binding import internals
+
+        return internals.count_func_calls()
 
     def instances(
         self, target: Any, mode: Mode, call_path: str, n: int, contexts: Sequence[Any] | None

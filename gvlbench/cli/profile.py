@@ -23,8 +23,8 @@ from gvlbench.cli.common import (
 )
 from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness.profile import ProfileExperiment, ProfileOptions
+from gvlbench.report import not_applicable, render
 from gvlbench.report import profile as report
-from gvlbench.report import render
 
 
 @click.command()
@@ -72,8 +72,14 @@ def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str
     if output == "-":
         print_json({**res.to_json(), "summary": [report.to_json(s) for s in summaries]})
     else:
+        line = not_applicable.binding_line(res.metadata)
+        if line:
+            out.print(line, soft_wrap=True, highlight=False)
         for summary in summaries:
             out.print(report.table(summary))
+        skipped = not_applicable.table(res)
+        if skipped is not None:
+            out.print(skipped)
         for line in render.failure_lines(res.failures):
             err.print(line, soft_wrap=True, markup=True, highlight=False)
     if res.failures:

@@ -34,7 +34,7 @@ from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
-from gvlbench.report import render, stats, trace_tables
+from gvlbench.report import not_applicable, render, stats, trace_tables
 from gvlbench.report.designs import design_rows
 from gvlbench.report.designs_table import designs_table, workload_lines
 from gvlbench.report.guard_cost import guard_cost_rows
@@ -257,6 +257,9 @@ def show_results(res: results.Results) -> None:
     """Every table the results hold: speedup, phases, progress, race, guard cost, then
     failures."""
     cpus = int(res.metadata.get("usable_cpus") or cpu_count())
+    line = not_applicable.binding_line(res.metadata)
+    if line:
+        out.print(line, soft_wrap=True, highlight=False)
     if res.command in ("calls", "sweep"):
         show_costs(res)
         return
@@ -271,7 +274,7 @@ def show_results(res: results.Results) -> None:
         out.print(render.guard_cost_table(cost_rows))
     if res.benchmarks or not (res.race or cost_rows or res.pool or res.profile):
         speedups = stats.speedup_rows(res)
-        out.print(render.speedup_table(speedups, cpus))
+        out.print(render.speedup_table(speedups, cpus, res.metadata.get("store", "")))
         patch_costs = stats.patch_cost_rows(speedups)
         if patch_costs:
             out.print(render.patch_cost_table(patch_costs))
@@ -291,5 +294,8 @@ def show_results(res: results.Results) -> None:
         out.print(render.progress_table(rows))
     for line in render.misrouted_lines(rows):
         out.print(line, soft_wrap=True, highlight=False)
+    skipped = not_applicable.table(res)
+    if skipped is not None:
+        out.print(skipped)
     for line in render.failure_lines(res.failures):
         out.print(line, soft_wrap=True, markup=True, highlight=False)

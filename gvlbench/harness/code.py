@@ -10,10 +10,11 @@ the command will measure, with its patches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
-from gvlbench import pycode
-from gvlbench.bindings import Form
+from gvlbench import bindings, pycode
+from gvlbench.bindings import Binding, Engine, Form
 from gvlbench.errors import CodeError
 from gvlbench.harness.interpreter import Runtime, binding_of, check_patches, modes_under
 from gvlbench.harness.loop import ChildExecutor, Job
@@ -32,12 +33,59 @@ def check(code: Code, patches: tuple[str, ...], runtimes: tuple[Runtime, ...]) -
     pycode.check(code)
 
 
+@dataclass(frozen=True)
+class Probed:
+    """What the probe found: the code, now naming the binding it calls Wasm through; that
+    binding; the engine it runs (from the library that carries it); every engine loaded."""
+
+    code: Code
+    binding: Binding
+    engine: Engine | None
+    engines: tuple[Engine, ...]
+    answer: dict[str, Any]
+
+    def metadata(self) -> dict[str, Any]:
+        """The binding and engine keys of a results file: the engine the code really ran,
+        not the harness's wasmtime-py (a compiled extension runs its own build)."""
+        md: dict[str, Any] = {"binding": self.binding.name}
+        if self.engine is not None:
+            md.update(engine=self.engine.name, engine_version=self.engine.version or "unknown",
+                      engine_library=self.engine.library)  # fmt: skip
+        owned = [b for b in bindings.all_bindings() if b.libraries]
+        others = [e.label for e in self.engines
+                  if e != self.engine and not any(b.claims(e.library) for b in owned)]  # fmt: skip
+        if others:
+            md["other_engines"] = ", ".join(others)
+        return md
+
+
+def choose_binding(answer: dict[str, Any]) -> tuple[Binding, Engine | None, tuple[Engine, ...]]:
+    """The binding a probed statement used: the first (in the registry's order) whose calls it
+    made; else, when a loaded library that no binding claims carries an engine, the `native`
+    binding with that engine; else wasmtime-py's (code that makes no Wasm call at all)."""
+    found = tuple(Engine(h["engine"], h.get("version"), h["path"], h.get("evidence", ""))
+                  for h in answer.get("engines", []))  # fmt: skip
+    calls = answer.get("binding_calls", {})
+    for binding in bindings.all_bindings():
+        if calls.get(binding.name):
+            return binding, _claimed(binding, found), found
+    unclaimed = [e for e in found if not any(b.claims(e.library) for b in bindings.all_bindings())]
+    if unclaimed:
+        return bindings.get("native"), unclaimed[0], found
+    default = bindings.get(bindings.DEFAULT)
+    return default, _claimed(default, found), found
+
+
+def _claimed(binding: Binding, found: tuple[Engine, ...]) -> Engine | None:
+    return next((e for e in found if binding.claims(e.library)), None)
+
+
 def probe(
     code: Code,
     patches: tuple[str, ...] = (),
     runtime: Runtime | None = None,
     timeout_s: float = PROBE_TIMEOUT_S,
-) -> dict[str, Any]:
+) -> Probed:
     """Run the probe child, bounded by the command's --timeout as every child is; CodeError
     (one line) for what it found wrong with the code.
 
@@ -53,7 +101,8 @@ def probe(
         Job("probing the code", task, runtime, min(timeout_s, PROBE_TIMEOUT_S))
     )
     if outcome.ok and outcome.answer:
-        return outcome.answer
+        binding, engine, found = choose_binding(outcome.answer)
+        return Probed(replace(code, binding=binding.name), binding, engine, found, outcome.answer)
     if outcome.status == "raised" and outcome.answer:
         error = outcome.answer.get("error", {})
         if error.get("type") == "CodeError":
@@ -62,7 +111,11 @@ def probe(
 
 
 def metadata(
-    code: Code, name: str, patches: tuple[str, ...], runtimes: tuple[Runtime, ...] = ()
+    code: Code,
+    name: str,
+    patches: tuple[str, ...],
+    runtimes: tuple[Runtime, ...] = (),
+    probed: Probed | None = None,
 ) -> dict[str, Any]:
     """What every row of a code target's document shares (common_metadata's twin). pyperf
     takes only one-line strings and numbers as metadata: parts are joined with " ; " and
@@ -70,7 +123,7 @@ def metadata(
     optional = (("setup", _one_line(code.setup)),
                 ("per_thread_setup", _one_line(code.per_thread_setup)),
                 ("patches", "+".join(patches)))  # fmt: skip
-    return base_metadata(
+    md = base_metadata(
         runtimes,
         scenario=name,
         target="code",
@@ -79,6 +132,11 @@ def metadata(
         store="as the code makes them",
         call_path="stock",
     )
+    if probed is not None:
+        md.update(probed.metadata())
+        if not probed.binding.runs_wasmtime_py:
+            md.pop("wasmtime_version", None)  # not the engine this code ran
+    return md
 
 
 def _one_line(parts: tuple[str, ...]) -> str:

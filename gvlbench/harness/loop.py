@@ -68,7 +68,9 @@ class Experiment(Protocol):
         ...
 
     # Optional: `followups(job, outcome) -> Sequence[Job]`, jobs to run next because of how
-    # this one ended (run splits a failed paired child into one child per mode).
+    # this one ended (run splits a failed paired child into one child per mode); and
+    # `not_applicable() -> list[dict]`, the rows its bindings cannot give, with their reasons
+    # (results' `not_applicable` section: shown as N/A, never measured).
 
 
 class Progress(Protocol):
@@ -116,6 +118,9 @@ def execute(
         results = new_results(experiment)
     else:
         results.metadata = {**experiment.metadata(), **results.metadata}
+    results.not_applicable.extend(getattr(experiment, "not_applicable", _no_rows)())
+    if output is not None and results.not_applicable:
+        write_results(output, results)
     queue = deque(jobs)
     while queue:
         job = queue.popleft()
@@ -134,3 +139,7 @@ def execute(
 
 def _none(job: Job, outcome: ChildOutcome) -> Sequence[Job]:
     return ()
+
+
+def _no_rows() -> list[dict[str, Any]]:
+    return []

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import Runtime, modes_under
@@ -45,26 +46,40 @@ class ProfileExperiment:
         self.opts = opts
 
     @cached_property
-    def _probed(self) -> dict[str, Any]:
+    def _probed(self) -> code_target.Probed:
         o = self.opts
         return code_target.probe(o.code, o.patches, o.runtime, o.timeout_s)
 
     def metadata(self) -> dict[str, Any]:
         o = self.opts
         runtimes = (o.runtime,) if o.runtime else ()
-        return code_target.metadata(o.code, o.name, o.patches, runtimes)
+        return code_target.metadata(o.code, o.name, o.patches, runtimes, self._probed)
+
+    def _patch_sets(self) -> tuple[tuple[str, ...], ...]:
+        o, binding = self.opts, self._probed.binding
+        return ((), o.patches) if o.patches and binding.has(Feature.PATCHES) else ((),)
+
+    def not_applicable(self) -> list[dict[str, Any]]:
+        """Modes and patches the statement's binding cannot run, with its reasons."""
+        o, binding = self.opts, self._probed.binding
+        key = {"scenario": o.name, "command": "profile", "binding": binding.name,
+               "interpreter": o.runtime.label if o.runtime else ""}  # fmt: skip
+        rows = [{**key, "what": f"mode {m}", "reason": binding.why_not(m) or ""}
+                for m in modes_under(o.modes, o.runtime) if not binding.modes((m,))]  # fmt: skip
+        if o.patches and not binding.has(Feature.PATCHES):
+            rows.append({**key, "what": f"patch {'+'.join(o.patches)}",
+                         "reason": binding.why_not(Feature.PATCHES) or ""})  # fmt: skip
+        return rows
 
     def plan(self) -> list[Job]:
-        o = self.opts
-        self._probed  # noqa: B018  (bad code fails here, before any measuring child)
-        patch_sets: tuple[tuple[str, ...], ...] = ((), o.patches) if o.patches else ((),)
+        o, probed = self.opts, self._probed  # bad code fails here, before any measuring child
         return [
             Job(f"profiling {o.name}, {mode}" + (f", {'+'.join(p)}" if p else ""),
-                ProfileTask(target=o.code, mode=mode, call_path="stock", patches=p,
+                ProfileTask(target=probed.code, mode=mode, call_path="stock", patches=p,
                             budget_s=o.budget_s, rounds=o.rounds),
                 o.runtime, o.timeout_s, (mode, p))
-            for mode in modes_under(o.modes, o.runtime)
-            for p in patch_sets
+            for mode in probed.binding.modes(modes_under(o.modes, o.runtime))
+            for p in self._patch_sets()
         ]  # fmt: skip
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
@@ -74,7 +89,7 @@ class ProfileExperiment:
             results.add_failure({**key, "kind": "profile", "threads": 1}, outcome.to_json())
             return f"{job.label}: {outcome.describe()}"
         answer = outcome.answer
-        keep = ("runs", "plain_s", "hooked_s", "setup", "first", "steady")
+        keep = ("runs", "plain_s", "hooked_s", "setup", "first", "steady", "progress")
         results.profile.append({**key, **{k: answer[k] for k in keep},
                                 "phases": answer["steady"]["phase_s"]})  # fmt: skip
         return None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import native, wat
-from gvlbench.bindings import Feature
+from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.designs import ENTRY_RACES, NATIVE
 from gvlbench.errors import OptionError, UnavailableError
 from gvlbench.harness import code as code_target
@@ -140,21 +140,55 @@ class RaceExperiment:
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
-        """The scenario compiled and validated, or the code probed: bad input fails here."""
+        """The scenario compiled and validated, or the code probed (which names the binding
+        it calls Wasm through): bad input fails here."""
         o = self.opts
         if o.code is not None:
-            runtime = o.runtimes[0] if o.runtimes else None
-            code_target.probe(o.code, o.configs[0].patches, runtime,
-                              o.timeout_s or code_target.PROBE_TIMEOUT_S)  # fmt: skip
-            return o.code, None
+            return self.probed.code, None  # type: ignore[union-attr]
         assert o.scenario is not None
         return prepare_target(o.scenario)
+
+    @cached_property
+    def probed(self) -> code_target.Probed | None:
+        o = self.opts
+        if o.code is None:
+            return None
+        runtime = o.runtimes[0] if o.runtimes else None
+        return code_target.probe(o.code, o.configs[0].patches, runtime,
+                                 o.timeout_s or code_target.PROBE_TIMEOUT_S)  # fmt: skip
+
+    def binding(self, runtime: Runtime | None) -> Binding:
+        """The binding `runtime`'s trials call through: the probed one for code."""
+        if self.probed is not None and self.probed.binding.runtime == language_of(runtime):
+            return self.probed.binding
+        form = Form.CODE if self.opts.code is not None else self.opts.scenario.form  # type: ignore[union-attr]
+        return binding_of(runtime, form)
+
+    def configs(self, runtime: Runtime | None) -> list[RaceConfig]:
+        """The configurations `runtime` races: those its binding can run (not_applicable()
+        lists the others, with why)."""
+        binding = self.binding(runtime)
+        return [replace(c, mode=binding.modes((c.mode,))[0])
+                for c in configs_under(self.opts.configs, runtime)
+                if not _why_not(binding, c)]  # fmt: skip
+
+    def not_applicable(self) -> list[dict[str, Any]]:
+        rows = []
+        for rt in self.opts.runtimes or (None,):
+            binding = self.binding(rt)
+            for config in configs_under(self.opts.configs, rt):
+                reason = _why_not(binding, config)
+                if reason:
+                    rows.append({"scenario": self.opts.subject, "command": "race",
+                                 "binding": binding.name, "interpreter": rt.label if rt else "",
+                                 "what": config.label(), "reason": reason})  # fmt: skip
+        return rows
 
     def metadata(self) -> dict[str, Any]:
         o = self.opts
         if o.code is not None:
             patches = tuple(dict.fromkeys(p for c in o.configs for p in c.patches))
-            return code_target.metadata(o.code, o.name, patches, o.runtimes)
+            return code_target.metadata(o.code, o.name, patches, o.runtimes, self.probed)
         assert o.scenario is not None
         compiled = self._prepared[1]
         assert compiled is not None
@@ -197,7 +231,7 @@ class RaceExperiment:
                 (config, i),
             )
             for runtime in runtimes
-            for config in configs_under(o.configs, runtime)
+            for config in self.configs(runtime)
             for i in range(o.trials)
         ]
 
@@ -213,6 +247,19 @@ class RaceExperiment:
                               intruder_ops=max(record["calls"] - owner_ops, 0))  # fmt: skip
         results.race.append(record)
         return None
+
+
+def _why_not(binding: Binding, config: RaceConfig) -> str | None:
+    """Why `binding` cannot race `config` (its mode, its guard, its patches), or None."""
+    if not binding.modes((config.mode,)):
+        return binding.why_not(config.mode)
+    if config.guard:
+        feature = Feature.NATIVE_GUARD if config.guard_kind in NATIVE else Feature.GUARD
+        if binding.why_not(feature):
+            return binding.why_not(feature)
+    if config.patches:
+        return binding.why_not(Feature.PATCHES)
+    return None
 
 
 def configs_under(configs: tuple[RaceConfig, ...], runtime: Runtime | None) -> list[RaceConfig]:

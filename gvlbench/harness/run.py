@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from gvlbench import wat
-from gvlbench.bindings import Feature, Form
+from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import (
@@ -160,12 +160,54 @@ def thread_sweep(max_threads: int) -> list[int]:
     return [*counts, max_threads]
 
 
-def plan(opts: RunOptions) -> list[Step]:
+def binding_under(opts: RunOptions, runtime: Runtime | None, code_binding: Binding | None
+                  ) -> Binding:  # fmt: skip
+    """The binding `runtime`'s children call the target through: for code, the one the probe
+    found (a Python runtime's), else the runtime's binding for the scenario's form."""
+    if opts.code is not None:
+        found = binding_of(runtime, Form.CODE)
+        return code_binding if code_binding and code_binding.runtime == found.runtime else found
+    assert opts.scenario is not None
+    return binding_of(runtime, opts.scenario.form)
+
+
+def modes_of(opts: RunOptions, runtime: Runtime | None, binding: Binding) -> tuple[Mode, ...]:
+    """The modes measured under `runtime`: those asked for that it has, as its binding can
+    run them (a binding that cannot set the lock runs as-shipped)."""
+    return binding.modes(modes_under(opts.modes, runtime))
+
+
+def not_applicable(opts: RunOptions, code_binding: Binding | None = None) -> list[dict[str, Any]]:
+    """The rows `run` would show that a runtime's binding cannot give (held where it has no
+    handle on the lock, patches it takes none of), each with the binding's reason: shown as
+    N/A, never measured as something else."""
+    rows = []
+    for rt in opts.runtimes or (None,):
+        binding = binding_under(opts, rt, code_binding)
+        key = {"scenario": opts.subject, "command": "run", "binding": binding.name,
+               "interpreter": rt.label if rt else ""}  # fmt: skip
+        for mode in modes_under(opts.modes, rt):
+            if not binding.modes((mode,)):
+                rows.append({**key, "what": f"mode {mode}", "reason": binding.why_not(mode)})
+        if opts.patches and not binding.has(Feature.PATCHES):
+            rows.append({**key, "what": f"patch {'+'.join(opts.patches)}",
+                         "reason": binding.why_not(Feature.PATCHES)})  # fmt: skip
+    return rows
+
+
+def plan(opts: RunOptions, code_binding: Binding | None = None) -> list[Step]:
     """Modes (and interpreters) interleaved at each thread count, so slow drift of a noisy
-    box hits them all alike."""
+    box hits them all alike. Each runtime's binding says which modes, patches and parts it
+    can do (not_applicable() lists the rest)."""
     name = opts.subject
     runtimes: tuple[Runtime | None, ...] = opts.runtimes or (None,)
-    patch_sets: tuple[tuple[str, ...], ...] = ((), opts.patches) if opts.patches else ((),)
+    bound = {id(rt): binding_under(opts, rt, code_binding) for rt in runtimes}
+    modes = {id(rt): modes_of(opts, rt, bound[id(rt)]) for rt in runtimes}
+
+    def patch_sets(rt: Runtime | None) -> tuple[tuple[str, ...], ...]:
+        can = opts.patches and bound[id(rt)].has(Feature.PATCHES)
+        return ((), opts.patches) if can else ((),)
+
     if opts.pool:  # one job per fresh child, the executors alternating (ABBA) repeat by repeat
         return [
             Step(name, "pool", Mode.RELEASED, t, runtime=rt, executor=e)
@@ -174,36 +216,35 @@ def plan(opts: RunOptions) -> list[Step]:
             for i in range(opts.pool_repeats)
             for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
         ]
-    form = Form.CODE if opts.code is not None else Form.MODULE
-    paired = [rt for rt in runtimes if binding_of(rt, form).has(Feature.SPEEDUP)]
+    paired = [rt for rt in runtimes if bound[id(rt)].has(Feature.SPEEDUP)]
     steps = [  # every cell of a runtime in one paired child (worker/speedup.py)
-        Step(name, "speedup", modes_under(opts.modes, rt)[0], opts.max_threads, runtime=rt,
-             patches=p, modes=modes_under(opts.modes, rt))
+        Step(name, "speedup", modes[id(rt)][0], opts.max_threads, runtime=rt,
+             patches=p, modes=modes[id(rt)])
         for rt in paired
-        for p in patch_sets
+        for p in patch_sets(rt)
     ]  # fmt: skip
     steps += [  # a worker that cannot pair (Ruby's): one pyperf-style benchmark per cell
         Step(name, "bench", m, t, runtime=rt, patches=p)
         for t in thread_sweep(opts.max_threads)
         for rt in runtimes
         if rt not in paired
-        for m in modes_under(opts.modes, rt)
-        for p in patch_sets
+        for m in modes[id(rt)]
+        for p in patch_sets(rt)
     ]
     if opts.progress_repeats:
         steps += [
             Step(name, "progress", m, 1, runtime=rt, patches=p)
             for rt in runtimes
-            for m in modes_under(opts.modes, rt)
-            for p in patch_sets
+            for m in modes[id(rt)]
+            for p in patch_sets(rt)
         ]
     if opts.phases and opts.code is None:  # a code target's phases: `gvlbench profile`
         steps += [
             Step(name, "phases", m, t, runtime=rt)
             for t in thread_sweep(opts.max_threads)
             for rt in runtimes
-            if binding_of(rt, form).has(Feature.PHASES)
-            for m in modes_under(opts.modes, rt)
+            if bound[id(rt)].has(Feature.PHASES)
+            for m in modes[id(rt)]
         ]
     return steps
 
@@ -219,15 +260,28 @@ class RunExperiment:
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
-        """The scenario compiled and validated, or the code probed: bad input fails here."""
+        """The scenario compiled and validated, or the code probed (which names the binding
+        it calls Wasm through): bad input fails here."""
         o = self.opts
         if o.code is not None:
-            runtime = o.runtimes[0] if o.runtimes else None
-            code_target.probe(o.code, o.patches, runtime,
-                              o.timeout_s)  # fmt: skip
-            return o.code, None
+            return self.probed.code, None  # type: ignore[union-attr]
         assert o.scenario is not None
         return prepare_target(o.scenario)
+
+    @cached_property
+    def probed(self) -> code_target.Probed | None:
+        o = self.opts
+        if o.code is None:
+            return None
+        runtime = o.runtimes[0] if o.runtimes else None
+        return code_target.probe(o.code, o.patches, runtime, o.timeout_s)
+
+    @property
+    def code_binding(self) -> Binding | None:
+        return self.probed.binding if self.probed else None
+
+    def not_applicable(self) -> list[dict[str, Any]]:
+        return not_applicable(self.opts, self.code_binding)
 
     @property
     def compiled(self) -> wat.Compiled | None:
@@ -236,13 +290,14 @@ class RunExperiment:
     def metadata(self) -> dict[str, Any]:
         o = self.opts
         if o.code is not None:
-            return code_target.metadata(o.code, o.name, o.patches, o.runtimes)
+            return code_target.metadata(o.code, o.name, o.patches, o.runtimes, self.probed)
         assert o.scenario is not None and self.compiled is not None
         md = common_metadata(o.scenario, self.compiled, str(o.call_path), o.runtimes)
         return {**md, "patches": "+".join(o.patches)} if o.patches else md
 
     def plan(self) -> list[Job]:
-        steps = plan(self.opts) if self._steps is None else self._steps
+        self._prepared  # noqa: B018  (bad input fails before anything is planned)
+        steps = plan(self.opts, self.code_binding) if self._steps is None else self._steps
         return [
             Job(f"measuring {s.label()}", self._task(s), s.runtime, self.opts.timeout_s, s)
             for s in steps

@@ -91,7 +91,8 @@ def load_known(path: Path) -> tuple[KnownDefect, ...]:
         where = f"defect[{i}]"
         if not isinstance(d, dict) or d.get("check") not in CHECKS or not d.get("summary"):
             raise ConfigError(f"{path}: {where} needs a known 'check' and a 'summary'")
-        modes = _names(path, f"{where}.modes", d.get("modes", [m.value for m in Mode]), Mode)
+        every = [m.value for m in Mode if m is not Mode.AS_SHIPPED]
+        modes = _names(path, f"{where}.modes", d.get("modes", every), Mode)
         runtimes = _names(path, f"{where}.runtimes", d.get("runtimes", ["python"]),
                           runtime_names())  # fmt: skip
         summary = typed(path, f"{where}.summary", d["summary"], str, ConfigError)

@@ -72,7 +72,15 @@ def _axis_cells(row: Any, axes: list[str]) -> list[str]:
     return [cells[a]() for a in axes]
 
 
-def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
+def _stores(store: str) -> str:
+    """Whose Stores the threads use, as the results' metadata says: each its own (a
+    scenario's), or as the user's code makes them (not known to gvlbench)."""
+    if store in ("", "per-thread"):
+        return "each owns its Store"
+    return f"Stores: {store}"
+
+
+def speedup_table(rows: list[SpeedupRow], cpus: int, store: str = "") -> Table:
     scenarios = {r.scenario for r in rows}
     failed = any(r.status != "ok" for r in rows)
     axes = _axes(rows)
@@ -109,7 +117,7 @@ def speedup_table(rows: list[SpeedupRow], cpus: int) -> Table:
         ] + ([_status(r.status)] if failed else [])
         table.add_row(*([escape(r.scenario)] if len(scenarios) > 1 else []), *cells)
     table.caption = (
-        f"wall: median time for every thread to make one call (each owns its Store); "
+        f"wall: median time for every thread to make one call ({_stores(store)}); "
         f"rounds time every cell in turn; speedup: throughput vs 1 thread, same mode, the "
         f"median of the per-round ratios with its 95% interval; effic.: speedup / "
         f"min(threads, {cpus} cores); best: the ratio of each cell's fastest round"

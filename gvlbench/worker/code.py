@@ -87,8 +87,13 @@ def target_of(task: CallTask) -> CodeTarget:
 
 def probe(task: CodeProbeTask) -> dict[str, Any]:
     """Setup, the statement alone, then once in a fresh thread (its per-thread setup there):
-    a CodeError from any of them is the user's to fix, and the harness says so in one line."""
+    a CodeError from any of them is the user's to fix, and the harness says so in one line.
+
+    It also finds which door into Wasm the code uses, for the harness to pick its binding:
+    the statement's calls into Wasm are counted per binding (each driver wraps its own entry
+    point), and every loaded library is asked which engine it carries (engines.py)."""
     target = target_of(task)
+    counters = count_binding_calls()
     start = time.perf_counter()
     reference = target.reference()
     alone_s = time.perf_counter() - start
@@ -114,4 +119,27 @@ def probe(task: CodeProbeTask) -> dict[str, Any]:
         # but the Store's maker): what the patch does, not a fault of the code
         refused = str(exc)
     return {"result": repr(reference)[:200], "comparable": comparable(reference),
-            "alone_s": alone_s, "refused_in_thread": refused}  # fmt: skip
+            "alone_s": alone_s, "refused_in_thread": refused,
+            "binding_calls": {name: read() for name, read in counters.items()},
+            "engines": loaded_engines()}  # fmt: skip
+
+
+def count_binding_calls() -> dict[str, Callable[[], int]]:
+    """A counter of calls into Wasm for every Python binding whose package this process has
+    loaded, by binding name (each driver wraps its own entry point)."""
+    from gvlbench import bindings
+
+    counters = {}
+    for binding in bindings.all_bindings():
+        if binding.runtime == "python" and binding.driver:
+            reader = bindings.driver(binding).count_calls()
+            if reader is not None:
+                counters[binding.name] = reader
+    return counters
+
+
+def loaded_engines() -> list[dict[str, Any]]:
+    """Every Wasm engine a library loaded in this process carries: name, version, library."""
+    from gvlbench import engines
+
+    return [hit._asdict() for hit in engines.detect()]

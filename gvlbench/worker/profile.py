@@ -57,4 +57,18 @@ def run_profile(task: ProfileTask) -> dict[str, Any]:
         profiler.enabled = False
     steady = _phases(profiler, task.rounds * per_round)
     return {"runs": task.rounds * per_round, "plain_s": plain_s, "hooked_s": hooked_s,
-            "setup": setup, "first": first, "steady": steady}  # fmt: skip
+            "setup": setup, "first": first, "steady": steady,
+            "progress": _sibling_progress(stmt, task.rounds)}  # fmt: skip
+
+
+def _sibling_progress(stmt: Callable[[], Any], repeats: int) -> list[float]:
+    """How far a pure-Python sibling got during the statement, against its rate alone, once
+    per round: whether the statement lets other threads run is measured here, not assumed
+    (a compiled extension's engine may release the lock or not)."""
+    from gvlbench.binding.measure import Sibling, measure_progress
+
+    sibling = Sibling()
+    try:
+        return [s.ratio for s in measure_progress(stmt, [], sibling, repeats, around=True)]
+    finally:
+        sibling.stop()

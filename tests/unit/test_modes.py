@@ -28,9 +28,10 @@ def test_a_gil_build_keeps_the_modes_asked_for_and_never_free_threaded() -> None
 
 
 def test_what_each_mode_means() -> None:
-    assert [m.parallel for m in Mode] == [False, True, True]
-    assert [m.loader for m in Mode] == [Mode.HELD, Mode.RELEASED, Mode.RELEASED]
-    assert [m.has_gil for m in Mode] == [True, True, False]
+    assert [m.parallel for m in Mode] == [False, True, True, True]
+    assert [m.loader for m in Mode] == [Mode.HELD, Mode.RELEASED, Mode.RELEASED, Mode.RELEASED]
+    assert [m.has_gil for m in Mode] == [True, True, True, False]
+    assert Mode.AS_SHIPPED.lock == "the lock as the binding leaves it"
 
 
 def test_rows_read_free_threaded_from_old_files_too() -> None:
