@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,real]'
+	$(BIN)/python -m pip install --quiet -e '.[test,real,embedded]'
 	@touch $(STAMP)
 
 # wabt's wat2wasm is preferred; without it gvlbench falls back to wasmtime.wat2wasm and says so.
