@@ -84,6 +84,33 @@ def driver_for(target: Any) -> Driver:
     return driver(for_form("python", Form(getattr(target, "form", Form.MODULE))))
 
 
+def for_code(
+    calls: dict[str, int], engines: list[dict[str, Any]]
+) -> tuple[Binding, Engine | None, tuple[Engine, ...]]:
+    """The binding a probed statement used, the engine it ran and every engine loaded, from
+    what the code probe saw: each Python binding's count of the statement's calls into Wasm,
+    and the engines in loaded libraries (engines.py). The first binding (in registry order)
+    whose calls it made; else, when a loaded library no binding claims carries an engine, the
+    binding that stands for such libraries (`finds_unclaimed`, the native one); else the
+    default (code that makes no Wasm call at all runs as wasmtime-py's)."""
+    found = tuple(Engine(e["engine"], e.get("version"), e["path"], e.get("evidence", ""))
+                  for e in engines)  # fmt: skip
+    everyone = all_bindings()
+    for binding in everyone:
+        if calls.get(binding.name):
+            return binding, _claimed(binding, found), found
+    unclaimed = [e for e in found if not any(b.claims(e.library) for b in everyone)]
+    stand_in = next((b for b in everyone if b.finds_unclaimed), None)
+    if unclaimed and stand_in is not None:
+        return stand_in, unclaimed[0], found
+    default = get(DEFAULT)
+    return default, _claimed(default, found), found
+
+
+def _claimed(binding: Binding, found: tuple[Engine, ...]) -> Engine | None:
+    return next((e for e in found if binding.claims(e.library)), None)
+
+
 def languages() -> tuple[str, ...]:
     """The languages whose workers run bindings: python first."""
     return tuple(dict.fromkeys(["python", *(b.runtime for b in all_bindings())]))

@@ -132,15 +132,15 @@ class Binding:
     # the lock state its Store accessors (memory, globals, fuel) run in as the binding makes
     # them: wasmtime-py's ctypes.cdll releases; ruby-ffi keeps the GVL for a short function
     accessor_mode: ClassVar[Mode] = Mode.RELEASED
-    # How the code probe tells that a statement used this binding: the names of the foreign
-    # functions its calls into Wasm go through (seen as the profiler's c_call events), and a
-    # pattern matching the shared objects it loads (an engine found in a library no binding
-    # claims is a compiled extension's own: the native binding)
-    entry_symbols: ClassVar[tuple[str, ...]] = ()
+    # A pattern matching the shared objects the binding loads: the code probe's engines in
+    # them are this binding's (its driver's count_calls says whether a statement used it)
     libraries: ClassVar[str] = ""
     # whether it calls the wasmtime-py the harness has (its version is the file's
     # wasmtime_version); a binding with an engine of its own names that one instead
     runs_wasmtime_py: ClassVar[bool] = False
+    # the binding that stands for a loaded library no other binding claims, which carries an
+    # engine: a compiled extension's own (the native binding); at most one has it
+    finds_unclaimed: ClassVar[bool] = False
     watched: ClassVar[tuple[Watch, ...]] = ()
 
     # -- what the planner asks -----------------------------------------------------------

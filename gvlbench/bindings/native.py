@@ -41,10 +41,10 @@ CAPABILITIES = Capabilities(
         Feature.NATIVE_GUARD: f"the engine's Store is inside the extension: {_NO_HANDLE}",
         Feature.GUARD_COST: f"the engine's Store is inside the extension: {_NO_HANDLE}",
         Feature.PHASES: f"compiling and instantiating happen inside the extension: {_INSIDE}",
-        Feature.ENTRY_RACE: "entry races race wasmtime-py's bindings",
+        Feature.ENTRY_RACE: "entry races race wasmtime-py's own bindings",
         Feature.VERIFY: "the checks call wasmtime-py's API",
         Feature.BINDING_CHECKS: "the checks call wasmtime-py's API",
-        Feature.POOL: "--mode processes measures scenarios",
+        Feature.POOL: "--mode processes measures scenarios, not code",
     },
 )
 
@@ -54,7 +54,7 @@ class Native(Binding):
     summary = "a compiled extension that embeds an engine of its own (found, not driven)"
     capabilities = CAPABILITIES
     driver = __name__
-    # Libraries a binding gvlbench drives are its own; what is left over and runs Wasm is this
+    finds_unclaimed = True  # an engine in a library no binding gvlbench drives claims
 
 
 BINDING = Native()

@@ -62,10 +62,11 @@ CAPABILITIES = Capabilities(
         Feature.ENTRY_RACE: "--entry-race races wasmtime-py's bindings: drop --runtime ruby",
         Feature.PATCHES: "--patch changes wasmtime-py, the Python binding; drop --runtime ruby",
         Feature.BINDING_CHECKS: "a check of wasmtime-py's own code, not run for --runtime ruby",
-        Feature.WASI: "WASI (the C API's wasi_config_* through ruby-ffi)",
-        Feature.UNKNOWN_IMPORTS: "unknown_imports",
-        Feature.LIMITS: "[limits]",
-        Feature.HOST_RAISES: "gc_stress and expect.raises",
+        Feature.WASI: "WASI: the Ruby worker does not set up the C API's wasi_config_* yet",
+        Feature.UNKNOWN_IMPORTS: "unknown_imports: the Ruby worker links every import itself",
+        Feature.LIMITS: "[limits]: the Ruby worker sets no fuel, epoch or memory limit yet",
+        Feature.HOST_RAISES: "gc_stress and expect.raises: Ruby host callbacks do not raise "
+        "Python's exceptions",
     },
 )
 

@@ -36,7 +36,6 @@ class WasmtimePy(Binding):
     summary = "wasmtime-py's core API (Store, Module, Instance, Func) over ctypes"
     capabilities = CAPABILITIES
     driver = __name__
-    entry_symbols = ("wasmtime_func_call",)
     runs_wasmtime_py = True
     libraries = r"/wasmtime/[^/]+/_?libwasmtime\.(so|dylib|dll)$"
     watched = (Watch("wasmtime:Store", ("*",), "a wasmtime-py Store, through every entry "

@@ -59,27 +59,6 @@ class Probed:
         return md
 
 
-def choose_binding(answer: dict[str, Any]) -> tuple[Binding, Engine | None, tuple[Engine, ...]]:
-    """The binding a probed statement used: the first (in the registry's order) whose calls it
-    made; else, when a loaded library that no binding claims carries an engine, the `native`
-    binding with that engine; else wasmtime-py's (code that makes no Wasm call at all)."""
-    found = tuple(Engine(h["engine"], h.get("version"), h["path"], h.get("evidence", ""))
-                  for h in answer.get("engines", []))  # fmt: skip
-    calls = answer.get("binding_calls", {})
-    for binding in bindings.all_bindings():
-        if calls.get(binding.name):
-            return binding, _claimed(binding, found), found
-    unclaimed = [e for e in found if not any(b.claims(e.library) for b in bindings.all_bindings())]
-    if unclaimed:
-        return bindings.get("native"), unclaimed[0], found
-    default = bindings.get(bindings.DEFAULT)
-    return default, _claimed(default, found), found
-
-
-def _claimed(binding: Binding, found: tuple[Engine, ...]) -> Engine | None:
-    return next((e for e in found if binding.claims(e.library)), None)
-
-
 def probe(
     code: Code,
     patches: tuple[str, ...] = (),
@@ -101,7 +80,8 @@ def probe(
         Job("probing the code", task, runtime, min(timeout_s, PROBE_TIMEOUT_S))
     )
     if outcome.ok and outcome.answer:
-        binding, engine, found = choose_binding(outcome.answer)
+        binding, engine, found = bindings.for_code(outcome.answer.get("binding_calls", {}),
+                                                   outcome.answer.get("engines", []))
         return Probed(replace(code, binding=binding.name), binding, engine, found, outcome.answer)
     if outcome.status == "raised" and outcome.answer:
         error = outcome.answer.get("error", {})

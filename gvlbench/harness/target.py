@@ -109,6 +109,6 @@ def check_runtimes(scenario: Scenario, runtimes: tuple[Runtime, ...]) -> None:
         ) if used and binding.why_not(feature)]  # fmt: skip
         if missing:
             raise OptionError(
-                f"{scenario.name}: the {binding.name} binding ({rt.label}) does not do "
-                f"{', '.join(map(str, missing))} yet; drop that runtime for this scenario"
+                f"{scenario.name} under {rt.label} ({binding.name} binding): "
+                f"{'; '.join(map(str, missing))}; drop that runtime for this scenario"
             )

@@ -131,7 +131,7 @@ def test_race_takes_a_compiled_module_and_refuses_a_command(tmp_path: Path) -> N
 
 
 def test_ruby_is_refused_where_its_worker_lacks_wasi() -> None:
-    one_line_error(gvlbench("run", "wasi_spin", "--runtime", "ruby"), "Ruby worker", "WASI")
+    one_line_error(gvlbench("run", "wasi_spin", "--runtime", "ruby"), "ruby-ffi binding", "WASI")
 
 
 def test_gc_stress_exceptions_run_with_eight_threads_and_count_misrouted(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_micropython_from_pypi_runs_with_its_stdout_checked(tmp_path: Path) -> N
 
 
 def test_the_ruby_worker_runs_a_compiled_module_too(tmp_path: Path) -> None:
-    from tests.e2e.test_ruby import _ruby_ready
+    from tests.e2e.test_ruby_ffi import _ruby_ready
 
     if _ruby_ready() is not None:
         pytest.skip(str(_ruby_ready()))
