@@ -1,9 +1,10 @@
 """WAT to wasm: wabt's `wat2wasm` when it is on PATH, `wasmtime.wat2wasm` otherwise.
 
 A component's text (`(component` at the top) always goes to `wasmtime.wat2wasm`: wabt reads
-core modules only, and says so in its compiler name. Compiled modules are cached on disk by the hash of (compiler, source), so every measuring
-child loads the same bytes and a rerun compiles nothing. The chosen compiler is reported,
-because two compilers can emit different (equally valid) binaries.
+core modules only, and the compiler's name says so. Compiled modules are cached on disk by
+the hash of (compiler, source), so every measuring child loads the same bytes and a rerun
+compiles nothing. The chosen compiler is reported, because two compilers can emit
+different (equally valid) binaries.
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ class RunOptions:
                                   "--call-path")  # fmt: skip
         else:
             check_patches(self.patches, self.runtimes)
-            check_runtimes(self.scenario, self.runtimes)  # type: ignore[arg-type]
+            check_runtimes(self.scenario, self.runtimes, str(self.call_path),  # type: ignore[arg-type]
+                           self.patches)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def plan(opts: RunOptions) -> list[Step]:
             for i in range(opts.pool_repeats)
             for e in (EXECUTORS if i % 2 == 0 else EXECUTORS[::-1])
         ]
-    form = Form.CODE if opts.code is not None else Form.MODULE
+    form = Form.CODE if opts.scenario is None else opts.scenario.form
     paired = [rt for rt in runtimes if binding_of(rt, form).has(Feature.SPEEDUP)]
     steps = [  # every cell of a runtime in one paired child (worker/speedup.py)
         Step(name, "speedup", modes_under(opts.modes, rt)[0], opts.max_threads, runtime=rt,
