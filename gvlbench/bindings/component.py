@@ -64,13 +64,12 @@ CAPABILITIES = Capabilities(
         "fuel), which a component does not hand out",
         Feature.GUARD_COST: "the guards are priced per entry point on a core Store's accessors",
         Feature.PROFILE: "profile follows a --stmt, which runs through wasmtime-py's binding",
-        Feature.WASI: "a component's WASI is WASIp2 (Linker.add_wasip2); a scenario's [wasi] "
-        "world is WASIp1's",
-        Feature.LIMITS: "[limits] are not wired to component Stores yet",
-        Feature.UNKNOWN_IMPORTS: "a component scenario imports nothing (the binding defines "
-        "no host functions)",
-        Feature.HOST_RAISES: "expect.raises and gc_stress need host functions, which "
-        "component scenarios do not have",
+        Feature.WASI: "[wasi] (a scenario's WASI world is WASIp1's; a component's is WASIp2, "
+        "Linker.add_wasip2)",
+        Feature.LIMITS: "[limits] (not wired to component Stores)",
+        Feature.UNKNOWN_IMPORTS: "unknown_imports (a component scenario imports nothing)",
+        Feature.HOST_RAISES: "gc_stress and expect.raises (they need host functions; a "
+        "component scenario has none)",
     },
 )
 

@@ -132,8 +132,9 @@ def check_runtimes(
             (Feature.HOST_RAISES, scenario.gc_stress or scenario.expect_raises is not None),
         ) if used and binding.why_not(feature)]  # fmt: skip
         if missing:
-            where = f" ({rt.label})" if rt is not None else ""
+            where, fix = (f" ({rt.label})", "drop that runtime for this scenario") if rt else (
+                "", "drop it from the spec")  # fmt: skip
             raise OptionError(
                 f"{scenario.name}: the {binding.name} binding{where} does not do "
-                f"{', '.join(map(str, missing))} yet; drop that runtime for this scenario"
+                f"{', '.join(map(str, missing))} yet; {fix}"
             )
