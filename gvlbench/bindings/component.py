@@ -9,18 +9,20 @@ wasmtime-py's binding of `wasmtime_component_func_call` at a `ctypes.PyDLL` func
 same library (binding/component_calls.py). It is one call path: the prepared lean and raw
 calls are for core functions.
 
-Every call is checked: it is held to the scenario's `expect` (a result, or a trap whose
-message holds the text) and raises ExpectationError when it misses, so a race on one shared
-Store counts a wrong result as wrong. Where the expected result is one of the string
-arguments (an echo), each call sends that argument with a suffix of its own and expects it
-back: a call that gets another call's suffix got another call's result. A shared component
-Store that trapped refuses every later call with "cannot enter component instance"; that
-error is raised as `PoisonedStoreError` (the library's words kept), so a race tells the
-poisoned Store's refusals from the trap that poisoned it.
+Every call is checked: it is held to the scenario's expected result and raises
+ExpectationError when it misses, so a race on one shared Store counts a wrong result as
+wrong. Where the expected result is one of the string arguments (an echo), each call sends
+that argument with a suffix of its own and expects it back: a call that gets another call's
+suffix got another call's result. A component instance that trapped refuses every later
+call with "cannot enter component instance" (so a component scenario cannot expect a trap:
+only its first call could give it); that error is raised as `PoisonedStoreError` (the
+library's words kept), so a race tells the poisoned Store's refusals from the trap that
+poisoned it.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -98,8 +100,6 @@ _TAGS = itertools.count()  # per call object, process-wide: no two calls send th
 def _checked(target: Any, result: Any, expected: Any) -> Any:
     from gvlbench.binding.embed import ExpectationError
 
-    if target.expect_trap is not None:
-        raise ExpectationError(f"{target.export} returned {result!r:.200}, expected a trap")
     if expected is not None and result != expected:
         raise ExpectationError(f"{target.export} returned {result!r:.200}, expected "
                                f"{expected!r:.200}")  # fmt: skip
@@ -141,8 +141,6 @@ class ComponentInstance:
                 text = str(exc)
                 if POISONED in text:
                     raise PoisonedStoreError(text.strip().splitlines()[-1]) from exc
-                if target.expect_trap is not None and target.expect_trap in text:
-                    return None
                 raise
             return _checked(target, result, expected)
 
@@ -169,6 +167,8 @@ def _loaded(wasm_path: str) -> tuple[Any, Any, Any]:
     except wasmtime.WasmtimeError as exc:
         reason = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][-1]
         raise WatError(f"wasmtime rejected the component: {reason}") from None
+    if not _loaded.cache_info().currsize:  # freed while wasmtime-py can still free them
+        atexit.register(_loaded.cache_clear)
     return engine, component, cm.Linker(engine)
 
 
@@ -235,6 +235,10 @@ def check_signature(engine: Any, component: Any, target: Any) -> None:
 
     from gvlbench.errors import SignatureError
 
+    if target.expect_trap is not None:
+        raise SignatureError("expect.trap: a trap poisons a component instance (its Store "
+                             "refuses every later call), so a component scenario cannot "
+                             "repeat a trapping call")  # fmt: skip
     imports = sorted(component.type.imports(engine))
     if imports or target.imports:
         what = f"imports {', '.join(imports)}" if imports else "spec lists [[imports]]"
