@@ -96,6 +96,8 @@ def test_component_checks_pass_where_the_hand_off_is_per_thread(tmp_path: Path) 
     [
         (["race", "--scenario", "component_spin", "--call-path", "lean"], "one call path"),
         (["run", "component_spin", "--call-path", "lean"], "one call path"),
+        (["sweep", "component_spin"], "sweep: the work sweep builds core embeddings"),
+        (["calls", "-s", "component_spin"], "calls --scenario component_spin"),
     ],
 )
 def test_what_the_binding_cannot_do_is_one_line(args: list[str], needle: str) -> None:
