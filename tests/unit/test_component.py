@@ -119,6 +119,20 @@ def test_held_points_the_component_call_at_a_handle_that_keeps_the_gil() -> None
         component_calls.use_mode(Mode.RELEASED)
 
 
+def test_a_stmt_held_through_wasmtime_py_holds_its_component_calls_too() -> None:
+    """A --stmt runs through the wasmtime-py binding; a component call it makes is held in
+    held mode as its core calls are."""
+    from gvlbench.binding import component_calls
+    from gvlbench.bindings import wasmtime_py
+
+    try:
+        wasmtime_py.DRIVER.use_mode(Mode.HELD)
+        assert component_calls.holds_the_gil()
+    finally:
+        wasmtime_py.DRIVER.use_mode(Mode.RELEASED)
+    assert not component_calls.holds_the_gil()
+
+
 def _instances(body: str, spec, n: int = 1) -> list[binding.ComponentInstance]:
     target, _ = prepare_target(scenario.load_spec(_spec(spec, body)))
     return binding.DRIVER.instances(target, Mode.RELEASED, "stock", n, None)  # type: ignore[return-value]
