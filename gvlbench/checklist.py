@@ -31,15 +31,20 @@ CHECKS = (
     "shared-linker",
     "func-types-concurrent",
     "exports-concurrent",
+    "component-results",
+    "component-exceptions",
 )
 
 # Checks of wasmtime-py's own Python code (its module-global slabs of callbacks and Store
 # data, its wrappers of a shared Engine, Module and Linker, its lazily built exports), raced by
 # many threads: the Ruby worker has no such code, so a Ruby runtime skips them.
 # exception-handoff is the hand-off of a callback's exception in wasmtime-py's _func.py.
+# The checks of wasmtime-py's component model (worker/component_checks.py): Python-only too,
+# since the Ruby worker calls core modules only.
+COMPONENT_CHECKS = frozenset({"component-results", "component-exceptions"})
 PYTHON_ONLY = frozenset({"exception-handoff", "compile-concurrent", "stores-concurrent",
                          "linkers-concurrent", "shared-linker", "func-types-concurrent",
-                         "exports-concurrent"})  # fmt: skip
+                         "exports-concurrent", *COMPONENT_CHECKS})  # fmt: skip
 
 # What a worker that cannot compile WAT gets compiled, by the name its checks use.
 _SHARED_MODULES = ("arith", "mark", "callback", "callbacks", "raising", "trap", "spin", "grow",

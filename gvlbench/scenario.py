@@ -43,10 +43,10 @@ class Scenario:
     measures: str
     wat_path: Path | None  # exactly one of wat_path and wasm_path
     export: str
-    args: tuple[int | float, ...]
+    args: tuple[int | float | str, ...]  # strings for a component only
     work_arg: int | None
     imports: tuple[Import, ...]
-    expect_result: int | float | None
+    expect_result: int | float | str | None
     expect_trap: str | None
     spec_sha256: str
     wasm_path: Path | None = None
@@ -131,18 +131,25 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
     )
     wasm_path = _wasm_source(path, data["wasm"]) if "wasm" in data else None
     wasi = _wasi(path, table(path, "wasi", data["wasi"])) if "wasi" in data else None
+    form = _form(path, data.get("form", Form.MODULE.value))
+    # a component's exports take strings too (WIT's string and char): its scenarios may pass them
+    value_ok, value = (_is_value, "number or string") if form is Form.COMPONENT else (
+        _is_number, "number")  # fmt: skip
     args = data.get("args", [])
-    if not isinstance(args, list) or not all(_is_number(a) for a in args):
-        raise SpecError(f"{path}: key 'args': must be a list of numbers")
+    if not isinstance(args, list) or not all(value_ok(a) for a in args):
+        raise SpecError(f"{path}: key 'args': must be a list of {value}s")
     work_arg = data.get("work_arg")
-    if work_arg is not None and not (_is_index(work_arg) and 0 <= work_arg < len(args)):
-        raise SpecError(f"{path}: key 'work_arg': must index into 'args' (0..{len(args) - 1})")
+    if work_arg is not None and not (
+        _is_index(work_arg) and 0 <= work_arg < len(args) and _is_number(args[work_arg])
+    ):
+        last = len(args) - 1
+        raise SpecError(f"{path}: key 'work_arg': must index a number in 'args' (0..{last})")
     expect = data.get("expect", {})
     if not isinstance(expect, dict) or set(expect) - _EXPECT_KEYS:
         known = ", ".join(sorted(_EXPECT_KEYS))
         raise SpecError(f"{path}: key 'expect': a table of at most {known}")
-    if "result" in expect and not _is_number(expect["result"]):
-        raise SpecError(f"{path}: key 'expect.result': must be a number")
+    if "result" in expect and not value_ok(expect["result"]):
+        raise SpecError(f"{path}: key 'expect.result': must be a {value}")
     if "trap" in expect and not isinstance(expect["trap"], str):
         raise SpecError(f"{path}: key 'expect.trap': must be a string the trap message contains")
     for key, want in (("stdout", str), ("exit_code", int), ("raises", str)):
@@ -177,7 +184,7 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
         wasi=wasi,
         limits=_limits(path, table(path, "limits", data.get("limits", {}))),
         gc_stress=typed(path, "key 'gc_stress'", data.get("gc_stress", False), bool),
-        form=_form(path, data.get("form", Form.MODULE.value)),
+        form=form,
     )
 
 
@@ -336,3 +343,9 @@ def _is_index(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_value(value: Any) -> bool:
+    """A number or a string: what a component scenario may pass (the binding checks each
+    against the export's WIT types)."""
+    return _is_number(value) or isinstance(value, str)

@@ -1,8 +1,10 @@
 """WAT to wasm: wabt's `wat2wasm` when it is on PATH, `wasmtime.wat2wasm` otherwise.
 
-Compiled modules are cached on disk by the hash of (compiler, source), so every measuring
-child loads the same bytes and a rerun compiles nothing. The chosen compiler is reported,
-because two compilers can emit different (equally valid) binaries.
+A component's text (`(component` at the top) always goes to `wasmtime.wat2wasm`: wabt reads
+core modules only, and the compiler's name says so. Compiled modules are cached on disk by
+the hash of (compiler, source), so every measuring child loads the same bytes and a rerun
+compiles nothing. The chosen compiler is reported, because two compilers can emit
+different (equally valid) binaries.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from gvlbench.errors import SpecError, WatError
 from gvlbench.files import write_atomic
 
 WASMTIME_COMPILER = "wasmtime.wat2wasm"
+# the component model's text format: wabt's wat2wasm parses core modules only
+COMPONENT_COMPILER = f"{WASMTIME_COMPILER} (a component: wabt reads core modules only)"
+_LEADING = re.compile(rb"(?:\s+|;;[^\n]*(?:\n|$)|\(;.*?;\))*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ def compile_wat(path: Path) -> Compiled:
         source = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read WAT: {exc.strerror or exc}") from None
-    used = compiler()
+    used = COMPONENT_COMPILER if is_component_text(source) else compiler()
     key = hashlib.sha256(used.encode() + b"\0" + source).hexdigest()
     out = cache_dir() / f"{key}.wasm"
     if not out.is_file():
@@ -92,8 +97,23 @@ def compile_text(text: str, name: str) -> Compiled:
         return compile_wat(path)
 
 
+def is_component_text(source: bytes) -> bool:
+    """Whether WAT text is a component: its first form, after blanks and comments (block
+    comments do not nest here: a component's header is never inside one in practice)."""
+    blank = _LEADING.match(source)  # always matches (possibly nothing)
+    return source[blank.end() if blank else 0 :].startswith(b"(component")
+
+
+def layer(wasm: bytes) -> str | None:
+    """What a Wasm binary is, from its header: "module" (a core module, version 1),
+    "component" (the component model's layer 1), or None (not Wasm at all)."""
+    if wasm[:4] != b"\0asm" or len(wasm) < 8:
+        return None
+    return "component" if wasm[6:8] == b"\x01\x00" else "module"
+
+
 def _compile(path: Path, source: bytes, used: str) -> bytes:
-    if used == WASMTIME_COMPILER:
+    if used.startswith(WASMTIME_COMPILER):
         import wasmtime
 
         try:

@@ -202,17 +202,50 @@ def _raise_thread_local_exception() -> None:
         raise exc
 
 
+def _thread_local_component_catch(store_raw, func):  # type: ignore[no-untyped-def]
+    """wasmtime-py's catch_exceptions for component host functions (wasmtime/component/
+    _enter.py, 50.x) with one change: the callback's exception is kept for the calling
+    thread, not in that module's own global LAST_EXCEPTION (a slot apart from _func.py's)."""
+    store = wasmtime.StoreContext(store_raw)
+    exception = None
+    try:
+        func(store)
+    except wasmtime.WasmtimeError as e:
+        exception = e
+    except Exception as e:
+        _LOCAL_EXCEPTION.value = e
+        exception = wasmtime.WasmtimeError("python exception")
+    finally:
+        store._invalidate()
+    if exception:
+        return ctypes.cast(exception._consume(), ctypes.c_void_p).value
+    return 0
+
+
+def _use_thread_local_component_exceptions() -> None:
+    """The component model's hand-off, per thread: its host-function wrapper (bound by name
+    in _linker.py) and enter_wasm's maybe_raise_last_exn (looked up in _enter.py per call)."""
+    from wasmtime.component import _enter
+    from wasmtime.component import _linker as component_linker
+
+    _enter.catch_exceptions = _thread_local_component_catch
+    component_linker.catch_exceptions = _thread_local_component_catch  # type: ignore[attr-defined]
+    _enter.maybe_raise_last_exn = _raise_thread_local_exception
+
+
 _PATCHED_TRAMPOLINE = None
 
 
 def use_thread_local_exceptions() -> None:
     """Install the per-thread hand-off for every Func and Linker.define_func made from now on
-    (the trampoline is bound when a host function is defined)."""
+    (the trampoline is bound when a host function is defined), and for component host
+    functions (their wrapper is looked up at each callback)."""
     global _PATCHED_TRAMPOLINE
     if _PATCHED_TRAMPOLINE is None:
         _PATCHED_TRAMPOLINE = type(_func.trampoline)(_thread_local_trampoline)
     _func.trampoline = _PATCHED_TRAMPOLINE
     _linker.trampoline = _PATCHED_TRAMPOLINE
     _func.maybe_raise_last_exn = _raise_thread_local_exception
+    _use_thread_local_component_exceptions()
     global raise_host_exception
     raise_host_exception = _raise_thread_local_exception

@@ -51,6 +51,9 @@ class _Shim:
     refused_entry: Any
     set_kind: Any
     libs: dict[Mode, Any]
+    # the component model's entry points are guarded too (gvlbench_guard_init_component found
+    # every one of them in this libwasmtime)
+    components: bool = False
 
 
 def _fn(lib: ctypes.CDLL, name: str, restype: Any, argtypes: list[Any] | None) -> Any:
@@ -75,8 +78,13 @@ def _shim() -> _Shim:
     if missing != 0:
         raise UnavailableError(f"native guard unavailable: libwasmtime lacks {missing} of the "
                                "entry points it guards")  # fmt: skip
+    # the component API's entry points: a table of their own, so a libwasmtime without the
+    # component model keeps the core guard
+    init_component = _fn(lib, "gvlbench_guard_init_component", ctypes.c_int, [ctypes.c_char_p])
+    components = init_component(internals.LIBRARY_PATH.encode()) == 0
     restype, argtypes = internals.func_call_signature()
     return _Shim(
+        components=components,
         fast={
             m: _fn(h, "gvlbench_wasmtime_func_call", ctypes.c_void_p, None) for m, h in libs.items()
         },
@@ -101,6 +109,11 @@ def _shim() -> _Shim:
 def available() -> None:
     """Load the shim now: UnavailableError here rather than in the middle of a measurement."""
     _shim()
+
+
+def components_guarded() -> bool:
+    """Whether the shim guards the component model's Store entry points too."""
+    return _shim().components
 
 
 # the native designs, by the number guard.c knows them by: "native" is the owner word (its
@@ -152,9 +165,10 @@ def thread_name(native_id: int) -> str:
 
 def operation_of(entry: str) -> str:
     """What a refused entry point is called in StoreInUseError: "a call" for
-    wasmtime_func_call, else e.g. "memory.grow" or "store.set_fuel"."""
+    wasmtime_func_call (and the component call), else e.g. "memory.grow", "store.set_fuel"
+    or "component.func_type"."""
     name = entry.removeprefix("wasmtime_")
-    if name == "func_call":
+    if name in ("func_call", "component_func_call"):
         return "a call"
     kind, _, op = name.partition("_")
     return f"{'store' if kind == 'context' else kind}.{op}"

@@ -13,7 +13,9 @@ to surprise a later call:
 - one that returns a value: only when the value is what a refusal returns (0, NULL, false);
 - the three with neither (void): one load of the shim's count of refusals waiting.
 
-Memory.read and Memory.write become one guarded C copy each: wasmtime-py's own take the data
+The component model's Store entry points (component_calls.py) are re-pointed the same way,
+where the shim found them; its post_return is not (a no-op since wasmtime 42). Memory.read
+and Memory.write become one guarded C copy each: wasmtime-py's own take the data
 pointer in one entry and copy from it in Python afterwards, while another thread may grow and
 move the memory. Stores without a guard pass straight through the shim.
 """
@@ -27,11 +29,12 @@ from typing import Any
 
 import wasmtime
 
-from gvlbench.binding import internals, invoke
+from gvlbench.binding import component_calls, internals, invoke
 from gvlbench.binding.native_guard import (
     NativeGuardedCall,
     _fn,
     _shim,
+    components_guarded,
     entry,
     raise_if_refused,
     refusals,
@@ -100,6 +103,29 @@ def _checked_call() -> Callable[..., Any]:
         return error
 
     return call
+
+
+def _checked_component_call() -> Callable[..., Any]:
+    """_checked_call for the component call (component_calls.use_mode picks its handle)."""
+    bindings = internals.bindings_module()
+    name = f"_{component_calls.FUNC_CALL}"
+
+    def call(*args: Any) -> Any:
+        error = getattr(bindings, name)(*args)
+        if error:
+            _raise_if_refusal(error)
+        return error
+
+    return call
+
+
+def _entries() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(error entries, value entries) the shim guards here: the core API's, and the
+    component model's where the shim found them (component_calls.py names them)."""
+    if not components_guarded():
+        return ERROR_ENTRIES, VALUE_ENTRIES
+    return (ERROR_ENTRIES + component_calls.ERROR_ENTRIES,
+            VALUE_ENTRIES + component_calls.VALUE_ENTRIES)  # fmt: skip
 
 
 def _checked(fn: Any, name: str) -> Callable[..., Any]:
@@ -183,21 +209,28 @@ def use_stock(mode: Mode) -> None:
     """Point every wasmtime-py binding of a Store entry point at the shim (process-wide), each
     with its refusal check; the call through the handle for `mode` (held: PyDLL), every other
     entry point released, as wasmtime-py's own."""
+    errors, values = _entries()
     if not _STOCK:
-        _STOCK.update(internals.stock_entry_points(ERROR_ENTRIES + VALUE_ENTRIES))
+        _STOCK.update(internals.stock_entry_points(errors + values))
     replacements: dict[str, Any] = {}
-    for name in ERROR_ENTRIES + VALUE_ENTRIES:
+    for name in errors + values:
         fn = entry(name, Mode.RELEASED, fast=False)
         replacements[f"_{name}"] = fn
-        replacements[name] = _checked_error(fn) if name in ERROR_ENTRIES else _checked(fn, name)
+        replacements[name] = _checked_error(fn) if name in errors else _checked(fn, name)
     replacements["Memory.read"], replacements["Memory.write"] = _guarded_read, _guarded_write
     # the call's checker looks its ctypes function up at each call, as wasmtime-py's own
     # wrapper does: use_stock_mode picks the handle (the shim's, held or released) there
     replacements["wasmtime_func_call"] = _checked_call()
+    if components_guarded():  # the component call likewise, its handle picked per mode
+        replacements[component_calls.FUNC_CALL] = _checked_component_call()
     internals.set_stock_entry_points(replacements)
     invoke.set_stock_calls({m: entry("wasmtime_func_call", m, fast=False)
                             for m in (Mode.HELD, Mode.RELEASED)})  # fmt: skip
     invoke.use_stock_mode(mode)
+    if components_guarded():
+        component_calls.set_calls({m: entry(component_calls.FUNC_CALL, m, fast=False)
+                                   for m in (Mode.HELD, Mode.RELEASED)})  # fmt: skip
+        component_calls.use_mode(mode)
 
 
 def restore_stock() -> None:
@@ -205,6 +238,7 @@ def restore_stock() -> None:
     if _STOCK:
         internals.set_stock_entry_points(_STOCK)
     invoke.set_stock_calls(None)
+    component_calls.set_calls(None)
 
 
 def count_entries(operation: Callable[[], Any]) -> dict[str, int]:

@@ -6,8 +6,11 @@ can see what it fixes and what it costs before anyone writes it into wasmtime-py
 - `store-guard`: every wasmtime-py entry point that touches a Store goes through the
   owner-thread guard (binding/guard.py), whichever Store the code uses: Func calls, Memory
   read/write/grow/size/data, Global get/set, Table operations, Store fuel/epoch/gc, Instance
-  exports and Linker.instantiate. A second thread is refused with StoreInUseError naming the
-  Store and both threads; the owning thread may re-enter (a host callback calling back in).
+  exports and Linker.instantiate, and the component model's Func call and type, Instance
+  export lookups, Linker.instantiate and resource conversions (not post_return, a no-op
+  since wasmtime 42, which a refusal would turn into an error). A second thread is refused
+  with StoreInUseError naming the Store and both threads; the owning thread may re-enter (a
+  host callback calling back in).
   It turns the shared-Store crash into an exception in a package that does not know about it.
 - `store-guard-native` (and `store-guard-affinity`, `store-guard-mutex`): the same entry
   points guarded in C (gvlbench/native/guard.c) instead: every wasmtime-py binding of a Store
@@ -17,7 +20,8 @@ can see what it fixes and what it costs before anyone writes it into wasmtime-py
   Memory.read/write become one guarded entry each (the pointer is used inside the guard).
 - `thread-local-exceptions`: a host callback's exception is handed to the caller through a
   per-thread slot instead of wasmtime-py's module-global LAST_EXCEPTION, which another
-  thread's callback can overwrite or take (the known defect exceptions-concurrent).
+  thread's callback can overwrite or take (the known defect exceptions-concurrent); the
+  component model's own slot (wasmtime/component/_enter.py) is kept per thread too.
 
 Patches are applied before the code under test defines its host functions and Stores, and
 they are named in the results' metadata.
@@ -102,7 +106,9 @@ _ORIGINALS: dict[tuple[type, str], Any] = {}  # what _store_guard wrapped, for r
 
 
 def _store_guard(mode: Mode) -> None:
-    for cls, name, store_arg in STORE_ENTRY_POINTS:
+    from gvlbench.binding import component_calls  # the component model's classes, likewise
+
+    for cls, name, store_arg in STORE_ENTRY_POINTS + component_calls.store_entry_points():
         method = getattr(cls, name, None)
         if method is None or getattr(method, "__gvlbench_patched__", False):
             continue

@@ -55,9 +55,12 @@ class Driver:
         validate(load_module(engine_for(target), target.wasm_path), target)
 
     def use_mode(self, mode: Mode) -> None:
+        from gvlbench.binding import component_calls
         from gvlbench.binding.invoke import use_stock_mode
 
         use_stock_mode(mode)
+        # a --stmt may call wasmtime-py's component model too: its call, held or not alike
+        component_calls.use_mode(mode)
 
     def count_calls(self) -> Callable[[], int] | None:
         if "wasmtime" not in sys.modules:

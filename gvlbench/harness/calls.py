@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gvlbench import scenario as scenario_mod
+from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import Runtime, free_threaded, modes_under
+from gvlbench.harness.interpreter import Runtime, binding_of, free_threaded, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
@@ -55,6 +56,9 @@ class CallsOptions:
         if self.threads is not None and self.threads < 1:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
         modes_under(self.modes, self.runtime)
+        for name in self.scenarios:  # a binding with one call path has none to price
+            form = scenario_mod.find(name).form
+            binding_of(self.runtime, form).require(Feature.CALLS, f"calls --scenario {name}")
 
     @property
     def measured_modes(self) -> tuple[Mode, ...]:

@@ -90,7 +90,7 @@ class RaceOptions:
             return
         assert self.scenario is not None
         check_patches(patches, self.runtimes)
-        check_runtimes(self.scenario, self.runtimes)
+        check_runtimes(self.scenario, self.runtimes, str(self.call_path), patches)
         if any(c.guard and c.guard_kind in NATIVE for c in self.configs):
             reason = native.unavailable_reason()
             if reason:

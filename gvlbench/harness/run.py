@@ -111,7 +111,8 @@ class RunOptions:
                                   "--call-path")  # fmt: skip
         else:
             check_patches(self.patches, self.runtimes)
-            check_runtimes(self.scenario, self.runtimes)  # type: ignore[arg-type]
+            check_runtimes(self.scenario, self.runtimes, str(self.call_path),  # type: ignore[arg-type]
+                           self.patches)  # fmt: skip
 
 
 @dataclass(frozen=True)

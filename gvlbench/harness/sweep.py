@@ -36,8 +36,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import Runtime, modes_under
+from gvlbench.harness.interpreter import Runtime, binding_of, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
@@ -69,6 +70,7 @@ class SweepOptions:
 
     def __post_init__(self) -> None:
         self.scenario.with_work(1)  # SpecError unless the spec has a work_arg
+        binding_of(self.runtime, self.scenario.form).require(Feature.SWEEP, "sweep")
         if self.threads < 2:
             raise OptionError(f"--threads must be at least 2 for a sweep, got {self.threads}")
         if not self.sizes or min(self.sizes) < 1:

@@ -15,8 +15,8 @@ from importlib.metadata import version
 from typing import Any
 
 from gvlbench import __version__, wat
-from gvlbench.bindings import Feature, driver_for
-from gvlbench.errors import OptionError, WasmError, WatError
+from gvlbench.bindings import Feature, Form, driver_for
+from gvlbench.errors import OptionError, SpecError, WasmError, WatError
 from gvlbench.harness.interpreter import Runtime, binding_of, runtimes_metadata
 from gvlbench.protocol import Target
 from gvlbench.scenario import Scenario
@@ -38,6 +38,7 @@ def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
         compiled = wat.compile_wat(scenario.wat_path)
     else:
         compiled = wat.binary(scenario.source_path)
+    _check_layer(scenario, compiled)
     target = target_of(scenario, str(compiled.wasm_path))
     try:
         driver_for(target).validate(target)
@@ -45,6 +46,19 @@ def prepare_target(scenario: Scenario) -> tuple[Target, wat.Compiled]:
         kind = WatError if scenario.wat_path is not None else WasmError
         raise kind(f"{scenario.source_path}: {exc}") from None
     return target, compiled
+
+
+def _check_layer(scenario: Scenario, compiled: wat.Compiled) -> None:
+    """A component named as a core module, or a core module as a component, is the spec's
+    `form` error (one line saying which to write), not the engine's parse error."""
+    found = wat.layer(compiled.wasm_path.read_bytes()[:8])
+    wants_component = scenario.form is Form.COMPONENT
+    if found == "component" and not wants_component:
+        raise SpecError(f"{scenario.spec_path}: {scenario.source_path.name} is a component: "
+                        'set form = "component"')  # fmt: skip
+    if found == "module" and wants_component:
+        raise SpecError(f"{scenario.spec_path}: key 'form': {scenario.source_path.name} is a "
+                        'core module, not a component: drop form = "component"')  # fmt: skip
 
 
 def target_of(scenario: Scenario, wasm_path: str) -> Target:
@@ -96,11 +110,21 @@ def base_metadata(runtimes: tuple[Runtime, ...], **subject: Any) -> dict[str, An
     }
 
 
-def check_runtimes(scenario: Scenario, runtimes: tuple[Runtime, ...]) -> None:
-    """What a runtime's binding cannot do with this scenario is one line before any child
-    runs, not a row that silently measured something else."""
-    for rt in runtimes:
+def check_runtimes(
+    scenario: Scenario,
+    runtimes: tuple[Runtime, ...],
+    call_path: str = "stock",
+    patches: tuple[str, ...] = (),
+) -> None:
+    """What a runtime's binding (the harness's own Python's too) cannot do with this
+    scenario is one line before any child runs, not a row that silently measured something
+    else: its form, its call path, the patches, and the spec's WASI, imports and limits."""
+    for rt in runtimes or (None,):
         binding = binding_of(rt, scenario.form)
+        if str(call_path) != "stock":  # stock: each binding's own way (check_call_path)
+            binding.require(str(call_path), "--call-path")
+        if patches:
+            binding.require(Feature.PATCHES, "--patch")
         missing = [binding.why_not(feature) for feature, used in (
             (Feature.WASI, scenario.wasi is not None),
             (Feature.UNKNOWN_IMPORTS, scenario.unknown_imports is not None),
@@ -108,7 +132,9 @@ def check_runtimes(scenario: Scenario, runtimes: tuple[Runtime, ...]) -> None:
             (Feature.HOST_RAISES, scenario.gc_stress or scenario.expect_raises is not None),
         ) if used and binding.why_not(feature)]  # fmt: skip
         if missing:
+            where, fix = (f" ({rt.label})", "drop that runtime for this scenario") if rt else (
+                "", "drop it from the spec")  # fmt: skip
             raise OptionError(
-                f"{scenario.name} under {rt.label} ({binding.name} binding): "
-                f"{'; '.join(map(str, missing))}; drop that runtime for this scenario"
+                f"{scenario.name}: the {binding.name} binding{where}: "
+                f"{'; '.join(map(str, missing))}; {fix}"
             )

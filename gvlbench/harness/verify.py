@@ -36,7 +36,8 @@ from gvlbench.protocol import CallPath, CheckTask, Mode
 from gvlbench.report.verify import CheckResult
 from gvlbench.results import Results
 
-REPRODUCERS = {"exceptions-concurrent": "exceptions_concurrent.py", "wrong-arity": "wrong_arity.py"}
+REPRODUCERS = {"exceptions-concurrent": "exceptions_concurrent.py", "wrong-arity": "wrong_arity.py",
+               "component-exceptions": "component_exceptions.py"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -509,3 +509,105 @@ error_t_ gvlbench_memory_write(void *ctx, cp memory, uint64_t offset, const void
                                size_t len) {
     return guarded_copy(ctx, memory, offset, (void *)src, len, 1);
 }
+
+/* -- the component model ------------------------------------------------------------------- *
+ * Every entry point of libwasmtime's component API that wasmtime-py 50.x calls with a
+ * `wasmtime_context_t *` (wasmtime/component/*.h), guarded the same way. They are looked up
+ * by an init of their own, so a libwasmtime built without the component model keeps its core
+ * guard: gvlbench_guard_init_component returns how many it lacks. Left out on purpose:
+ *   - wasmtime_component_func_post_return: a no-op since wasmtime 42, kept for
+ *     compatibility (post-return runs inside wasmtime_component_func_call now). A refusal
+ *     there would turn a call that succeeded into an error, so it passes straight through.
+ *   - the _async variants (wasmtime-py never calls them): they return a future that runs the
+ *     Wasm later, in wasmtime_call_future_poll, which takes no context.
+ *   - callbacks into the host (component host functions, resource destructors) get the
+ *     context inside a guarded call on the same thread: the owner word admits them, the
+ *     mutex is recursive, affinity is the same thread.
+ * realloc (lowering a string or a list into the guest) runs inside wasmtime_component_func_call.
+ */
+#define COMPONENT_ENTRY_POINTS(X)                                                             \
+    X(wasmtime_component_func_call)                                                           \
+    X(wasmtime_component_func_type)                                                           \
+    X(wasmtime_component_instance_get_export_index)                                           \
+    X(wasmtime_component_instance_get_func)                                                   \
+    X(wasmtime_component_linker_instantiate)                                                  \
+    X(wasmtime_component_resource_any_drop)                                                   \
+    X(wasmtime_component_resource_any_to_host)                                                \
+    X(wasmtime_component_resource_host_to_any)
+
+static struct {
+#define SLOT(name) void *name;
+    COMPONENT_ENTRY_POINTS(SLOT)
+#undef SLOT
+} clib;
+
+/* After gvlbench_guard_init (which finds wasmtime_error_new for refusals): 0 when every
+ * component entry point was found in the libwasmtime at `path`, else the number missing
+ * (-1: no library). Until it returns 0, the gvlbench_wasmtime_component_* functions must not
+ * be called. */
+int gvlbench_guard_init_component(const char *path) {
+    void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (!handle)
+        handle = dlopen(path, RTLD_NOW);
+    if (!handle)
+        return -1;
+    int missing = 0;
+#define LOOKUP(name) missing += (clib.name = dlsym(handle, #name)) == NULL;
+    COMPONENT_ENTRY_POINTS(LOOKUP)
+#undef LOOKUP
+    return missing;
+}
+
+/* As GUARDED, for a function of the component table. */
+#define CGUARDED(type, refused_value, name, PARAMS, ARGS)                                     \
+    type gvlbench_##name PARAMS {                                                             \
+        entry_t e = enter(ctx, #name);                                                        \
+        if (__builtin_expect(e.refused, 0))                                                   \
+            return refused_value;                                                             \
+        type r = ((type(*) PARAMS)clib.name)ARGS;                                             \
+        leave(e);                                                                             \
+        return r;                                                                             \
+    }
+#define CGUARDED_ERROR(name, PARAMS, ARGS) CGUARDED(error_t_, refusal_error(&e), name, PARAMS, ARGS)
+
+/* wasmtime_error_t *wasmtime_component_func_call(const wasmtime_component_func_t *func,
+ *     wasmtime_context_t *context, const wasmtime_component_val_t *args, size_t args_size,
+ *     wasmtime_component_val_t *results, size_t results_size); */
+CGUARDED_ERROR(wasmtime_component_func_call,
+               (cp func, void *ctx, cp args, size_t nargs, void *results, size_t nresults),
+               (func, ctx, args, nargs, results, nresults))
+/* wasmtime_component_func_type_t *wasmtime_component_func_type(
+ *     const wasmtime_component_func_t *func, wasmtime_context_t *context);
+ * never NULL from the library: NULL is a refusal */
+CGUARDED(void *, NULL, wasmtime_component_func_type, (cp func, void *ctx), (func, ctx))
+/* wasmtime_component_export_index_t *wasmtime_component_instance_get_export_index(
+ *     const wasmtime_component_instance_t *instance, wasmtime_context_t *context,
+ *     const wasmtime_component_export_index_t *instance_export_index, const char *name,
+ *     size_t name_len);   NULL: not found, or a refusal */
+CGUARDED(void *, NULL, wasmtime_component_instance_get_export_index,
+         (cp instance, void *ctx, cp index, const char *name, size_t len),
+         (instance, ctx, index, name, len))
+/* bool wasmtime_component_instance_get_func(const wasmtime_component_instance_t *instance,
+ *     wasmtime_context_t *context, const wasmtime_component_export_index_t *export_index,
+ *     wasmtime_component_func_t *func_out);   false: not a function, or a refusal */
+CGUARDED(bool, false, wasmtime_component_instance_get_func,
+         (cp instance, void *ctx, cp index, void *func_out), (instance, ctx, index, func_out))
+/* wasmtime_error_t *wasmtime_component_linker_instantiate(
+ *     const wasmtime_component_linker_t *linker, wasmtime_context_t *context,
+ *     const wasmtime_component_t *component, wasmtime_component_instance_t *instance_out); */
+CGUARDED_ERROR(wasmtime_component_linker_instantiate,
+               (cp linker, void *ctx, cp component, void *instance_out),
+               (linker, ctx, component, instance_out))
+/* wasmtime_error_t *wasmtime_component_resource_any_drop(wasmtime_context_t *ctx,
+ *     const wasmtime_component_resource_any_t *resource); */
+CGUARDED_ERROR(wasmtime_component_resource_any_drop, (void *ctx, cp resource), (ctx, resource))
+/* wasmtime_error_t *wasmtime_component_resource_any_to_host(wasmtime_context_t *ctx,
+ *     const wasmtime_component_resource_any_t *resource,
+ *     wasmtime_component_resource_host_t **ret); */
+CGUARDED_ERROR(wasmtime_component_resource_any_to_host, (void *ctx, cp resource, void **ret),
+               (ctx, resource, ret))
+/* wasmtime_error_t *wasmtime_component_resource_host_to_any(wasmtime_context_t *ctx,
+ *     const wasmtime_component_resource_host_t *resource,
+ *     wasmtime_component_resource_any_t **ret); */
+CGUARDED_ERROR(wasmtime_component_resource_host_to_any, (void *ctx, cp resource, void **ret),
+               (ctx, resource, ret))

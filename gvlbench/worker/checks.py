@@ -876,6 +876,20 @@ def check_exports_concurrent(ctx: CheckContext) -> None:
     mine.clear()
 
 
+def check_component_results(ctx: CheckContext) -> None:
+    """A Store per thread keeps each thread's component results its own (component_checks)."""
+    from gvlbench.worker import component_checks  # it imports this module's helpers
+
+    component_checks.check_component_results(ctx)
+
+
+def check_component_exceptions(ctx: CheckContext) -> None:
+    """A component callback's exception reaches its own caller (component_checks)."""
+    from gvlbench.worker import component_checks
+
+    component_checks.check_component_exceptions(ctx)
+
+
 CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
     "results": check_results,
     "lock-released": check_lock_released,
@@ -895,6 +909,8 @@ CHECK_FUNCTIONS: dict[str, Callable[[CheckContext], None]] = {
     "shared-linker": check_shared_linker,
     "func-types-concurrent": check_func_types_concurrent,
     "exports-concurrent": check_exports_concurrent,
+    "component-results": check_component_results,
+    "component-exceptions": check_component_exceptions,
 }
 
 

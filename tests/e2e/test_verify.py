@@ -13,7 +13,7 @@ import pytest
 from gvlbench.checklist import CHECKS
 from tests.conftest import gvlbench
 
-KNOWN = {"exceptions-concurrent", "wrong-arity"}
+KNOWN = {"exceptions-concurrent", "wrong-arity", "component-exceptions"}
 
 
 @pytest.fixture(scope="module")
