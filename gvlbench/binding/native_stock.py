@@ -183,8 +183,11 @@ def use_stock(mode: Mode) -> None:
     """Point every wasmtime-py binding of a Store entry point at the shim (process-wide), each
     with its refusal check; the call through the handle for `mode` (held: PyDLL), every other
     entry point released, as wasmtime-py's own."""
+    names = ERROR_ENTRIES + VALUE_ENTRIES
+    internals.require("the native guard's stock path", *(f"_bindings._{n}" for n in names),
+                      *(f"_ffi.{n}" for n in names))  # fmt: skip
     if not _STOCK:
-        _STOCK.update(internals.stock_entry_points(ERROR_ENTRIES + VALUE_ENTRIES))
+        _STOCK.update(internals.stock_entry_points(names))
     replacements: dict[str, Any] = {}
     for name in ERROR_ENTRIES + VALUE_ENTRIES:
         fn = entry(name, Mode.RELEASED, fast=False)
