@@ -53,10 +53,12 @@ class Change:
 CHANGES = {
     "preopen": Change(48, "WasiConfig.preopen_dir(path, guest, DirPerms, FilePerms)",
                       "WasiConfig.preopen_dir(path, guest, fs_mutable)"),
-    "slabs": Change(50, "_slab.Slab keeps a free list in a Python list: two threads that "
-                        "allocate or free at once can corrupt it (verify's stores-concurrent "
-                        "and linkers-concurrent race it)",
-                    "_slab.Slab is a dict and an itertools.count, safe across threads"),
+    "slabs": Change(50, "_slab.Slab threads its free list through its values: a handle freed "
+                        "by a finalizer on another thread is handed out twice, so a Store gets "
+                        "another's data and a callback another's function (verify's "
+                        "stores-concurrent and linkers-concurrent fail, with a GIL too)",
+                    "_slab.Slab is a dict and an itertools.count, safe across threads "
+                    "(wasmtime-py #342)"),
     "component items": Change(49, "wasmtime.component types list their imports and exports "
                                   "as ComponentItem; wasmtime_component_func_t has 3 fields",
                               "as ComponentExtern (with .ty); wasmtime_component_func_t has 4"),
