@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format wasm deps ruby gate report clean pythons docs native
+.PHONY: run test lint format wasm deps ruby gate report clean pythons wasmtime-venvs docs native
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -58,7 +58,26 @@ REAL_SPECS = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(repr(s) for s 
 # pytest and pytest-run-parallel (from the `test` extra), so `gvlbench trace --python PY --
 # pytest --parallel-threads 4` runs a test suite under each of them (docs/audit.md)
 TRACE_SPECS = $(shell $(PYTHON) -c 'import tomllib; print(" ".join(repr(s) for s in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"] if s.startswith(("pytest>", "pytest-run-parallel"))))')
-pythons:
+# wasmtime-py's tested range is declared once, as gvlbench/binding/internals.py's TESTED: a venv
+# for each end of it (.venvs/wasmtime46, .venvs/wasmtime51) made from $(PYTHON), holding that
+# release, the worker's other needs and the real extra (whose packages take any wasmtime >= 45),
+# so `--python` is tested on the oldest and newest release a package may pin
+# (tests/e2e/test_wasmtime_releases.py; docs/crossover.md).
+WASMTIME_ENDS = $(shell $(BIN)/python -c 'from gvlbench.binding.internals import TESTED; print(TESTED[0], TESTED[-1])')
+OTHER_WORKER_SPECS := $(filter-out 'wasmtime%,$(WORKER_SPECS))
+wasmtime-venvs: $(STAMP)
+	@for v in $(WASMTIME_ENDS); do \
+	  venv=.venvs/wasmtime$${v%%.*}; \
+	  specs="'wasmtime==$$v' $(OTHER_WORKER_SPECS) $(REAL_SPECS)"; \
+	  [ -x $$venv/bin/python ] && [ "$$(cat $$venv/.specs 2>/dev/null)" = "$$specs" ] && continue; \
+	  echo "making $$venv from $(PYTHON) (wasmtime $$v, pyperf, psutil, the real extra)"; \
+	  { [ -x $$venv/bin/python ] || $(PYTHON) -m venv $$venv; } && \
+	    $$venv/bin/python -m pip install --quiet "wasmtime==$$v" $(OTHER_WORKER_SPECS) $(REAL_SPECS) && \
+	    echo "$$specs" > $$venv/.specs \
+	    || { echo "note: $$venv failed"; rm -rf $$venv; }; \
+	done
+
+pythons: wasmtime-venvs
 	@ft=$$(scripts/freethreaded.sh); \
 	for py in $(PYENV_PYTHONS) $$ft; do \
 	  [ -x "$$py" ] || continue; \

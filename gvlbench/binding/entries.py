@@ -54,6 +54,7 @@ class EntryStore:
 
     @classmethod
     def make(cls, wasm_path: str) -> EntryStore:
+        internals.require("the native guard's entry points")
         config = wasmtime.Config()
         config.consume_fuel = True
         engine = wasmtime.Engine(config)

@@ -5,9 +5,10 @@ wasmtime-py keeps private: its ctypes binding of that function (`wasmtime._bindi
 library handle and C types (`wasmtime._ffi`), the host-exception hand-off
 (`wasmtime._func.maybe_raise_last_exn`), a Store's context pointer and a Func's C struct, and
 the error/trap constructors from raw pointers. None of it is promised to stay, so it is
-imported here alone, and only on a wasmtime-py whose major version gvlbench was tested with:
-on any other, the first measuring command fails with one line instead of a puzzling crash.
-(Set GVLBENCH_UNTESTED_WASMTIME=1 to try anyway.) The one CPython-private detail, the owner
+imported here alone, and only on a wasmtime-py release gvlbench was tested with (TESTED): on
+any other major, the first measuring command fails with one line instead of a puzzling crash.
+(Set GVLBENCH_UNTESTED_WASMTIME=1 to try anyway; then a feature whose private names that
+release lacks says which, in one line: `require`.) The one CPython-private detail, the owner
 of an RLock read from its repr, lives here too.
 
 The standalone reproducers in gvlbench/repro/ repeat a few lines of this on purpose: they
@@ -21,42 +22,160 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
 from gvlbench.errors import UserError
 
-TESTED_MAJOR = 50  # pyproject pins wasmtime>=50.0.1,<51
+# The wasmtime-py releases gvlbench is tested with, one per major: each was diffed against the
+# others in what gvlbench touches, and runs `run`, `race` and `profile` under `--python`
+# (docs/crossover.md). Any release of these majors is accepted. pyproject pins the harness's
+# own wasmtime to one of them; a package may pin its environment to any other.
+TESTED = ("46.0.1", "47.0.1", "48.0.0", "49.0.0", "50.0.1", "51.0.0")
 UNTESTED_ENV = "GVLBENCH_UNTESTED_WASMTIME"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One way the tested releases differ in what gvlbench (or a binding of it) touches:
+    majors from `since` on have `after`, older ones `before`."""
+
+    since: int
+    before: str
+    after: str
+
+
+# Everything else gvlbench touches is the same in all of TESTED: wasmtime-py's _func.py (the
+# trampoline, FUNCTIONS, LAST_EXCEPTION, maybe_raise_last_exn), _linker.py, _store.py,
+# _memory.py, _globals.py, _table.py, _instance.py, _error.py and _managed.py are one file,
+# byte for byte, and the bindings the native guard replaces have the same names, signatures
+# and C structs.
+CHANGES = {
+    "preopen": Change(48, "WasiConfig.preopen_dir(path, guest, DirPerms, FilePerms)",
+                      "WasiConfig.preopen_dir(path, guest, fs_mutable)"),
+    "slabs": Change(50, "_slab.Slab threads its free list through its values: a handle freed "
+                        "by a finalizer on another thread is handed out twice, so a Store gets "
+                        "another's data and a callback another's function (verify's "
+                        "stores-concurrent and linkers-concurrent fail, with a GIL too)",
+                    "_slab.Slab is a dict and an itertools.count, safe across threads "
+                    "(wasmtime-py #342)"),
+    "component items": Change(49, "wasmtime.component types list their imports and exports "
+                                  "as ComponentItem; wasmtime_component_func_t has 3 fields",
+                              "as ComponentExtern (with .ty); wasmtime_component_func_t has 4"),
+}  # fmt: skip
+
+
+def major(release: str) -> int:
+    """46 for "46.0.1"; -1 for what is no version ("unknown": installed without metadata)."""
+    head = release.split(".", 1)[0]
+    return int(head) if head.isdigit() else -1
+
+
+def tested_range() -> str:
+    """`46.x to 51.x`: the tested majors, as messages name them."""
+    low, high = major(TESTED[0]), major(TESTED[-1])
+    return f"{low}.x" if low == high else f"{low}.x to {high}.x"
+
+
+def pip_spec() -> str:
+    """The pip requirement that installs a tested wasmtime-py."""
+    return f"wasmtime>={major(TESTED[0])},<{major(TESTED[-1]) + 1}"
+
+
+def is_tested(release: str) -> bool:
+    """Whether gvlbench runs on `release`: a tested major, or any with UNTESTED_ENV set."""
+    return bool(os.environ.get(UNTESTED_ENV)) or major(release) in {major(t) for t in TESTED}
 
 
 class UntestedWasmtimeError(UserError):
     kind = "untested wasmtime"
 
 
+class WasmtimeLacksError(UserError):
+    kind = "wasmtime lacks"
+
+
 def check_version(found: str | None = None) -> str:
     """The installed wasmtime-py's version; UntestedWasmtimeError unless its major is tested."""
     found = found or version("wasmtime")
-    major = found.split(".", 1)[0]
-    if major != str(TESTED_MAJOR) and not os.environ.get(UNTESTED_ENV):
+    if not is_tested(found):
         raise UntestedWasmtimeError(
             f"wasmtime {found} is installed; gvlbench reaches into wasmtime-py's private API "
-            f"and is tested with {TESTED_MAJOR}.x only (pip install 'wasmtime>={TESTED_MAJOR},"
-            f"<{TESTED_MAJOR + 1}', or set {UNTESTED_ENV}=1 to try)"
+            f"and is tested with {tested_range()} only (pip install '{pip_spec()}', or set "
+            f"{UNTESTED_ENV}=1 to try)"
         )
     return found
 
 
-check_version()
+VERSION = check_version()
 
 import wasmtime  # noqa: E402  (after the check: an untested version fails in one line)
 from wasmtime import _bindings, _ffi, _func, _linker  # noqa: E402
-from wasmtime._func import maybe_raise_last_exn  # noqa: E402
 
+
+def has(change: str) -> bool:
+    """Whether the installed wasmtime-py has CHANGES[change]'s `after` form."""
+    return major(VERSION) >= CHANGES[change].since
+
+
+# What each feature reaches for beyond wasmtime-py's public API: a dotted path from the
+# wasmtime package, whose last part may be a class's declared instance attribute (`Func._func`)
+NEEDS: dict[str, tuple[str, ...]] = {
+    "measuring a Wasm call": (
+        "_ffi.filename", "_ffi.wasmtime_val_t", "_ffi.wasmtime_error_t", "_ffi.wasm_trap_t",
+        "_bindings._wasmtime_func_call", "_func.maybe_raise_last_exn", "Store._context",
+        "Store.ptr", "Func._func", "WasmtimeError._from_ptr", "Trap._from_ptr",
+    ),
+    "the native guard's stock path": ("Memory._memory", "Memory.read", "Memory.write",
+                                      "Store._delete"),
+    "the native guard's entry points": ("Memory._memory", "Global._global", "Table._table"),
+    "the thread-local-exceptions patch": (
+        "_func.trampoline", "_linker.trampoline", "_func.FUNCTIONS", "_func.Caller",
+        "Caller._invalidate", "Val._from_raw", "Val._convert_to_raw", "Trap._consume",
+    ),
+    "profile": ("_instance.InstanceExports", "Store._delete"),
+}  # fmt: skip
+
+
+def _present(path: str) -> bool:
+    """Whether `path` (see NEEDS) names something in the installed wasmtime-py."""
+    obj: Any = wasmtime
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if hasattr(obj, part):
+            obj = getattr(obj, part)
+            continue
+        declared = isinstance(obj, type) and any(
+            part in getattr(c, "__annotations__", {}) for c in obj.__mro__
+        )
+        return declared and i == len(parts) - 1  # an instance attribute ends the path
+    return True
+
+
+def lacking(feature: str, *also: str) -> list[str]:
+    """What of NEEDS[feature] (and `also`) the installed wasmtime-py does not have."""
+    return [path for path in (*NEEDS[feature], *also) if not _present(path)]
+
+
+def require(feature: str, *also: str) -> None:
+    """WasmtimeLacksError, one line, when the installed wasmtime-py lacks what `feature`
+    reaches for (a release outside TESTED, run with UNTESTED_ENV), not an AttributeError
+    somewhere inside it."""
+    missing = lacking(feature, *also)
+    if missing:
+        raise WasmtimeLacksError(
+            f"wasmtime {VERSION} has no {', '.join(missing)}: {feature} needs "
+            f"{'it' if len(missing) == 1 else 'them'} (gvlbench is tested with {tested_range()})"
+        )
+
+
+require("measuring a Wasm call")
 LIBRARY_PATH = str(_ffi.filename)
 VAL_T = _ffi.wasmtime_val_t  # the C union a Wasm value travels in
 ERROR_PTR = ctypes.POINTER(_ffi.wasmtime_error_t)
 TRAP_PTR = ctypes.POINTER(_ffi.wasm_trap_t)
+maybe_raise_last_exn = _func.maybe_raise_last_exn
 
 
 def func_call_signature() -> tuple[Any, Any]:
@@ -126,6 +245,22 @@ def set_stock_entry_points(values: dict[str, Any]) -> None:
             setattr(_bindings, key, value)
 
 
+def preopen_read_only(config: wasmtime.WasiConfig, host: str, guest: str) -> None:
+    """Give WASI `host` as `guest`, read-only, in whichever form this release's preopen_dir
+    takes (CHANGES["preopen"]): 46 and 47 take two permission enums, 48 on a bool."""
+    if has("preopen"):
+        config.preopen_dir(host, guest, fs_mutable=False)
+    else:  # the enums are gone from 48 on: looked up, not named, so that type checks pass
+        read_only = (getattr(wasmtime, e).READ_ONLY for e in ("DirPerms", "FilePerms"))
+        config.preopen_dir(host, guest, *read_only)
+
+
+def instance_exports_class() -> type:
+    """wasmtime-py's InstanceExports (what Instance.exports returns; not exported)."""
+    require("profile")
+    return wasmtime._instance.InstanceExports  # type: ignore[no-any-return]
+
+
 def store_context(store: wasmtime.Store) -> Any:
     """The Store's `wasmtime_context_t *`, valid while the Store lives."""
     return store._context()
@@ -165,9 +300,10 @@ _LOCAL_EXCEPTION = threading.local()
 
 
 def _thread_local_trampoline(idx, caller, params, nparams, results, nresults):  # type: ignore[no-untyped-def]
-    """wasmtime-py's callback trampoline (wasmtime/_func.py, 50.x) with one change: a
-    callback's exception is kept for the calling thread, not in the module-global
-    LAST_EXCEPTION, where another thread's callback can overwrite or take it."""
+    """wasmtime-py's callback trampoline (wasmtime/_func.py, the same in every release of
+    TESTED) with one change: a callback's exception is kept for the calling thread, not in
+    the module-global LAST_EXCEPTION, where another thread's callback can overwrite or take
+    it."""
     caller = _func.Caller(caller)
     try:
         func, result_tys, access_caller = _func.FUNCTIONS.get(idx or 0)
@@ -241,6 +377,7 @@ def use_thread_local_exceptions() -> None:
     (the trampoline is bound when a host function is defined), and for component host
     functions (their wrapper is looked up at each callback)."""
     global _PATCHED_TRAMPOLINE
+    require("the thread-local-exceptions patch")
     if _PATCHED_TRAMPOLINE is None:
         _PATCHED_TRAMPOLINE = type(_func.trampoline)(_thread_local_trampoline)
     _func.trampoline = _PATCHED_TRAMPOLINE

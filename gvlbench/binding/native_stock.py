@@ -68,6 +68,10 @@ VALUE_ENTRIES = (
 VOID_ENTRIES = frozenset({"wasmtime_global_get", "wasmtime_func_new",
                           "wasmtime_context_set_epoch_deadline",
                           "wasmtime_context_set_data"})  # fmt: skip
+# what use_stock replaces in wasmtime-py, per entry point: its ctypes function and the Python
+# function wasmtime-py's classes call (as internals.require names them)
+REPLACED = tuple(f"{module}{name}" for module in ("_bindings._", "_ffi.")
+                 for name in ERROR_ENTRIES + VALUE_ENTRIES)  # fmt: skip
 
 
 def _raise_if_refusal(error: Any) -> None:
@@ -209,6 +213,7 @@ def use_stock(mode: Mode) -> None:
     """Point every wasmtime-py binding of a Store entry point at the shim (process-wide), each
     with its refusal check; the call through the handle for `mode` (held: PyDLL), every other
     entry point released, as wasmtime-py's own."""
+    internals.require("the native guard's stock path", *REPLACED)
     errors, values = _entries()
     if not _STOCK:
         _STOCK.update(internals.stock_entry_points(errors + values))

@@ -28,7 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 import wasmtime
-from wasmtime._instance import InstanceExports
+
+from gvlbench.binding import internals
+
+InstanceExports = internals.instance_exports_class()
 
 PHASES = ("compile", "instantiate", "wasm", "binding", "host")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import wasmtime
 
+from gvlbench.binding import internals
 from gvlbench.protocol import Target
 
 EPOCH_TICK_S = 0.001
@@ -99,7 +100,7 @@ def wasi_config(target: Target, output: Output) -> wasmtime.WasiConfig:
             stdin.write_text(wasi.stdin)
         config.stdin_file = str(stdin)
     for host, guest in wasi.preopens:
-        config.preopen_dir(host, guest, fs_mutable=False)
+        internals.preopen_read_only(config, host, guest)
     config.stdout_file = str(output.stdout_path)
     config.stderr_file = str(output.stderr_path)
     return config

@@ -31,12 +31,19 @@ from gvlbench.modes import Mode, for_interpreter
 from gvlbench.protocol import PATCH_NAMES
 
 NEEDED = ("wasmtime", "pyperf")
-PIP_SPECS = {"wasmtime": "wasmtime>=50.0.1,<51", "pyperf": "pyperf>=2.9,<3"}
+# wasmtime's is the binding's tested range (internals.pip_spec), asked when needed: importing
+# the binding loads libwasmtime, which a command without --python never needs
+PIP_SPECS = {"pyperf": "pyperf>=2.9,<3"}
 MIN_VERSION = (3, 11)  # the worker reads TOML specs with tomllib
 
 _PROBE = """
-import json, platform, sys, importlib.util
+import json, platform, sys, importlib.util, importlib.metadata
 gil = getattr(sys, "_is_gil_enabled", None)
+def release(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"  # importable, but installed without its metadata
 print(json.dumps({
     "version": platform.python_version(),
     "version_info": list(sys.version_info[:2]),
@@ -44,6 +51,7 @@ print(json.dumps({
     "gil": "enabled" if gil is None or gil() else "disabled",
     "executable": sys.executable,
     "missing": [m for m in %r if importlib.util.find_spec(m) is None],
+    "wasmtime": release("wasmtime") if importlib.util.find_spec("wasmtime") else None,
 }))
 """
 
@@ -165,14 +173,32 @@ def probe(path: str, timeout_s: float = 60.0) -> Interpreter:
             f"--python {path}: Python {info['version']} is older than the "
             f"{'.'.join(map(str, MIN_VERSION))} that gvlbench's worker needs"
         )
-    if info["missing"]:
-        specs = " ".join(f"'{PIP_SPECS[m]}'" for m in info["missing"])
-        raise InterpreterError(
-            f"--python {path} (Python {info['version']}) lacks {', '.join(info['missing'])}; "
-            f"add with: {path} -m pip install {specs} (or use a venv made from it)"
-        )
+    lacks = _lacking(path, info)
+    if lacks:
+        raise InterpreterError(lacks)
     return Interpreter(info["executable"], info["version"], info["gil"],
                        info["implementation"], default=False)  # fmt: skip
+
+
+def _lacking(path: str, info: dict[str, Any]) -> str | None:
+    """Everything the probed interpreter lacks for the worker, in one line with the pip
+    command that adds it all: the missing packages, and a wasmtime outside the tested range."""
+    from gvlbench.binding import internals  # the tested range; loads the harness's wasmtime
+
+    specs = {"wasmtime": internals.pip_spec(), **PIP_SPECS}
+    pieces = [(name, specs[name]) for name in NEEDED if name in info["missing"]]
+    found = info.get("wasmtime")
+    untested = found is not None and not internals.is_tested(found)
+    if untested:
+        pieces.insert(0, (f"wasmtime {internals.tested_range()} (it has {found})",
+                          specs["wasmtime"]))  # fmt: skip
+    if not pieces:
+        return None
+    lacks = ", ".join(what for what, _ in pieces)
+    add = " ".join(f"'{spec}'" for _, spec in pieces)
+    also = f"; or set {internals.UNTESTED_ENV}=1 to try wasmtime {found}" if untested else ""
+    return (f"--python {path} (Python {info['version']}) lacks {lacks}; add with: {path} -m "
+            f"pip install {add} (or use a venv made from it{also})")  # fmt: skip
 
 
 def child_env(python: str | None) -> dict[str, str] | None:
