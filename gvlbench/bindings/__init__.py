@@ -21,6 +21,7 @@ __all__ = ["Binding", "Capabilities", "Engine", "Feature", "Form", "Watch", "all
 # name -> module; in the order a runtime's bindings are tried for a form
 _MODULES = {
     "wasmtime-py": "gvlbench.bindings.wasmtime_py",
+    "extism": "gvlbench.bindings.extism",
     "native": "gvlbench.bindings.native",
     "ruby-ffi": "gvlbench.bindings.ruby_ffi",
 }
