@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gvlbench import scenario as scenario_mod
+from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
-from gvlbench.harness.interpreter import Runtime, free_threaded, modes_under
+from gvlbench.harness.interpreter import Runtime, binding_of, free_threaded, modes_under
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
@@ -84,6 +85,7 @@ class CallsExperiment:
         jobs = []
         for name in self.opts.scenarios:
             scen = scenario_mod.find(name)
+            binding_of(self.opts.runtime, scen.form).require(Feature.CALLS, f"calls {name}")
             target, compiled = prepare_target(scen)
             o, modes = self.opts, self.opts.measured_modes
             runtimes = (o.runtime,) if o.runtime else ()
