@@ -76,11 +76,15 @@ def library_path() -> Path:
     return path
 
 
-@functools.cache
 def handle(mode: Mode) -> ctypes.CDLL:
     """The library through the ctypes loader for `mode` (PyDLL held, CDLL otherwise), every
-    function of SIGNATURES bound."""
-    loader = ctypes.PyDLL if mode.loader is Mode.HELD else ctypes.CDLL
+    function of SIGNATURES bound: one object per loader."""
+    return _handle(mode.loader)
+
+
+@functools.cache
+def _handle(loader_mode: Mode) -> ctypes.CDLL:
+    loader = ctypes.PyDLL if loader_mode is Mode.HELD else ctypes.CDLL
     lib = loader(str(library_path()))
     for name, (restype, argtypes) in SIGNATURES.items():
         fn = getattr(lib, name)

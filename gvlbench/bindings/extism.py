@@ -48,6 +48,7 @@ CAPABILITIES = Capabilities(
         'form = "plugin"',
         Form.COMPONENT: "extism runs core modules (plugins), not components",
         Mode.AS_SHIPPED: "released is how the SDK ships it (cffi drops the GIL)",
+        "lean": f"{_SDK_ONLY} (the stock path): gvlbench has no leaner call of its own",
         Feature.PHASES: "extism compiles and instantiates inside the runtime: no phases apart",
         Feature.CALLS: f"{_SDK_ONLY}, one path: price it with `run extism_noop --threads 1` "
         "(held and released cells, paired)",
@@ -151,9 +152,17 @@ class Driver:
         except sdk.Error as exc:
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or ["no reason"]
             raise WasmError(f"extism refused the plugin: {lines[0]}") from None
+        functions = _functions(target.wasm_path)
+        params, results = functions.get(target.export, ((), ()))
+        if params or results not in ((), ("i32",)):  # extism would not even say it exists
+            raise SignatureError(
+                f"plugin function {target.export!r} is ({', '.join(params)}) -> "
+                f"({', '.join(results)}); extism calls a function of () -> (i32) or () -> ()"
+            )
         if not plugin.function_exists(target.export):
-            raise SignatureError(f"the plugin has no function {target.export!r} "
-                                 f"({_exports(target.wasm_path)})")  # fmt: skip
+            names = ", ".join(sorted(functions)) or "none that wasmtime-py could list"
+            raise SignatureError(f"the plugin has no function {target.export!r} (functions: "
+                                 f"{names})")  # fmt: skip
 
     def use_mode(self, mode: Mode) -> None:
         from gvlbench.binding import extism_abi
@@ -181,17 +190,18 @@ class Driver:
         return [PluginInstance(sdk.Plugin(compiled), target) for _ in range(n)]
 
 
-def _exports(wasm_path: str) -> str:
-    """The module's exported functions, for the error line (read by wasmtime-py, which the
-    harness has loaded anyway)."""
-    try:
-        import wasmtime
+def _functions(wasm_path: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The module's exported functions and their types, read by wasmtime-py (gvlbench's own
+    engine, in the harness): extism can say whether a function exists, not its type. Empty
+    when wasmtime-py cannot read the module (extism, which loaded it, is the judge)."""
+    import wasmtime
 
+    try:
         module = wasmtime.Module(wasmtime.Engine(), Path(wasm_path).read_bytes())
-    except Exception:  # the list is a courtesy: extism already said what is wrong
-        return "its exports could not be listed"
-    names = sorted(e.name for e in module.exports if isinstance(e.type, wasmtime.FuncType))
-    return f"functions: {', '.join(names) or 'none'}"
+    except wasmtime.WasmtimeError:
+        return {}
+    return {e.name: (tuple(str(p) for p in e.type.params), tuple(str(r) for r in e.type.results))
+            for e in module.exports if isinstance(e.type, wasmtime.FuncType)}  # fmt: skip
 
 
 DRIVER = Driver()
