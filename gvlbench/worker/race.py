@@ -85,10 +85,11 @@ def _natively_guarded(owners: list[Any], task: RaceTask, path: Any) -> list[Call
     """Each thread's call through the native guard of its Store (one guard per Store, of the
     task's design)."""
     from gvlbench.binding import native_guard, native_stock
+    from gvlbench.protocol import CallPath
 
     for i, emb in enumerate(_stores(owners)):  # made here: affinity's owner is this thread
         native_guard.NativeStoreGuard(emb.store, f"store-{i}", task.guard_kind)
-    return [native_stock.prepare(e.store, e.func, task.target.args, task.mode, path)
+    return [native_stock.prepare(e.store, e.func, task.target.args, task.mode, CallPath(path))
             for e in owners]  # fmt: skip
 
 
