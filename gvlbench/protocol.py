@@ -139,6 +139,8 @@ class Target:
     limits: Limits = field(default_factory=Limits)
     gc_stress: bool = False
     form: str = "module"  # bindings.Form: module | component | plugin (its binding runs it)
+    input: str | None = None  # a plugin's input (UTF-8), where `args` are a function's
+    expect_output: str | None = None  # what a plugin's function must output (UTF-8)
 
     @property
     def is_command(self) -> bool:
@@ -147,7 +149,7 @@ class Target:
     def to_json(self) -> dict[str, Any]:
         expect = (("result", self.expect_result), ("trap", self.expect_trap),
                   ("stdout", self.expect_stdout), ("exit_code", self.expect_exit_code),
-                  ("raises", self.expect_raises))  # fmt: skip
+                  ("raises", self.expect_raises), ("output", self.expect_output))  # fmt: skip
         doc: dict[str, Any] = {
             "wasm_path": self.wasm_path,
             "export": self.export,
@@ -165,6 +167,8 @@ class Target:
             doc["gc_stress"] = True
         if self.form != "module":
             doc["form"] = self.form
+        if self.input is not None:
+            doc["input"] = self.input
         return doc
 
     @classmethod
@@ -186,6 +190,8 @@ class Target:
             limits=Limits.from_json(data.get("limits", {})),
             gc_stress=bool(data.get("gc_stress", False)),
             form=str(data.get("form", "module")),
+            input=data.get("input"),
+            expect_output=expect.get("output"),
         )
 
 

@@ -4,8 +4,9 @@ A spec names its module, either WAT source (`wat`) or a compiled binary (`wasm`:
 file inside an installed Python package), both relative to the spec file; the export to
 call and its arguments; host imports from the fixed registry in `hosts`; what to do with
 imports nobody provides; a WASI world (`[wasi]`); engine limits (`[limits]`); and an
-expectation (a result, a trap, a command's stdout and exit code, or an exception). Errors
-name the file and the key. See docs/scenarios.md.
+expectation (a result, a trap, a command's stdout and exit code, or an exception). An extism
+plugin (`form = "plugin"`) has an `input` and an `expect.output` instead. Errors name the
+file and the key. See docs/scenarios.md.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from gvlbench.protocol import Import, Limits, Wasi
 
 _KNOWN_KEYS = {"description", "measures", "wat", "wasm", "export", "args", "work_arg",
                "imports", "expect", "unknown_imports", "wasi", "limits", "gc_stress",
-               "form"}  # fmt: skip
+               "form", "input"}  # fmt: skip
 _IMPORT_KEYS = {"module", "name", "host"}
-_EXPECT_KEYS = {"result", "trap", "stdout", "exit_code", "raises"}
+_EXPECT_KEYS = {"result", "trap", "stdout", "exit_code", "raises", "output"}
+# what a plugin (form = "plugin") has: bytes in, bytes out, no arguments, imports or worlds
+_PLUGIN_KEYS = {"description", "measures", "wat", "wasm", "export", "form", "input", "expect"}
+_PLUGIN_EXPECT_KEYS = {"output"}
 _WASI_KEYS = {"args", "env", "stdin", "stdin_file", "preopen"}
 _LIMIT_KEYS = {"fuel": int, "epoch_deadline_ms": float, "max_memory_bytes": int}
 WASM_MAGIC = b"\0asm"
@@ -60,6 +64,9 @@ class Scenario:
     # what kind of Wasm it is, so which binding runs it: a core module (the default), a
     # component, or an extism plugin
     form: Form = Form.MODULE
+    # a plugin's input and the output it must give (text, sent and compared as UTF-8)
+    input: str | None = None
+    expect_output: str | None = None
 
     @property
     def source_path(self) -> Path:
@@ -124,6 +131,8 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
     unknown = set(data) - _KNOWN_KEYS
     if unknown:
         raise SpecError(f"{path}: unknown key {sorted(unknown)[0]!r}")
+    form = _form(path, data.get("form", Form.MODULE.value))
+    _check_form_keys(path, form, data)
     if ("wat" in data) == ("wasm" in data):
         raise SpecError(f"{path}: give exactly one of 'wat' (WAT source) and 'wasm' (a binary)")
     wat_path = (
@@ -152,7 +161,7 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
         raise SpecError(f"{path}: key 'expect.result': must be a {value}")
     if "trap" in expect and not isinstance(expect["trap"], str):
         raise SpecError(f"{path}: key 'expect.trap': must be a string the trap message contains")
-    for key, want in (("stdout", str), ("exit_code", int), ("raises", str)):
+    for key, want in (("stdout", str), ("exit_code", int), ("raises", str), ("output", str)):
         if key in expect:
             typed(path, f"key 'expect.{key}'", expect[key], want)
     export = _require(path, data, "export", str) if "export" in data or not wasi else "_start"
@@ -185,7 +194,25 @@ def _validate(path: Path, data: dict[str, Any], sha256: str) -> Scenario:
         limits=_limits(path, table(path, "limits", data.get("limits", {}))),
         gc_stress=typed(path, "key 'gc_stress'", data.get("gc_stress", False), bool),
         form=form,
+        input=typed(path, "key 'input':", data["input"], str) if "input" in data else None,
+        expect_output=expect.get("output"),
     )
+
+
+def _check_form_keys(path: Path, form: Form, data: dict[str, Any]) -> None:
+    """A plugin takes bytes and gives bytes: the keys of a module's function (arguments,
+    imports, worlds, limits) are refused for it, and its own (`input`, `expect.output`) for
+    anything else, each in one line naming the key."""
+    expect = data.get("expect", {})
+    keys = [*data, *(f"expect.{k}" for k in expect)] if isinstance(expect, dict) else list(data)
+    for key in keys:
+        top, _, sub = key.partition(".")
+        plugin_key = top in _PLUGIN_KEYS and (not sub or sub in _PLUGIN_EXPECT_KEYS)
+        if form is Form.PLUGIN and not plugin_key and top in _KNOWN_KEYS:
+            raise SpecError(f"{path}: key {key!r}: not for a plugin (form = \"plugin\" takes "
+                            "'input' and 'expect.output')")  # fmt: skip
+        if form is not Form.PLUGIN and key in ("input", "expect.output"):
+            raise SpecError(f'{path}: key {key!r}: only for form = "plugin"')
 
 
 def _form(path: Path, value: Any) -> Form:

@@ -22,6 +22,7 @@ __all__ = ["Binding", "Capabilities", "Engine", "Feature", "Form", "Watch", "all
 _MODULES = {
     "wasmtime-py": "gvlbench.bindings.wasmtime_py",
     "component": "gvlbench.bindings.component",
+    "extism": "gvlbench.bindings.extism",
     "native": "gvlbench.bindings.native",
     "ruby-ffi": "gvlbench.bindings.ruby_ffi",
 }

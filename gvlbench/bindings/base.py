@@ -204,6 +204,12 @@ class Binding:
         """Whether its worker needs the harness to compile WAT for it (it has no compiler)."""
         return False
 
+    def engine(self, found: Engine | None = None) -> Engine | None:
+        """The engine the results name for this binding: `found` is the one the code probe saw
+        in a library the binding claims (None: not probed, as for a scenario). A binding whose
+        engine is not the one its library looks like (extism's wasmtime) names it here."""
+        return found
+
     def call_path(self, requested: str) -> str:
         """The call path a row is labelled with: the requested one where the binding has it,
         else its own first (the Ruby worker's one path is ruby-ffi)."""
@@ -225,6 +231,10 @@ class Instance(Protocol):
     def new_call(self) -> Callable[[], Any]:
         """Another call object on this same Store, for a second thread to share it."""
         ...
+
+    # Optional: `distinct_call(index) -> (call, answer)`, caller `index`'s own call on this
+    # same Store (an input no other caller sends) and what it returned alone. Where an
+    # instance has it, `race` gives each thread its own and counts a differing result wrong.
 
 
 class Driver(Protocol):

@@ -48,9 +48,10 @@ class Probed:
         """The binding and engine keys of a results file: the engine the code really ran,
         not the harness's wasmtime-py (a compiled extension runs its own build)."""
         md: dict[str, Any] = {"binding": self.binding.name}
-        if self.engine is not None:
-            md.update(engine=self.engine.name, engine_version=self.engine.version or "unknown",
-                      engine_library=self.engine.library)  # fmt: skip
+        engine = self.binding.engine(self.engine)
+        if engine is not None:
+            md.update(engine=engine.name, engine_version=engine.version or "unknown",
+                      engine_library=engine.library)  # fmt: skip
         owned = [b for b in bindings.all_bindings() if b.libraries]
         others = [e.label for e in self.engines
                   if e != self.engine and not any(b.claims(e.library) for b in owned)]  # fmt: skip

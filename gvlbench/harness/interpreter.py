@@ -237,14 +237,15 @@ def call_path_of(runtime: Runtime | None, requested: str, form: Form = Form.MODU
 
 def check_call_path(path: str, runtimes: tuple[Runtime, ...], form: Form = Form.MODULE) -> None:
     """A call path some runtime's binding does not have is one line, rather than rows
-    labelled with a path they did not take."""
-    for rt in runtimes:
+    labelled with a path they did not take (the harness's own Python where none is given)."""
+    for rt in runtimes or (None,):
         binding = binding_of(rt, form)
         if path != "stock" and path not in binding.capabilities.call_paths:
             paths = ", ".join(binding.capabilities.call_paths)
+            where, fix = (rt.label, " or that runtime") if rt else (f"a {form} target", "")
             raise OptionError(
-                f"--call-path {path} is not a path of the {binding.name} binding ({rt.label} "
-                f"has {paths}): drop --call-path or that runtime"
+                f"--call-path {path} is not a path of the {binding.name} binding ({where} "
+                f"has {paths}): drop --call-path{fix}"
             )
 
 

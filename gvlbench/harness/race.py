@@ -79,7 +79,8 @@ class RaceOptions:
             raise OptionError(f"--trials must be at least 1, got {self.trials}")
         if self.duration_s <= 0:
             raise OptionError(f"--duration must be positive, got {self.duration_s}")
-        check_call_path(str(self.call_path), self.runtimes)
+        form = self.scenario.form if self.scenario is not None else Form.MODULE
+        check_call_path(str(self.call_path), self.runtimes, form)
         for rt in self.runtimes or (None,):
             modes_under(tuple(c.mode for c in self.configs), rt)
         if self.entry_races:

@@ -97,7 +97,8 @@ class RunOptions:
         if self.pool:
             for rt in self.runtimes:
                 binding_of(rt).require(Feature.POOL, "--mode processes")
-        check_call_path(str(self.call_path), self.runtimes)
+        form = self.scenario.form if self.scenario is not None else Form.MODULE
+        check_call_path(str(self.call_path), self.runtimes, form)
         for rt in self.runtimes or (None,):
             modes_under(self.modes, rt)  # OptionError if a runtime would measure nothing
         if (self.scenario is None) == (self.code is None):

@@ -68,7 +68,8 @@ def target_of(scenario: Scenario, wasm_path: str) -> Target:
         wasm_path, s.export, s.args, s.imports, s.expect_result, s.expect_trap,
         expect_stdout=s.expect_stdout, expect_exit_code=s.expect_exit_code,
         expect_raises=s.expect_raises, unknown_imports=s.unknown_imports, wasi=s.wasi,
-        limits=s.limits, gc_stress=s.gc_stress, form=str(s.form),
+        limits=s.limits, gc_stress=s.gc_stress, form=str(s.form), input=s.input,
+        expect_output=s.expect_output,
     )  # fmt: skip
 
 
@@ -79,8 +80,10 @@ def common_metadata(
     runtimes: tuple[Runtime, ...] = (),
 ) -> dict[str, Any]:
     """What every row shares; pyperf adds its own (Python, CPU model, date, ...) per run.
-    With `runtimes`, the runtime keys describe those (each row carries its own as well)."""
-    return base_metadata(
+    With `runtimes`, the runtime keys describe those (each row carries its own as well). A
+    scenario whose binding runs an engine of its own (an extism plugin) names that engine
+    instead of the harness's wasmtime-py."""
+    md = base_metadata(
         runtimes,
         scenario=scenario.name,
         spec_sha256=scenario.spec_sha256,
@@ -89,6 +92,13 @@ def common_metadata(
         store="per-thread",
         call_path=str(call_path),
     )
+    binding = binding_of(None, scenario.form)
+    engine = None if binding.runs_wasmtime_py else binding.engine()
+    if engine is not None:
+        del md["wasmtime_version"]
+        md.update(binding=binding.name, engine=engine.name, engine_library=engine.library,
+                  engine_version=engine.version or "unknown")  # fmt: skip
+    return md
 
 
 def base_metadata(runtimes: tuple[Runtime, ...], **subject: Any) -> dict[str, Any]:

@@ -257,7 +257,11 @@ def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> T
     table.caption = (
         "to crash: median / max time from the threads' start to the abort; "
         "raised: the process lived and exceptions were seen"
-        + ("; wrong: a thread's result differed from the statement's alone" if code else "")
+        + (
+            "; wrong: a thread's result differed from what its call gave alone, before the race"
+            if code
+            else ""
+        )
     )
     return table
 

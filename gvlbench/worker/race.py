@@ -5,7 +5,9 @@ before the main thread runs again), then counts calls, refusals by the Store gua
 exceptions per type with one example each. A crash is no answer at all: the harness reads the
 child's signal and stderr. A code target (`--stmt`) runs its statement alone first, in this
 thread, before any other starts: that result is the reference, and every thread's result that
-differs from it (by `==`) is counted as wrong, with one example.
+differs from it (by `==`) is counted as wrong, with one example. A scenario whose binding gives
+each caller a call of its own (`distinct_call`: an extism plugin's function, each thread with
+its own input) is checked the same way, each thread against its own input's answer alone.
 """
 
 from __future__ import annotations
@@ -27,29 +29,30 @@ _UNCHECKED = object()  # no reference: a module export's result is checked by it
 
 def run_trial(task: RaceTask) -> dict[str, Any]:
     """Hammer the target from N threads for `duration_s` (or until the process dies)."""
-    reference: Any = _UNCHECKED
+    references: list[Any] = [_UNCHECKED] * task.threads
     compared = False
     if task.code is not None:
         code = target_of(task)
         reference = code.reference()  # alone, before any thread starts
         compared = comparable(reference)
-        if not compared:
-            reference = _UNCHECKED
+        if compared:
+            references = [reference] * task.threads
         calls = [code.call] * task.threads  # each thread runs its own per-thread setup
     else:
-        calls = _trial_calls(task)
+        calls, answers = _trial_calls(task)
+        if answers is not None:
+            references, compared = answers, True
     tallies = [Tally() for _ in calls]
     stop = threading.Event()
     threads = [
-        threading.Thread(
-            target=_hammer, args=(c, t, stop, reference), name=f"gvlbench-{i}", daemon=True
-        )
-        for i, (c, t) in enumerate(zip(calls, tallies, strict=True))
+        threading.Thread(target=_hammer, args=(c, t, stop, r), name=f"gvlbench-{i}", daemon=True)
+        for i, (c, t, r) in enumerate(zip(calls, tallies, references, strict=True))
     ]
     doc = {"elapsed_s": run_for(threads, stop, task.duration_s), **merged(tallies)}
-    # a code target's results are compared; a binding whose calls check their own (a
+    # a code target's results are compared, and a binding's distinct calls (an extism
+    # Plugin's) against their own answers; a binding whose calls check their own (a
     # component's) reports the wrong ones it saw
-    if task.code is not None or any(t.wrong for t in tallies):
+    if task.code is not None or compared or any(t.wrong for t in tallies):
         wrong = [t.wrong_example for t in tallies if t.wrong_example is not None]
         doc.update(wrong=sum(t.wrong for t in tallies), wrong_example=wrong[0] if wrong else None)
         if task.code is not None:
@@ -57,7 +60,9 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
     return doc
 
 
-def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
+def _trial_calls(task: RaceTask) -> tuple[list[Callable[[], Any]], list[Any] | None]:
+    """Each thread's call, and each one's answer alone where the binding gives every caller
+    a distinct call (None: the calls are alike, and the spec checks them elsewhere)."""
     from gvlbench.bindings import driver_for
 
     target, mode, path, n = task.target, task.mode, task.call_path, task.threads
@@ -69,12 +74,16 @@ def _trial_calls(task: RaceTask) -> list[Callable[[], Any]]:
     else:
         owners = driver.instances(target, mode, path, n, None)
         calls = [e.call for e in owners]
+    answers = None
+    if hasattr(owners[0], "distinct_call"):  # alone, each, before any thread starts
+        pairs = [e.distinct_call(i) for i, e in enumerate(owners)]
+        calls, answers = [c for c, _ in pairs], [a for _, a in pairs]
     if task.guard and task.guard_kind in NATIVE:
-        return _natively_guarded(owners, calls, task, path)
+        return _natively_guarded(owners, calls, task, path), None
     if task.guard:
         guards = {id(e): StoreGuard(f"store-{i}") for i, e in enumerate(_stores(owners))}
         calls = [guarded(c, guards[id(e)]) for c, e in zip(calls, owners, strict=True)]
-    return calls
+    return calls, answers
 
 
 def _natively_guarded(
@@ -83,13 +92,14 @@ def _natively_guarded(
     """Each thread's call through the native guard of its Store (one guard per Store, of the
     task's design)."""
     from gvlbench.binding import native_guard, native_stock
+    from gvlbench.protocol import CallPath
 
     for i, emb in enumerate(_stores(owners)):  # made here: affinity's owner is this thread
         native_guard.NativeStoreGuard(emb.store, f"store-{i}", task.guard_kind)
     if path == "stock":  # wasmtime-py's own bindings re-pointed: each Store's own calls
         native_stock.use_stock(task.mode)
         return calls
-    return [native_stock.prepare(e.store, e.func, task.target.args, task.mode, path)
+    return [native_stock.prepare(e.store, e.func, task.target.args, task.mode, CallPath(path))
             for e in owners]  # fmt: skip
 
 
