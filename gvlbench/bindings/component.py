@@ -187,6 +187,9 @@ class Driver:
 
         component_calls.use_mode(mode)
 
+    def count_calls(self) -> None:
+        return None  # a --stmt's component calls run through the wasmtime-py binding
+
     def instances(
         self, target: Any, mode: Mode, call_path: str, n: int, contexts: Sequence[Any] | None
     ) -> list[Instance]:

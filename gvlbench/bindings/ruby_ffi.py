@@ -49,6 +49,9 @@ CAPABILITIES = Capabilities(
     ),
     call_paths=(CALL_PATH,),
     lacks={
+        "lean": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
+        "raw": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
+        "floor": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
         Form.CODE: "--stmt is Python code: drop --runtime ruby (Ruby code targets may come later)",
         Form.COMPONENT: "the Ruby worker calls core modules only",
         Form.PLUGIN: "the Ruby worker calls core modules only",

@@ -88,7 +88,6 @@ class CallsExperiment:
         jobs = []
         for name in self.opts.scenarios:
             scen = scenario_mod.find(name)
-            binding_of(self.opts.runtime, scen.form).require(Feature.CALLS, f"calls {name}")
             target, compiled = prepare_target(scen)
             o, modes = self.opts, self.opts.measured_modes
             runtimes = (o.runtime,) if o.runtime else ()

@@ -245,7 +245,7 @@ def check_call_path(path: str, runtimes: tuple[Runtime, ...], form: Form = Form.
             where, fix = (rt.label, " or that runtime") if rt else (f"a {form} target", "")
             raise OptionError(
                 f"--call-path {path} is not a path of the {binding.name} binding ({where} "
-                f"has {paths}): drop --call-path{fix}"
+                f"has {paths}: {binding.why_not(path)}): drop --call-path{fix}"
             )
 
 

@@ -55,7 +55,7 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
     if task.code is not None or compared or any(t.wrong for t in tallies):
         wrong = [t.wrong_example for t in tallies if t.wrong_example is not None]
         doc.update(wrong=sum(t.wrong for t in tallies), wrong_example=wrong[0] if wrong else None)
-        if task.code is not None:
+        if task.code is not None or compared:
             doc["compared"] = compared
     return doc
 

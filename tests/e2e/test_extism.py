@@ -122,7 +122,10 @@ def test_a_statement_that_calls_extism_is_measured_through_the_extism_binding(
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (("calls", "--scenario", "extism_noop"), ("calls extism_noop", "run extism_noop")),
+        (
+            ("calls", "--scenario", "extism_noop"),
+            ("calls --scenario extism_noop", "run extism_noop"),
+        ),
         (("run", "extism_spin", "--call-path", "lean"), ("--call-path lean", "extism")),
         (("race", "--scenario", "extism_spin", "--call-path", "lean"), ("--call-path lean",)),
     ],

@@ -232,6 +232,7 @@ def test_a_python_call_path_is_refused_for_ruby(command: tuple[str, ...]) -> Non
     assert cli.returncode == 2, cli.stdout + cli.stderr
     lines = [ln for ln in cli.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "not a path of the ruby-ffi binding" in lines[0]
+    assert "Python call path" in lines[0]
 
 
 @needs_ruby
