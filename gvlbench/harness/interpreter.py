@@ -21,6 +21,7 @@ import platform
 import subprocess
 import sys
 from dataclasses import dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -64,6 +65,7 @@ class Interpreter:
     gil: str  # enabled | disabled
     implementation: str = "CPython"
     default: bool = True  # the harness's own interpreter (results stay unlabelled)
+    wasmtime: str | None = None  # its wasmtime-py release (None: not asked, or not installed)
 
     @property
     def free_threaded(self) -> bool:
@@ -71,8 +73,13 @@ class Interpreter:
 
     @property
     def label(self) -> str:
-        """`python3.13.0`, or `python3.13.0t` for a free-threaded build (no GIL)."""
-        return f"python{self.version}{'t' if self.free_threaded else ''}"
+        """`python3.13.0`, or `python3.13.0t` for a free-threaded build (no GIL); with
+        `+wasmtime46.0.1` when its wasmtime-py is not the harness's own (two venvs of one
+        Python that pin different releases are two runtimes)."""
+        label = f"python{self.version}{'t' if self.free_threaded else ''}"
+        if self.wasmtime and self.wasmtime != harness_wasmtime():
+            label += f"+wasmtime{self.wasmtime}"
+        return label
 
     @property
     def name_suffix(self) -> str:
@@ -99,7 +106,16 @@ class Interpreter:
             "python_executable": self.executable,
             "lock": "none" if self.free_threaded else "GIL",
             "gil": self.gil,
+            **({"wasmtime_version": self.wasmtime} if self.wasmtime else {}),
         }
+
+
+def harness_wasmtime() -> str | None:
+    """The harness's own wasmtime-py release, from its metadata (no library is loaded)."""
+    try:
+        return version("wasmtime")
+    except PackageNotFoundError:
+        return None
 
 
 def free_threaded(runtime: Runtime | None) -> bool:
@@ -131,7 +147,8 @@ def current() -> Interpreter:
     is_enabled = getattr(sys, "_is_gil_enabled", None)
     gil = "enabled" if is_enabled is None or is_enabled() else "disabled"
     return Interpreter(
-        sys.executable, platform.python_version(), gil, platform.python_implementation()
+        sys.executable, platform.python_version(), gil, platform.python_implementation(),
+        wasmtime=harness_wasmtime(),
     )
 
 
@@ -177,7 +194,8 @@ def probe(path: str, timeout_s: float = 60.0) -> Interpreter:
     if lacks:
         raise InterpreterError(lacks)
     return Interpreter(info["executable"], info["version"], info["gil"],
-                       info["implementation"], default=False)  # fmt: skip
+                       info["implementation"], default=False,
+                       wasmtime=info.get("wasmtime"))  # fmt: skip
 
 
 def _lacking(path: str, info: dict[str, Any]) -> str | None:
@@ -215,7 +233,7 @@ def child_env(python: str | None) -> dict[str, str] | None:
 Runtime = Any  # an Interpreter, or a foreign runtime a binding provides (bindings/base.py)
 # What a runtime's metadata() says of itself; in a file's common metadata they describe the
 # runtimes a command actually ran.
-_RUNTIME_KEYS = ("runtime", "runtime_version", "interpreter", "lock", "gil")
+_RUNTIME_KEYS = ("runtime", "runtime_version", "interpreter", "lock", "gil", "wasmtime_version")
 
 
 def language_of(runtime: Runtime | None) -> str:
@@ -275,7 +293,8 @@ def runtimes_metadata(runtimes: tuple[Runtime, ...]) -> dict[str, Any]:
     mds = [rt.metadata() for rt in runtimes]
     if len(mds) == 1:
         return {k: mds[0][k] for k in (*_RUNTIME_KEYS, "call_path") if k in mds[0]}
-    return {k: "+".join(dict.fromkeys(str(md[k]) for md in mds)) for k in _RUNTIME_KEYS}
+    return {k: "+".join(dict.fromkeys(str(md[k]) for md in mds if k in md))
+            for k in _RUNTIME_KEYS if any(k in md for md in mds)}  # fmt: skip
 
 
 def libwasmtime_path() -> str:
