@@ -83,3 +83,26 @@ def of_row(md: Mapping[str, Any]) -> str:
     if md.get("gil") == "disabled":
         return str(Mode.FREE_THREADED)
     return str(md["mode"])
+
+
+# One cell of a paired measurement: its mode and its thread count. A tuple everywhere in
+# code; only JSON (a worker's answer, a results file) spells it as a "mode/threads" key,
+# written by `cell_key` and read by `cell_of`, here and nowhere else.
+Cell = tuple[Mode, int]
+
+
+def cell_key(mode: Mode, threads: int) -> str:
+    """The JSON key of a cell: "released/2"."""
+    return f"{mode}/{threads}"
+
+
+def cell_of(key: str) -> Cell:
+    """The cell a JSON key names; ValueError (naming the key) for anything else."""
+    mode, _, threads = key.partition("/")
+    try:
+        cell = (Mode(mode), int(threads))
+    except ValueError:
+        raise ValueError(f"{key!r} is not a mode/threads cell") from None
+    if cell[1] < 1 or cell_key(*cell) != key:
+        raise ValueError(f"{key!r} is not a mode/threads cell")
+    return cell

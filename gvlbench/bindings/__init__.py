@@ -9,6 +9,7 @@ true). Importing this package, or any binding's declaration, loads no engine.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -86,30 +87,26 @@ def driver_for(target: Any) -> Driver:
     return driver(for_form("python", Form(getattr(target, "form", Form.MODULE))))
 
 
-def for_code(
-    calls: dict[str, int], engines: list[dict[str, Any]]
-) -> tuple[Binding, Engine | None, tuple[Engine, ...]]:
-    """The binding a probed statement used, the engine it ran and every engine loaded, from
-    what the code probe saw: each Python binding's count of the statement's calls into Wasm,
-    and the engines in loaded libraries (engines.py). The first binding (in registry order)
-    whose calls it made; else, when a loaded library no binding claims carries an engine, the
-    binding that stands for such libraries (`finds_unclaimed`, the native one); else the
-    default (code that makes no Wasm call at all runs as wasmtime-py's)."""
-    found = tuple(Engine(e["engine"], e.get("version"), e["path"], e.get("evidence", ""))
-                  for e in engines)  # fmt: skip
+def for_code(calls: Mapping[str, int], found: Sequence[Engine]) -> tuple[Binding, Engine | None]:
+    """The binding a probed statement used and the engine it ran, from what the code probe
+    saw: each Python binding's count of the statement's calls into Wasm, and the engines in
+    loaded libraries (engines.py). The first binding (in registry order) whose calls it made;
+    else, when a loaded library no binding claims carries an engine, the binding that stands
+    for such libraries (`finds_unclaimed`, the native one); else the default (code that makes
+    no Wasm call at all runs as wasmtime-py's)."""
     everyone = all_bindings()
     for binding in everyone:
         if calls.get(binding.name):
-            return binding, _claimed(binding, found), found
+            return binding, _claimed(binding, found)
     unclaimed = [e for e in found if not any(b.claims(e.library) for b in everyone)]
     stand_in = next((b for b in everyone if b.finds_unclaimed), None)
     if unclaimed and stand_in is not None:
-        return stand_in, unclaimed[0], found
+        return stand_in, unclaimed[0]
     default = get(DEFAULT)
-    return default, _claimed(default, found), found
+    return default, _claimed(default, found)
 
 
-def _claimed(binding: Binding, found: tuple[Engine, ...]) -> Engine | None:
+def _claimed(binding: Binding, found: Sequence[Engine]) -> Engine | None:
     return next((e for e in found if binding.claims(e.library)), None)
 
 

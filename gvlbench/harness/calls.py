@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gvlbench import scenario as scenario_mod
+from gvlbench.answers import CallsAnswer, CallSeries
 from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import Runtime, binding_of, free_threaded, modes_under
@@ -103,8 +104,8 @@ class CallsExperiment:
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         name, common = job.context
         results.metadata = {**common, **results.metadata}
-        if outcome.ok and outcome.answer:
-            for series in outcome.answer["series"]:
+        if outcome.ok:
+            for series in outcome.answer_as(CallsAnswer).series:
                 results.add_benchmark(_benchmark(common, name, series))
             return None
         for mode in self.opts.measured_modes:
@@ -113,12 +114,11 @@ class CallsExperiment:
         return f"{job.label}: {outcome.describe()}"
 
 
-def _benchmark(common: dict[str, Any], name: str, series: dict[str, Any]) -> dict[str, Any]:
+def _benchmark(common: dict[str, Any], name: str, series: CallSeries) -> dict[str, Any]:
     """A pyperf benchmark of one (path, mode): values are seconds per call, one per batch, in
     round order (so two series of one child pair up by index)."""
-    path, mode, loops = series["path"], series["mode"], series["loops"]
-    threads = series.get("threads", 1)
+    path, mode, loops, threads = series.path, series.mode, series.loops, series.threads
     md = {**common, "name": f"{name}/mode={mode}/threads={threads}/path={path}",
           "mode": mode, "threads": threads, "call_path": path,
           "guard": "off"}  # fmt: skip
-    return pyperf_benchmark(md, [ns * 1e-9 for ns in series["ns"]], loops)
+    return pyperf_benchmark(md, [ns * 1e-9 for ns in series.ns], loops)

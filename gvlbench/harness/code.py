@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gvlbench import bindings, pycode
+from gvlbench.answers import CodeProbeAnswer
 from gvlbench.bindings import Binding, Engine, Form
 from gvlbench.errors import CodeError
 from gvlbench.harness.interpreter import Runtime, binding_of, check_patches, modes_under
@@ -42,7 +43,7 @@ class Probed:
     binding: Binding
     engine: Engine | None
     engines: tuple[Engine, ...]
-    answer: dict[str, Any]
+    answer: CodeProbeAnswer
 
     def metadata(self) -> dict[str, Any]:
         """The binding and engine keys of a results file: the engine the code really ran,
@@ -80,14 +81,13 @@ def probe(
     outcome = ChildExecutor().run(
         Job("probing the code", task, runtime, min(timeout_s, PROBE_TIMEOUT_S))
     )
-    if outcome.ok and outcome.answer:
-        binding, engine, found = bindings.for_code(outcome.answer.get("binding_calls", {}),
-                                                   outcome.answer.get("engines", []))
-        return Probed(replace(code, binding=binding.name), binding, engine, found, outcome.answer)
-    if outcome.status == "raised" and outcome.answer:
-        error = outcome.answer.get("error", {})
-        if error.get("type") == "CodeError":
-            raise CodeError(error.get("message", "the code failed"))
+    if outcome.ok:
+        answer = outcome.answer_as(CodeProbeAnswer)
+        found = tuple(Engine(e.engine, e.version, e.path, e.evidence) for e in answer.engines)
+        binding, engine = bindings.for_code(answer.binding_calls, found)
+        return Probed(replace(code, binding=binding.name), binding, engine, found, answer)
+    if outcome.error is not None and outcome.error.type == "CodeError":
+        raise CodeError(outcome.error.message)
     raise CodeError(f"run alone, the code did not finish: {outcome.describe()}")
 
 

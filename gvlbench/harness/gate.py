@@ -107,14 +107,13 @@ def measure_and_judge(
 def _replace(current: Results, again: Results, names: set[str]) -> Results:
     """`current` with the timing data of `names` taken from `again`; everything else
     (race, verify, pool, guard cost, other scenarios) kept as it was."""
-    kept = replace(
-        current,
+    kept = current.replaced(
         benchmarks=[b for b in current.benchmarks if b["metadata"]["scenario"] not in names],
         progress=[p for p in current.progress if p["scenario"] not in names],
         failures=[f for f in current.failures if f["scenario"] not in names],
         speedup=[s for s in current.speedup if s["scenario"] not in names],
     )
-    kept.extend(replace(again, metadata={}))
+    kept.extend(again.replaced(metadata={}))
     return kept
 
 

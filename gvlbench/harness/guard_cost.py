@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from gvlbench import native, scenario
+from gvlbench.answers import GuardCostAnswer, to_wire
 from gvlbench.bindings import Feature, all_bindings, for_language
 from gvlbench.designs import ENTRIES, GUARDS, NATIVE
 from gvlbench.errors import InterpreterError, OptionError
@@ -169,9 +170,9 @@ class GuardCostExperiment:
         return (binding_of(runtime).accessor_mode,)
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
-        if outcome.ok and outcome.answer:
-            answer = {k: v for k, v in outcome.answer.items() if k != "ok"}
-            results.guard_cost.append({**job.context, **answer})
+        if outcome.ok:
+            samples = to_wire(outcome.answer_as(GuardCostAnswer))
+            results.guard_cost.append({**job.context, "kind": "guard-cost", **samples})
             return None
         results.add_failure({**job.context, "kind": "guard-cost", "threads": 1}, outcome.to_json())
         return f"{job.label}: {outcome.describe()}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gvlbench import native, wat
+from gvlbench.answers import LegalUsesAnswer
 from gvlbench.designs import GUARDS, NATIVE
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
@@ -44,9 +45,11 @@ class LegalUsesExperiment:
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         design = job.context
-        if outcome.ok and outcome.answer:
-            for use, verdict in outcome.answer["uses"].items():
-                results.legal_uses.append({"design": design, "use": use, **verdict})
+        if outcome.ok:
+            for use, verdict in outcome.answer_as(LegalUsesAnswer).uses.items():
+                row = {"design": design, "use": use, "outcome": verdict.outcome,
+                       "detail": verdict.detail}  # fmt: skip
+                results.legal_uses.append(row)
             return None
         results.add_failure({"scenario": "legal uses", "kind": "legal-uses", "mode": "released",
                              "threads": 1, "design": design}, outcome.to_json())  # fmt: skip

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from gvlbench.answers import ProfileAnswer, to_wire
 from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
@@ -88,8 +89,10 @@ class ProfileExperiment:
         if not outcome.ok or outcome.answer is None:
             results.add_failure({**key, "kind": "profile", "threads": 1}, outcome.to_json())
             return f"{job.label}: {outcome.describe()}"
-        answer = outcome.answer
-        keep = ("runs", "plain_s", "hooked_s", "setup", "first", "steady", "progress")
-        results.profile.append({**key, **{k: answer[k] for k in keep},
-                                "phases": answer["steady"]["phase_s"]})  # fmt: skip
+        answer = outcome.answer_as(ProfileAnswer)
+        results.profile.append({**key, "runs": answer.runs, "plain_s": answer.plain_s,
+                                "hooked_s": answer.hooked_s, "setup": to_wire(answer.setup),
+                                "first": to_wire(answer.first), "steady": to_wire(answer.steady),
+                                "progress": answer.progress,
+                                "phases": answer.steady.phase_s})  # fmt: skip
         return None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import native, wat
+from gvlbench.answers import RaceAnswer
 from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.designs import ENTRY_RACES, NATIVE
 from gvlbench.errors import OptionError, UnavailableError
@@ -126,9 +127,10 @@ def trial_status(outcome: ChildOutcome) -> str:
     answer. A wrong result outranks an exception: it is the failure nobody would notice."""
     if outcome.status != "ok" or outcome.answer is None:
         return outcome.status
-    if outcome.answer.get("wrong"):
+    answer = outcome.answer_as(RaceAnswer)
+    if answer.wrong:
         return "wrong"
-    return "raised" if outcome.answer.get("exceptions") else "survived"
+    return "raised" if answer.exceptions else "survived"
 
 
 class RaceExperiment:
@@ -242,8 +244,9 @@ class RaceExperiment:
         record = _trial_record(self.opts, config, index, outcome, job.runtime)
         if race:  # an entry-point race: its own rows, named after it
             record.update(scenario=race[0], entry=race[0], config=f"{race[0]}: {record['config']}")
-            if outcome.answer:  # a trial that died told nothing of what each side got done
-                owner_ops = outcome.answer.get("owner_ops", 0)
+            answer = _answer(outcome)
+            if answer:  # a trial that died told nothing of what each side got done
+                owner_ops = answer.owner_ops or 0
                 record.update(owner_ops=owner_ops,
                               intruder_ops=max(record["calls"] - owner_ops, 0))  # fmt: skip
         results.race.append(record)
@@ -274,6 +277,12 @@ def configs_under(configs: tuple[RaceConfig, ...], runtime: Runtime | None) -> l
     return out
 
 
+def _answer(outcome: ChildOutcome) -> RaceAnswer | None:
+    """The trial's answer, whatever its exit (an answer with a non-zero exit still counted
+    its calls), or None when it gave none."""
+    return outcome.answer_as(RaceAnswer) if outcome.answer is not None else None
+
+
 def _trial_record(
     opts: RaceOptions,
     config: RaceConfig,
@@ -281,9 +290,10 @@ def _trial_record(
     outcome: ChildOutcome,
     runtime: Runtime | None = None,
 ) -> dict[str, Any]:
-    answer = outcome.answer or {}
+    answer = _answer(outcome) or RaceAnswer(calls=0, refused=0, exceptions={}, examples={})
     label = config.label() + (f", {runtime.label}" if runtime else "")
-    code = {k: answer[k] for k in ("wrong", "wrong_example", "compared") if k in answer}
+    code = {k: getattr(answer, k) for k in ("wrong", "wrong_example", "compared")
+            if getattr(answer, k) is not None}  # fmt: skip
     return {
         "scenario": opts.subject, "config": label, "store": config.store,
         "patches": "+".join(config.patches), **code,
@@ -292,7 +302,7 @@ def _trial_record(
         "guard": config.guard, "guard_kind": config.guard_kind if config.guard else "",
         "mode": str(config.mode), "threads": opts.threads,
         "trial": index, "trial_status": trial_status(outcome),
-        "calls": answer.get("calls", 0), "refused": answer.get("refused", 0),
-        "exceptions": answer.get("exceptions", {}), "examples": answer.get("examples", {}),
+        "calls": answer.calls, "refused": answer.refused,
+        "exceptions": answer.exceptions, "examples": answer.examples or {},
         **outcome.to_json(),
     }  # fmt: skip

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from gvlbench import wat
+from gvlbench.answers import BenchAnswer, PhasesAnswer, PoolAnswer, ProgressAnswer, SpeedupAnswer
 from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
@@ -378,22 +379,22 @@ class RunExperiment:
                 key.setdefault("call_path", getattr(job.task, "call_path", ""))
             results.add_failure(key, outcome.to_json())
             return f"{step.label()}: {outcome.describe()}"
-        if step.kind == "pool":
-            results.pool.append(
-                {**key, **{k: answer[k] for k in ("wall_s", "peak_rss_kib", "calls")}}
-            )
-        elif step.kind == "bench":
-            results.add_benchmark(answer["benchmark"])
-        elif step.kind == "phases":
-            results.phases.append(
-                {**key, **{k: answer[k] for k in ("compile_s", "instantiate_s", "call_s")}}
-            )
+        if isinstance(answer, PoolAnswer):
+            results.pool.append({**key, "wall_s": answer.wall_s,
+                                 "peak_rss_kib": answer.peak_rss_kib,
+                                 "calls": answer.calls})  # fmt: skip
+        elif isinstance(answer, BenchAnswer):
+            results.add_benchmark(answer.benchmark)
+        elif isinstance(answer, PhasesAnswer):
+            results.phases.append({**key, "compile_s": answer.compile_s,
+                                   "instantiate_s": answer.instantiate_s,
+                                   "call_s": answer.call_s})  # fmt: skip
         else:
-            keep = ("overlap", "overlap_threads", "misrouted", "checked_calls")
-            extra = {k: answer[k] for k in keep if k in answer}
-            results.add_progress(
-                {**key, "via": answer["via"], "samples": answer["samples"], **extra}
-            )
+            progress = outcome.answer_as(ProgressAnswer)
+            extra = {k: getattr(progress, k) for k in _PROGRESS_EXTRA
+                     if getattr(progress, k) is not None}  # fmt: skip
+            results.add_progress({**key, "via": progress.via, "samples": progress.samples,
+                                  **extra})  # fmt: skip
         return None
 
     def _record_speedup(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
@@ -410,20 +411,20 @@ class RunExperiment:
                 key = _row_key(self.opts.subject, replace(step, kind="bench", threads=t))
                 results.add_failure({**key, "call_path": path}, outcome.to_json())
             return f"{step.label()}: {outcome.describe()}"
-        loops = int(answer["loops"])
-        for cell, seconds in answer["cells"].items():
-            mode, t = cell.split("/")
-            name, metadata = self._bench_identity(step, Mode(mode), int(t))
-            values = [s / loops for s in seconds]
-            system = answer.get("system") or {}
-            results.add_benchmark(
-                pyperf_benchmark({**system, **metadata, "name": name}, values, loops)
-            )
+        answer = outcome.answer_as(SpeedupAnswer)
+        for (mode, t), seconds in answer.cells.items():
+            name, metadata = self._bench_identity(step, mode, t)
+            values = [s / answer.loops for s in seconds]
+            metadata = {**(answer.system or {}), **metadata, "name": name}
+            results.add_benchmark(pyperf_benchmark(metadata, values, answer.loops))
         key = _row_key(self.opts.subject, step)
         key.pop("mode")
         key["call_path"] = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
-        results.speedup.append({**key, "loops": loops, "cells": answer["cells"]})
+        results.speedup.append({**key, "loops": answer.loops, "cells": answer.cells})
         return None
+
+
+_PROGRESS_EXTRA = ("overlap", "overlap_threads", "misrouted", "checked_calls")
 
 
 def bench_name(

@@ -21,13 +21,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from gvlbench.answers import parse_answer
+from gvlbench.answers import Answer, ChildError, parse_answer, parse_error
 from gvlbench.harness import procs
 from gvlbench.lifecycle import die_with_parent
 from gvlbench.protocol import STARTED_MARKER
 
+A = TypeVar("A", bound=Answer)
 STDERR_TAIL_LINES = 12
 _PANIC = re.compile(r"panicked at (?:[^\s:]*/)?([^\s/:]+):(\d+)(?::\d+)?")
 _STARTED = re.compile(re.escape(STARTED_MARKER) + r" ([0-9.]+)")
@@ -35,10 +36,15 @@ _STARTED = re.compile(re.escape(STARTED_MARKER) + r" ([0-9.]+)")
 
 @dataclass(frozen=True)
 class ChildOutcome:
+    """How one child ended. `answer` is its typed answer (answers.py) when it answered ok
+    (an ok answer with a non-zero exit is `raised`, its answer kept); `error` is what a child
+    that raised said. Experiments record these, never the JSON they came from."""
+
     status: str  # ok | raised | crashed | hung | deadlocked | failed
     returncode: int | None
     duration_s: float
-    answer: dict[str, Any] | None = None
+    answer: Answer | None = None
+    error: ChildError | None = None
     signal: str | None = None
     panic: str | None = None
     stderr_tail: tuple[str, ...] = field(default_factory=tuple)
@@ -53,6 +59,13 @@ class ChildOutcome:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def answer_as(self, cls: type[A]) -> A:
+        """The answer, as the kind its task asked for (the runner failed any child that
+        answered another kind, so a mismatch here is a bug of ours: TypeError)."""
+        if not isinstance(self.answer, cls):
+            raise TypeError(f"expected a {cls.kind} answer, got {self.answer!r:.80}")
+        return self.answer
+
     def describe(self) -> str:
         """One line a person can read: how the child ended and why."""
         if self.status == "ok":
@@ -65,9 +78,8 @@ class ChildOutcome:
         if self.status == "deadlocked":
             seen = "; ".join(self.threads) or "no Python stacks (a non-Python worker)"
             return f"deadlocked (no CPU for {self.idle_s or 0:.0f} s; threads: {seen})"
-        if self.status == "raised" and self.answer:
-            err = self.answer.get("error", {})
-            return f"raised {err.get('type')}: {err.get('message')}"
+        if self.status == "raised" and self.error:
+            return f"raised {self.error.type}: {self.error.message}"
         last = self.stderr_tail[-1] if self.stderr_tail else "no stderr"
         return f"failed (exit {self.returncode}): {last}"
 
@@ -145,7 +157,9 @@ def run_child(
         _kill_tree(proc.pid)
         proc.wait()
         raise
-    outcome = classify(proc.returncode, out, err, time.monotonic() - start, ended == "hung")
+    kind = str(task.get("kind", "")) if task else ""
+    outcome = classify(proc.returncode, out, err, time.monotonic() - start, ended == "hung",
+                       kind)  # fmt: skip
     if ended == "deadlocked":
         outcome = _deadlocked(outcome, err, watch.idle_s)
     m = _STARTED.search(err.decode("utf-8", "replace"))
@@ -244,8 +258,15 @@ def _kill_tree(pid: int) -> None:
 
 
 def classify(
-    returncode: int, stdout: bytes, stderr: bytes, duration_s: float, hung: bool = False
+    returncode: int,
+    stdout: bytes,
+    stderr: bytes,
+    duration_s: float,
+    hung: bool = False,
+    kind: str = "",
 ) -> ChildOutcome:
+    """How the child ended, from its exit and its last line of stdout; `kind` (the task's)
+    is the only kind of answer it may give."""
     text = stderr.decode("utf-8", "replace")
     lines = (ln for ln in text.splitlines() if ln.strip() and not ln.startswith(STARTED_MARKER))
     tail = tuple(lines)[-STDERR_TAIL_LINES:]
@@ -255,17 +276,21 @@ def classify(
         return ChildOutcome("hung", panic=panic, **common)
     if returncode < 0:
         return ChildOutcome("crashed", signal=signal_name(-returncode), panic=panic, **common)
-    answer = _parse_answer(stdout)
-    if answer is None:
+    doc = _parse_answer(stdout)
+    if doc is None:
         return ChildOutcome("failed", panic=panic, **common)
     try:
-        parse_answer(answer)
+        answer = parse_answer(doc)
+        if answer is not None and kind and answer.kind != kind:
+            raise ValueError(f"a {answer.kind} answer to a {kind} task")
     except ValueError as exc:  # a renamed or mistyped key: this child's failure, said so
         tail = (*tail, f"answer breaks the protocol: {exc}")[-STDERR_TAIL_LINES:]
         common["stderr_tail"] = tail
         return ChildOutcome("failed", panic=panic, **common)
-    status = "ok" if answer.get("ok") and returncode == 0 else "raised"
-    return ChildOutcome(status, answer=answer, panic=panic, **common)
+    if answer is not None and returncode == 0:
+        return ChildOutcome("ok", answer=answer, panic=panic, **common)
+    error = parse_error(doc) if answer is None else ChildError("exit", f"code {returncode}")
+    return ChildOutcome("raised", answer=answer, error=error, panic=panic, **common)
 
 
 def _parse_answer(stdout: bytes) -> dict[str, Any] | None:

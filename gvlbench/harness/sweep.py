@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gvlbench.answers import SweepPointAnswer
 from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import Runtime, binding_of, modes_under
@@ -134,12 +135,11 @@ class SweepExperiment:
         name, common = job.context
         results.metadata = {**common, **results.metadata}
         threads = self.opts.threads
-        if outcome.ok and outcome.answer:
-            for cell, values in outcome.answer["cells"].items():
-                mode, t = cell.split("/")
-                results.add_benchmark(_benchmark(common, name, mode, int(t), values,
-                                                 outcome.answer["loops"]))  # fmt: skip
-            results.add_benchmark(_alone_benchmark(common, name, outcome.answer,
+        if outcome.ok:
+            answer = outcome.answer_as(SweepPointAnswer)
+            for (mode, t), values in answer.cells.items():
+                results.add_benchmark(_benchmark(common, name, mode, t, values, answer.loops))
+            results.add_benchmark(_alone_benchmark(common, name, answer.alone_s,
                                                    str(self.opts.modes[-1])))  # fmt: skip
             return None
         key = {"scenario": name, "kind": "sweep-point", "mode": "+".join(self.opts.modes),
@@ -159,16 +159,16 @@ def sweep_metadata(opts: SweepOptions) -> dict[str, Any]:
     }
 
 
-def _benchmark(common: dict[str, Any], name: str, mode: str, threads: int,
+def _benchmark(common: dict[str, Any], name: str, mode: Mode, threads: int,
                values: list[float], loops: int) -> dict[str, Any]:  # fmt: skip
     path = common["call_path"]
     md = {**common, "name": f"{name}/mode={mode}/threads={threads}/path={path}",
-          "mode": mode, "threads": threads, "guard": "off"}  # fmt: skip
+          "mode": str(mode), "threads": threads, "guard": "off"}  # fmt: skip
     return pyperf_benchmark(md, values, loops)
 
 
-def _alone_benchmark(common: dict[str, Any], name: str, answer: dict[str, Any],
+def _alone_benchmark(common: dict[str, Any], name: str, alone_s: list[float],
                      mode: str) -> dict[str, Any]:  # fmt: skip
     md = {**common, "name": f"{name}/alone/path={common['call_path']}", "mode": mode,
           "threads": 1, "guard": "off", "alone": "lean"}  # fmt: skip
-    return pyperf_benchmark(md, answer["alone_s"], 1)
+    return pyperf_benchmark(md, alone_s, 1)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import wat
+from gvlbench.answers import CheckAnswer
 from gvlbench.bindings import Feature
 from gvlbench.checklist import CHECKS, PYTHON_ONLY, modules
 from gvlbench.config import read_toml, typed
@@ -171,18 +172,18 @@ def _judge(
     outcome: ChildOutcome,
     runtime: Runtime | None = None,
 ) -> CheckResult:
-    answer = outcome.answer or {}
-    if outcome.ok:
-        failed, repeat = answer["failed"], answer["repeat"]
-        detail = "; ".join(answer["failures"][:1] or answer["notes"][:1])
+    answer = outcome.answer_as(CheckAnswer) if outcome.ok else None
+    if answer is not None:
+        failed, repeat = answer.failed, answer.repeat
+        detail = "; ".join(answer.failures[:1] or answer.notes[:1])
     else:  # the check's child crashed, hung or raised outside the check: always a failure
         failed, repeat, detail = opts.repeat, opts.repeat, outcome.describe()
     kind = language_of(runtime)
     known = next((k for k in opts.known if k.check == check and str(mode) in k.modes
                   and kind in k.runtimes), None)  # fmt: skip
-    crashed = not outcome.ok
-    if outcome.ok and answer.get("not_applicable"):
-        status, detail = "N/A", f"not applicable: {answer['not_applicable']}"
+    crashed = answer is None
+    if answer is not None and answer.not_applicable:
+        status, detail = "N/A", f"not applicable: {answer.not_applicable}"
     elif failed and known and not crashed:
         status = "XFAIL"
     elif failed:
@@ -201,11 +202,18 @@ def _judge(
     ):
         reproducer = str(write_reproducer(check, mode, opts.findings_dir))
     return CheckResult(check, str(mode), status, failed, repeat, detail,
-                       answer.get("elapsed_s", outcome.duration_s),
+                       _elapsed_s(answer, outcome),
                        known.summary if known else "", reproducer,
                        outcome.to_json(), kind, runtime.label if runtime else "",
                        call_path_of(runtime, str(opts.call_path)),
                        ",".join(opts.patches) if status == "FIXED" else "")  # fmt: skip
+
+
+def _elapsed_s(answer: CheckAnswer | None, outcome: ChildOutcome) -> float:
+    """The check's own time where it said it, else its child's."""
+    if answer is not None and answer.elapsed_s is not None:
+        return answer.elapsed_s
+    return outcome.duration_s
 
 
 def _record(r: CheckResult) -> dict[str, Any]:

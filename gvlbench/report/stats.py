@@ -150,16 +150,15 @@ def paired_speedups(results: Results) -> dict[PairedKey, tuple[paired_stats.Inte
     paired_stats.best_ratio_interval. A 1-thread cell is 1.0 by construction, with no interval."""
     out: dict[PairedKey, tuple[paired_stats.Interval, float]] = {}
     for row in results.speedup:
-        cells = {tuple(k.split("/")): v for k, v in row["cells"].items()}
-        for (mode, t), seconds in cells.items():
-            one = cells.get((mode, "1"))
-            threads = int(t)
+        cells = row["cells"]  # (mode, threads) -> seconds per round
+        for (mode, threads), seconds in cells.items():
+            one = cells.get((mode, 1))
             if one is None or threads == 1:
                 continue
             best = paired_stats.best_ratio_interval(one, seconds, threads)
             median = paired_stats.median_interval(paired_stats.round_ratios(one, seconds, threads))
             if best is not None and median is not None:
-                mode_shown = of_row({**row, "mode": mode})
+                mode_shown = of_row({**row, "mode": str(mode)})
                 key = (row["scenario"], row.get("interpreter", ""), row["call_path"],
                        row.get("patches", ""), mode_shown, threads)  # fmt: skip
                 out[key] = (median, best.median)

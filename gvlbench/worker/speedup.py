@@ -19,13 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from gvlbench.binding.measure import ThreadTeam
+from gvlbench.modes import cell_key
 from gvlbench.protocol import CallPath, Mode, SpeedupTask
 
 WARMUP_ROUNDS = 1
-
-
-def cell_key(mode: Mode, threads: int) -> str:
-    return f"{mode}/{threads}"
 
 
 def _teams(task: SpeedupTask) -> dict[tuple[Mode, int], ThreadTeam]:

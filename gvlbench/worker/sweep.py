@@ -13,6 +13,7 @@ from typing import Any
 from gvlbench.binding.embed import make_embeddings
 from gvlbench.binding.invoke import CallPath, Mode, use_stock_mode
 from gvlbench.binding.measure import ThreadTeam, batch_ns
+from gvlbench.modes import cell_key
 from gvlbench.protocol import SweepPointTask
 
 BATCH_S = 0.01
@@ -55,5 +56,5 @@ def measure_point(task: SweepPointTask) -> dict[str, Any]:
         solo.append(batch_ns(alone.call, alone_loops) * 1e-9)
     for team in teams.values():
         team.close()
-    return {"loops": loops, "cells": {f"{m}/{t}": v for (m, t), v in series.items()},
+    return {"loops": loops, "cells": {cell_key(m, t): v for (m, t), v in series.items()},
             "alone_s": solo}  # fmt: skip

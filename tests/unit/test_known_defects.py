@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gvlbench.answers import CheckAnswer
 from gvlbench.binding.invoke import Mode
 from gvlbench.bindings.ruby_ffi import RubyRuntime
 from gvlbench.errors import ConfigError
@@ -13,7 +14,7 @@ from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.verify import KnownDefect, VerifyOptions, _judge, load_known
 
 FAILED = ChildOutcome(
-    "ok", 0, 0.1, answer={"failed": 2, "repeat": 5, "failures": ["wrong"], "notes": []}
+    "ok", 0, 0.1, answer=CheckAnswer(check="trap", repeat=5, failed=2, failures=["wrong"], notes=[])
 )
 RUBY = RubyRuntime("/usr/bin/ruby", "3.1.2", "1.15.5")
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gvlbench.answers import ProgressAnswer
 from gvlbench.harness.loop import Job, execute
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.protocol import Mode, ProgressTask, Target
@@ -22,7 +23,8 @@ def _job(label: str) -> Job:
 
 
 def _ok(value: int) -> ChildOutcome:
-    return ChildOutcome("ok", 0, 0.1, answer={"ok": True, "value": value})
+    return ChildOutcome("ok", 0, 0.1, answer=ProgressAnswer(via="tiny", samples=[],
+                                                            checked_calls=value))  # fmt: skip
 
 
 CRASHED = ChildOutcome("crashed", -6, 0.2, signal="SIGABRT", panic="stackwalk.rs:265",
@@ -60,9 +62,10 @@ class TinyExperiment:
 
     def record(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         self.recorded.append((job.label, outcome.status))
-        if outcome.ok and outcome.answer:
-            row = {**job.context, "mode": "held", "via": "tiny", "samples": []}
-            results.add_progress({**row, "value": outcome.answer["value"]})
+        if outcome.ok:
+            answer = outcome.answer_as(ProgressAnswer)
+            row = {**job.context, "mode": "held", "via": answer.via, "samples": answer.samples}
+            results.add_progress({**row, "value": answer.checked_calls})
             return None
         results.add_failure({**job.context, "kind": "tiny"}, outcome.to_json())
         return f"{job.label}: {outcome.describe()}"

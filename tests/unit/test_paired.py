@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from gvlbench.modes import Mode
 from gvlbench.report import gate, paired
 from gvlbench.report.stats import speedup_rows
 from gvlbench.results import Results, pyperf_benchmark
@@ -46,9 +47,9 @@ def _paired(released_2: list[float], held_2: list[float], cpus: int = 2) -> Resu
     """A run document as _record_speedup writes it: the cells' benchmarks and the rounds."""
     res = Results({"usable_cpus": cpus}, "run")
     ones = [0.1] * len(released_2)
-    cells = {"released/1": ones, "released/2": released_2, "held/1": ones, "held/2": held_2}
-    for key, seconds in cells.items():
-        mode, t = key.split("/")
+    cells = {(Mode.RELEASED, 1): ones, (Mode.RELEASED, 2): released_2, (Mode.HELD, 1): ones,
+             (Mode.HELD, 2): held_2}  # fmt: skip
+    for (mode, t), seconds in cells.items():
         md = {"name": f"s/mode={mode}/threads={t}", "scenario": "s", "mode": mode,
               "threads": int(t), "call_path": "stock"}  # fmt: skip
         res.add_benchmark(pyperf_benchmark(md, seconds, 1))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from gvlbench.answers import PhasesAnswer, parse_answer
 from gvlbench.binding.embed import ExpectationError
 from gvlbench.bindings.ruby_ffi import RubyRuntime
 from gvlbench.errors import ResultsFileError
@@ -85,7 +86,7 @@ def _record(outcome: ChildOutcome, scenario: str = "spin") -> tuple[Results, str
 def test_an_answer_becomes_a_phases_row_and_a_crash_a_failure_row() -> None:
     answer = {"ok": True, "kind": "phases", "compile_s": [0.001], "instantiate_s": [0.0002],
               "call_s": [0.03]}  # fmt: skip
-    results, problem = _record(ChildOutcome("ok", 0, 0.3, answer=answer))
+    results, problem = _record(ChildOutcome("ok", 0, 0.3, answer=parse_answer(answer)))
     assert problem is None
     (row,) = results.phases
     assert row["scenario"] == "spin" and row["kind"] == "phases" and row["mode"] == "held"
@@ -104,7 +105,7 @@ def test_an_answer_becomes_a_phases_row_and_a_crash_a_failure_row() -> None:
 
 
 def test_a_wasi_command_row_says_so() -> None:
-    answer = {"compile_s": [0.001], "instantiate_s": [0.0002], "call_s": [0.03]}
+    answer = PhasesAnswer(compile_s=[0.001], instantiate_s=[0.0002], call_s=[0.03])
     results, _ = _record(ChildOutcome("ok", 0, 0.3, answer=answer), "wasi_spin")
     assert results.phases[0]["wasi_command"] is True
 
