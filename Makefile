@@ -115,5 +115,8 @@ clean:
 	rm -rf $(VENV) .venvs .pytest_cache .ruff_cache gvlbench/native/libgvlguard.so
 
 # docs/cli.md is generated from every command's --help; tests/e2e/test_docs.py fails when stale.
+# The sections table of docs/results.md comes from gvlbench/results.py's SECTIONS (checked by
+# tests/fast/test_results_sections.py).
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_docs.py --write
+	$(BIN)/python scripts/results_docs.py --write
