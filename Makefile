@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format wasm deps ruby gate report clean pythons wasmtime-venvs docs native
+.PHONY: run test check lint format wasm deps ruby gate report clean pythons wasmtime-venvs docs native
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -42,6 +42,14 @@ run: $(STAMP) deps native
 
 test: $(STAMP) deps ruby pythons native
 	$(BIN)/python -m pytest
+
+# The fast tier: the planner, the capability rules (what is N/A and why), the loop, the
+# recording and the tables, in-process on the fake binding and executor: no child, no
+# engine, seconds (tests marked `fast`: tests/fast/ and the pure modules tests/conftest.py lists
+# in FAST, collected alone; without the plugins that import hypothesis, which they never use).
+check: $(STAMP)
+	$(BIN)/python -m pytest -q -m fast -p no:run-parallel -p no:hypothesispytest \
+	  $$($(BIN)/python -c 'from tests.conftest import FAST; print(*FAST)')
 
 # `--python` targets for the tests: a venv with wasmtime, pyperf and psutil made from each
 # pyenv interpreter this machine has (3.12, 3.13), and from a free-threaded CPython (3.13t,

@@ -95,7 +95,10 @@ SECTIONS: tuple[Section, ...] = (
     Section("not_applicable", "run, race, profile", "a row a binding cannot give, with why",
             {"scenario": (str,), "what": (str,), "binding": (str,), "reason": (str,)}),
 )  # fmt: skip
-SECTION_NAMES = tuple(s.name for s in SECTIONS)
+
+
+def section_names() -> tuple[str, ...]:
+    return tuple(s.name for s in SECTIONS)
 
 
 class Results:
@@ -109,13 +112,14 @@ class Results:
         benchmarks: list[Row] | None = None,
         **sections: list[Row],
     ) -> None:
-        unknown = [name for name in sections if name not in SECTION_NAMES]
+        names = section_names()
+        unknown = [name for name in sections if name not in names]
         if unknown:
-            raise TypeError(f"no results section {unknown[0]!r} (sections: {SECTION_NAMES})")
+            raise TypeError(f"no results section {unknown[0]!r} (sections: {names})")
         self.metadata = metadata
         self.command = command
         self.benchmarks: list[Row] = benchmarks if benchmarks is not None else []
-        for name in SECTION_NAMES:
+        for name in names:
             setattr(self, name, sections.get(name, []))
 
     def __getattr__(self, name: str) -> list[Row]:
@@ -125,7 +129,7 @@ class Results:
 
     def sections(self) -> dict[str, list[Row]]:
         """Every section's rows, by name, in declaration order."""
-        return {name: getattr(self, name) for name in SECTION_NAMES}
+        return {name: getattr(self, name) for name in section_names()}
 
     def replaced(self, **changes: Any) -> Results:
         """A new document with some parts (metadata, command, benchmarks, sections) replaced

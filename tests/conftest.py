@@ -78,3 +78,28 @@ needs_two_cores = pytest.mark.skipif(
 # Phases have tests of their own (test_phases.py); elsewhere they would only add children.
 QUICK = ("--processes", "1", "--values", "1", "--rounds", "3", "--progress-repeats", "3",
          "--no-phases")  # fmt: skip
+
+
+# The fast tier (`make check`, `pytest -m fast`): in-process, no child, no engine, seconds in
+# all. tests/fast/ (the planner, capability rules, loop, recording and tables on the fake
+# binding and executor), and these pure modules of tests/unit/.
+FAST = (
+    "tests/fast/",
+    "tests/unit/test_answers.py",
+    "tests/unit/test_loop.py",
+    "tests/unit/test_paired.py",
+    "tests/unit/test_report_rows.py",
+    "tests/unit/test_render.py",
+    "tests/unit/test_compare_gate.py",
+    "tests/unit/test_gate_retry.py",
+    "tests/unit/test_verify_plan.py",
+    "tests/unit/test_known_defects.py",
+    "tests/unit/test_extending.py",
+    "tests/unit/test_protocol.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).resolve().relative_to(REPO).as_posix().startswith(FAST):
+            item.add_marker(pytest.mark.fast)

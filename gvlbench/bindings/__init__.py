@@ -26,6 +26,7 @@ _MODULES = {
     "extism": "gvlbench.bindings.extism",
     "native": "gvlbench.bindings.native",
     "ruby-ffi": "gvlbench.bindings.ruby_ffi",
+    "fake": "gvlbench.bindings.fake",  # tests only: its own language, never --runtime
 }
 DEFAULT = "wasmtime-py"
 
@@ -112,7 +113,8 @@ def _claimed(binding: Binding, found: Sequence[Engine]) -> Engine | None:
 
 def languages() -> tuple[str, ...]:
     """The languages whose workers run bindings: python first."""
-    return tuple(dict.fromkeys(["python", *(b.runtime for b in all_bindings())]))
+    return tuple(dict.fromkeys(["python", *(b.runtime for b in all_bindings()
+                                            if not b.for_tests)]))  # fmt: skip
 
 
 def lock_name(language: str) -> str:

@@ -142,6 +142,9 @@ class Binding:
     # engine: a compiled extension's own (the native binding); at most one has it
     finds_unclaimed: ClassVar[bool] = False
     watched: ClassVar[tuple[Watch, ...]] = ()
+    # a stand-in for tests (the fake binding): never offered to `--runtime`, and its runtime
+    # is made by a test, never found
+    for_tests: ClassVar[bool] = False
 
     # -- what the planner asks -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ from gvlbench.answers import CodeProbeAnswer
 from gvlbench.bindings import Binding, Engine, Form
 from gvlbench.errors import CodeError
 from gvlbench.harness.interpreter import Runtime, binding_of, check_patches, modes_under
-from gvlbench.harness.loop import ChildExecutor, Job
+from gvlbench.harness.loop import ChildExecutor, Executor, Job
 from gvlbench.harness.target import base_metadata
 from gvlbench.protocol import Code, CodeProbeTask, Mode
 
@@ -66,6 +66,7 @@ def probe(
     patches: tuple[str, ...] = (),
     runtime: Runtime | None = None,
     timeout_s: float = PROBE_TIMEOUT_S,
+    executor: Executor | None = None,
 ) -> Probed:
     """Run the probe child, bounded by the command's --timeout as every child is; CodeError
     (one line) for what it found wrong with the code.
@@ -73,12 +74,13 @@ def probe(
     It runs released whatever the command measures: that is how wasmtime-py runs the code
     today, and held may hang for reasons of the lock, not the code (a WASI program's
     custom stdout is called from a wasmtime thread that then waits for the held GIL), which
-    is a finding for the measurement to show, not bad input."""
+    is a finding for the measurement to show, not bad input. `executor`: the experiment's
+    (a fake one in fast tests), else a real child."""
     # released even for --mode held alone (a held deadlock is the finding); free-threaded on a
     # build without a GIL
     mode = modes_under((Mode.RELEASED,), runtime)[0]
     task = CodeProbeTask(target=code, mode=mode, call_path="stock", patches=patches)
-    outcome = ChildExecutor().run(
+    outcome = (executor or ChildExecutor()).run(
         Job("probing the code", task, runtime, min(timeout_s, PROBE_TIMEOUT_S))
     )
     if outcome.ok:

@@ -68,9 +68,10 @@ class Experiment(Protocol):
         ...
 
     # Optional: `followups(job, outcome) -> Sequence[Job]`, jobs to run next because of how
-    # this one ended (run splits a failed paired child into one child per mode); and
+    # this one ended (run splits a failed paired child into one child per mode);
     # `not_applicable() -> list[dict]`, the rows its bindings cannot give, with their reasons
-    # (results' `not_applicable` section: shown as N/A, never measured).
+    # (results' `not_applicable` section: shown as N/A, never measured); and `executor`, the
+    # executor its own children (a code probe) run through, which `execute` then uses too.
 
 
 class Progress(Protocol):
@@ -111,9 +112,9 @@ def execute(
 ) -> Results:
     """Run `jobs` (default: the experiment's plan) into `results` (default: a new document;
     a document another experiment started keeps its own metadata keys)."""
+    executor = executor or getattr(experiment, "executor", None) or ChildExecutor()
     jobs = experiment.plan() if jobs is None else jobs
     progress = progress or NoProgress()
-    executor = executor or ChildExecutor()
     if results is None:
         results = new_results(experiment)
     else:

@@ -15,7 +15,7 @@ from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import Runtime, modes_under
-from gvlbench.harness.loop import Job
+from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.modes import GIL_MODES
 from gvlbench.protocol import Code, Mode, ProfileTask
@@ -43,13 +43,14 @@ class ProfileOptions:
 class ProfileExperiment:
     command = "profile"
 
-    def __init__(self, opts: ProfileOptions):
+    def __init__(self, opts: ProfileOptions, executor: Executor | None = None):
         self.opts = opts
+        self.executor = executor  # None: real children (its probe's too)
 
     @cached_property
     def _probed(self) -> code_target.Probed:
         o = self.opts
-        return code_target.probe(o.code, o.patches, o.runtime, o.timeout_s)
+        return code_target.probe(o.code, o.patches, o.runtime, o.timeout_s, self.executor)
 
     def metadata(self) -> dict[str, Any]:
         o = self.opts

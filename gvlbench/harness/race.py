@@ -29,7 +29,7 @@ from gvlbench.harness.interpreter import (
     language_of,
     modes_under,
 )
-from gvlbench.harness.loop import Job
+from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
 from gvlbench.modes import for_interpreter
@@ -138,8 +138,9 @@ class RaceExperiment:
 
     command = "race"
 
-    def __init__(self, opts: RaceOptions):
+    def __init__(self, opts: RaceOptions, executor: Executor | None = None):
         self.opts = opts
+        self.executor = executor  # None: real children (its probe's too)
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
@@ -158,7 +159,8 @@ class RaceExperiment:
             return None
         runtime = o.runtimes[0] if o.runtimes else None
         return code_target.probe(o.code, o.configs[0].patches, runtime,
-                                 o.timeout_s or code_target.PROBE_TIMEOUT_S)  # fmt: skip
+                                 o.timeout_s or code_target.PROBE_TIMEOUT_S,
+                                 self.executor)  # fmt: skip
 
     def binding(self, runtime: Runtime | None) -> Binding:
         """The binding `runtime`'s trials call through: the probed one for code."""

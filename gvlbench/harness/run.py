@@ -26,7 +26,7 @@ from gvlbench.harness.interpreter import (
     language_of,
     modes_under,
 )
-from gvlbench.harness.loop import Job
+from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
 from gvlbench.modes import GIL_MODES
@@ -257,9 +257,12 @@ class RunExperiment:
 
     command = "run"
 
-    def __init__(self, opts: RunOptions, steps: list[Step] | None = None):
+    def __init__(
+        self, opts: RunOptions, steps: list[Step] | None = None, executor: Executor | None = None
+    ):
         self.opts = opts
         self._steps = steps
+        self.executor = executor  # None: real children (its probe's too)
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
@@ -277,7 +280,7 @@ class RunExperiment:
         if o.code is None:
             return None
         runtime = o.runtimes[0] if o.runtimes else None
-        return code_target.probe(o.code, o.patches, runtime, o.timeout_s)
+        return code_target.probe(o.code, o.patches, runtime, o.timeout_s, self.executor)
 
     @property
     def code_binding(self) -> Binding | None:
