@@ -12,6 +12,8 @@ from gvlbench.protocol import CallPath
 from gvlbench.report.stats import tdist95conf_level
 from gvlbench.results import Results
 
+_Cell = tuple[str, int]  # a row's mode as of_row shows it (a mode), and its thread count
+
 
 @dataclass(frozen=True)
 class SweepRow:
@@ -50,15 +52,15 @@ def paired_verdict(ratios: list[float]) -> str:
 def sweep_rows(res: Results) -> list[SweepRow]:
     min_gain = float(res.metadata.get("sweep_min_gain") or 0.0)
     threads = int(res.metadata.get("sweep_threads") or 2)
-    series: dict[tuple[str, int, str], list[float]] = {}
+    series: dict[tuple[str, int, _Cell | None], list[float]] = {}  # cell None: one call alone
     for bench in res.benchmarks:
         md = bench["metadata"]
-        kind = "alone" if md.get("alone") else f"{of_row(md)}/{md.get('threads', threads)}"
-        series[(md["call_path"], int(md["work_size"]), kind)] = _values(bench)
+        cell = None if md.get("alone") else (of_row(md), int(md.get("threads", threads)))
+        series[(md["call_path"], int(md["work_size"]), cell)] = _values(bench)
     rows = [SweepRow(f["call_path"], int(f["work_size"]), None, None, None, None, "failed",
                      False) for f in res.failures if f.get("kind") == "sweep-point"]  # fmt: skip
     for path, size in sorted({(p, s) for p, s, _ in series}):
-        alone = series.get((path, size, "alone"))
+        alone = series.get((path, size, None))
         wasm = statistics.median(alone) if alone else None
         mode, serial, parallel = _cells(series, path, size, threads)
         if not serial or not parallel or len(serial) != len(parallel):
@@ -73,16 +75,16 @@ def sweep_rows(res: Results) -> list[SweepRow]:
     return sorted(rows, key=lambda r: (order.get(r.path, 99), r.size))
 
 
-def _cells(series: dict[tuple[str, int, str], list[float]], path: str, size: int,
+def _cells(series: dict[tuple[str, int, _Cell | None], list[float]], path: str, size: int,
            threads: int) -> tuple[str, list[float] | None, list[float] | None]:  # fmt: skip
     """A point's mode and its serial and parallel series: held and released at T threads,
     or free-threaded at one thread (scaled by T) and at T threads."""
-    one = series.get((path, size, f"{Mode.FREE_THREADED}/1"))
+    one = series.get((path, size, (Mode.FREE_THREADED, 1)))
     if one is not None:
-        parallel = series.get((path, size, f"{Mode.FREE_THREADED}/{threads}"))
+        parallel = series.get((path, size, (Mode.FREE_THREADED, threads)))
         return str(Mode.FREE_THREADED), [threads * v for v in one], parallel
-    held = series.get((path, size, f"{Mode.HELD}/{threads}"))
-    return str(Mode.RELEASED), held, series.get((path, size, f"{Mode.RELEASED}/{threads}"))
+    held = series.get((path, size, (Mode.HELD, threads)))
+    return str(Mode.RELEASED), held, series.get((path, size, (Mode.RELEASED, threads)))
 
 
 def crossover(rows: list[SweepRow], path: str) -> SweepRow | None:
