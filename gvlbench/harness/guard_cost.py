@@ -29,7 +29,7 @@ from gvlbench.designs import ENTRIES, GUARDS, NATIVE
 from gvlbench.errors import InterpreterError, OptionError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import Runtime, binding_of, language_of
-from gvlbench.harness.loop import Job
+from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import common_metadata, prepare_target
 from gvlbench.protocol import CallPath, Code, GuardCostTask, Mode
@@ -93,11 +93,13 @@ class GuardCostExperiment:
         code: Code | None = None,
         name: str = "code",
         processes: int = PROCESSES,
+        executor: Executor | None = None,
     ):
         check_choices(entries, guards, rounds)
         if processes < 1:
             raise OptionError(f"--processes must be at least 1, got {processes}")
         self.processes = processes
+        self.executor = executor  # None: real children (its probe's too)
         self.paths, self.modes, self.rounds, self.timeout_s = paths, modes, rounds, timeout_s
         self.others, self.entries, self.code, self.name = others, entries, code, name
         self.native_unavailable = native.unavailable_reason()
@@ -116,7 +118,8 @@ class GuardCostExperiment:
     def _code_job(self, code: Code) -> Job:
         """The user's statement, whole, under every design (Python; the released stock path,
         as the package calls wasmtime-py): what the guards cost a real workload."""
-        code_target.probe(code, (), None, code_target.PROBE_TIMEOUT_S)  # bad code: one line
+        # bad code: one line, before anything is measured
+        code_target.probe(code, (), None, code_target.PROBE_TIMEOUT_S, self.executor)
         task = GuardCostTask(target=code, mode=Mode.RELEASED, call_path="stock",
                              rounds=self.rounds, guards=self.guards, entry="code")  # fmt: skip
         key = {"scenario": self.name, "entry": "code", "call_path": "stock",

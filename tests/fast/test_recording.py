@@ -149,3 +149,17 @@ def test_verify_guard_cost_legal_uses_calls_and_sweep_record_their_rows(declare,
         (1000, pytest.approx(2.0), True),
         (9000, pytest.approx(2.0), True),
     ]
+
+
+def test_a_statements_guard_cost_is_probed_and_recorded_through_the_same_executor(declare):
+    declare(fake.FULL)
+    executor = FakeExecutor(guard_ns=3.0)
+    experiment = GuardCostExperiment((CallPath.STOCK,), (RELEASED,), rounds=2, entries=(),
+                                     guards=("python",), code=Code("f()", ("def f(): pass",)),
+                                     name="mine", executor=executor)  # fmt: skip
+    res = execute(experiment)
+    assert [j.label for j in executor.ran] == ["probing the code", "guard cost: mine"]
+    (row,) = res.guard_cost
+    assert row["entry"] == "code" and row["entries"] == {"wasmtime_func_call": 1}
+    (cost,) = guard_cost_rows(res)
+    assert cost.guard("python").cost_ns == 3.0
