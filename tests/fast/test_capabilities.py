@@ -88,8 +88,7 @@ def test_a_free_threaded_runtime_has_one_mode_and_held_alone_is_refused(declare)
          "--patch: the fake binding was declared without patches"),
         (Feature.POOL, {"pool": True}, "--mode processes: the fake binding was declared without"),
         ("lean", {"call_path": "lean"}, "--call-path lean is not a path of the fake binding"),
-        (Feature.WASI, {}, "wasi_spin under fake1.0 (fake binding): the fake binding was declared "
-         "without wasi"),
+        (Feature.WASI, {}, "the fake binding was declared without wasi"),
     ],
 )  # fmt: skip
 def test_what_a_binding_lacks_and_was_asked_for_by_name_is_one_line(
