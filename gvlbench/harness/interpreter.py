@@ -147,7 +147,10 @@ def current() -> Interpreter:
     is_enabled = getattr(sys, "_is_gil_enabled", None)
     gil = "enabled" if is_enabled is None or is_enabled() else "disabled"
     return Interpreter(
-        sys.executable, platform.python_version(), gil, platform.python_implementation(),
+        sys.executable,
+        platform.python_version(),
+        gil,
+        platform.python_implementation(),
         wasmtime=harness_wasmtime(),
     )
 
