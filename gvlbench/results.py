@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import ResultsFileError
-from gvlbench.files import write_atomic
+from gvlbench.files import MAX_RESULTS_BYTES, read_input, write_atomic
 
 PYPERF_FORMAT = "1.0"
 SCHEMA = 1
@@ -228,16 +228,15 @@ def write_results(path: Path, results: Results, extra: dict[str, Any] | None = N
 
 def load(path: Path) -> Results:
     """The one reader of a results file; every way it can be wrong is a ResultsFileError."""
+    raw = read_input(path, "the results file", ResultsFileError, MAX_RESULTS_BYTES)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ResultsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ResultsFileError(f"{path}: not a text file (not UTF-8)") from None
-    try:
-        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ResultsFileError(f"{path}: JSON nested too deeply to be a results file") from None
     return Results.from_json(data, str(path))
 
 
