@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gvlbench import files
 from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import Runtime, kind_of, resolve_runtimes
 from gvlbench.harness.loop import Experiment, execute
@@ -152,11 +153,31 @@ patch_option = click.option(
 )
 
 
+def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: an output file (`--json PATH`, `--junit PATH`) that cannot be
+    written is one line before any work, not an error after it ('-' is stdout)."""
+    if value not in (None, "-"):
+        files.check_output(Path(value), _flag(param), stdout="--json" in param.opts)
+    return value
+
+
+def output_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: the same for an output folder (`report --out DIR`)."""
+    if value is not None:
+        files.check_output(Path(value), _flag(param), directory=True)
+    return value
+
+
+def _flag(param: click.Parameter) -> str:
+    return max(param.opts, key=len) if param.opts else str(param.name)
+
+
 json_output_option = click.option(
     "-o",
     "--json",
     "output",
     metavar="PATH",
+    callback=output_file,
     help="Write results (a pyperf-compatible JSON file) to PATH, or '-' for stdout.",
 )
 timeout_option = click.option(

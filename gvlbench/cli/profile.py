@@ -15,6 +15,7 @@ from gvlbench.cli.common import (
     modes,
     one_python,
     out,
+    output_file,
     output_path,
     patch_option,
     print_json,
@@ -48,7 +49,12 @@ from gvlbench.report import render
 )
 @python_option
 @click.option(
-    "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
+    "-o",
+    "--json",
+    "output",
+    metavar="PATH",
+    callback=output_file,
+    help="Write results to PATH, or '-' for stdout.",
 )
 @timeout_option
 def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str | None,

@@ -19,6 +19,7 @@ from gvlbench.cli.common import (
     measure,
     mode_option,
     modes,
+    output_file,
     output_path,
     patch_option,
     print_json,
@@ -163,6 +164,7 @@ from gvlbench.report.race import check_expectation, summarize
     "--json",
     "output",
     metavar="PATH",
+    callback=output_file,
     help="Write results (trials, stderr excerpts) to PATH, or '-' for stdout.",
 )
 @click.option(

@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from gvlbench import lifecycle
-from gvlbench.cli.common import err, out, output_path, print_json
+from gvlbench.cli.common import err, out, output_file, output_path, print_json
 from gvlbench.errors import OptionError
 from gvlbench.harness.trace import TraceOptions, prepare
 from gvlbench.harness.trace import trace as run_trace
@@ -91,6 +91,7 @@ class _Status:
     "--json",
     "output",
     metavar="PATH",
+    callback=output_file,
     help="Write results (every row of the report) to PATH, or '-' for stdout.",
 )
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")

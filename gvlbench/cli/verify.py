@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from gvlbench import scenario
+from gvlbench import files, scenario
 from gvlbench.checklist import CHECKS, PYTHON_ONLY
 from gvlbench.cli.common import (
     Bar,
@@ -18,6 +18,8 @@ from gvlbench.cli.common import (
     mode_option,
     modes,
     out,
+    output_dir,
+    output_file,
     patch_option,
     print_json,
     python_option,
@@ -57,9 +59,16 @@ from gvlbench.report.verify import exit_ok, junit_cases
     help="Threads in the concurrent checks.",
 )
 @call_path_option
-@click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML to PATH.")
 @click.option(
-    "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
+    "--junit", "junit_path", metavar="PATH", callback=output_file, help="Write JUnit XML to PATH."
+)
+@click.option(
+    "-o",
+    "--json",
+    "output",
+    metavar="PATH",
+    callback=output_file,
+    help="Write results to PATH, or '-' for stdout.",
 )
 @click.option(
     "--known-defects",
@@ -71,6 +80,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "--findings",
     "findings_dir",
     metavar="DIR",
+    callback=output_dir,
     help="Where reproducers of failing checks go [default: findings/ beside --json, "
     "else results/findings].",
 )
@@ -121,7 +131,8 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
         res = execute(experiment, output=path, progress=bar, jobs=jobs)
     checked = experiment.checked
     if junit_path:
-        junit.write(Path(junit_path), "gvlbench.verify", junit_cases(checked))
+        with files.reported_later(Path(junit_path), "--junit"):
+            junit.write(Path(junit_path), "gvlbench.verify", junit_cases(checked))
     if output == "-":
         print_json(res.to_json())
     else:

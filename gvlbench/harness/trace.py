@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from gvlbench import lifecycle
 from gvlbench.errors import OptionError, UserError
+from gvlbench.files import reported_later
 from gvlbench.harness import keeper, trace_repro
 from gvlbench.harness.target import base_metadata
 from gvlbench.harness.trace_command import Launch, resolve
@@ -220,8 +221,9 @@ def _results(launch: Launch, opts: TraceOptions, model: TraceModel, end: Program
 
 
 def _write(opts: TraceOptions, results: Results) -> None:
-    if opts.output:
-        write_results(opts.output, results)
+    if opts.output:  # a failure is said after the report, which it never replaces
+        with reported_later(opts.output, "results"):
+            write_results(opts.output, results)
 
 
 def _env(directory: Path, fifo: Path, on_overlap: str) -> dict[str, str]:
