@@ -4,6 +4,7 @@ stderr), the progress bar, and option helpers."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -52,6 +53,55 @@ call_path_option = click.option(
 
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: beyond it a timer overflows (`inf` raised OverflowError)
+MAX_THREADS = 1024
+
+
+class Seconds(click.ParamType):
+    """A number of seconds: finite, above 0 (or at least 0 with `zero`), at most a week.
+    nan slipped through every comparison (a race trial of nan seconds "survived" in 0.18 s,
+    a trace timeout of nan never came) and inf overflowed a timer: each is one line now."""
+
+    name = "seconds"
+
+    def __init__(self, zero: bool = False):
+        self.zero = zero
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:  # fmt: skip
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        low_ok = seconds >= 0 if self.zero else seconds > 0
+        if not (math.isfinite(seconds) and low_ok and seconds <= MAX_SECONDS):
+            above = "0 or more" if self.zero else "above 0"
+            self.fail(f"must be a finite number of seconds, {above} and at most "
+                      f"{MAX_SECONDS:.0f} (a week), got {value}", param, ctx)  # fmt: skip
+        return seconds
+
+
+class Fraction(click.ParamType):
+    """A finite number from 0 up (sweep's --min-gain): nan and inf are one line."""
+
+    name = "fraction"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:  # fmt: skip
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(number) and 0 <= number <= 100):
+            self.fail(f"must be a finite number from 0 to 100, got {value}", param, ctx)
+        return number
+
+
+SECONDS = Seconds()
+THREADS = click.IntRange(1, MAX_THREADS)
+AT_LEAST_1 = click.IntRange(min=1)
+AT_LEAST_0 = click.IntRange(min=0)
 
 
 def mode_option(default: str = "both", what: str = "Call") -> Decorator:
@@ -185,7 +235,7 @@ timeout_option = click.option(
     "timeout_s",
     default=300.0,
     show_default=True,
-    type=float,
+    type=SECONDS,
     help="Seconds before a measuring child is declared hung and killed.",
 )
 

@@ -11,7 +11,7 @@ import click
 
 from gvlbench import files, results, scenario
 from gvlbench.cli.common import Bar, err, out, output_dir, output_file, print_json, python_option
-from gvlbench.errors import OptionError
+from gvlbench.errors import OptionError, ResultsFileError
 from gvlbench.harness import gate as measure_gate
 from gvlbench.report import compare as compare_mod
 from gvlbench.report import document as report_mod
@@ -96,6 +96,10 @@ def gate(baseline_path: str, config_path: str | None, current_path: str | None,
     else:
         with Bar() as bar:
             current, rules = measure_gate.measure_and_judge(cfg, baseline, bar, pythons)
+    if not gate_mod.judged_anything(rules):
+        what = f"--current {current_path}" if current_path else "what the config measured"
+        raise ResultsFileError(f"{what}: nothing the gate judges (no speedup, progress, race or "
+                               f"verify rows; a `{current.command}` results file)")  # fmt: skip
     verdicts = {"gate": render.rows_json(rules)}
     _write_outputs(rules, markdown_path, junit_path, output, current, verdicts)
     if output == "-":

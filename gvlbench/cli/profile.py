@@ -7,6 +7,8 @@ import sys
 import click
 
 from gvlbench.cli.common import (
+    AT_LEAST_1,
+    SECONDS,
     code_from,
     code_options,
     err,
@@ -37,14 +39,14 @@ from gvlbench.report import render
     "budget_s",
     default=2.0,
     show_default=True,
-    type=float,
+    type=SECONDS,
     help="Seconds of steady-state runs per mode (half plain, half hooked).",
 )
 @click.option(
     "--rounds",
     default=5,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="Rounds of a plain batch then a hooked batch.",
 )
 @python_option

@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from gvlbench import lifecycle
-from gvlbench.cli.common import err, out, output_file, output_path, print_json
+from gvlbench.cli.common import SECONDS, err, out, output_file, output_path, print_json
 from gvlbench.errors import OptionError
 from gvlbench.harness.trace import TraceOptions, prepare
 from gvlbench.harness.trace import trace as run_trace
@@ -75,7 +75,7 @@ class _Status:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=SECONDS,
     metavar="SECONDS",
     help="Stop the program after this long (SIGINT, then SIGKILL) and report. [default: none]",
 )

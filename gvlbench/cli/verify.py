@@ -11,6 +11,9 @@ from rich.markup import escape
 from gvlbench import files, scenario
 from gvlbench.checklist import CHECKS, PYTHON_ONLY
 from gvlbench.cli.common import (
+    AT_LEAST_1,
+    SECONDS,
+    THREADS,
     Bar,
     announce_runtimes,
     call_path_option,
@@ -47,7 +50,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "--repeat",
     default=5,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="Times each check runs in its child; the failure rate is over these.",
 )
 @click.option(
@@ -55,7 +58,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "--threads",
     default=4,
     show_default=True,
-    type=int,
+    type=THREADS,
     help="Threads in the concurrent checks.",
 )
 @call_path_option
@@ -94,7 +97,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "timeout_s",
     default=120.0,
     show_default=True,
-    type=float,
+    type=SECONDS,
     help="Seconds before a check's child is declared hung and killed.",
 )
 @runtime_option

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import stat
@@ -55,8 +56,8 @@ class TraceOptions:
     def __post_init__(self) -> None:
         if self.on_overlap not in ON_OVERLAP:
             raise OptionError(f"on overlap: {self.on_overlap!r} is not one of {ON_OVERLAP}")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise OptionError(f"--timeout must be positive, got {self.timeout_s:g}")
+        if self.timeout_s is not None and not 0 < self.timeout_s < math.inf:  # nan: not this
+            raise OptionError(f"--timeout must be positive and finite, got {self.timeout_s:g}")
 
 
 class Display(Protocol):

@@ -423,6 +423,15 @@ def _verify(current: Results, baseline: Results | None) -> list[Rule]:
     return rules
 
 
+BOOKKEEPING = ("baseline", "same environment")
+
+
+def judged_anything(rules: list[Rule]) -> bool:
+    """Whether any rule judged a measurement: a gate whose only rows are the baseline and
+    the environment (a trace's results file, say) has judged nothing and must not pass."""
+    return any(r.rule not in BOOKKEEPING and r.verdict != "info" for r in rules)
+
+
 def exit_code(rules: list[Rule]) -> int:
     if any(r.verdict == "error" for r in rules):
         return 2
