@@ -57,6 +57,11 @@ GIL_MODES = (Mode.HELD, Mode.RELEASED)
 CHOICES = ("held", "released", "both")
 
 
+# Not a mode: the name of a paired speedup's control cells ("control/2"), pure Wasm that
+# needs no lock, timed in the same rounds as the modes' cells (binding/control.py).
+CONTROL = "control"
+
+
 def requested(choice: str) -> tuple[Mode, ...]:
     """`--mode held|released|both` as modes, before any interpreter is known."""
     return GIL_MODES if choice == "both" else (Mode(choice),)

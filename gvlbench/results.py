@@ -117,7 +117,8 @@ _NUM, _OPT_NUM, _OPT_STR = (int, float), (int, float, type(None)), (str, type(No
 _METADATA: dict[str, tuple[type, ...]] = {}
 _OPTIONAL = {"usable_cpus": (int,), "interpreter": (str,), "call_path": (str,),
              "executor": (str,), "work_size": (int,), "overlap": (list,),
-             "overlap_threads": (int,), "runtime": (str,)}  # fmt: skip
+             "overlap_threads": (int,), "runtime": (str,), "control_overlap": (list,),
+             "machine": (dict,)}  # fmt: skip
 _ROWS: dict[str, dict[str, tuple[type, ...]]] = {
     "progress": {"scenario": (str,), "mode": (str,), "via": (str,), "samples": (list,)},
     "failures": {"scenario": (str,), "kind": (str,), "mode": (str,), "threads": (int,),
@@ -174,7 +175,7 @@ def _check_row(row: Any, schema: dict[str, tuple[type, ...]], where: str, source
         if row.get(key) is not None:
             _check_value(row[key], types, f"{where}.{key}", source)
     numbers = {"samples": _SAMPLE, "wall_s": None, "unguarded_ns": None, "guarded_ns": None,
-               "overlap": None}  # fmt: skip
+               "overlap": None, "control_overlap": None}  # fmt: skip
     for key, inner in numbers.items():
         if row.get(key) is None:
             continue

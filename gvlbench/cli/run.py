@@ -37,7 +37,7 @@ from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
-from gvlbench.report import render, stats, trace_tables
+from gvlbench.report import busy, render, stats, trace_tables
 from gvlbench.report.designs import design_rows
 from gvlbench.report.designs_table import designs_table, workload_lines
 from gvlbench.report.guard_cost import guard_cost_rows
@@ -294,5 +294,7 @@ def show_results(res: results.Results) -> None:
         out.print(render.progress_table(rows))
     for line in render.misrouted_lines(rows):
         out.print(line, soft_wrap=True, highlight=False)
+    for line in busy.control_lines(res):
+        out.print(line, markup=False, highlight=False)  # wrapped: COLUMNS is obeyed
     for line in render.failure_lines(res.failures):
         out.print(line, soft_wrap=True, markup=True, highlight=False)

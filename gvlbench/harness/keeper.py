@@ -135,7 +135,7 @@ def spawn(argv: Sequence[str], env: dict[str, str] | None = None, stdin_pipe: bo
     proc = subprocess.Popen(list(argv), stdin=stdin, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, env=env,
                             preexec_fn=setup)  # fmt: skip
-    proc.left_running = None  # type: ignore[attr-defined]
+    proc.left_running = proc.cpu_s = None  # type: ignore[attr-defined]
     return proc
 
 
@@ -205,7 +205,8 @@ class _StatusPipe:
 
 
 class Kept:
-    """A child the keeper started: what the harness used of subprocess.Popen, and more."""
+    """A child the keeper started: what the harness used of subprocess.Popen, and how many
+    processes it left running and how much CPU it used, once it has ended."""
 
     def __init__(self, args: list[str], pid: int, stdin: int, stdout: int, stderr: int,
                  status: _StatusPipe):  # fmt: skip
@@ -215,6 +216,7 @@ class Kept:
         self.stderr: IO[bytes] = os.fdopen(stderr, "rb")
         self.returncode: int | None = None
         self.left_running: int | None = None  # known once it has ended
+        self.cpu_s: float | None = None  # its CPU time, its children's included, once ended
         self._io: _Pumps | None = None
 
     def poll(self) -> int | None:
@@ -233,9 +235,9 @@ class Kept:
         if line is None:
             return None
         if line.startswith(b"E "):
-            status, left = line[2:].split()
+            status, left, cpu_s = line[2:].split()
             self.returncode = os.waitstatus_to_exitcode(int(status))
-            self.left_running = int(left)
+            self.left_running, self.cpu_s = int(left), float(cpu_s)
         else:  # the keeper was killed under it: so was the child
             self.returncode = -signal.SIGKILL
         self._status.close()

@@ -16,7 +16,8 @@ that child's tree alone, so when the child ends, whatever it left running (a `--
 forked a daemon, a program's `sleep` in its own session) is killed then, not at the harness's
 end, and the harness is told how many there were. The sub-keeper writes to a status pipe the
 harness reads: `P pid` once the child runs (or `X errno message` when it could not start),
-then `E waitstatus left` when it has ended and its leftovers are dead.
+then `E waitstatus left cpu_s` when it has ended and its leftovers are dead (cpu_s: the
+child's CPU time, its waited-for children's included, for harness/machine.py).
 
 This module runs as `python -m gvlbench.harness.keeper_process FD`, FD being its end of the
 socket. It imports only the standard library and the /proc reader.
@@ -143,17 +144,19 @@ def _sub_keeper(spec: dict[str, Any], fds: list[int], keeper: int) -> None:
         _say(status_w, b"X " + failed)
         os._exit(0)
     _say(status_w, f"P {pid}".encode())
+    cpu_s = 0.0
     while True:
         try:
-            got, status = os.waitpid(-1, 0)
+            got, status, usage = os.wait4(-1, 0)
         except ChildProcessError:  # cannot happen while the child lives; say it ended
-            got, status = pid, signal.SIGKILL
+            got, status, usage = pid, signal.SIGKILL, None
         except InterruptedError:
             continue
-        if got == pid:
+        if got == pid:  # its CPU time, its own waited-for children's included
+            cpu_s = usage.ru_utime + usage.ru_stime if usage else 0.0
             break
     left = kill_tree(os.getpid())
-    _say(status_w, f"E {status} {left}".encode())
+    _say(status_w, f"E {status} {left} {cpu_s:.6f}".encode())
     os._exit(0)
 
 

@@ -26,7 +26,7 @@ from gvlbench.harness.interpreter import (
 from gvlbench.harness.loop import Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
-from gvlbench.modes import GIL_MODES
+from gvlbench.modes import CONTROL, GIL_MODES
 from gvlbench.protocol import (
     EXECUTORS,
     BenchTask,
@@ -328,8 +328,8 @@ class RunExperiment:
                 {**key, **{k: answer[k] for k in ("compile_s", "instantiate_s", "call_s")}}
             )
         else:
-            keep = ("overlap", "overlap_threads", "misrouted", "checked_calls")
-            extra = {k: answer[k] for k in keep if k in answer}
+            keep = ("overlap", "overlap_threads", "control_overlap", "misrouted", "checked_calls")
+            extra = {**{k: answer[k] for k in keep if k in answer}, **_machine(outcome)}
             results.add_progress(
                 {**key, "via": answer["via"], "samples": answer["samples"], **extra}
             )
@@ -352,6 +352,8 @@ class RunExperiment:
         loops = int(answer["loops"])
         for cell, seconds in answer["cells"].items():
             mode, t = cell.split("/")
+            if mode == CONTROL:  # no benchmark of its own: the gate reads it from the row
+                continue
             name, metadata = self._bench_identity(step, Mode(mode), int(t))
             values = [s / loops for s in seconds]
             system = answer.get("system") or {}
@@ -361,7 +363,8 @@ class RunExperiment:
         key = _row_key(self.opts.subject, step)
         key.pop("mode")
         key["call_path"] = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
-        results.speedup.append({**key, "loops": loops, "cells": answer["cells"]})
+        results.speedup.append({**key, "loops": loops, "cells": answer["cells"],
+                                **_machine(outcome)})  # fmt: skip
         return None
 
 
@@ -383,6 +386,11 @@ def bench_name(
         name += runtime.name_suffix
     name += "/guard=on" if guard else ""
     return name + (f"/patch={'+'.join(patches)}" if patches else "")
+
+
+def _machine(outcome: ChildOutcome) -> dict[str, Any]:
+    """What the machine gave the child (runner.machine_share): kept on the row it measured."""
+    return {"machine": outcome.machine} if outcome.machine else {}
 
 
 def _row_key(subject: str, step: Step) -> dict[str, Any]:

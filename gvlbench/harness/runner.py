@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gvlbench.answers import parse_answer
-from gvlbench.harness import keeper, procs
+from gvlbench.harness import keeper, machine, procs
 from gvlbench.protocol import STARTED_MARKER
 
 STDERR_TAIL_LINES = 12
@@ -46,6 +46,8 @@ class ChildOutcome:
     stacks: str = ""
     threads: tuple[str, ...] = ()
     idle_s: float | None = None
+    # what the machine gave the child while it ran (harness/machine.py); None: unknown
+    machine: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,6 +81,7 @@ class ChildOutcome:
             "duration_s": self.duration_s,
             "after_start_s": self.after_start_s,
             "stderr_tail": list(self.stderr_tail),
+            **({"machine": self.machine} if self.machine else {}),
             # not "threads": failure rows carry the thread count under that key
             **(
                 {
@@ -104,6 +107,7 @@ def run_child(
 ) -> ChildOutcome:
     """Run one child to its end, feeding `task` as JSON on stdin; never raises for its failures."""
     start = time.monotonic()
+    counters = machine.counters()
     proc = keeper.spawn(argv, env=env)
     payload = json.dumps(task).encode() if task is not None else b""
     watch = _CpuWatch(proc.pid, deadlock_after_s())
@@ -130,6 +134,7 @@ def run_child(
         proc.wait()
         raise
     outcome = classify(proc.returncode, out, err, time.monotonic() - start, ended == "hung")
+    outcome = replace(outcome, machine=machine.share(counters, getattr(proc, "cpu_s", None)))
     if ended == "deadlocked":
         outcome = _deadlocked(outcome, err, watch.idle_s)
     m = _STARTED.search(err.decode("utf-8", "replace"))

@@ -4,7 +4,14 @@ Invariants on the current run alone (released overlaps, held serialises, the rac
 crashes, the guard still holds, verify has only known failures) and tolerances against a
 baseline (released overlap and progress no worse than the baseline's by more than a margin).
 Each rule is a row with a verdict: pass, fail, unsure (cannot be judged: too few cores, no
-baseline row), error (a measurement did not complete) or info. pyperf's compare_to always
+baseline row, or the machine was busy), error (a measurement did not complete) or info.
+
+A lock verdict is only as good as the machine it was measured on: each measurement carries a
+control from the same rounds (binding/control.py: threads of pure Wasm that need no lock)
+and what the machine gave it (harness/machine.py: CPU stolen, CPU used by others). Where the
+control could not reach what a rule asks (its overlap below the rule's limit, its speedup's
+whole interval below it), the machine could not run the threads at once, whatever the lock
+did: that verdict is `unsure: the machine was busy`, never `fail`. pyperf's compare_to always
 exits 0; this does not: 0 pass, 1 a rule failed, 2 an error or bad input.
 """
 
@@ -18,7 +25,7 @@ from typing import Any, TypeVar
 from gvlbench.config import read_toml, table, typed
 from gvlbench.errors import ConfigError
 from gvlbench.modes import Mode
-from gvlbench.report import junit
+from gvlbench.report import busy, junit
 from gvlbench.report.race import summarize
 from gvlbench.report.stats import ProgressRow, progress_rows, speedup_rows
 from gvlbench.results import Results
@@ -54,6 +61,9 @@ class GateConfig:
     # that outlasts 100 ms: mark's held progress is ~0.25 there by design, 0.42 seen
     # (docs/findings); a call that releases the GVL gives ~1.0.
     ruby_held_progress_max: float = 0.5
+    # the control's overlap below which a held rule cannot be judged either (a released
+    # rule needs the control to reach the rule's own limit)
+    control_overlap_min: float = 0.5
 
 
 def load_config(path: Path) -> GateConfig:
@@ -196,8 +206,9 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
         v = p.overlap_median
         if p.mode == Mode.HELD:
             ok = v <= cfg.held_overlap_max
-            rules.append(_timed(p, "held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
-                              "pass" if ok else "fail"))  # fmt: skip
+            rule = _timed(p, "held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
+                          "pass" if ok else "fail")  # fmt: skip
+            rules.append(busy.judged(rule, busy.of_row(p, cfg.control_overlap_min)))
             continue
         overlaps = _parallel("released overlaps", p.mode)
         vs_base = _parallel("released overlap vs baseline", p.mode)
@@ -207,17 +218,18 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
             continue
         ok = v >= cfg.released_overlap_min
         limit = f">= {cfg.released_overlap_min}"
-        rules.append(_timed(p, overlaps, row, f"{v:.2f}", limit,
-                            "pass" if ok else "fail"))  # fmt: skip
+        rule = _timed(p, overlaps, row, f"{v:.2f}", limit, "pass" if ok else "fail")
+        rules.append(busy.judged(rule, busy.of_row(p, cfg.released_overlap_min)))
         b = base(p)
         if b is None or b.overlap_median is None or b.overlap_threads != p.overlap_threads:
             rules.append(_timed(p, vs_base, row, f"{v:.2f}", "-", "unsure",
                               "no baseline row"))  # fmt: skip
             continue
         floor = b.overlap_median * (1 - cfg.overlap_drop)
-        rules.append(_timed(p, vs_base, row, f"{v:.2f}",
-                          f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
-                          "pass" if v >= floor else "fail"))  # fmt: skip
+        rule = _timed(p, vs_base, row, f"{v:.2f}",
+                      f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
+                      "pass" if v >= floor else "fail")  # fmt: skip
+        rules.append(busy.judged(rule, busy.of_row(p, floor)))
     return rules
 
 
@@ -274,6 +286,7 @@ def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Ru
     worker's) has no interval and is shown as info."""
     cfg = cfg or GateConfig()
     cpus = int(current.metadata.get("usable_cpus") or 1)
+    control_of = busy.speedup_control(current)
     top: dict[tuple[str, str, str], Any] = {}
     for r in speedup_rows(current):
         if r.status == "ok" and r.threads > 1 and r.speedup is not None:
@@ -306,7 +319,10 @@ def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Ru
             hi_ok = r.ci_high >= cfg.released_speedup_min
         verdict = "pass" if lo_ok else ("unsure" if hi_ok else "fail")
         why = "the 95% interval straddles the limit" if verdict == "unsure" else ""
-        rules.append(Rule(name, row, value, bound, verdict, why, scenario=s))
+        control, machine = control_of(r)
+        why_busy = busy.why(control, cfg.released_speedup_min, busy.SPED_UP, machine)
+        rules.append(busy.judged(Rule(name, row, value, bound, verdict, why, scenario=s),
+                                 why_busy))  # fmt: skip
     return rules
 
 
@@ -320,42 +336,22 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
         if p.mode == Mode.HELD:
             ruby = kind_of_label(p.interpreter) == "ruby"
             limit = cfg.ruby_held_progress_max if ruby else cfg.held_progress_max
-            rules.append(
-                _timed(
-                    p,
-                    "held stops the sibling",
-                    row,
-                    f"{v:.3f}",
-                    f"<= {limit}",
-                    "pass" if v <= limit else "fail",
-                    "Ruby: one thread quantum per long call" if ruby else "",
-                )
-            )
+            rule = _timed(p, "held stops the sibling", row, f"{v:.3f}", f"<= {limit}",
+                          "pass" if v <= limit else "fail",
+                          "Ruby: one thread quantum per long call" if ruby else "")  # fmt: skip
+            rules.append(busy.judged(rule, busy.of_row(p, cfg.control_overlap_min)))
             continue
         ok = v >= cfg.released_progress_min
-        rules.append(
-            _timed(
-                p,
-                _parallel("released lets the sibling run", p.mode),
-                row,
-                f"{v:.3f}",
-                f">= {cfg.released_progress_min}",
-                "pass" if ok else "fail",
-            )
-        )
+        rule = _timed(p, _parallel("released lets the sibling run", p.mode), row, f"{v:.3f}",
+                      f">= {cfg.released_progress_min}", "pass" if ok else "fail")  # fmt: skip
+        rules.append(busy.judged(rule, busy.of_row(p, cfg.released_progress_min)))
         b = base(p)
         if b is not None and b.ratio_median is not None:
             floor = b.ratio_median - cfg.progress_drop
-            rules.append(
-                _timed(
-                    p,
-                    _parallel("released progress vs baseline", p.mode),
-                    row,
-                    f"{v:.3f}",
-                    f">= {floor:.3f} (baseline {b.ratio_median:.3f})",
-                    "pass" if v >= floor else "fail",
-                )
-            )
+            rule = _timed(p, _parallel("released progress vs baseline", p.mode), row,
+                          f"{v:.3f}", f">= {floor:.3f} (baseline {b.ratio_median:.3f})",
+                          "pass" if v >= floor else "fail")  # fmt: skip
+            rules.append(busy.judged(rule, busy.of_row(p, floor)))
     return rules
 
 
