@@ -78,3 +78,19 @@ needs_two_cores = pytest.mark.skipif(
 # Phases have tests of their own (test_phases.py); elsewhere they would only add children.
 QUICK = ("--processes", "1", "--values", "1", "--rounds", "3", "--progress-repeats", "3",
          "--no-phases")  # fmt: skip
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment carries `marker` (zombies are dead already)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z":
+                continue
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, IndexError):  # gone, or not ours to read
+            continue
+    return found

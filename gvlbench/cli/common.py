@@ -58,34 +58,13 @@ MAX_SECONDS = 7 * 24 * 3600.0  # a week: beyond it a timer overflows (`inf` rais
 MAX_THREADS = 1024
 
 
-class Seconds(click.ParamType):
-    """A number of seconds: finite, above 0 (or at least 0 with `zero`), at most a week.
-    nan slipped through every comparison (a race trial of nan seconds "survived" in 0.18 s,
-    a trace timeout of nan never came) and inf overflowed a timer: each is one line now."""
+class Finite(click.ParamType):
+    """A finite number in a range. nan slipped through every comparison (a race trial of nan
+    seconds "survived" in 0.18 s, a trace timeout of nan never came) and inf overflowed a
+    timer (a "raised OverflowError" trial): each is one line now."""
 
-    name = "seconds"
-
-    def __init__(self, zero: bool = False):
-        self.zero = zero
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:  # fmt: skip
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        low_ok = seconds >= 0 if self.zero else seconds > 0
-        if not (math.isfinite(seconds) and low_ok and seconds <= MAX_SECONDS):
-            above = "0 or more" if self.zero else "above 0"
-            self.fail(f"must be a finite number of seconds, {above} and at most "
-                      f"{MAX_SECONDS:.0f} (a week), got {value}", param, ctx)  # fmt: skip
-        return seconds
-
-
-class Fraction(click.ParamType):
-    """A finite number from 0 up (sweep's --min-gain): nan and inf are one line."""
-
-    name = "fraction"
+    def __init__(self, name: str, low: float, high: float, low_open: bool, words: str):
+        self.name, self.low, self.high, self.low_open, self.words = name, low, high, low_open, words
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> float:  # fmt: skip
@@ -93,12 +72,15 @@ class Fraction(click.ParamType):
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(number) and 0 <= number <= 100):
-            self.fail(f"must be a finite number from 0 to 100, got {value}", param, ctx)
+        low_ok = number > self.low if self.low_open else number >= self.low
+        if not (math.isfinite(number) and low_ok and number <= self.high):
+            self.fail(f"must be {self.words}, got {value}", param, ctx)
         return number
 
 
-SECONDS = Seconds()
+SECONDS = Finite("seconds", 0.0, MAX_SECONDS, True, "a finite number of seconds, above 0 and "
+                 f"at most {MAX_SECONDS:.0f} (a week)")  # fmt: skip
+FRACTION = Finite("fraction", 0.0, 100.0, False, "a finite number from 0 to 100")
 THREADS = click.IntRange(1, MAX_THREADS)
 AT_LEAST_1 = click.IntRange(min=1)
 AT_LEAST_0 = click.IntRange(min=0)
@@ -222,14 +204,14 @@ def _flag(param: click.Parameter) -> str:
     return max(param.opts, key=len) if param.opts else str(param.name)
 
 
-json_output_option = click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    callback=output_file,
-    help="Write results (a pyperf-compatible JSON file) to PATH, or '-' for stdout.",
-)
+def json_output(what: str = "results (a pyperf-compatible JSON file)") -> Decorator:
+    """`-o/--json PATH`: where a command writes `what`, or '-' for stdout; checked before
+    any work (`output_file`)."""
+    return click.option("-o", "--json", "output", metavar="PATH", callback=output_file,
+                        help=f"Write {what} to PATH, or '-' for stdout.")  # fmt: skip
+
+
+json_output_option = json_output()
 timeout_option = click.option(
     "--timeout",
     "timeout_s",

@@ -13,8 +13,8 @@ from rich.markup import escape
 
 from gvlbench import results, scenario
 from gvlbench.cli.common import (
+    FRACTION,
     THREADS,
-    Fraction,
     announce_runtimes,
     err,
     json_output_option,
@@ -125,7 +125,7 @@ def calls(
     "--min-gain",
     default=0.05,
     show_default=True,
-    type=Fraction(),
+    type=FRACTION,
     help="Released must beat held by this fraction, as well as significantly, to pay.",
 )
 @click.option(

@@ -10,7 +10,16 @@ from typing import Any
 import click
 
 from gvlbench import files, results, scenario
-from gvlbench.cli.common import Bar, err, out, output_dir, output_file, print_json, python_option
+from gvlbench.cli.common import (
+    Bar,
+    err,
+    json_output,
+    out,
+    output_dir,
+    output_file,
+    print_json,
+    python_option,
+)
 from gvlbench.errors import OptionError, ResultsFileError
 from gvlbench.harness import gate as measure_gate
 from gvlbench.report import compare as compare_mod
@@ -70,14 +79,7 @@ def compare(base: Path, current: Path, as_json: bool) -> None:
     help="Write the markdown summary to PATH (it is also appended to "
     "$GITHUB_STEP_SUMMARY when that is set).",
 )
-@click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    callback=output_file,
-    help="Write the measured results and the verdicts to PATH, or '-' for stdout.",
-)
+@json_output("the measured results and the verdicts")
 @python_option
 def gate(baseline_path: str, config_path: str | None, current_path: str | None,
          update_baseline: bool, junit_path: str | None, markdown_path: str | None,

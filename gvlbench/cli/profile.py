@@ -12,12 +12,12 @@ from gvlbench.cli.common import (
     code_from,
     code_options,
     err,
+    json_output,
     measure,
     mode_option,
     modes,
     one_python,
     out,
-    output_file,
     output_path,
     patch_option,
     print_json,
@@ -50,14 +50,7 @@ from gvlbench.report import render
     help="Rounds of a plain batch then a hooked batch.",
 )
 @python_option
-@click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    callback=output_file,
-    help="Write results to PATH, or '-' for stdout.",
-)
+@json_output("results")
 @timeout_option
 def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str | None,
             code_name: str, patches: tuple[str, ...], mode: str, budget_s: float, rounds: int,

@@ -19,10 +19,10 @@ from gvlbench.cli.common import (
     code_from,
     code_options,
     err,
+    json_output,
     measure,
     mode_option,
     modes,
-    output_file,
     output_path,
     patch_option,
     print_json,
@@ -171,14 +171,7 @@ from gvlbench.report.race import check_expectation, summarize
     help="--guard-cost, --designs: child processes per row, their batches pooled (a "
     "process's own code layout can shift a few-ns cost for its whole life).",
 )
-@click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    callback=output_file,
-    help="Write results (trials, stderr excerpts) to PATH, or '-' for stdout.",
-)
+@json_output("results (trials, stderr excerpts)")
 @click.option(
     "--timeout",
     "timeout_s",

@@ -18,6 +18,7 @@ from gvlbench.cli.common import (
     announce_runtimes,
     call_path_option,
     err,
+    json_output,
     mode_option,
     modes,
     out,
@@ -65,14 +66,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
 @click.option(
     "--junit", "junit_path", metavar="PATH", callback=output_file, help="Write JUnit XML to PATH."
 )
-@click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    callback=output_file,
-    help="Write results to PATH, or '-' for stdout.",
-)
+@json_output("results")
 @click.option(
     "--known-defects",
     "known_path",

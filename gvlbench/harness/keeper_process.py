@@ -38,7 +38,7 @@ import sys
 import time
 from typing import Any
 
-from gvlbench.harness.trace_tree import become_subreaper, descendants
+from gvlbench.harness.trace_tree import become_subreaper, stop_and_kill
 
 _PR_SET_PDEATHSIG = 1
 IGNORED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
@@ -56,24 +56,10 @@ def _prctl(option: int, value: int) -> None:
 
 
 def kill_tree(root: int) -> int:
-    """Stop every process below `root` (a stopped process cannot fork), round after round
-    until a round finds no new one, then kill them all and reap this process's dead; how
-    many there were."""
-    stopped: set[int] = set()
-    deadline = time.monotonic() + KILL_ROUNDS_S
-    while time.monotonic() < deadline:
-        found = [pid for pid in descendants(root) if pid not in stopped]
-        if not found:
-            break
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGSTOP)
-                stopped.add(pid)
-    for pid in stopped:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    _reap(block_s=2.0 if stopped else 0.0)
-    return len(stopped)
+    """Stop and kill every process below `root`, reap this process's dead; how many."""
+    killed = stop_and_kill(root, KILL_ROUNDS_S)
+    _reap(block_s=2.0 if killed else 0.0)
+    return len(killed)
 
 
 def _reap(block_s: float = 0.0) -> None:

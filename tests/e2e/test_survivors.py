@@ -22,24 +22,9 @@ from pathlib import Path
 import pytest
 
 from gvlbench.results import load
+from tests.conftest import processes_with
 
 GONE_WITHIN_S = 3.0  # the keeper notices at once; a loaded box may take a moment to kill
-
-
-def processes_with(marker: str) -> list[int]:
-    """Live processes whose environment carries `marker` (zombies are dead already)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z":
-                continue
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except (OSError, IndexError):  # gone, or not ours to read
-            continue
-    return found
 
 
 def until(check: Callable[[], bool], timeout_s: float) -> bool:
