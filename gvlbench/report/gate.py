@@ -17,6 +17,7 @@ exits 0; this does not: 0 pass, 1 a rule failed, 2 an error or bad input.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,10 @@ def _config_value(path: Path, where: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{path}: {where} must be a list of names")
     else:
         value = typed(path, where, value, type(default), ConfigError)
+        if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{path}: {where} must be a finite number, 0 or more")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{path}: {where} must be 0 or more")
     choices = _CHOICES.get(key)
     if choices and not set(value if isinstance(value, tuple) else (value,)) <= set(choices):
         raise ConfigError(f"{path}: {where}: one of {', '.join(choices)}")

@@ -72,3 +72,14 @@ def test_a_gate_with_nothing_to_judge_is_an_error_not_a_pass(tmp_path: Path) -> 
     baseline = str(REPO / "baselines" / "ci.json")
     cli = gvlbench("gate", "--baseline", baseline, "--current", str(traced))
     one_line_error(cli, f"--current {traced}", "nothing the gate judges", "`trace`")
+
+
+def test_a_gate_config_number_that_is_not_finite_is_one_line(tmp_path: Path) -> None:
+    """TOML can spell nan and inf: a gate config's numbers are held to the options' rule."""
+    for body, words in (("[measure]\nrace_duration = nan\n", "race_duration must be a finite"),
+                        ("[invariants]\nreleased_overlap_min = inf\n", "must be a finite"),
+                        ("[measure]\nthreads = -2\n", "threads must be 0 or more")):  # fmt: skip
+        config = tmp_path / "gate.toml"
+        config.write_text(body)
+        baseline = str(REPO / "baselines" / "ci.json")
+        one_line_error(gvlbench("gate", "--config", str(config), "--baseline", baseline), words)
