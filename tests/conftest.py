@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # xdist's workers get COLUMNS=80 from execnet:
+    for _name in ("COLUMNS", "LINES"):  # the CLI's tables, read by the tests, would be cut
+        os.environ.pop(_name, None)
 WAT = REPO / "wat"
 
 
