@@ -48,7 +48,7 @@ test: $(STAMP) deps ruby pythons native
 # engine, seconds (tests marked `fast`: tests/fast/ and the pure modules tests/conftest.py lists
 # in FAST, collected alone; without the plugins that import hypothesis, which they never use).
 check: $(STAMP)
-	$(BIN)/python -m pytest -q -m fast -p no:run-parallel -p no:hypothesispytest \
+	$(BIN)/python -m pytest -q -n 0 -m fast -p no:run-parallel -p no:hypothesispytest \
 	  $$($(BIN)/python -c 'from tests.conftest import FAST; print(*FAST)')
 
 # `--python` targets for the tests: a venv with wasmtime, pyperf and psutil made from each

@@ -70,6 +70,8 @@ class ProgressAnswer(Answer):
     samples: list[dict[str, Any]]  # {"ratio", "call_s", "rate_alone_per_s"} per call
     overlap: list[float] | None = None
     overlap_threads: int | None = None
+    # the control's overlap in the same rounds: as many threads of pure Wasm, needing no lock
+    control_overlap: list[float] | None = None
     misrouted: dict[str, int] | None = None
     checked_calls: int | None = None
 

@@ -13,22 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import SpecError, UserError
+from gvlbench.files import MAX_TEXT_BYTES, read_input
 
 
 def read_toml(
     path: Path, what: str, error: type[UserError] = SpecError
 ) -> tuple[dict[str, Any], bytes]:
     """The parsed table and the file's bytes (for hashing); `error` on any failure."""
-    try:
-        raw = path.read_bytes()
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise error(f"{path}: cannot read {what}: {reason(exc)}") from None
+    raw = read_input(path, what, error, MAX_TEXT_BYTES)
     try:
         return tomllib.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError:
         raise error(f"{path}: {what} is not a text file (not UTF-8)") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: {what} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise error(f"{path}: {what} is nested too deeply to read") from None
 
 
 def typed(

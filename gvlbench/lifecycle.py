@@ -7,9 +7,10 @@ turns both into `Terminated`, a BaseException, so the same path as Ctrl-C runs: 
 kills the child's whole process group (pyperf's workers included), the loop has already
 written what was measured, and the CLI says so in one line.
 
-A harness killed by SIGKILL runs no code at all; for that, each child asks the kernel to
-kill it when its parent dies (`die_with_parent`, Linux's PR_SET_PDEATHSIG), and so does
-each pyperf worker of a measuring child.
+A harness killed by SIGKILL runs no code at all; for that, the keeper (harness/keeper.py)
+starts every child and kills their whole tree when the harness goes, and each pyperf worker
+of a measuring child, like a short helper the harness runs itself (a WAT compiler), asks the
+kernel to kill it when its parent dies (`die_with_parent`, Linux's PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations

@@ -61,6 +61,11 @@ GIL_MODES = (Mode.HELD, Mode.RELEASED)
 CHOICES = ("held", "released", "both")
 
 
+# Not a mode: the name of a paired speedup's control cells ("control/2"), pure Wasm that
+# needs no lock, timed in the same rounds as the modes' cells (binding/control.py).
+CONTROL = "control"
+
+
 def requested(choice: str) -> tuple[Mode, ...]:
     """`--mode held|released|both` as modes, before any interpreter is known."""
     return GIL_MODES if choice == "both" else (Mode(choice),)
@@ -88,11 +93,12 @@ def of_row(md: Mapping[str, Any]) -> str:
 # One cell of a paired measurement: its mode and its thread count. A tuple everywhere in
 # code; only JSON (a worker's answer, a results file) spells it as a "mode/threads" key,
 # written by `cell_key` and read by `cell_of`, here and nowhere else.
-Cell = tuple[Mode, int]
+# A paired speedup's cell: a mode (or the control, which needs no lock) at a thread count
+Cell = tuple[Mode | str, int]
 
 
-def cell_key(mode: Mode, threads: int) -> str:
-    """The JSON key of a cell: "released/2"."""
+def cell_key(mode: Mode | str, threads: int) -> str:
+    """The JSON key of a cell: "released/2", "control/2"."""
     return f"{mode}/{threads}"
 
 
@@ -100,7 +106,7 @@ def cell_of(key: str) -> Cell:
     """The cell a JSON key names; ValueError (naming the key) for anything else."""
     mode, _, threads = key.partition("/")
     try:
-        cell = (Mode(mode), int(threads))
+        cell = (mode if mode == CONTROL else Mode(mode), int(threads))
     except ValueError:
         raise ValueError(f"{key!r} is not a mode/threads cell") from None
     if cell[1] < 1 or cell_key(*cell) != key:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench.errors import ResultsFileError
-from gvlbench.files import write_atomic
+from gvlbench.files import MAX_RESULTS_BYTES, read_input, write_atomic
 from gvlbench.modes import Cell, cell_key, cell_of
 
 PYPERF_FORMAT = "1.0"
@@ -233,7 +233,8 @@ def _read_cells(value: dict[str, Any], where: str, source: str) -> dict[Cell, An
 # them from any section.
 _OPTIONAL = {"usable_cpus": (int,), "interpreter": (str,), "call_path": (str,),
              "executor": (str,), "work_size": (int,), "overlap": (list,),
-             "overlap_threads": (int,), "runtime": (str,)}  # fmt: skip
+             "overlap_threads": (int,), "runtime": (str,), "control_overlap": (list,),
+             "machine": (dict,)}  # fmt: skip
 _SAMPLE = {"ratio": _NUM, "call_s": _NUM}
 
 
@@ -264,7 +265,7 @@ def _check_row(row: Any, schema: Schema, where: str, source: str) -> None:
         if row.get(key) is not None:
             _check_value(row[key], types, f"{where}.{key}", source)
     numbers = {"samples": _SAMPLE, "wall_s": None, "unguarded_ns": None, "guarded_ns": None,
-               "overlap": None}  # fmt: skip
+               "overlap": None, "control_overlap": None}  # fmt: skip
     for key, inner in numbers.items():
         if row.get(key) is None:
             continue
@@ -319,16 +320,15 @@ def write_results(path: Path, results: Results, extra: dict[str, Any] | None = N
 
 def load(path: Path) -> Results:
     """The one reader of a results file; every way it can be wrong is a ResultsFileError."""
+    raw = read_input(path, "the results file", ResultsFileError, MAX_RESULTS_BYTES)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ResultsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ResultsFileError(f"{path}: not a text file (not UTF-8)") from None
-    try:
-        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ResultsFileError(f"{path}: JSON nested too deeply to be a results file") from None
     return Results.from_json(data, str(path))
 
 

@@ -22,6 +22,7 @@ from gvlbench.binding import hosts
 from gvlbench.bindings.base import Form
 from gvlbench.config import read_toml, reason, table, typed
 from gvlbench.errors import SpecError, UnknownScenarioError
+from gvlbench.files import MAX_WASM_BYTES, MAX_WAT_BYTES, read_input
 from gvlbench.protocol import Import, Limits, Wasi
 
 _KNOWN_KEYS = {"description", "measures", "wat", "wasm", "export", "args", "work_arg",
@@ -233,9 +234,9 @@ def _wasm_source(path: Path, wasm: Any) -> Path:
     else:
         found = (path.parent / typed(path, "key 'wasm':", wasm, str)).resolve()
     try:
-        head = found.read_bytes()[:4]
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"{path}: key 'wasm': cannot read {found}: {reason(exc)}") from None
+        head = read_input(found, "the module", SpecError, MAX_WASM_BYTES, head=4)
+    except SpecError as exc:
+        raise SpecError(f"{path}: key 'wasm': {exc}") from None
     if head != WASM_MAGIC:
         raise SpecError(f"{path}: key 'wasm': {found} is not a Wasm binary (no \\0asm header)")
     return found
@@ -314,12 +315,15 @@ def _wat_source(path: Path, wat: str) -> Path:
     the text format requires) here, so a bad source is the spec's error and names its key."""
     try:
         wat_path = (path.parent / wat).resolve()
-        found = wat_path.is_file()
-        source = wat_path.read_bytes() if found else b""
+        found = wat_path.exists()
     except (OSError, ValueError, RuntimeError) as exc:  # too long, a NUL, a symlink loop
         raise SpecError(f"{path}: key 'wat': cannot read {wat!r}: {reason(exc)}") from None
     if not found:
         raise SpecError(f"{path}: key 'wat': no such file {wat_path}")
+    try:
+        source = read_input(wat_path, "WAT", SpecError, MAX_WAT_BYTES)
+    except SpecError as exc:
+        raise SpecError(f"{path}: key 'wat': {exc}") from None
     try:
         source.decode("utf-8")
     except UnicodeDecodeError:

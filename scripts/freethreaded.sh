@@ -23,7 +23,20 @@ SOURCES=${GVLBENCH_FT_SOURCES:-"python3.14/forky python3.13/trixie"}
 PREFIX=$CACHE/cpython-ft
 MARK=$CACHE/freethreaded.unavailable
 LOG=$CACHE/freethreaded-build.log
+LOCK=$CACHE/freethreaded.lock
 mkdir -p "$CACHE"
+
+# One build per cache at a time: a second `make test` (another checkout on this machine) waits
+# here for the first, then reuses its interpreter, instead of deleting the source tree the
+# first is building in. The lock is held by descriptor 9 until this script and every process
+# it started (configure, make) have ended.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$LOCK"
+  if ! flock -n 9; then
+    echo "waiting for another build of the free-threaded CPython to finish (lock: $LOCK)" >&2
+    flock 9
+  fi
+fi
 
 is_free_threaded() {
   [ -x "$1" ] && "$1" -c 'import sys; sys.exit(0 if not sys._is_gil_enabled() else 1)' 2>/dev/null

@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # xdist's workers get COLUMNS=80 from execnet:
+    for _name in ("COLUMNS", "LINES"):  # the CLI's tables, read by the tests, would be cut
+        os.environ.pop(_name, None)
 WAT = REPO / "wat"
 
 
@@ -103,3 +107,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.fspath)).resolve().relative_to(REPO).as_posix().startswith(FAST):
             item.add_marker(pytest.mark.fast)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment carries `marker` (zombies are dead already)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z":
+                continue
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, IndexError):  # gone, or not ours to read
+            continue
+    return found

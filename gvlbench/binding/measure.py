@@ -235,8 +235,13 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def measure_overlap(calls: Sequence[Callable[[], Any]], rounds: int) -> list[float]:
-    """How much concurrent calls overlap, 0..1, per round of every thread making one call.
+def measure_overlap_with_control(calls: Sequence[Callable[[], Any]],
+                                 control: Sequence[Callable[[], Any]],
+                                 rounds: int) -> tuple[list[float], list[float]]:  # fmt: skip
+    """How much concurrent calls overlap, 0..1, per round of every thread making one call,
+    and the same of `control` (calls that need no lock: binding/control.py), the two in turn
+    round by round (ABBA), so the control says what the machine gave to two threads in the
+    very seconds the calls were measured.
 
     From the threads' CPU times c_i and the round's wall time W: serialised calls take
     W = sum(c), fully concurrent ones W = max(c); overlap = (sum(c) - W) / (sum(c) - max(c)),
@@ -244,40 +249,64 @@ def measure_overlap(calls: Sequence[Callable[[], Any]], rounds: int) -> list[flo
     waiting for the GIL sleeps, using no CPU). It is formed within one round, the same
     threads in the same seconds, so a slow phase of a shared host cancels out, and measuring
     against max(c) keeps one vCPU running slower than the other (seen here) from reading as
-    less overlap. A speedup formed from two
-    measurements seconds apart has neither protection.
+    less overlap. A speedup formed from two measurements seconds apart has neither
+    protection; and a host that gives the process one core at a time reads as no overlap,
+    which only the control tells from a held lock.
     """
-    n = len(calls)
-    cpu = [0.0] * n
-    go, done = threading.Barrier(n + 1), threading.Barrier(n + 1)
-    errors: list[BaseException] = []
+    teams = OverlapTeam(calls), OverlapTeam(control)
+    measured: tuple[list[float], list[float]] = ([], [])
+    try:
+        for r in range(rounds):
+            for i in (0, 1) if r % 2 == 0 else (1, 0):
+                measured[i].append(teams[i].round())
+    finally:
+        for team in teams:
+            team.close()
+    return measured
 
-    def work(i: int, call: Callable[[], Any]) -> None:
-        for _ in range(rounds):
-            go.wait()
+
+class OverlapTeam:
+    """One parked thread per call; `round` has each make one call at once and returns how
+    far they overlapped (`overlap_fraction`)."""
+
+    def __init__(self, calls: Sequence[Callable[[], Any]]):
+        n = len(calls)
+        self._cpu = [0.0] * n
+        self._go, self._done = threading.Barrier(n + 1), threading.Barrier(n + 1)
+        self._errors: list[BaseException] = []
+        self._stop = False
+        self._threads = [threading.Thread(target=self._work, args=(i, c), daemon=True)
+                         for i, c in enumerate(calls)]  # fmt: skip
+        for t in self._threads:
+            t.start()
+
+    def _work(self, i: int, call: Callable[[], Any]) -> None:
+        while True:
+            self._go.wait()
+            if self._stop:
+                return
             c0 = time.thread_time()
             try:
                 call()
             except BaseException as exc:  # re-raised by the measuring thread
-                errors.append(exc)
-            cpu[i] = time.thread_time() - c0
-            done.wait()
+                self._errors.append(exc)
+            self._cpu[i] = time.thread_time() - c0
+            self._done.wait()
 
-    threads = [threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    ratios = []
-    for _ in range(rounds):
+    def round(self) -> float:
         t0 = time.perf_counter()
-        go.wait()
-        done.wait()
+        self._go.wait()
+        self._done.wait()
         wall = time.perf_counter() - t0
-        if errors:
-            raise errors[0]
-        ratios.append(overlap_fraction(cpu, wall))
-    for t in threads:
-        t.join()
-    return ratios
+        if self._errors:
+            raise self._errors[0]
+        return overlap_fraction(self._cpu, wall)
+
+    def close(self) -> None:
+        self._stop = True
+        self._go.wait()
+        for t in self._threads:
+            t.join()
 
 
 def overlap_fraction(cpu: Sequence[float], wall: float) -> float:

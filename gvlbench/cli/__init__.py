@@ -13,14 +13,23 @@ from typing import Any
 
 import click
 
-from gvlbench import __version__, lifecycle
+from gvlbench import __version__, files, lifecycle
 from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
 
 
 class _Cli(click.Group):
-    """Turns every error into one line and a documented exit code."""
+    """Turns every error into one line and a documented exit code; an output that could not
+    be written is said last, after what the command measured (exit 2)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        _tolerant_streams()
+        try:
+            self._main(*args, **kwargs)
+        except SystemExit as exc:
+            _end(exc.code)
+        _end(EXIT_OK)
+
+    def _main(self, *args: Any, **kwargs: Any) -> Any:
         lifecycle.install()
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
@@ -44,6 +53,23 @@ class _Cli(click.Group):
                 f"internal error: {type(exc).__name__}: {exc} (GVLBENCH_DEBUG=1 shows more)",
                 EXIT_INTERNAL,
             )
+
+
+def _tolerant_streams() -> None:
+    """A terminal or pipe that cannot encode a character (PYTHONIOENCODING=ascii, a C locale)
+    gets an escape for it, not a UnicodeEncodeError in place of the report."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _end(code: Any) -> None:
+    """Exit with `code`, or 2 after one line per output that could not be written."""
+    lines = files.unwritten()
+    for line in lines:
+        print(f"gvlbench: error: {line} (the report above is complete)", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT if lines else code)
 
 
 def _fail(message: str, code: int) -> None:

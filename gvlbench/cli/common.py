@@ -4,6 +4,7 @@ stderr), the progress bar, and option helpers."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gvlbench import files
 from gvlbench.errors import OptionError
 from gvlbench.harness.interpreter import Runtime, resolve_runtimes, runtime_names
 from gvlbench.harness.loop import Experiment, execute
@@ -51,6 +53,37 @@ call_path_option = click.option(
 
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: beyond it a timer overflows (`inf` raised OverflowError)
+MAX_THREADS = 1024
+
+
+class Finite(click.ParamType):
+    """A finite number in a range. nan slipped through every comparison (a race trial of nan
+    seconds "survived" in 0.18 s, a trace timeout of nan never came) and inf overflowed a
+    timer (a "raised OverflowError" trial): each is one line now."""
+
+    def __init__(self, name: str, low: float, high: float, low_open: bool, words: str):
+        self.name, self.low, self.high, self.low_open, self.words = name, low, high, low_open, words
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:  # fmt: skip
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        low_ok = number > self.low if self.low_open else number >= self.low
+        if not (math.isfinite(number) and low_ok and number <= self.high):
+            self.fail(f"must be {self.words}, got {value}", param, ctx)
+        return number
+
+
+SECONDS = Finite("seconds", 0.0, MAX_SECONDS, True, "a finite number of seconds, above 0 and "
+                 f"at most {MAX_SECONDS:.0f} (a week)")  # fmt: skip
+FRACTION = Finite("fraction", 0.0, 100.0, False, "a finite number from 0 to 100")
+THREADS = click.IntRange(1, MAX_THREADS)
+AT_LEAST_1 = click.IntRange(min=1)
+AT_LEAST_0 = click.IntRange(min=0)
 
 
 def mode_option(default: str = "both", what: str = "Call") -> Decorator:
@@ -145,19 +178,39 @@ patch_option = click.option(
 )
 
 
-json_output_option = click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    help="Write results (a pyperf-compatible JSON file) to PATH, or '-' for stdout.",
-)
+def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: an output file (`--json PATH`, `--junit PATH`) that cannot be
+    written is one line before any work, not an error after it ('-' is stdout)."""
+    if value not in (None, "-"):
+        files.check_output(Path(value), _flag(param), stdout="--json" in param.opts)
+    return value
+
+
+def output_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: the same for an output folder (`report --out DIR`)."""
+    if value is not None:
+        files.check_output(Path(value), _flag(param), directory=True)
+    return value
+
+
+def _flag(param: click.Parameter) -> str:
+    return max(param.opts, key=len) if param.opts else str(param.name)
+
+
+def json_output(what: str = "results (a pyperf-compatible JSON file)") -> Decorator:
+    """`-o/--json PATH`: where a command writes `what`, or '-' for stdout; checked before
+    any work (`output_file`)."""
+    return click.option("-o", "--json", "output", metavar="PATH", callback=output_file,
+                        help=f"Write {what} to PATH, or '-' for stdout.")  # fmt: skip
+
+
+json_output_option = json_output()
 timeout_option = click.option(
     "--timeout",
     "timeout_s",
     default=300.0,
     show_default=True,
-    type=float,
+    type=SECONDS,
     help="Seconds before a measuring child is declared hung and killed.",
 )
 

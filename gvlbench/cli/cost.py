@@ -13,6 +13,8 @@ from rich.markup import escape
 
 from gvlbench import results, scenario
 from gvlbench.cli.common import (
+    FRACTION,
+    THREADS,
     announce_runtimes,
     err,
     json_output_option,
@@ -55,7 +57,7 @@ from gvlbench.report import sweep as sweep_rows_mod
 @click.option(
     "-t",
     "--threads",
-    type=int,
+    type=THREADS,
     help="Also time each path as this many threads calling at once, each on its own Store, "
     f"for its scaling [default: 1; {calls_mod.FREE_THREADED_THREADS} on a free-threaded "
     "--python].",
@@ -104,7 +106,9 @@ def calls(
 
 @click.command()
 @click.argument("scenario_name", metavar="SCENARIO", default="spin")
-@click.option("-t", "--threads", default=2, show_default=True, type=int, help="Threads per call.")
+@click.option(
+    "-t", "--threads", default=2, show_default=True, type=THREADS, help="Threads per call."
+)
 @click.option(
     "--sizes",
     metavar="N,N,...",
@@ -121,14 +125,14 @@ def calls(
     "--min-gain",
     default=0.05,
     show_default=True,
-    type=float,
+    type=FRACTION,
     help="Released must beat held by this fraction, as well as significantly, to pay.",
 )
 @click.option(
     "--rounds",
     default=sweep_mod.ROUNDS,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=3),
     help="Alternating held/released rounds per (size, path).",
 )
 @click.option("--plot", "plot_path", metavar="PATH", help="Also draw the sweep to PATH (PNG).")

@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from gvlbench import results, scenario
-from gvlbench.cli.common import Bar, err, out, print_json, python_option
-from gvlbench.errors import OptionError
+from gvlbench import files, results, scenario
+from gvlbench.cli.common import (
+    Bar,
+    err,
+    json_output,
+    out,
+    output_dir,
+    output_file,
+    print_json,
+    python_option,
+)
+from gvlbench.errors import OptionError, ResultsFileError
 from gvlbench.harness import gate as measure_gate
 from gvlbench.report import compare as compare_mod
 from gvlbench.report import document as report_mod
@@ -58,21 +68,18 @@ def compare(base: Path, current: Path, as_json: bool) -> None:
     is_flag=True,
     help="Measure, check the invariants, and write the results as the new baseline.",
 )
-@click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML to PATH.")
+@click.option(
+    "--junit", "junit_path", metavar="PATH", callback=output_file, help="Write JUnit XML to PATH."
+)
 @click.option(
     "--markdown",
     "markdown_path",
     metavar="PATH",
+    callback=output_file,
     help="Write the markdown summary to PATH (it is also appended to "
     "$GITHUB_STEP_SUMMARY when that is set).",
 )
-@click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    help="Write the measured results and the verdicts to PATH, or '-' for stdout.",
-)
+@json_output("the measured results and the verdicts")
 @python_option
 def gate(baseline_path: str, config_path: str | None, current_path: str | None,
          update_baseline: bool, junit_path: str | None, markdown_path: str | None,
@@ -80,6 +87,8 @@ def gate(baseline_path: str, config_path: str | None, current_path: str | None,
     """Judge a run against invariants and a baseline: exit 0 pass, 1 regression, 2 error."""
     cfg = gate_mod.load_config(Path(config_path) if config_path else _default_gate_config())
     baseline_file = Path(baseline_path)
+    if update_baseline:
+        files.check_output(baseline_file, "--baseline")
     baseline = None if update_baseline else results.load(baseline_file)
     if current_path and pythons:
         raise OptionError("--current judges a file already measured; drop --python")
@@ -89,29 +98,47 @@ def gate(baseline_path: str, config_path: str | None, current_path: str | None,
     else:
         with Bar() as bar:
             current, rules = measure_gate.measure_and_judge(cfg, baseline, bar, pythons)
-    summary = gate_mod.markdown(rules)
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as fh:
-            fh.write(summary)
-    if markdown_path:
-        Path(markdown_path).write_text(summary)
-    if junit_path:
-        junit.write(Path(junit_path), "gvlbench.gate", gate_mod.junit_cases(rules))
+    if not gate_mod.judged_anything(rules):
+        what = f"--current {current_path}" if current_path else "what the config measured"
+        raise ResultsFileError(f"{what}: nothing the gate judges (no speedup, progress, race or "
+                               f"verify rows; a `{current.command}` results file)")  # fmt: skip
     verdicts = {"gate": render.rows_json(rules)}
+    _write_outputs(rules, markdown_path, junit_path, output, current, verdicts)
     if output == "-":
         print_json({**current.to_json(), **verdicts})
     else:
-        if output:
-            results.write_results(Path(output), current, verdicts)
         out.print(render.gate_table(rules))
     code = gate_mod.exit_code(rules)
     if update_baseline:
         if code:
             err.print("[red]not writing a baseline that fails its own invariants[/red]")
         else:
-            results.write_results(baseline_file, current)
-            err.print(f"baseline written to {baseline_file}", soft_wrap=True)
+            with files.reported_later(baseline_file, "the baseline"):
+                results.write_results(baseline_file, current)
+                err.print(f"baseline written to {baseline_file}", soft_wrap=True)
     sys.exit(code)
+
+
+def _write_outputs(rules: list[gate_mod.Rule], markdown_path: str | None,
+                   junit_path: str | None, output: str | None, current: results.Results,
+                   verdicts: dict[str, Any]) -> None:  # fmt: skip
+    """The summary, JUnit and results files: one that cannot be written is said after the
+    gate's table (exit 2), never in place of it."""
+    summary = gate_mod.markdown(rules)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with (files.reported_later(Path(step_summary), "$GITHUB_STEP_SUMMARY"),
+              open(step_summary, "a") as fh):  # fmt: skip
+            fh.write(summary)
+    if markdown_path:
+        with files.reported_later(Path(markdown_path), "--markdown"):
+            files.write_atomic(Path(markdown_path), summary)
+    if junit_path:
+        with files.reported_later(Path(junit_path), "--junit"):
+            junit.write(Path(junit_path), "gvlbench.gate", gate_mod.junit_cases(rules))
+    if output and output != "-":
+        with files.reported_later(Path(output), "--json"):
+            results.write_results(Path(output), current, verdicts)
 
 
 def _default_gate_config() -> Path:
@@ -126,6 +153,7 @@ def _default_gate_config() -> Path:
     default="results/report",
     show_default=True,
     metavar="DIR",
+    callback=output_dir,
     help="Where the markdown page and the PNGs go.",
 )
 def report(paths: tuple[Path, ...], out_dir: str) -> None:
@@ -141,7 +169,10 @@ def report(paths: tuple[Path, ...], out_dir: str) -> None:
         merged.extend(part)
     if len(commands) == 1:  # a sweep or calls file keeps what it is
         merged.command = commands.pop()
-    made = report_mod.write_report(merged, ", ".join(p.name for p in paths), Path(out_dir))
+    with files.reported_later(Path(out_dir), "the report in"):
+        made = report_mod.write_report(merged, ", ".join(p.name for p in paths), Path(out_dir))
+    if files.unwritten():
+        return
     if made.note:
         err.print(f"[yellow]{made.note}[/yellow]")
     out.print(f"report: {made.markdown}", soft_wrap=True)

@@ -7,9 +7,12 @@ import sys
 import click
 
 from gvlbench.cli.common import (
+    AT_LEAST_1,
+    SECONDS,
     code_from,
     code_options,
     err,
+    json_output,
     measure,
     mode_option,
     modes,
@@ -36,20 +39,18 @@ from gvlbench.report import profile as report
     "budget_s",
     default=2.0,
     show_default=True,
-    type=float,
+    type=SECONDS,
     help="Seconds of steady-state runs per mode (half plain, half hooked).",
 )
 @click.option(
     "--rounds",
     default=5,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="Rounds of a plain batch then a hooked batch.",
 )
 @python_option
-@click.option(
-    "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
-)
+@json_output("results")
 @timeout_option
 def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str | None,
             code_name: str, patches: tuple[str, ...], mode: str, budget_s: float, rounds: int,

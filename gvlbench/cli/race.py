@@ -10,12 +10,16 @@ from rich.markup import escape
 
 from gvlbench import native, results, scenario
 from gvlbench.cli.common import (
+    AT_LEAST_1,
+    SECONDS,
+    THREADS,
     Bar,
     announce_runtimes,
     call_path_option,
     code_from,
     code_options,
     err,
+    json_output,
     measure,
     mode_option,
     modes,
@@ -83,17 +87,26 @@ from gvlbench.report.race import check_expectation, summarize
 )
 @mode_option(default="released")
 @click.option(
-    "-t", "--threads", default=8, show_default=True, type=int, help="Threads calling in a loop."
+    "-t",
+    "--threads",
+    default=8,
+    show_default=True,
+    type=THREADS,
+    help="Threads calling in a loop.",
 )
 @click.option(
-    "--trials", default=10, show_default=True, type=int, help="Child processes per configuration."
+    "--trials",
+    default=10,
+    show_default=True,
+    type=AT_LEAST_1,
+    help="Child processes per configuration.",
 )
 @click.option(
     "--duration",
     "duration_s",
     default=5.0,
     show_default=True,
-    type=float,
+    type=SECONDS,
     help="Seconds a trial runs before it counts as survived.",
 )
 @click.option(
@@ -147,28 +160,22 @@ from gvlbench.report.race import check_expectation, summarize
     "--rounds",
     default=ROUNDS,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="--guard-cost: interleaved batches per row (fewer: quicker, noisier).",
 )
 @click.option(
     "--processes",
     default=PROCESSES,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="--guard-cost, --designs: child processes per row, their batches pooled (a "
     "process's own code layout can shift a few-ns cost for its whole life).",
 )
-@click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    help="Write results (trials, stderr excerpts) to PATH, or '-' for stdout.",
-)
+@json_output("results (trials, stderr excerpts)")
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=SECONDS,
     help="Seconds before a trial is declared hung [default: duration + 60].",
 )
 @runtime_option
@@ -274,6 +281,32 @@ def _check_conflicts(code: bool, guard: str | None, guard_cost: bool, designs_st
     if guard and any(p.startswith("store-guard") for p in patches):
         raise OptionError(f"--guard {guard} and --patch {', '.join(patches)} both guard the "
                           "Store: give one")  # fmt: skip
+    _check_ignored(guard_cost, designs_study)
+
+
+# What race reads in each of its ways: any other option given would be ignored, so it is one
+# line instead (--guard-cost ignored --threads; --designs ran beside --guard-cost, --matrix).
+_RACING = ("shared", "guard", "matrix", "threads", "trials", "duration_s", "scenario_name",
+           "call_path", "expect", "timeout_s")  # fmt: skip
+_NOT_READ = {
+    "--designs": ("guard_cost", "mode", "entries", "designs", "shared", "guard", "matrix",
+                  "threads", "scenario_name", "call_path", "expect", "timeout_s"),
+    "--guard-cost": _RACING,
+    "racing": ("rounds",),
+}  # fmt: skip
+_FLAGS = {"shared": "--shared-store/--per-thread-store", "duration_s": "--duration",
+          "scenario_name": "--scenario", "call_path": "--call-path", "timeout_s": "--timeout",
+          "guard_cost": "--guard-cost", "entries": "--entry", "designs": "--design"}  # fmt: skip
+
+
+def _check_ignored(guard_cost: bool, designs_study: bool) -> None:
+    way = "--designs" if designs_study else "--guard-cost" if guard_cost else "racing"
+    given = [_FLAGS.get(name, f"--{name}") for name in _NOT_READ[way] if _given(name)]
+    if given and way == "racing":
+        raise OptionError(f"{given[0]} is for --guard-cost and --designs; add one, or drop it")
+    if given:
+        raise OptionError(f"{way} does not read {', '.join(given)}: drop "
+                          f"{'it' if len(given) == 1 else 'them'}")  # fmt: skip
 
 
 ENTRY_RACE_NAMES = tuple(ENTRY_RACES)

@@ -11,6 +11,9 @@ from rich.markup import escape
 from gvlbench import results, scenario, wat
 from gvlbench.binding import hosts
 from gvlbench.cli.common import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    THREADS,
     announce_runtimes,
     call_path_option,
     code_from,
@@ -34,7 +37,7 @@ from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
-from gvlbench.report import not_applicable, render, stats, trace_tables
+from gvlbench.report import busy, not_applicable, render, stats, trace_tables
 from gvlbench.report.designs import design_rows
 from gvlbench.report.designs_table import designs_table, workload_lines
 from gvlbench.report.guard_cost import guard_cost_rows
@@ -84,7 +87,7 @@ def list_cmd(as_json: bool) -> None:
     "-t",
     "--threads",
     default=None,
-    type=int,
+    type=THREADS,
     help="Sweep 1, 2, 4, ... up to this many threads [default: CPU count].",
 )
 @click.option(
@@ -102,14 +105,14 @@ def list_cmd(as_json: bool) -> None:
     "--pool-calls",
     default=20,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="--mode processes: calls per worker at the largest worker count (the total is fixed).",
 )
 @click.option(
     "--pool-repeats",
     default=4,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="--mode processes: jobs per (executor, workers), each in a fresh child.",
 )
 @json_output_option
@@ -119,17 +122,17 @@ def list_cmd(as_json: bool) -> None:
 )
 @click.option(
     "--rounds",
-    type=int,
+    type=click.IntRange(min=3),
     help="Paired rounds: each times every (mode, threads) cell once [default: 20; --fast 10, "
     "--rigorous 60].",
 )
-@click.option("-p", "--processes", type=int, help="pyperf worker processes per measurement.")
-@click.option("-n", "--values", type=int, help="pyperf values per worker process.")
+@click.option("-p", "--processes", type=AT_LEAST_1, help="pyperf worker processes per measurement.")
+@click.option("-n", "--values", type=AT_LEAST_1, help="pyperf values per worker process.")
 @click.option(
     "--progress-repeats",
     default=5,
     show_default=True,
-    type=int,
+    type=AT_LEAST_0,
     help="Calls measured for counter progress per mode (0 skips the table).",
 )
 @click.option(
@@ -297,5 +300,7 @@ def show_results(res: results.Results) -> None:
     skipped = not_applicable.table(res)
     if skipped is not None:
         out.print(skipped)
+    for line in busy.control_lines(res):
+        out.print(line, markup=False, highlight=False)  # wrapped: COLUMNS is obeyed
     for line in render.failure_lines(res.failures):
         out.print(line, soft_wrap=True, markup=True, highlight=False)

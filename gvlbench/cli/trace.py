@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from gvlbench import lifecycle
-from gvlbench.cli.common import err, out, output_path, print_json
+from gvlbench.cli.common import SECONDS, err, json_output, out, output_path, print_json
 from gvlbench.errors import OptionError
 from gvlbench.harness.trace import TraceOptions, prepare
 from gvlbench.harness.trace import trace as run_trace
@@ -75,7 +75,7 @@ class _Status:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=SECONDS,
     metavar="SECONDS",
     help="Stop the program after this long (SIGINT, then SIGKILL) and report. [default: none]",
 )
@@ -86,13 +86,7 @@ class _Status:
     help="Keep the hook's raw records (one JSON-lines file per process) here.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Do not relay the program's own output.")
-@click.option(
-    "-o",
-    "--json",
-    "output",
-    metavar="PATH",
-    help="Write results (every row of the report) to PATH, or '-' for stdout.",
-)
+@json_output("results (every row of the report)")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
 def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | None,
           records: Path | None, quiet: bool, output: str | None,

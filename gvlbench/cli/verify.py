@@ -8,17 +8,23 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from gvlbench import scenario
+from gvlbench import files, scenario
 from gvlbench.bindings import Feature
 from gvlbench.checklist import CHECKS, PYTHON_ONLY
 from gvlbench.cli.common import (
+    AT_LEAST_1,
+    SECONDS,
+    THREADS,
     Bar,
     announce_runtimes,
     call_path_option,
     err,
+    json_output,
     mode_option,
     modes,
     out,
+    output_dir,
+    output_file,
     patch_option,
     print_json,
     python_option,
@@ -46,7 +52,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "--repeat",
     default=5,
     show_default=True,
-    type=int,
+    type=AT_LEAST_1,
     help="Times each check runs in its child; the failure rate is over these.",
 )
 @click.option(
@@ -54,14 +60,14 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "--threads",
     default=4,
     show_default=True,
-    type=int,
+    type=THREADS,
     help="Threads in the concurrent checks.",
 )
 @call_path_option
-@click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML to PATH.")
 @click.option(
-    "-o", "--json", "output", metavar="PATH", help="Write results to PATH, or '-' for stdout."
+    "--junit", "junit_path", metavar="PATH", callback=output_file, help="Write JUnit XML to PATH."
 )
+@json_output("results")
 @click.option(
     "--known-defects",
     "known_path",
@@ -72,6 +78,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "--findings",
     "findings_dir",
     metavar="DIR",
+    callback=output_dir,
     help="Where reproducers of failing checks go [default: findings/ beside --json, "
     "else results/findings].",
 )
@@ -85,7 +92,7 @@ from gvlbench.report.verify import exit_ok, junit_cases
     "timeout_s",
     default=120.0,
     show_default=True,
-    type=float,
+    type=SECONDS,
     help="Seconds before a check's child is declared hung and killed.",
 )
 @runtime_option
@@ -122,7 +129,8 @@ def verify(mode: str, checks: tuple[str, ...], repeat: int, threads: int, call_p
         res = execute(experiment, output=path, progress=bar, jobs=jobs)
     checked = experiment.checked
     if junit_path:
-        junit.write(Path(junit_path), "gvlbench.verify", junit_cases(checked))
+        with files.reported_later(Path(junit_path), "--junit"):
+            junit.write(Path(junit_path), "gvlbench.verify", junit_cases(checked))
     if output == "-":
         print_json(res.to_json())
     else:

@@ -124,6 +124,8 @@ def _attempted(rule: Rule, last_attempt: dict[str, int]) -> Rule:
         return rule
     if rule.verdict == "fail":
         why = f"failed on all {attempt} attempts"
+    elif rule.verdict == "unsure":  # its own reason (a busy machine) said, with the attempt
+        why = f"{rule.why} (attempt {attempt}; an earlier one failed)".lstrip()
     else:
         why = f"passed on attempt {attempt} (an earlier one failed)"
     return replace(rule, why=why)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from gvlbench.files import reported_later
 from gvlbench.harness.interpreter import Runtime
 from gvlbench.harness.runner import ChildOutcome, run_child, worker_argv
 from gvlbench.protocol import Task
@@ -128,8 +129,9 @@ def execute(
         progress.start(job.label)
         outcome = executor.run(job)
         problem = experiment.record(results, job, outcome)
-        if output is not None:
-            write_results(output, results)
+        if output is not None:  # a failure is said at the end; measuring goes on
+            with reported_later(output, "results"):
+                write_results(output, results)
         progress.done(problem)
         again = list(getattr(experiment, "followups", _none)(job, outcome))
         if again:  # e.g. a paired child that hung: each of its modes alone, so one survives

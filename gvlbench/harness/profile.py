@@ -6,6 +6,7 @@ table is report/profile.py. Code targets only: a scenario's phases are `run`'s p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -34,7 +35,7 @@ class ProfileOptions:
     runtime: Runtime | None = None  # None: the harness's own Python
 
     def __post_init__(self) -> None:
-        if self.budget_s <= 0 or self.rounds < 1:
+        if not 0 < self.budget_s < math.inf or self.rounds < 1:
             raise OptionError("--budget must be positive and --rounds at least 1")
         code_target.check(self.code, self.patches, (self.runtime,) if self.runtime else ())
         modes_under(self.modes, self.runtime)

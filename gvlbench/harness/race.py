@@ -8,6 +8,7 @@ The child's side is worker/race.py; the summary table is report/race.py.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -78,8 +79,10 @@ class RaceOptions:
             raise OptionError(f"--threads must be at least 1, got {self.threads}")
         if self.trials < 1:
             raise OptionError(f"--trials must be at least 1, got {self.trials}")
-        if self.duration_s <= 0:
-            raise OptionError(f"--duration must be positive, got {self.duration_s}")
+        if not 0 < self.duration_s < math.inf:  # nan fails every comparison: so, not this one
+            raise OptionError(f"--duration must be positive and finite, got {self.duration_s}")
+        if self.timeout_s is not None and not 0 < self.timeout_s < math.inf:
+            raise OptionError(f"--timeout must be positive and finite, got {self.timeout_s}")
         form = self.scenario.form if self.scenario is not None else Form.MODULE
         check_call_path(str(self.call_path), self.runtimes, form)
         for rt in self.runtimes or (None,):

@@ -29,7 +29,7 @@ from gvlbench.harness.interpreter import (
 from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
-from gvlbench.modes import GIL_MODES
+from gvlbench.modes import CONTROL, GIL_MODES
 from gvlbench.protocol import (
     EXECUTORS,
     BenchTask,
@@ -397,7 +397,7 @@ class RunExperiment:
             extra = {k: getattr(progress, k) for k in _PROGRESS_EXTRA
                      if getattr(progress, k) is not None}  # fmt: skip
             results.add_progress({**key, "via": progress.via, "samples": progress.samples,
-                                  **extra})  # fmt: skip
+                                  **extra, **_machine(outcome)})  # fmt: skip
         return None
 
     def _record_speedup(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
@@ -416,18 +416,22 @@ class RunExperiment:
             return f"{step.label()}: {outcome.describe()}"
         answer = outcome.answer_as(SpeedupAnswer)
         for (mode, t), seconds in answer.cells.items():
-            name, metadata = self._bench_identity(step, mode, t)
+            if mode == CONTROL:  # no benchmark of its own: the gate reads it from the row
+                continue
+            name, metadata = self._bench_identity(step, Mode(mode), t)
             values = [s / answer.loops for s in seconds]
             metadata = {**(answer.system or {}), **metadata, "name": name}
             results.add_benchmark(pyperf_benchmark(metadata, values, answer.loops))
         key = _row_key(self.opts.subject, step)
         key.pop("mode")
         key["call_path"] = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
-        results.speedup.append({**key, "loops": answer.loops, "cells": answer.cells})
+        results.speedup.append({**key, "loops": answer.loops, "cells": answer.cells,
+                                **_machine(outcome)})  # fmt: skip
         return None
 
 
-_PROGRESS_EXTRA = ("overlap", "overlap_threads", "misrouted", "checked_calls")
+_PROGRESS_EXTRA = ("overlap", "overlap_threads", "control_overlap", "misrouted",
+                   "checked_calls")  # fmt: skip
 
 
 def bench_name(
@@ -448,6 +452,11 @@ def bench_name(
         name += runtime.name_suffix
     name += "/guard=on" if guard else ""
     return name + (f"/patch={'+'.join(patches)}" if patches else "")
+
+
+def _machine(outcome: ChildOutcome) -> dict[str, Any]:
+    """What the machine gave the child (runner.machine_share): kept on the row it measured."""
+    return {"machine": outcome.machine} if outcome.machine else {}
 
 
 def _row_key(subject: str, step: Step) -> dict[str, Any]:

@@ -1,20 +1,19 @@
 """Spawn measuring children with a timeout and classify how each one ended.
 
 A child runs in its own session (so a timeout kills its whole process tree, pyperf's workers
-included) with core dumps off. Its end is one of: ok (answered), raised (answered with an
-error), crashed (killed by a signal: its name, and the Rust panic location when stderr has
-one), hung (timed out and killed), failed (exited non-zero without answering). Nothing a child
-does can raise out of here except our own bugs.
+included) with core dumps off, started by the keeper (keeper.py), so that what it leaves
+running is killed when it ends and nothing of it outlives the harness. Its end is one of: ok
+(answered), raised (answered with an error), crashed (killed by a signal: its name, and the
+Rust panic location when stderr has one), hung (timed out and killed), failed (exited non-zero
+without answering). Nothing a child does can raise out of here except our own bugs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
@@ -24,8 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from gvlbench.answers import Answer, ChildError, parse_answer, parse_error
-from gvlbench.harness import procs
-from gvlbench.lifecycle import die_with_parent
+from gvlbench.harness import keeper, machine, procs
 from gvlbench.protocol import STARTED_MARKER
 
 A = TypeVar("A", bound=Answer)
@@ -54,6 +52,8 @@ class ChildOutcome:
     stacks: str = ""
     threads: tuple[str, ...] = ()
     idle_s: float | None = None
+    # what the machine gave the child while it ran (harness/machine.py); None: unknown
+    machine: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,6 +93,7 @@ class ChildOutcome:
             "duration_s": self.duration_s,
             "after_start_s": self.after_start_s,
             "stderr_tail": list(self.stderr_tail),
+            **({"machine": self.machine} if self.machine else {}),
             # not "threads": failure rows carry the thread count under that key
             **(
                 {
@@ -110,12 +111,6 @@ def worker_argv(python: str | None = None) -> list[str]:
     return [python or sys.executable, "-m", "gvlbench.worker"]
 
 
-def _child_setup(parent_pid: int) -> None:
-    """In the child before it runs: no core dumps, and death with the harness (SIGKILL)."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    die_with_parent(parent_pid)
-
-
 def run_child(
     argv: Sequence[str],
     task: dict[str, Any] | None,
@@ -124,15 +119,8 @@ def run_child(
 ) -> ChildOutcome:
     """Run one child to its end, feeding `task` as JSON on stdin; never raises for its failures."""
     start = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=functools.partial(_child_setup, os.getpid()),
-        env=env,
-    )
+    counters = machine.counters()
+    proc = keeper.spawn(argv, env=env)
     payload = json.dumps(task).encode() if task is not None else b""
     watch = _CpuWatch(proc.pid, deadlock_after_s())
     ended = ""  # "" | hung | deadlocked
@@ -160,6 +148,7 @@ def run_child(
     kind = str(task.get("kind", "")) if task else ""
     outcome = classify(proc.returncode, out, err, time.monotonic() - start, ended == "hung",
                        kind)  # fmt: skip
+    outcome = replace(outcome, machine=machine.share(counters, getattr(proc, "cpu_s", None)))
     if ended == "deadlocked":
         outcome = _deadlocked(outcome, err, watch.idle_s)
     m = _STARTED.search(err.decode("utf-8", "replace"))

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,7 +28,8 @@ from typing import Any, Protocol
 
 from gvlbench import lifecycle
 from gvlbench.errors import OptionError, UserError
-from gvlbench.harness import trace_repro
+from gvlbench.files import reported_later
+from gvlbench.harness import keeper, trace_repro
 from gvlbench.harness.target import base_metadata
 from gvlbench.harness.trace_command import Launch, resolve
 from gvlbench.harness.trace_program import Program, ProgramEnd
@@ -37,6 +40,7 @@ HOOK_DIR = Path(__file__).resolve().parents[1] / "tracehook"
 ON_OVERLAP = ("wait", "refuse", "proceed")
 POLL_S = 0.2
 WRITE_EVERY_S = 1.0
+MAX_READ_BYTES = 64 << 20  # of one records file per poll: the rest comes at the next one
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,8 @@ class TraceOptions:
     def __post_init__(self) -> None:
         if self.on_overlap not in ON_OVERLAP:
             raise OptionError(f"on overlap: {self.on_overlap!r} is not one of {ON_OVERLAP}")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise OptionError(f"--timeout must be positive, got {self.timeout_s:g}")
+        if self.timeout_s is not None and not 0 < self.timeout_s < math.inf:  # nan: not this
+            raise OptionError(f"--timeout must be positive and finite, got {self.timeout_s:g}")
 
 
 class Display(Protocol):
@@ -77,16 +81,14 @@ class RecordTail:
 
     def read(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for path in sorted(self.directory.glob("proc-*.jsonl")):
-            with open(path, "rb") as f:
-                f.seek(self._offsets.get(path, 0))
-                data = f.read()
+            pid = path.stem.removeprefix("proc-").split(".")[0]
+            data = _read_from(path, self._offsets.get(path, 0)) if pid.isdigit() else b""
             self._offsets[path] = self._offsets.get(path, 0) + len(data)
             lines = (self._partial.pop(path, b"") + data).split(b"\n")
             self._partial[path] = lines.pop()
-            pid = int(path.stem.removeprefix("proc-"))
             for line in lines:
                 try:
-                    yield pid, json.loads(line)
+                    yield int(pid), json.loads(line)
                 except ValueError:
                     self.damaged += 1
 
@@ -95,9 +97,27 @@ class RecordTail:
         self.damaged += sum(1 for rest in self._partial.values() if rest.strip())
 
 
+def _read_from(path: Path, offset: int) -> bytes:
+    """What a records file holds past `offset`: a regular file, never through a symlink
+    (nothing else belongs in the records folder; a FIFO or a link there is read as empty)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        f.seek(offset)
+        return f.read(MAX_READ_BYTES)
+
+
 def prepare(opts: TraceOptions) -> Launch:
-    """What will run: bad input (no command, a missing program or --python) fails here."""
-    return resolve(opts.command, opts.python)
+    """What will run: bad input (no command, a missing program or --python, a --records
+    folder that is not the user's own) fails here."""
+    launch = resolve(opts.command, opts.python)
+    if opts.records is not None:
+        records_home(opts.records)
+    return launch
 
 
 def trace(opts: TraceOptions, display: Display, launch: Launch | None = None) -> Results:
@@ -106,7 +126,7 @@ def trace(opts: TraceOptions, display: Display, launch: Launch | None = None) ->
     returned, its summary saying which signal (the CLI reports it, then exits 1). The
     results file is written before the checks start."""
     launch = launch or prepare(opts)
-    with _records_dir(opts.records) as directory, _alive(directory) as fifo:
+    with _records_dir(opts.records) as (directory, private), _alive(private) as fifo:
         program = Program(launch.argv, _env(directory, fifo, opts.on_overlap),
                           None if opts.quiet else display.output)  # fmt: skip
         model, tail = TraceModel(), RecordTail(directory)
@@ -202,8 +222,9 @@ def _results(launch: Launch, opts: TraceOptions, model: TraceModel, end: Program
 
 
 def _write(opts: TraceOptions, results: Results) -> None:
-    if opts.output:
-        write_results(opts.output, results)
+    if opts.output:  # a failure is said after the report, which it never replaces
+        with reported_later(opts.output, "results"):
+            write_results(opts.output, results)
 
 
 def _env(directory: Path, fifo: Path, on_overlap: str) -> dict[str, str]:
@@ -219,36 +240,59 @@ def _env(directory: Path, fifo: Path, on_overlap: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _records_dir(keep: Path | None) -> Iterator[Path]:
-    """`--records DIR` (which must hold no records yet), or a temporary directory."""
-    if keep is None:
-        directory = Path(tempfile.mkdtemp(prefix="gvlbench-trace-"))
-        try:
-            yield directory
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
+def _records_dir(keep: Path | None) -> Iterator[tuple[Path, Path]]:
+    """Where the hook writes its records (`--records DIR`, checked to be the user's own, or
+    the private folder), and the private folder itself: made by the harness (0700), holding
+    the FIFO, and removed at any end (by the keeper if the harness is SIGKILLed)."""
+    private = Path(tempfile.mkdtemp(prefix="gvlbench-trace-"))
+    keeper.remove_at_end(private)
     try:
-        keep.mkdir(parents=True, exist_ok=True)
+        yield (private if keep is None else records_home(keep)), private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        keeper.forget(private)
+
+
+def records_home(keep: Path) -> Path:
+    """`--records DIR` as a folder only this user can write to, so nobody can plant a
+    symlink or a file where the hook writes: made here (0700) when it does not exist; else
+    a real directory (not a symlink) this user owns, writable by no one else, holding no
+    records yet. OptionError (one line) otherwise; nothing in it is ever removed."""
+    where = f"--records {keep}"
+    try:
+        info = keep.lstat()
+    except FileNotFoundError:
+        try:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            keep.mkdir(mode=0o700)
+        except OSError as exc:
+            raise OptionError(f"{where}: cannot make it: {exc.strerror or exc}") from None
+        return keep
     except OSError as exc:
-        raise OptionError(f"--records {keep}: {exc.strerror or exc}") from None
+        raise OptionError(f"{where}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise OptionError(f"{where} is a symbolic link: give the directory itself")
+    if not stat.S_ISDIR(info.st_mode):
+        raise OptionError(f"{where} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise OptionError(f"{where} belongs to another user: give a directory of your own")
+    if info.st_mode & 0o022:
+        raise OptionError(f"{where} is writable by others (mode {stat.filemode(info.st_mode)}): "
+                          "give a directory only you can write to, or a new one")  # fmt: skip
     if any(keep.glob("proc-*.jsonl")):
-        raise OptionError(f"--records {keep} already holds records: give an empty directory")
-    yield keep
+        raise OptionError(f"{where} already holds records: give an empty directory")
+    return keep
 
 
 @contextlib.contextmanager
 def _alive(directory: Path) -> Iterator[Path]:
-    """The FIFO every traced process watches (tracehook/watchdog.py): held open here for as
-    long as this process lives, so its end, however it comes, ends them too."""
+    """The FIFO every traced process watches (tracehook/watchdog.py), in the harness's
+    private folder: held open here for as long as this process lives, so its end, however
+    it comes, ends them too."""
     fifo = directory / "alive.fifo"
-    with contextlib.suppress(FileNotFoundError):
-        fifo.unlink()
-    os.mkfifo(fifo)
+    os.mkfifo(fifo, 0o600)
     fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
     try:
         yield fifo
     finally:
         os.close(fd)
-        with contextlib.suppress(OSError):
-            fifo.unlink()

@@ -1,9 +1,10 @@
 """The traced program as a child process: started, relayed, stopped, and how it ended.
 
 It runs in its own session, as a measuring child does (harness/runner.py), so stopping it
-stops its whole process group, and it asks the kernel to kill it if the harness dies
-(lifecycle.die_with_parent); its Python children are covered by the hook's watchdog, and
-whatever it leaves running when it ends, in any session, is killed (trace_tree.py). Its stdout
+stops its whole process group. The keeper starts it (keeper.py): whatever it leaves running
+when it ends, in any session, is killed then, and nothing of it outlives the harness,
+SIGKILL included. Without a keeper (not Linux) the harness is the tree's subreaper and kills
+what it left (trace_tree.py), and the program dies with the harness. Its stdout
 and stderr are read as they come and handed to `relay` in blocks of whole lines (the CLI
 writes them to stderr, above the status line), and the stderr's last lines and any Rust
 panic site are kept, so the report can say how the program ended: an exit code, or a signal
@@ -13,10 +14,8 @@ and where Wasmtime panicked.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections import deque
@@ -25,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gvlbench.errors import OptionError
-from gvlbench.harness import trace_tree
+from gvlbench.harness import keeper, trace_tree
 from gvlbench.harness.runner import STDERR_TAIL_LINES, panic_location, signal_name
-from gvlbench.lifecycle import die_with_parent
 
 STOP_GRACE_S = 2.0  # after SIGINT (KeyboardInterrupt: atexit runs, records are finished)
 CHUNK_BYTES = 1 << 16  # the most of the program's output read, and relayed, at once
@@ -70,14 +68,10 @@ class ProgramEnd:
 class Program:
     def __init__(self, argv: Sequence[str], env: dict[str, str], relay: Relay | None):
         self.started = time.monotonic()
-        self.left: list[int] = []  # the pids it left running, killed at its end
-        trace_tree.become_subreaper()
+        self.left = 0  # processes it left running, killed at its end
+        trace_tree.become_subreaper()  # for a program started without a keeper
         try:
-            self.proc = subprocess.Popen(
-                list(argv), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True,
-                preexec_fn=functools.partial(die_with_parent, os.getpid()),
-            )  # fmt: skip
+            self.proc = keeper.spawn(argv, env=env, stdin_pipe=False, no_core=False)
         except OSError as exc:
             why = exc.strerror or str(exc)
             raise OptionError(f"cannot run {argv[0]}: {why}") from None
@@ -138,14 +132,15 @@ class Program:
 
     def finish(self) -> ProgramEnd:
         """Wait for the program, kill whatever it left running (its group, and every
-        process below the harness: trace_tree.py), and say how it ended."""
+        process below it: the keeper's count, else trace_tree.py's), and say how it ended."""
         returncode = self.proc.wait()
         duration_s = self.elapsed_s
         self._signal(signal.SIGKILL)
-        self.left = trace_tree.kill_descendants(os.getpid())
+        left = getattr(self.proc, "left_running", None)
+        self.left = left if left is not None else len(trace_tree.kill_descendants(os.getpid()))
         for pump in self._pumps:  # the pipes' last holders are dead: they end now
             pump.join(timeout=PUMP_JOIN_S)
         signame = signal_name(-returncode) if returncode < 0 else None
         status = self.stopped or ("killed" if signame else "exited")
         return ProgramEnd(status, returncode, signame, self.panic, duration_s, tuple(self.tail),
-                          len(self.left))  # fmt: skip
+                          self.left)  # fmt: skip

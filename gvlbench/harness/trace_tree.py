@@ -15,12 +15,12 @@ import contextlib
 import ctypes
 import os
 import signal
+import time
 from collections import defaultdict
 
 from gvlbench.harness import procs
 
 _PR_SET_CHILD_SUBREAPER = 36
-ROUNDS = 3  # what the tree forks while it is being killed is caught by the next round
 
 
 def become_subreaper() -> None:
@@ -49,18 +49,31 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def kill_descendants(root: int) -> list[int]:
-    """SIGKILL every process below `root` (this process: the harness), then reap its own
-    dead children (orphans of the tree, re-parented to it); the pids killed."""
-    killed: set[int] = set()
-    for _ in range(ROUNDS):
-        found = [pid for pid in descendants(root) if pid not in killed]
+def stop_and_kill(root: int, rounds_s: float = 5.0) -> set[int]:
+    """Stop every process below `root` (a stopped process cannot fork), round after round
+    until a round finds no new one (or `rounds_s` pass), then SIGKILL them all; the pids.
+    Nothing is reaped here: whose dead children they are decides how (the keeper's or the
+    harness's own, see kill_descendants)."""
+    stopped: set[int] = set()
+    deadline = time.monotonic() + rounds_s
+    while time.monotonic() < deadline:
+        found = [pid for pid in descendants(root) if pid not in stopped]
         if not found:
             break
         for pid in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
+                os.kill(pid, signal.SIGSTOP)
+                stopped.add(pid)
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return stopped
+
+
+def kill_descendants(root: int) -> list[int]:
+    """SIGKILL every process below `root` (this process: the harness, without a keeper),
+    then reap its own dead children (orphans of the tree, re-parented to it); the pids."""
+    killed = stop_and_kill(root)
     for pid, ppid, _ in _table():  # by pid: the harness's own Popen children are reaped
         if ppid == root:  # by subprocess, and none is alive while the program's tree dies
             with contextlib.suppress(ChildProcessError, OSError):

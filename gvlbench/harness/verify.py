@@ -20,6 +20,7 @@ from gvlbench.bindings import Feature
 from gvlbench.checklist import CHECKS, PYTHON_ONLY, modules
 from gvlbench.config import read_toml, typed
 from gvlbench.errors import ConfigError, OptionError
+from gvlbench.files import reported_later
 from gvlbench.harness.interpreter import (
     Runtime,
     binding_of,
@@ -200,7 +201,8 @@ def _judge(
         and not opts.sabotage
         and kind == "python"
     ):
-        reproducer = str(write_reproducer(check, mode, opts.findings_dir))
+        with reported_later(opts.findings_dir, "a reproducer in"):
+            reproducer = str(write_reproducer(check, mode, opts.findings_dir))
     return CheckResult(check, str(mode), status, failed, repeat, detail,
                        _elapsed_s(answer, outcome),
                        known.summary if known else "", reproducer,

@@ -4,12 +4,20 @@ Invariants on the current run alone (released overlaps, held serialises, the rac
 crashes, the guard still holds, verify has only known failures) and tolerances against a
 baseline (released overlap and progress no worse than the baseline's by more than a margin).
 Each rule is a row with a verdict: pass, fail, unsure (cannot be judged: too few cores, no
-baseline row), error (a measurement did not complete) or info. pyperf's compare_to always
+baseline row, or the machine was busy), error (a measurement did not complete) or info.
+
+A lock verdict is only as good as the machine it was measured on: each measurement carries a
+control from the same rounds (binding/control.py: threads of pure Wasm that need no lock)
+and what the machine gave it (harness/machine.py: CPU stolen, CPU used by others). Where the
+control could not reach what a rule asks (its overlap below the rule's limit, its speedup's
+whole interval below it), the machine could not run the threads at once, whatever the lock
+did: that verdict is `unsure: the machine was busy`, never `fail`. pyperf's compare_to always
 exits 0; this does not: 0 pass, 1 a rule failed, 2 an error or bad input.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +27,7 @@ from gvlbench.bindings import languages
 from gvlbench.config import read_toml, table, typed
 from gvlbench.errors import ConfigError
 from gvlbench.modes import Mode
-from gvlbench.report import junit
+from gvlbench.report import busy, junit
 from gvlbench.report.race import summarize
 from gvlbench.report.stats import ProgressRow, progress_rows, speedup_rows
 from gvlbench.results import Results
@@ -55,6 +63,9 @@ class GateConfig:
     # that outlasts 100 ms: mark's held progress is ~0.25 there by design, 0.42 seen
     # (docs/findings); a call that releases the GVL gives ~1.0.
     ruby_held_progress_max: float = 0.5
+    # the control's overlap below which a held rule cannot be judged either (a released
+    # rule needs the control to reach the rule's own limit)
+    control_overlap_min: float = 0.5
 
     def held_progress_limit(self, language: str) -> float:
         """The held-progress limit of a runtime's lock: `<language>_held_progress_max` where
@@ -89,6 +100,10 @@ def _config_value(path: Path, where: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{path}: {where} must be a list of names")
     else:
         value = typed(path, where, value, type(default), ConfigError)
+        if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{path}: {where} must be a finite number, 0 or more")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{path}: {where} must be 0 or more")
     choices = _CHOICES.get(key)
     if choices and not set(value if isinstance(value, tuple) else (value,)) <= set(choices):
         raise ConfigError(f"{path}: {where}: one of {', '.join(choices)}")
@@ -202,8 +217,9 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
         v = p.overlap_median
         if p.mode == Mode.HELD:
             ok = v <= cfg.held_overlap_max
-            rules.append(_timed(p, "held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
-                              "pass" if ok else "fail"))  # fmt: skip
+            rule = _timed(p, "held serialises", row, f"{v:.2f}", f"<= {cfg.held_overlap_max}",
+                          "pass" if ok else "fail")  # fmt: skip
+            rules.append(busy.judged(rule, busy.of_row(p, cfg.control_overlap_min)))
             continue
         overlaps = _parallel("released overlaps", p.mode)
         vs_base = _parallel("released overlap vs baseline", p.mode)
@@ -213,17 +229,18 @@ def _speedup(cfg: GateConfig, current: Results, baseline: Results | None) -> lis
             continue
         ok = v >= cfg.released_overlap_min
         limit = f">= {cfg.released_overlap_min}"
-        rules.append(_timed(p, overlaps, row, f"{v:.2f}", limit,
-                            "pass" if ok else "fail"))  # fmt: skip
+        rule = _timed(p, overlaps, row, f"{v:.2f}", limit, "pass" if ok else "fail")
+        rules.append(busy.judged(rule, busy.of_row(p, cfg.released_overlap_min)))
         b = base(p)
         if b is None or b.overlap_median is None or b.overlap_threads != p.overlap_threads:
             rules.append(_timed(p, vs_base, row, f"{v:.2f}", "-", "unsure",
                               "no baseline row"))  # fmt: skip
             continue
         floor = b.overlap_median * (1 - cfg.overlap_drop)
-        rules.append(_timed(p, vs_base, row, f"{v:.2f}",
-                          f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
-                          "pass" if v >= floor else "fail"))  # fmt: skip
+        rule = _timed(p, vs_base, row, f"{v:.2f}",
+                      f">= {floor:.2f} (baseline {b.overlap_median:.2f})",
+                      "pass" if v >= floor else "fail")  # fmt: skip
+        rules.append(busy.judged(rule, busy.of_row(p, floor)))
     return rules
 
 
@@ -280,6 +297,7 @@ def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Ru
     worker's) has no interval and is shown as info."""
     cfg = cfg or GateConfig()
     cpus = int(current.metadata.get("usable_cpus") or 1)
+    control_of = busy.speedup_control(current)
     top: dict[tuple[str, str, str], Any] = {}
     for r in speedup_rows(current):
         if r.status == "ok" and r.threads > 1 and r.speedup is not None:
@@ -312,7 +330,10 @@ def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Ru
             hi_ok = r.ci_high >= cfg.released_speedup_min
         verdict = "pass" if lo_ok else ("unsure" if hi_ok else "fail")
         why = "the 95% interval straddles the limit" if verdict == "unsure" else ""
-        rules.append(Rule(name, row, value, bound, verdict, why, scenario=s))
+        control, machine = control_of(r)
+        why_busy = busy.why(control, cfg.released_speedup_min, busy.SPED_UP, machine)
+        rules.append(busy.judged(Rule(name, row, value, bound, verdict, why, scenario=s),
+                                 why_busy))  # fmt: skip
     return rules
 
 
@@ -327,42 +348,22 @@ def _progress(cfg: GateConfig, current: Results, baseline: Results | None) -> li
             language = language_of_label(p.interpreter)
             limit = cfg.held_progress_limit(language)
             own = f"{language}_held_progress_max: its lock's own limit"
-            rules.append(
-                _timed(
-                    p,
-                    "held stops the sibling",
-                    row,
-                    f"{v:.3f}",
-                    f"<= {limit}",
-                    "pass" if v <= limit else "fail",
-                    own if limit != cfg.held_progress_max else "",
-                )
-            )
+            rule = _timed(p, "held stops the sibling", row, f"{v:.3f}", f"<= {limit}",
+                          "pass" if v <= limit else "fail",
+                          own if limit != cfg.held_progress_max else "")  # fmt: skip
+            rules.append(busy.judged(rule, busy.of_row(p, cfg.control_overlap_min)))
             continue
         ok = v >= cfg.released_progress_min
-        rules.append(
-            _timed(
-                p,
-                _parallel("released lets the sibling run", p.mode),
-                row,
-                f"{v:.3f}",
-                f">= {cfg.released_progress_min}",
-                "pass" if ok else "fail",
-            )
-        )
+        rule = _timed(p, _parallel("released lets the sibling run", p.mode), row, f"{v:.3f}",
+                      f">= {cfg.released_progress_min}", "pass" if ok else "fail")  # fmt: skip
+        rules.append(busy.judged(rule, busy.of_row(p, cfg.released_progress_min)))
         b = base(p)
         if b is not None and b.ratio_median is not None:
             floor = b.ratio_median - cfg.progress_drop
-            rules.append(
-                _timed(
-                    p,
-                    _parallel("released progress vs baseline", p.mode),
-                    row,
-                    f"{v:.3f}",
-                    f">= {floor:.3f} (baseline {b.ratio_median:.3f})",
-                    "pass" if v >= floor else "fail",
-                )
-            )
+            rule = _timed(p, _parallel("released progress vs baseline", p.mode), row,
+                          f"{v:.3f}", f">= {floor:.3f} (baseline {b.ratio_median:.3f})",
+                          "pass" if v >= floor else "fail")  # fmt: skip
+            rules.append(busy.judged(rule, busy.of_row(p, floor)))
     return rules
 
 
@@ -428,6 +429,15 @@ def _verify(current: Results, baseline: Results | None) -> list[Rule]:
             Rule("verify: no new failure", f"{len(fine)} checks", counts, "PASS or known", "pass")
         )
     return rules
+
+
+BOOKKEEPING = ("baseline", "same environment")
+
+
+def judged_anything(rules: list[Rule]) -> bool:
+    """Whether any rule judged a measurement: a gate whose only rows are the baseline and
+    the environment (a trace's results file, say) has judged nothing and must not pass."""
+    return any(r.rule not in BOOKKEEPING and r.verdict != "info" for r in rules)
 
 
 def exit_code(rules: list[Rule]) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyperf
 
-from gvlbench.modes import of_row
+from gvlbench.modes import CONTROL, of_row
 from gvlbench.report import paired as paired_stats
 from gvlbench.results import Results
 
@@ -84,6 +84,10 @@ class ProgressRow:
     # interval over those pairs (report/paired.py)
     ratio_ci_low: float | None = None
     ratio_ci_high: float | None = None
+    # the control in the same rounds as the overlap (binding/control.py): how far as many
+    # threads of pure Wasm, needing no lock, overlapped; and what the machine gave the child
+    control_median: float | None = None
+    machine: dict[str, Any] | None = None
 
 
 def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
@@ -158,7 +162,7 @@ def paired_speedups(results: Results) -> dict[PairedKey, tuple[paired_stats.Inte
             best = paired_stats.best_ratio_interval(one, seconds, threads)
             median = paired_stats.median_interval(paired_stats.round_ratios(one, seconds, threads))
             if best is not None and median is not None:
-                mode_shown = of_row({**row, "mode": str(mode)})
+                mode_shown = mode if mode == CONTROL else of_row({**row, "mode": str(mode)})
                 key = (row["scenario"], row.get("interpreter", ""), row["call_path"],
                        row.get("patches", ""), mode_shown, threads)  # fmt: skip
                 out[key] = (median, best.median)
@@ -239,6 +243,8 @@ def progress_rows(results: Results) -> list[ProgressRow]:
                 p.get("patches", ""),
                 ci.low if ci else None,
                 ci.high if ci else None,
+                statistics.median(p["control_overlap"]) if p.get("control_overlap") else None,
+                p.get("machine"),
             )
         )
     return sorted(rows, key=lambda r: (r.scenario, r.interpreter, r.patches, r.mode))

@@ -27,6 +27,7 @@ module GvlbenchChecks
   # (docs/findings/ruby_held_callback_slice.rb), so a held call near 100 ms measures that slice,
   # not the lock; well under the quantum, held means held.
   LOCK_CALL_ITERATIONS = 75_000_000
+  HELD_TRIES = 3
   LIMIT_PAGES = 4
 
   # What a check runs with: mode, threads, sabotage, the compiled modules, and notes.
@@ -95,6 +96,22 @@ module GvlbenchChecks
   def check_lock_released(ctx)
     released = ctx.mode == "released"
     ctx = ctx.other_discipline
+    # Held: up to HELD_TRIES calls, the least progress kept. A busy machine can stretch one
+    # held call past Ruby's 100 ms quantum, and then the sibling's one turn at its callback
+    # is Ruby's design (docs/ruby.md), not the lock; a call that releases lets the sibling
+    # run through every try.
+    ratio = (released ? 1 : HELD_TRIES).times.map { lock_progress(ctx) }.min
+    ctx.notes << format("sibling progress %.3f", ratio)
+    if released && ratio < PROGRESS_THRESHOLD
+      raise CheckFailed, format("released, yet the sibling advanced only %.3f of its solo rate", ratio)
+    end
+    return unless !released && ratio >= PROGRESS_THRESHOLD
+
+    raise CheckFailed, format("held, yet the sibling advanced %.3f of its solo rate", ratio)
+  end
+
+  # The sibling's rate between the call's two marks over its rate alone.
+  def lock_progress(ctx)
     sibling = GvlbenchMeasure::Sibling.new
     marks = []
     begin
@@ -109,14 +126,7 @@ module GvlbenchChecks
       sibling.stop
     end
     (c0, t0), (c1, t1) = marks
-    ratio = (c1 - c0) / (t1 - t0) / alone
-    ctx.notes << format("sibling progress %.3f", ratio)
-    if released && ratio < PROGRESS_THRESHOLD
-      raise CheckFailed, format("released, yet the sibling advanced only %.3f of its solo rate", ratio)
-    end
-    return unless !released && ratio >= PROGRESS_THRESHOLD
-
-    raise CheckFailed, format("held, yet the sibling advanced %.3f of its solo rate", ratio)
+    (c1 - c0) / (t1 - t0) / alone
   end
 
   def check_callback(ctx)

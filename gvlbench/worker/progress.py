@@ -4,16 +4,19 @@ A pure-Python sibling counts while the call runs; its rate during the call over 
 alone is the progress ratio (1: the lock was free for it, 0: it was held). The window is the
 Wasm work between two host marks where the scenario has them, else the foreign call itself
 (`call_window`) rather than the Python around it, where lock hand-offs count as progress.
-Then, with `overlap_threads` > 1, that many concurrent calls measure how much they overlap.
+Then, with `overlap_threads` > 1, that many concurrent calls measure how much they overlap,
+each round beside the control's (binding/control.py): as many threads of pure Wasm that need
+no lock, sized like the call, whose overlap says what the machine gave in those seconds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gvlbench.binding.control import control_calls
 from gvlbench.binding.embed import MISROUTED
 from gvlbench.binding.hosts import HostContext
-from gvlbench.binding.measure import Sibling, measure_overlap, measure_progress
+from gvlbench.binding.measure import Sibling, measure_overlap_with_control, measure_progress
 from gvlbench.bindings import driver_for
 from gvlbench.protocol import ProgressTask
 
@@ -47,7 +50,10 @@ def run_progress(task: ProgressTask) -> dict[str, Any]:
         for emb in embs:
             emb.checked_call()
         doc["overlap_threads"] = task.overlap_threads
-        doc["overlap"] = measure_overlap([e.checked_call for e in embs], task.repeats)
+        control = control_calls(task.overlap_threads, _median_call_s(samples))
+        doc["overlap"], doc["control_overlap"] = measure_overlap_with_control(
+            [e.checked_call for e in embs], control, task.repeats
+        )
     if target.expect_raises is not None:  # how many calls met the known defect, of how many
         doc["misrouted"] = dict(MISROUTED)
         threads = task.overlap_threads if task.overlap_threads > 1 else 0
@@ -73,6 +79,14 @@ def _code_progress(task: ProgressTask) -> dict[str, Any]:
     ]}  # fmt: skip
     if task.overlap_threads > 1:  # a first round runs each thread's per-thread setup: dropped
         calls = [code.call] * task.overlap_threads
+        control = control_calls(task.overlap_threads, _median_call_s(samples))
+        overlap, controlled = measure_overlap_with_control(calls, control, task.repeats + 1)
         doc["overlap_threads"] = task.overlap_threads
-        doc["overlap"] = measure_overlap(calls, task.repeats + 1)[1:]
+        doc["overlap"], doc["control_overlap"] = overlap[1:], controlled[1:]
     return doc
+
+
+def _median_call_s(samples: list[Any]) -> float:
+    """How long one measured call took (the control's calls are sized like it)."""
+    times = sorted(s.call_s for s in samples)
+    return times[len(times) // 2] if times else 0.01

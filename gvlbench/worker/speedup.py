@@ -10,6 +10,10 @@ the spread of those per-round ratios as a confidence interval (report/paired.py)
 
 Each thread of a T-thread team makes the same `loops` calls as the lone thread does, so
 T * t(1) / t(T) is the throughput gain of that round. The first round is a warm-up, dropped.
+
+Beside the cells, two control cells, `control/1` and `control/T` (binding/control.py): pure
+Wasm that needs no lock, sized like the lone call, timed in the same rounds, so the gate can
+tell "the machine could not run T threads at once" from "the lock stopped releasing".
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gvlbench.binding.control import CONTROL, control_calls
 from gvlbench.binding.measure import ThreadTeam
 from gvlbench.modes import cell_key
 from gvlbench.protocol import CallPath, Mode, SpeedupTask
@@ -69,7 +74,7 @@ def _calibrate(task: SpeedupTask, timed: Callable[[Mode, int, int], float]) -> i
     return loops
 
 
-def order(cells: list[tuple[Mode, int]], round_no: int) -> list[tuple[Mode, int]]:
+def order(cells: list[tuple[Any, int]], round_no: int) -> list[tuple[Any, int]]:
     """The cells of round `round_no`: rounds go in pairs, the second the first reversed (ABBA,
     so a steady drift hits every cell alike), and each pair is rotated by one more, so every
     cell leads a round and no cell always follows the same neighbour."""
@@ -78,17 +83,29 @@ def order(cells: list[tuple[Mode, int]], round_no: int) -> list[tuple[Mode, int]
     return turned if round_no % 2 == 0 else turned[::-1]
 
 
-def measure(task: SpeedupTask) -> dict[str, Any]:
-    teams = _teams(task)
+def _add_control(task: SpeedupTask, teams: dict[Any, ThreadTeam], loops: int,
+                 lone_s: float) -> None:  # fmt: skip
+    """The control cells: one thread and the most threads, each call as long as one of the
+    lone thread's (`lone_s` for its `loops` calls)."""
+    top = max(task.threads)
+    if top > 1:
+        for threads in (1, top):
+            teams[CONTROL, threads] = ThreadTeam(control_calls(threads, lone_s / loops))
 
-    def timed(mode: Mode, threads: int, loops: int) -> float:
-        _pointed(task, mode)
+
+def measure(task: SpeedupTask) -> dict[str, Any]:
+    teams: dict[Any, ThreadTeam] = dict(_teams(task))
+
+    def timed(mode: Mode | str, threads: int, loops: int) -> float:
+        if mode != CONTROL:
+            _pointed(task, Mode(mode))
         return teams[mode, threads].run(loops)
 
     try:
         loops = _calibrate(task, timed)
+        _add_control(task, teams, loops, max(timed(m, 1, loops) for m in task.modes))
         cells = list(teams)
-        seconds: dict[tuple[Mode, int], list[float]] = {c: [] for c in cells}
+        seconds: dict[tuple[Any, int], list[float]] = {c: [] for c in cells}
         started = time.perf_counter()
         for r in range(task.rounds + WARMUP_ROUNDS):
             for cell in order(cells, r):

@@ -140,8 +140,10 @@ def test_the_mutex_deadlocks_a_held_call_where_the_owner_word_refuses(
     the owner's host callback needs the GIL back: the whole process stops. The owner word
     refuses that thread instead. The harness finds the deadlock by the CPU standing still."""
     out = tmp_path / "race.json"
+    # --duration: how long the mutex has to meet the hand-off that deadlocks it; a loaded
+    # box takes longer to, and a deadlock ends the trial 3 s after it (GVLBENCH_DEADLOCK_S)
     cli = gvlbench("race", *HELD_CALLBACK, "--mode", "held", "--threads", "2", "--trials", "1",
-                   "--duration", "2", "--patch", patch, "--json", str(out),
+                   "--duration", "20", "--patch", patch, "--json", str(out),
                    env={"GVLBENCH_DEADLOCK_S": "3"})  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     (trial,) = _rows(out, "race")

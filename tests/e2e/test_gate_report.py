@@ -42,7 +42,7 @@ def test_an_unchanged_build_passes_the_gate_against_the_committed_baseline(
 
 
 @needs_two_cores  # on one core 'released overlaps' is unsure, not failed
-def test_holding_the_lock_where_release_was_asked_fails_the_gate_and_names_the_row(
+def test_holding_the_lock_where_release_was_asked_never_passes_the_gate(
     quick_config: Path, tmp_path: Path
 ) -> None:
     md = tmp_path / "gate.md"
@@ -55,10 +55,16 @@ def test_holding_the_lock_where_release_was_asked_fails_the_gate_and_names_the_r
                            .replace("confirm_runs = 1", "confirm_runs = 0"))  # fmt: skip
     cli = gvlbench("gate", "--config", str(python_only), "--baseline", BASELINE,
                    "--markdown", str(md), env={"GVLBENCH_FAULT": "held-for-released"})  # fmt: skip
-    assert cli.returncode == 1, cli.stdout + cli.stderr
-    failing = [ln for ln in md.read_text().splitlines() if ln.startswith("| ❌")]
-    assert any("released overlaps | mark/mode=released/threads=2" in ln for ln in failing)
-    assert any("released lets the sibling run" in ln for ln in failing)
+    # The lock held where release was asked never passes: it fails, or, where the control
+    # (pure Wasm, no lock, same rounds) could not overlap either, it is unsure because the
+    # machine was busy. Which of the two is the machine's doing, not the test's to demand.
+    lines = md.read_text().splitlines()
+    for rule in ("released overlaps | mark/mode=released/threads=2",
+                 "released lets the sibling run | mark progress/mode=released"):  # fmt: skip
+        (row,) = [ln for ln in lines if rule in ln]
+        assert row.startswith("| ❌") or (row.startswith("| ❔") and "machine was busy" in row)
+    failed = any(ln.startswith("| ❌") for ln in lines)
+    assert cli.returncode == (1 if failed else 0), cli.stdout + cli.stderr
 
 
 def test_the_committed_baseline_passes_its_own_gate() -> None:

@@ -13,19 +13,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _processes_with(marker: str) -> list[int]:
-    """Live processes whose environment carries `marker` (the harness's children inherit it)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:  # gone, or not ours to read
-            continue
-    return found
+from tests.conftest import processes_with as _processes_with
 
 
 def _default_sigint() -> None:

@@ -100,9 +100,9 @@ def test_guard_cost_puts_every_design_side_by_side_on_every_path_and_mode(tmp_pa
 
 
 def test_bad_race_options_are_one_line_errors() -> None:
-    for args, needle in ((["--threads", "0"], "--threads must be at least 1"),
-                         (["--trials", "0"], "--trials must be at least 1"),
-                         (["--duration", "0"], "--duration must be positive"),
+    for args, needle in ((["--threads", "0"], "--threads': 0 is not in the range 1<=x<=1024"),
+                         (["--trials", "0"], "--trials': 0 is not in the range x>=1"),
+                         (["--duration", "0"], "--duration': must be a finite number"),
                          (["--scenario", "nosuch"], "unknown scenario")):  # fmt: skip
         cli = gvlbench("race", *args)
         assert cli.returncode == 2, (args, cli.stderr)

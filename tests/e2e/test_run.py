@@ -46,7 +46,10 @@ def test_held_stops_the_sibling_and_released_lets_it_run(mark_results) -> None:
     assert set(progress) == {"held", "released"}
     median = {m: sorted(s["ratio"] for s in p["samples"])[1] for m, p in progress.items()}
     assert progress["held"]["via"] == "host mark"
-    assert median["held"] < 0.25 < median["released"]
+    # held is a property of the lock, whatever the load (a busy box only lowers progress);
+    # how much released gets is the machine's to give: judged by the gate, beside its control
+    assert median["held"] < 0.25
+    assert median["released"] > median["held"]
 
 
 def test_tables_are_printed_and_pyperf_tools_read_the_file(mark_results) -> None:
@@ -137,15 +140,25 @@ def test_wasmtime_fallback_compiler_is_used_and_named(spec, tmp_path: Path) -> N
 
 
 @needs_two_cores
-def test_overlap_is_measured_per_mode_within_one_round(mark_results) -> None:
-    """Two threads calling at once: with the GIL held their CPU time cannot overlap (a
-    waiting thread sleeps); released, it does (on two cores)."""
+def test_overlap_is_measured_per_mode_with_a_control_in_the_same_rounds(mark_results) -> None:
+    """Two threads calling at once, round by round, each round beside the control's (pure
+    Wasm, no lock), and what the machine gave the child: the gate's evidence. With the GIL
+    held the calls cannot overlap, whatever the load; how far released ones do is the
+    machine's to give, so no threshold here: the gate judges it against the control."""
     out, _ = mark_results
     doc = json.loads(out.read_text())
-    overlap = {p["mode"]: sorted(p["overlap"]) for p in doc["gvlbench"]["progress"]}
-    assert all(p["overlap_threads"] == 2 for p in doc["gvlbench"]["progress"])
-    assert all(0.0 <= v <= 1.0 for values in overlap.values() for v in values)
-    assert overlap["held"][1] < 0.3 < overlap["released"][1]
+    progress = doc["gvlbench"]["progress"]
+    assert all(p["overlap_threads"] == 2 for p in progress)
+    for p in progress:
+        assert len(p["overlap"]) == len(p["control_overlap"]) == len(p["samples"])
+        assert all(0.0 <= v <= 1.0 for v in p["overlap"] + p["control_overlap"])
+        assert {"cpus", "steal_cpus", "other_cpus", "wall_s"} <= set(p["machine"])
+    held = next(p for p in progress if p["mode"] == "held")
+    assert sorted(held["overlap"])[1] < 0.3
+    (speedup,) = doc["gvlbench"]["speedup"]
+    assert {"control/1", "control/2"} <= set(speedup["cells"]) and speedup["machine"]
+    names = {b["metadata"]["name"] for b in doc["benchmarks"]}
+    assert not any("control" in name for name in names)  # a control is no benchmark
 
 
 def test_a_piped_table_is_never_cut(mark_results) -> None:

@@ -92,8 +92,8 @@ def test_a_known_defect_that_passes_is_a_notice_not_a_failure(tmp_path: Path) ->
     ("args", "needle"),
     [
         (["--check", "nosuch"], "unknown check 'nosuch'"),
-        (["--repeat", "0"], "--repeat must be at least 1"),
-        (["--threads", "0"], "--threads must be at least 1"),
+        (["--repeat", "0"], "--repeat': 0 is not in the range x>=1"),
+        (["--threads", "0"], "--threads': 0 is not in the range 1<=x<=1024"),
         (["--known-defects", "/no/such.toml"], "cannot read known defects"),
     ],
 )

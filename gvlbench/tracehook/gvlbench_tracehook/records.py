@@ -1,10 +1,12 @@
 """The records: one JSON-lines file per process, each record one unbuffered write.
 
 A record is a JSON object with `t` (its kind) and `ns` (wall-clock nanoseconds, comparable
-across the processes of one command). The file is opened with O_APPEND and each record goes
-out in a single write, so a process that aborts or is SIGKILLed keeps every record written
-before it, and a reader never sees half a line except, at worst, the last one. The kinds and
-their keys are in docs/results.md (gvlbench's reader is gvlbench/report/trace.py).
+across the processes of one command). The file is made by this process (O_EXCL, never through
+a symlink: O_NOFOLLOW), readable by its owner only (it holds argv and cwd), opened with
+O_APPEND, and each record goes out in a single write, so a process that aborts or is
+SIGKILLed keeps every record written before it, and a reader never sees half a line except,
+at worst, the last one. The kinds and their keys are in docs/results.md (gvlbench's reader is
+gvlbench/report/trace.py).
 """
 
 from __future__ import annotations
@@ -30,13 +32,42 @@ def open_process(directory: str) -> None:
 
 
 def _forget() -> None:
-    _state["fd"], _state["forked"] = None, True
+    _state["fd"], _state["forked"], _state["path"] = None, True, ""
+
+
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+NAMES = 100  # proc-PID.jsonl, then proc-PID.1.jsonl ...: a pid the system used again
+
+
+def _create() -> int:
+    """This process's own new file: never one that exists, never through a symlink."""
+    pid = os.getpid()
+    for n in range(NAMES):
+        name = f"proc-{pid}.jsonl" if n == 0 else f"proc-{pid}.{n}.jsonl"
+        path = os.path.join(_state["dir"], name)
+        try:
+            fd = os.open(path, _FLAGS | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        _state["path"] = path
+        return fd
+    raise FileExistsError(f"proc-{pid}.jsonl and {NAMES - 1} more exist")
+
+
+def _reopen() -> int:
+    """The file this process made, after the program closed its descriptor."""
+    fd = os.open(_state["path"], _FLAGS)
+    if os.fstat(fd).st_uid != os.geteuid():  # pragma: no cover - the folder is the user's
+        os.close(fd)
+        raise PermissionError("the records file changed owner")
+    return fd
 
 
 def _open(forked: bool) -> int:
-    path = os.path.join(_state["dir"], f"proc-{os.getpid()}.jsonl")
-    fd = _state["fd"] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                                0o644)  # fmt: skip
+    if os.path.dirname(_state.get("path") or "") == _state["dir"]:
+        _state["fd"] = _reopen()
+        return _state["fd"]
+    fd = _state["fd"] = _create()
     is_enabled = getattr(sys, "_is_gil_enabled", None)
     _write(fd, "process", v=VERSION, pid=os.getpid(), ppid=os.getppid(), argv=list(sys.argv),
            executable=sys.executable, python=".".join(map(str, sys.version_info[:3])),

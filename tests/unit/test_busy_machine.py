@@ -1,0 +1,105 @@
+"""The gate tells "the machine could not run two threads at once" from "the lock is held".
+
+Each lock measurement carries a control from the same rounds (threads of pure Wasm that need
+no lock). Where the control could not reach what a rule asks, the verdict is unsure, with
+the machine's share in the note, never a failure; where it could, a low reading is the lock.
+"""
+
+from __future__ import annotations
+
+from gvlbench.modes import cell_of
+from gvlbench.report import gate
+from gvlbench.results import Results
+
+BUSY = {"cpus": 2, "wall_s": 3.0, "steal_cpus": 0.4, "other_cpus": 1.7}
+
+
+def _progress(overlap: float, control: float | None, ratio: float, mode: str) -> dict:
+    row = {"scenario": "s", "mode": mode, "via": "host mark", "overlap": [overlap] * 3,
+           "overlap_threads": 2, "machine": BUSY,
+           "samples": [{"ratio": ratio, "call_s": 0.1, "rate_alone_per_s": 1.0}] * 3}  # fmt: skip
+    if control is not None:
+        row["control_overlap"] = [control] * 3
+    return row
+
+
+def _judged(*rows: dict) -> dict[tuple[str, str], gate.Rule]:
+    res = Results({"usable_cpus": 2}, "run")
+    for row in rows:
+        res.add_progress(row)
+    rules = gate.judge(gate.GateConfig(), res, None)
+    return {(r.rule, [*r.row.split("/"), ""][1]): r for r in rules}
+
+
+def test_a_serialised_release_is_unsure_when_pure_wasm_could_not_overlap_either() -> None:
+    rules = _judged(_progress(0.05, 0.10, 0.2, "released"), _progress(0.0, 0.1, 0.0, "held"))
+    overlaps = rules["released overlaps", "mode=released"]
+    assert overlaps.verdict == "unsure"
+    assert overlaps.why.startswith("the machine was busy: pure Wasm overlapped 0.10")
+    assert "steal 0.40 of 2 cores, others used 1.70" in overlaps.why
+    assert rules["released lets the sibling run", "mode=released"].verdict == "unsure"
+    assert rules["held serialises", "mode=held"].verdict == "unsure"
+    assert gate.exit_code(list(rules.values())) == 0
+
+
+def test_a_serialised_release_fails_when_pure_wasm_overlapped_in_the_same_rounds() -> None:
+    rules = _judged(_progress(0.05, 0.97, 0.2, "released"), _progress(0.0, 0.95, 0.0, "held"))
+    assert rules["released overlaps", "mode=released"].verdict == "fail"
+    assert rules["released lets the sibling run", "mode=released"].verdict == "fail"
+    assert rules["held serialises", "mode=held"].verdict == "pass"
+    assert gate.exit_code(list(rules.values())) == 1
+
+
+def test_a_control_between_the_rule_and_full_overlap_still_decides_by_the_rule() -> None:
+    """The control reached 0.75 (the rule asks 0.7): the machine could give what the rule
+    asks, so a release reading 0.3 is the lock's doing."""
+    rules = _judged(_progress(0.3, 0.75, 0.9, "released"))
+    assert rules["released overlaps", "mode=released"].verdict == "fail"
+
+
+def test_a_row_without_a_control_has_the_machines_share_to_go_by() -> None:
+    """The Ruby worker runs no control: its rows are unsure where steal and other processes
+    left fewer cores free than it ran threads, judged where they did not, and a file with
+    neither (written before either was recorded) is judged as it always was."""
+    busy = _progress(0.05, None, 0.2, "released")
+    quiet = {**busy, "machine": {**BUSY, "steal_cpus": 0.0, "other_cpus": 0.1}}
+    unknown = {k: v for k, v in busy.items() if k != "machine"}
+    verdicts = {}
+    for name, row in (("busy", busy), ("quiet", quiet), ("unknown", unknown)):
+        rule = _judged(row)["released overlaps", "mode=released"]
+        verdicts[name] = rule.verdict
+        if name == "busy":
+            assert "0.00 cores free on average for 2 threads" in rule.why
+    assert verdicts == {"busy": "unsure", "quiet": "fail", "unknown": "fail"}
+
+
+def _speedup_results(released_s: float, control_s: float) -> Results:
+    """A paired speedup file: every cell 1.0 s per round at one thread; at two threads,
+    released takes `released_s` and the control `control_s` (2.0: no speedup at all)."""
+    res = Results({"usable_cpus": 2}, "run")
+    rounds = 8
+    cells = {"released/1": [1.0] * rounds, "released/2": [released_s] * rounds,
+             "held/1": [1.0] * rounds, "held/2": [2.0] * rounds,
+             "control/1": [1.0] * rounds, "control/2": [control_s] * rounds}  # fmt: skip
+    for cell, seconds in cells.items():
+        mode, threads = cell.split("/")
+        if mode == "control":
+            continue
+        md = {"name": f"s/mode={mode}/threads={threads}", "unit": "second", "scenario": "s",
+              "mode": mode, "threads": int(threads), "loops": 1, "call_path": "stock"}  # fmt: skip
+        res.add_benchmark({"metadata": md, "runs": [{"metadata": {}, "values": seconds,
+                                                     "warmups": [[1, seconds[0]]]}]})  # fmt: skip
+    res.speedup.append({"scenario": "s", "call_path": "stock", "loops": 1,
+                        "cells": {cell_of(k): v for k, v in cells.items()},
+                        "machine": BUSY})  # fmt: skip
+    return res
+
+
+def test_a_speedup_that_pure_wasm_could_not_reach_is_unsure_not_failed() -> None:
+    cfg = gate.GateConfig()
+    busy = {r.rule: r for r in gate.judge(cfg, _speedup_results(2.0, 2.0), None)}
+    assert busy["released speeds up"].verdict == "unsure"
+    assert "pure Wasm sped up at most 1.00" in busy["released speeds up"].why
+    quiet = {r.rule: r for r in gate.judge(cfg, _speedup_results(2.0, 1.0), None)}
+    assert quiet["released speeds up"].verdict == "fail"
+    assert quiet["held does not speed up"].verdict == "pass"
