@@ -37,13 +37,14 @@ from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
-from gvlbench.report import busy, not_applicable, render, stats, trace_tables
+from gvlbench.report import busy, not_applicable, render, stats
 from gvlbench.report.designs import design_rows
 from gvlbench.report.designs_table import designs_table, workload_lines
 from gvlbench.report.guard_cost import guard_cost_rows
 from gvlbench.report.phases import phases_rows
 from gvlbench.report.pool import pool_rows
 from gvlbench.report.race import summarize
+from gvlbench.trace import tables as trace_tables
 
 
 @click.command("list")

@@ -13,9 +13,9 @@ from rich.text import Text
 from gvlbench import lifecycle
 from gvlbench.cli.common import SECONDS, err, json_output, out, output_path, print_json
 from gvlbench.errors import OptionError
-from gvlbench.harness.trace import TraceOptions, prepare
-from gvlbench.harness.trace import trace as run_trace
-from gvlbench.report import trace_tables
+from gvlbench.trace import tables as trace_tables
+from gvlbench.trace.run import TraceOptions, prepare
+from gvlbench.trace.run import trace as run_trace
 
 
 class _Status:

@@ -10,7 +10,6 @@ test file's shared object, whose generated race command is then run for real.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -150,17 +149,6 @@ def test_child_processes_are_traced_and_a_shadowed_sitecustomize_still_runs(
     assert {p["pid"] for p in rows["process"]} == {s["pid"] for s in rows["store"]}
     ran = {int(pid) for pid in marker.read_text().split()}  # gvlbench's own, and both traced
     assert {p["pid"] for p in rows["process"]} <= ran
-
-
-def test_the_hook_needs_nothing_but_wasmtime(tmp_path: Path) -> None:
-    """The hook runs in interpreters without gvlbench: importing it must not import it."""
-    hook = Path(__file__).resolve().parents[2] / "gvlbench" / "tracehook"
-    code = ("import sys, gvlbench_tracehook.hooks, gvlbench_tracehook.state; "
-            "print(sorted(m for m in sys.modules if m.startswith('gvlbench')))")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(hook)}, timeout=60)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "'gvlbench'" not in proc.stdout and "gvlbench_tracehook.state" in proc.stdout
 
 
 def test_a_free_threaded_interpreter_is_traced_too() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gvlbench.harness.trace_program import Program
+from gvlbench.trace.program import Program
 from tests.e2e.test_trace import _trace, _write
 
 SLOW_CHECK = """

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 
-from gvlbench import pysource
-from gvlbench.harness.trace_repro import compiles, sketch
-from gvlbench.report import trace_tables
+from gvlbench.trace import pysource
+from gvlbench.trace import tables as trace_tables
+from gvlbench.trace.repro import compiles, sketch
 
 PROGRAM = """\
 import threading as th

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import wasmtime
 
-from gvlbench.report.trace import TraceModel
+from gvlbench.trace.model import TraceModel
 from tests.conftest import REPO
 
-sys.path.insert(0, str(REPO / "gvlbench" / "tracehook"))
+sys.path.insert(0, str(REPO / "gvlbench" / "trace" / "hook"))
 from gvlbench_tracehook import frames, records, state
 
 

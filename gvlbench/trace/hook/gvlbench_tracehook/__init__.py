@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 
-from gvlbench_tracehook import finder, hooks, records, watchdog
+from . import finder, hooks, records, watchdog
 
 
 def start() -> None:

@@ -33,7 +33,7 @@ import types
 import weakref
 from typing import Any
 
-from gvlbench_tracehook import clock, frames, records
+from . import clock, frames, records
 
 MAX_EXAMPLES = 8  # meetings and interleaves with stacks, per Store
 # a lease: the sentinel (weakly), the frame's id, its code, the thread's Python ident

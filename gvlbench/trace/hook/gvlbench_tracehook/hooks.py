@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gvlbench_tracehook import clock, frames, overhead, records, state
+from . import clock, frames, overhead, records, state
 
 ATTR = "_gvlbench_trace"
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gvlbench.report.render import fmt_time
-from gvlbench.report.trace import PATTERNS
+from gvlbench.trace.model import PATTERNS
 
 Rows = list[dict[str, Any]]
 STORES_SHOWN = 12

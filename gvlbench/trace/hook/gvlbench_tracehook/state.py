@@ -36,7 +36,7 @@ import time
 import types
 from typing import Any
 
-from gvlbench_tracehook import calls, clock, frames, records
+from . import calls, clock, frames, records
 
 MAX_EXAMPLES = 8  # overlaps with stacks per Store (distinct pairs of lines); all are counted
 PATIENCE_S = 2.0  # a wait this long looks at the owner: running Python, it may wait for us

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gvlbench import pysource
 from gvlbench.errors import CodeError, InterpreterError
 from gvlbench.harness import code as code_target
 from gvlbench.harness.interpreter import Runtime, probe
 from gvlbench.protocol import Code
+from gvlbench.trace import pysource
 
 MAX_THREADS = 8
 MAX_CHECKED = 4  # sites whose command is run by the probe (each is a child: a second or two)

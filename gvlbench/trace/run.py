@@ -29,14 +29,15 @@ from typing import Any, Protocol
 from gvlbench import lifecycle
 from gvlbench.errors import OptionError, UserError
 from gvlbench.files import reported_later
-from gvlbench.harness import keeper, trace_repro
+from gvlbench.harness import keeper
 from gvlbench.harness.target import base_metadata
-from gvlbench.harness.trace_command import Launch, resolve
-from gvlbench.harness.trace_program import Program, ProgramEnd
-from gvlbench.report.trace import TraceModel, set_interrupted
 from gvlbench.results import Results, write_results
+from gvlbench.trace import repro as trace_repro
+from gvlbench.trace.command import Launch, resolve
+from gvlbench.trace.model import TraceModel, set_interrupted
+from gvlbench.trace.program import Program, ProgramEnd
 
-HOOK_DIR = Path(__file__).resolve().parents[1] / "tracehook"
+HOOK_DIR = Path(__file__).resolve().parent / "hook"
 ON_OVERLAP = ("wait", "refuse", "proceed")
 POLL_S = 0.2
 WRITE_EVERY_S = 1.0
@@ -228,7 +229,7 @@ def _write(opts: TraceOptions, results: Results) -> None:
 
 
 def _env(directory: Path, fifo: Path, on_overlap: str) -> dict[str, str]:
-    from gvlbench.binding.trace_points import store_entry_points
+    from gvlbench.trace.points import store_entry_points
 
     env = dict(os.environ)
     path = env.get("PYTHONPATH")

@@ -25,7 +25,7 @@ def _run(patch: Patch, module: Any) -> None:
     try:
         patch(module)
     except Exception as exc:  # the program runs on, untraced, and says why
-        from gvlbench_tracehook import records
+        from . import records
 
         records.write("hook-error", where=f"import {module.__name__}", error=repr(exc))
         print(f"gvlbench trace: {module.__name__} not traced: {exc!r}", file=sys.stderr)
