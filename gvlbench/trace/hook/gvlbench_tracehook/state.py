@@ -40,6 +40,7 @@ from . import calls, clock, frames, records
 
 MAX_EXAMPLES = 8  # overlaps with stacks per Store (distinct pairs of lines); all are counted
 PATIENCE_S = 2.0  # a wait this long looks at the owner: running Python, it may wait for us
+SETTLE_S = 0.001  # a look at whether a holder that is not inside has gone in or let go
 FLUSH_EVERY = 4096  # entries between count records, after the powers of two up to it
 CLOSE = "Store.close"  # the entry that frees a Store (closed, or collected)
 PRIVATE = [False]  # set while the hook measures itself: its Store writes no records
@@ -220,6 +221,8 @@ class StoreState:
         if me in self.beside:  # an entry inside its own entry that went in beside the owner
             self._ahead(store, me, caller)
             return False
+        if self._settled():
+            return True
         start = clock.now()
         owner, owner_operation, signature = self._overlap(store, operation, caller)
         clock.add(start)
@@ -233,6 +236,18 @@ class StoreState:
         if on_overlap == "wait" and self._wait(signature):
             return True
         self._ahead(store, me, caller, counted=operation != CLOSE)
+        return False
+
+    def _settled(self) -> bool:
+        """The lock's holder may not be inside the Store at all: it holds the lock while it
+        decides whether to enter (looking for a meeting, and recording one, before it lets go
+        to wait for another thread's package call; taking a first entry's stack), or while
+        it leaves. No overlap then: wait for it to let go (True: this thread holds the lock
+        now) or to go in after all (False: someone is inside, an overlap). A holder goes in
+        or lets go within moments, so the waits are short."""
+        while self.depth == 0:
+            if self._acquire(timeout=SETTLE_S):
+                return True
         return False
 
     def _wait(self, signature: tuple[Any, ...]) -> bool:
