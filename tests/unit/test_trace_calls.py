@@ -233,6 +233,7 @@ def test_a_thread_arriving_while_another_looks_for_a_meeting_is_no_overlap(
         write_lazy(kind, **fields)
 
     monkeypatch.setattr(records, "write_lazy", slow_meeting)
+
     def call_twice() -> None:  # the program's own frame, below which a package call leases
         ctx.two_step(lambda: (between.set(), go.wait(10)))
 
