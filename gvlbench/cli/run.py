@@ -44,7 +44,7 @@ from gvlbench.report.guard_cost import guard_cost_rows
 from gvlbench.report.phases import phases_rows
 from gvlbench.report.pool import pool_rows
 from gvlbench.report.race import summarize
-from gvlbench.trace import tables as trace_tables
+from gvlbench.trace import report as trace_report
 
 
 @click.command("list")
@@ -268,7 +268,7 @@ def show_results(res: results.Results) -> None:
         show_costs(res)
         return
     if res.command == "trace":
-        for part in trace_tables.report(res.trace):
+        for part in trace_report.report(res.trace):
             out.print(part, soft_wrap=isinstance(part, str), highlight=False)
         return
     if res.pool or any(f.get("kind") == "pool" for f in res.failures):

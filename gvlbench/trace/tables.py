@@ -1,9 +1,10 @@
-"""`gvlbench trace`'s report, drawn from the results file's `trace` rows alone.
+"""`gvlbench trace`'s tables, drawn from the results file's `trace` rows alone.
 
-Per creation site and per Store, then, for each Store whose calls overlapped, both threads'
-stacks at that moment; then compiles and Engines made again and again, the race commands that
-reproduce each unsafe site, what the hooks cost, and the verdict. Functions return rich
-renderables or lines; only the CLI prints.
+Per creation site (with how many objects it made), the busiest objects, then one table per
+finding: both threads' stacks at the moment (two inside one object; a host exception raised
+in one thread and taken in another), one per site, however many objects it made; then the
+meetings that were not overlaps, and compiles and Engines made again and again. Functions
+return rich renderables; only the CLI prints. report.py puts them in reading order.
 """
 
 from __future__ import annotations
@@ -11,24 +12,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
 from gvlbench.report.render import fmt_time
-from gvlbench.trace.model import PATTERNS
+from gvlbench.trace.hazards import HANDOFF, HAZARDS, SHARED
+from gvlbench.trace.rows import PATTERNS
+from gvlbench.trace.verdict import Rows, of, summary_of
 
-Rows = list[dict[str, Any]]
-STORES_SHOWN = 12
-
-
-def of(rows: Rows, kind: str) -> Rows:
-    return [r for r in rows if r.get("kind") == kind]
-
-
-def summary_of(rows: Rows) -> dict[str, Any]:
-    found = of(rows, "summary")
-    return found[0] if found else {}
+OBJECTS_SHOWN = 12
+MEETING_SITES_SHOWN = 3
 
 
 def short(path: str) -> str:
@@ -52,9 +45,14 @@ def frame_text(frame: list[Any]) -> str:
     return f"{short(frame[0])}:{frame[1]} in {frame[2]}"
 
 
+def cls_name(cls: str) -> str:
+    """`Store` for wasmtime.Store, `extism.Plugin` for extism.Plugin: what a column shows."""
+    return cls.removeprefix("wasmtime.") or "Store"
+
+
 def stack_lines(stack: list[list[Any]], keep: int = 6) -> list[str]:
     """The program's own frames (the last `keep`), then the package's first and last frame
-    below them: the call into the package and the line that called wasmtime."""
+    below them: the call into the package and the line that called the engine."""
     last_user = max((i for i, f in enumerate(stack) if f[3] == "user"), default=-1)
     lines = [frame_text(f) for f in stack[: last_user + 1] if f[3] == "user"][-keep:]
     below = stack[last_user + 1 :]
@@ -65,132 +63,159 @@ def stack_lines(stack: list[list[Any]], keep: int = 6) -> list[str]:
     return lines or ["(no Python frame of the program)"]
 
 
-def program_lines(rows: Rows) -> list[str]:
-    lines = []
-    for p in of(rows, "program"):
-        style = "red" if p["signal"] else "green" if p["returncode"] == 0 else "yellow"
-        lines.append(f"program: [bold]{escape(' '.join(p['argv']))}[/bold] "
-                     f"[{style}]{escape(p['description'])}[/{style}]")  # fmt: skip
-    procs = of(rows, "process")
-    with_wasmtime = [p for p in procs if p["wasmtime"]]
-    if procs:
-        pythons = sorted({f"python{p['python']}{'t' if p['gil'] == 'disabled' else ''}"
-                          for p in procs})  # fmt: skip
-        versions = sorted({p["wasmtime"] for p in with_wasmtime})
-        used = (
-            f"{len(with_wasmtime)} used wasmtime {', '.join(versions)}; on overlap: "
-            f"{with_wasmtime[0]['on_overlap']}"
-            if with_wasmtime
-            else "none used wasmtime"
-        )
-        lines.append(f"{len(procs)} Python process(es) ({', '.join(pythons)}), {used}")
-    for p in procs:
-        for error in p["hook_errors"]:
-            lines.append(f"[yellow]hook error in pid {p['pid']}: {escape(error)}[/yellow]")
-    return lines
+def _at(lines: list[str], i: int) -> str:
+    if i >= len(lines):
+        return ""
+    return lines[i] if lines[i].startswith("[dim]") else escape(lines[i])
+
+
+def _two_stacks(t: Table, mine: list[list[Any]], theirs: list[list[Any]]) -> Table:
+    left, right = stack_lines(mine), stack_lines(theirs)
+    for i in range(max(len(left), len(right))):
+        t.add_row(_at(left, i), _at(right, i))
+    return t
 
 
 def sites_table(rows: Rows) -> Table:
-    t = Table(title="Stores by creation site")
-    for col in ("made at", "Stores", "threads", "entries", "overlaps", "pattern"):
-        t.add_column(col, justify="left" if col in ("made at", "pattern") else "right")
+    t = Table(title="Watched objects by creation site")
+    for col in ("made at", "object", "made", "threads", "entries", "overlaps", "pattern"):
+        t.add_column(col, justify="left" if col in ("made at", "object", "pattern") else "right")
     for s in of(rows, "site"):
-        style = "red" if s["unsafe"] else ""
         others = {k: v for k, v in s["patterns"].items() if k != s["pattern"]}
         pattern = f"{s['pattern']}: {PATTERNS[s['pattern']]}"
         if others:
             pattern += " (also " + ", ".join(f"{v} {k}" for k, v in others.items()) + ")"
-        t.add_row(escape(where(s["site"])), str(s["stores"]), str(s["threads"]),
-                  f"{s['entries']:,}", str(s["overlaps"]), escape(pattern),
-                  style=style)  # fmt: skip
-    return t
-
-
-def stores_table(rows: Rows) -> Table:
-    stores = of(rows, "store")
-    omitted = summary_of(rows).get("store_rows_omitted", 0) + max(0, len(stores) - STORES_SHOWN)
-    more = f"{omitted} more Stores, and every thread of each, in the JSON results" if omitted \
-        else "every thread of each Store, and its entries, in the JSON results"  # fmt: skip
-    t = Table(title="Stores", caption=more)
-    for col in ("Store", "made at", "pattern", "threads", "entries", "overlaps", "waited",
-                "ended"):  # fmt: skip
-        t.add_column(col, justify="left" if col in ("Store", "made at", "pattern", "ended")
-                     else "right")  # fmt: skip
-    for s in stores[:STORES_SHOWN]:
-        t.add_row(f"{s['pid']}/{s['store']}", escape(where(s["site"])), s["pattern"],
-                  str(len(s["threads"])), f"{s['entries']:,}", str(s["overlaps"]),
-                  _waited(s), s["ended"],
+        t.add_row(escape(where(s["site"])), escape(cls_name(s["cls"])), str(s["objects"]),
+                  str(s["threads"]), f"{s['entries']:,}", str(s["overlaps"]), escape(pattern),
                   style="red" if s["unsafe"] else "")  # fmt: skip
     return t
 
 
-def _waited(store: dict[str, Any]) -> str:
+def objects_table(rows: Rows) -> Table:
+    objects = of(rows, "object")
+    omitted = summary_of(rows).get("object_rows_omitted", 0) + max(0, len(objects) - OBJECTS_SHOWN)
+    more = f"{omitted} more objects, and every thread of each, in the JSON results" if omitted \
+        else "every thread of each object, and its entries, in the JSON results"  # fmt: skip
+    t = Table(title="Watched objects, the busiest first", caption=more)
+    for col in ("object", "made at", "pattern", "threads", "entries", "overlaps", "waited",
+                "ended"):  # fmt: skip
+        t.add_column(col, justify="left" if col in ("object", "made at", "pattern", "ended")
+                     else "right")  # fmt: skip
+    for s in objects[:OBJECTS_SHOWN]:
+        t.add_row(escape(f"{cls_name(s['cls'])} {s['pid']}/{s['object']}"),
+                  escape(where(s["site"])), s["pattern"], str(len(s["threads"])),
+                  f"{s['entries']:,}", str(s["overlaps"]), _waited(s), s["ended"],
+                  style="red" if s["unsafe"] else "")  # fmt: skip
+    return t
+
+
+def _waited(obj: dict[str, Any]) -> str:
     """Its threads' waits for another's entry or package call, in all."""
-    waited = store["waited_s"] + store.get("call_waited_s", 0.0)
+    waited = obj["waited_s"] + obj.get("call_waited_s", 0.0)
     return fmt_time(waited) if waited else "-"
 
 
-def overlap_tables(rows: Rows, per_store: int = 1) -> list[Table]:
-    """For each Store whose calls overlapped: both threads' stacks at the moment."""
+def finding_tables(rows: Rows, notes: set[str]) -> list[Table]:
+    """One table per finding: its first example's two stacks, side by side. `notes`: the
+    notes already shown (a caption says each once)."""
     tables = []
-    for s in (r for r in of(rows, "store") if r["unsafe"]):
-        examples = sorted(s["examples"], key=lambda e: not e["owner_stack"])
-        for e in examples[:per_store]:
-            t = Table(title=f"Store {s['pid']}/{s['store']} ({escape(where(s['site']))}): "
-                      f"{s['overlaps']} overlap(s); the first seen at these lines",
-                      title_style="bold red")  # fmt: skip
-            t.add_column(escape(f"{e['name']} entering {e['operation']}"))
-            t.add_column(escape(f"{e['owner_name']}, inside {e['owner_operation']}"))
-            mine, theirs = stack_lines(e["stack"]), stack_lines(e["owner_stack"])
-            for i in range(max(len(mine), len(theirs))):
-                t.add_row(*(_at(lines, i) for lines in (mine, theirs)))
-            holders = ", ".join(e["holders"]) or "none found"
-            t.caption = f"names holding the Store on the entering line: {escape(holders)}"
-            if s["meetings"]:
-                t.caption += (f"; {s['meetings']} arrival(s) while another thread was inside a "
-                              "package call on it")  # fmt: skip
-            if s["stalls"]:  # the wait itself may have stalled the program: say so
-                t.caption += "; " + escape("; ".join(s["stalls"][:3]))
-            tables.append(t)
+    for f in of(rows, "finding"):
+        draw = _shared if f["hazard"] == SHARED.kind else _handoff
+        if f["examples"] or f["hazard"] == SHARED.kind:
+            tables.append(draw(f, notes))
     return tables
 
 
-def call_tables(rows: Rows, stores: int = 3) -> list[Table]:
-    """For the first few Stores never shared with overlap where a thread arrived while
-    another was inside a package call on it (a meeting, not an overlap): both stacks; and
-    whether a call interleaved."""
-    tables = []
-    met = [r for r in of(rows, "store") if not r["unsafe"] and (r["meetings"] or r["interleaves"])]
-    for s in met:
-        e = (s["meeting_examples"] or [None])[0]
-        if e is None or len(tables) >= stores:
+def _tests_note(f: dict[str, Any]) -> str:
+    tests = list(f["tests"])
+    if not tests:
+        return ""
+    more = f" and {len(tests) - 3} more" if len(tests) > 3 else ""
+    return f"in test(s) {', '.join(tests[:3])}{more}"
+
+
+def _caption(parts: list[str], notes: set[str]) -> str:
+    """The parts not said before, once each."""
+    fresh = [p for p in dict.fromkeys(parts) if p and p not in notes]
+    notes.update(fresh)
+    return escape("; ".join(fresh))
+
+
+def _shared(f: dict[str, Any], notes: set[str]) -> Table:
+    objects = (f"{f['objects']} of its {f['site_objects']} {cls_name(f['cls'])}s"
+               if f["site_objects"] > 1 else f"one {cls_name(f['cls'])}")  # fmt: skip
+    title = (
+        f"{SHARED.title}: {escape(where(f['site']))} made {objects} that two threads were "
+        f"inside at once ({f['count']:,} overlap(s)); the first seen at these lines"
+    )
+    t = Table(title=title, title_style="bold red")
+    e = f["examples"][0] if f["examples"] else None
+    if e is None:
+        t.add_column("(no stack was kept)")
+        return t
+    t.add_column(escape(f"{e['name']} entering {e['operation']}"))
+    t.add_column(escape(f"{e['owner_name']}, inside {e['owner_operation']}"))
+    _two_stacks(t, e["stack"], e["owner_stack"])
+    holders = ", ".join(e["holders"]) or "none found"
+    parts = [_tests_note(f), f"names holding it on the entering line: {holders}"]
+    if f["meetings"]:
+        parts.append(f"{f['meetings']} arrival(s) while another thread was inside a package "
+                     "call on it")  # fmt: skip
+    t.caption = _caption(parts + f["notes"][:3], notes)
+    return t
+
+
+def _handoff(f: dict[str, Any], notes: set[str]) -> Table:
+    e = f["examples"][0]
+    where_raised = f"{where(f['site'])}" + (f" (in {f['function']})" if f["function"] else "")
+    title = (
+        f"{HANDOFF.title}: raised at {escape(where_raised)}, {f['taken']} taken by another "
+        f"thread's call, {f['lost']} lost to one; the first seen at these lines"
+    )
+    t = Table(title=title, title_style="bold red")
+    if e["how"] == "taken":
+        t.add_column(escape(f"{e['name']} got {e['error']}"))
+        t.add_column(escape(f"{e['raiser_name'] or 'another thread'}, whose callback raised it"))
+        _two_stacks(t, e.get("stack") or [], e.get("raiser_stack") or [])
+    else:
+        t.add_column(escape(f"{e['name']}, whose callback raised {e['error']}, got none back"))
+        _two_stacks(t, e.get("stack") or [], [])
+    errors = "; ".join(f"{n}x {text}" for text, n in f["errors"].items())
+    t.caption = _caption([_tests_note(f), f"errors: {errors}"], notes)
+    return t
+
+
+def meeting_tables(rows: Rows) -> list[Table]:
+    """For the first few sites of objects never shared with overlap where a thread arrived
+    while another was inside a package call on one (a meeting, not an overlap): both stacks;
+    one per site, however many objects it made."""
+    tables, sites = [], set()
+    for s in of(rows, "object"):
+        if s["unsafe"] or not s["meeting_examples"] or s["site"] in sites:
             continue
+        if len(tables) >= MEETING_SITES_SHOWN:
+            break
+        sites.add(s["site"])
+        e = s["meeting_examples"][0]
         call = f"{short(e['call'][0])}:{e['call'][1]} {e['call'][2]}"
-        title = (f"Store {s['pid']}/{s['store']} ({escape(where(s['site']))}): {s['meetings']} "
-                 "arrival(s) while another thread was inside a package call on it (not an "
-                 "overlap)")  # fmt: skip
+        title = (
+            f"{escape(cls_name(s['cls']))}s made at {escape(where(s['site']))}: a thread "
+            "arrived while another was inside a package call on one (not an overlap)"
+        )
         t = Table(title=title, title_style="bold")
         t.add_column(escape(f"{e['name']} entering"))
         t.add_column(escape(f"{e['owner_name']}, inside {call}"))
-        mine, theirs = stack_lines(e["stack"]), stack_lines(e["owner_stack"])
-        for i in range(max(len(mine), len(theirs))):
-            t.add_row(*(_at(lines, i) for lines in (mine, theirs)))
+        _two_stacks(t, e["stack"], e["owner_stack"])
         waited = s.get("call_waited_s", 0.0)
         t.caption = f"waited for such calls: {fmt_time(waited)}" if waited else "not waited for"
         if s["interleaves"]:
             t.caption += escape(
                 f"; {s['interleaves']} call(s) interleaved: a thread entered again within its "
                 "call after another thread's entry (harmless if the package keeps nothing in "
-                "the Store between its entries, a wrong result if it does)"
+                "the object between its entries, a wrong result if it does)"
             )
         tables.append(t)
     return tables
-
-
-def _at(lines: list[str], i: int) -> str:
-    if i >= len(lines):
-        return ""
-    return lines[i] if lines[i].startswith("[dim]") else escape(lines[i])
 
 
 def compile_table(rows: Rows) -> Table | None:
@@ -222,98 +247,5 @@ def engine_table(rows: Rows) -> Table | None:
     return t
 
 
-def race_lines(rows: Rows) -> list[str]:
-    lines = []
-    for s in (r for r in of(rows, "site") if r["unsafe"] and r["race"]):
-        race = s["race"]
-        if race["ready"]:
-            state = f"[green]ready to run[/green] ({escape(race['checked'])})"
-        elif race["todo"]:
-            state = f"[yellow]a template[/yellow]: fill in {escape('; '.join(race['todo']))}"
-        elif race["checked"]:
-            state = f"[yellow]not ready[/yellow]: {escape(race['checked'])}"
-        else:
-            state = "[yellow]not checked[/yellow] (only the first few are, and not after Ctrl-C)"
-        lines.append(f"reproduce {escape(where(s['site']))}, {state}:")
-        lines.append(f"  {escape(race['command'])}")
-    return lines
-
-
-def overhead_line(rows: Rows) -> str:
-    """What the hooks cost the program: the fast path per entry times the entries, plus the
-    rest of their work as timed in the program, and apart, the waits they imposed."""
-    summary = summary_of(rows)
-    costs = [p["overhead"] for p in of(rows, "process") if p["overhead"]]
-    entries = summary.get("entries", 0)
-    waited = summary.get("waited_s", 0.0)
-    waits = (f"; waiting for other threads' entries and package calls: {fmt_time(waited)} "
-             "(the program's own calls, serialised: not counted above)")  # fmt: skip
-    waits = waits if waited else ""
-    if not costs:
-        if not entries:
-            return "hooks: no Store was entered"
-        return f"hooks: {entries:,} Store entries; their cost was not measured (no process " \
-               f"that used a Store reached its normal exit){waits}"  # fmt: skip
-    c = costs[0]
-    program = of(rows, "program")
-    wall = program[0]["duration_s"] if program else 0.0
-    share = f", {summary['hook_s'] / wall:.1%} of the program's {wall:.1f} s" if wall else ""
-    slow = sum(p["slow_ns"] for p in costs) / 1e9
-    at_exit = sum(p["exit_ns"] for p in costs) / 1e9
-    return (f"hooks: about {fmt_time(summary['hook_s'])}{share}: {entries:,} Store entries at "
-            f"{fmt_time(c['per_entry_ns'] / 1e9)} each on the fast path ({c['operation']} "
-            f"hooked {fmt_time(c['hooked_ns'] / 1e9)} vs plain {fmt_time(c['plain_ns'] / 1e9)}, "
-            f"median of {c['rounds']} interleaved rounds at exit), {fmt_time(slow)} timed in "
-            f"the rest of their work (stacks, records, hashes) and {fmt_time(at_exit)} at "
-            f"exit{waits}")  # fmt: skip
-
-
-def verdict(rows: Rows) -> tuple[int, str]:
-    """trace's exit code (0 no Store shared with overlap, 1 one was, or the trace was
-    interrupted) and what it says."""
-    summary = summary_of(rows)
-    code, text = _sharing(rows, summary)
-    interrupted = summary.get("interrupted")
-    if interrupted:
-        text += (f"; [yellow]interrupted by {escape(interrupted)}: the report covers what was "
-                 "traced until then[/yellow]")  # fmt: skip
-        code = 1
-    return code, text
-
-
-def _sharing(rows: Rows, summary: dict[str, Any]) -> tuple[int, str]:
-    shared = summary.get("shared", 0)
-    if shared:
-        return 1, (f"[red]{shared} Store(s) shared across threads, two inside at once "
-                   f"({summary['overlaps']:,} overlaps)[/red]")  # fmt: skip
-    stores = summary.get("stores", 0)
-    if not summary.get("wasmtime_processes"):
-        pythons = sorted({p["executable"] for p in of(rows, "process")})
-        return 0, (f"[yellow]no process imported wasmtime: nothing to watch[/yellow] (ran "
-                   f"{escape(', '.join(pythons))}; is it the environment you meant? --python "
-                   "picks another)")  # fmt: skip
-    return 0, f"[green]no Store shared with overlap[/green] ({stores} Store(s) watched)"
-
-
-def status_line(tally: dict[str, int], command: str) -> str:
-    overlaps = tally.get("overlaps", 0)
-    style = "red" if overlaps else "default"
-    return (f"tracing {escape(command)}: {tally.get('processes', 0)} process(es), "
-            f"{tally.get('stores', 0)} Store(s), {tally.get('entries', 0):,} entries, "
-            f"[{style}]{overlaps} overlap(s)[/{style}]")  # fmt: skip
-
-
-def report(rows: Rows) -> list[RenderableType | str]:
-    """Everything, in reading order."""
-    parts: list[RenderableType | str] = [*program_lines(rows)]
-    if of(rows, "site"):
-        parts += [sites_table(rows), stores_table(rows), *overlap_tables(rows),
-                  *call_tables(rows)]  # fmt: skip
-    parts += [t for t in (compile_table(rows), engine_table(rows)) if t is not None]
-    parts += race_lines(rows)
-    parts += [overhead_line(rows), verdict(rows)[1]]
-    return parts
-
-
-def group(rows: Rows) -> Group:
-    return Group(*report(rows))
+def hazard_of(finding: dict[str, Any]) -> str:
+    return HAZARDS[finding["hazard"]].title

@@ -120,7 +120,7 @@ def test_a_package_lock_held_for_the_whole_call_is_neither_overlap_nor_meeting(
         package.entry(st, store)  # and enters the Store
     a.join(10)
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["meetings"], row["stalls"]) == (0, 0, [])
     assert not row["unsafe"] and "stall" not in _kinds(recorded)
 
@@ -147,7 +147,7 @@ def test_a_lease_ends_with_its_call_not_at_the_next_call_of_the_same_code(
     thread.join(10)
     for st in (st1, st2):
         st.end("closed")
-    rows = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    rows = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert [(r["overlaps"], r["meetings"]) for r in rows] == [(0, 0), (0, 0)]
 
 
@@ -171,7 +171,7 @@ def test_freeing_a_store_from_another_thread_is_not_a_use(recorded: Path, packag
     done.set()
     thread.join(10)
     rows = _model(recorded).rows()
-    (row,) = [r for r in rows if r["kind"] == "store" and r["store"] == st_dead.label]
+    (row,) = [r for r in rows if r["kind"] == "object" and r["object"] == st_dead.label]
     assert (row["overlaps"], row["meetings"], len(row["threads"])) == (0, 0, 1)
     assert row["pattern"] not in ("shared", "moved")
 
@@ -202,7 +202,7 @@ def test_a_thread_arriving_during_a_package_call_waits_for_it(recorded: Path, pa
         t.join(10)
     assert order == ["a's call ends", "b entered"]
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["meetings"], row["interleaves"], row["unsafe"]) == (
         0, 1, 0, False)  # fmt: skip
     (meeting,) = row["meeting_examples"]
@@ -249,12 +249,12 @@ def test_a_thread_arriving_while_another_looks_for_a_meeting_is_no_overlap(
     for t in (a, b):
         t.join(10)
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["meetings"], row["unsafe"]) == (0, 1, False)
 
 
 def _blocked_in_enter(thread: threading.Thread) -> bool:
-    """Whether `thread` is inside StoreState.enter and past its first try of the lock."""
+    """Whether `thread` is inside ObjectState.enter and past its first try of the lock."""
     frame = sys._current_frames().get(thread.ident or 0)
     names = []
     while frame is not None:
@@ -272,7 +272,7 @@ def test_under_let_it_crash_a_call_interleaves(recorded: Path, package: Any) -> 
     b = threading.Thread(target=package.entry, args=(st, store), name="b")
     package.Ctx(st, store).two_step(lambda: (b.start(), b.join(10)))
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["meetings"], row["interleaves"]) == (0, 1, 1)
     (example,) = row["interleave_examples"]
     assert (example["name"], example["other_name"]) == ("MainThread", "b")
@@ -306,7 +306,7 @@ def test_an_owner_waiting_for_the_entering_thread_lets_it_in(
     st.end("closed")
     stalls = [r for r in _records(recorded) if r["t"] == "stall"]
     assert [(r["level"], r["went_ahead"]) for r in stalls] == [("entry", True)]
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["entries"], row["unsafe"]) == (2, 3, True)
 
 
