@@ -89,10 +89,11 @@ def shared_findings(sites: list[dict[str, Any]], objects: Iterable[ObjectUse],
 
 
 def handoff_findings(handoffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One finding per line that raised host exceptions other threads took (or lost)."""
+    """One finding per line that raised host exceptions other threads took (or lost); for an
+    exception wasmtime-py raised itself (a callback's wrong result), per line that called."""
     by_line: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in handoffs:
-        at = r.get("raised_at") or []
+        at = r.get("raised_at") or r.get("called_at") or []
         by_line[f"{at[0]}:{at[1]}" if at else "(the line that raised is unknown)"].append(r)
     found = []
     for line, group in by_line.items():
@@ -100,9 +101,11 @@ def handoff_findings(handoffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                              key=lambda r: (r["how"] != "taken",
                                             not r.get("raiser_stack")))  # fmt: skip
         at = group[0].get("raised_at") or ["", 0, ""]
+        raised = bool(group[0].get("raised_at"))
         found.append({
             "kind": "finding", "hazard": HANDOFF.kind, "site": line, "cls": "",
-            "pid": (with_stacks or group)[0]["pid"], "function": at[2] if len(at) > 2 else "",
+            "pid": (with_stacks or group)[0]["pid"], "raised": raised,
+            "function": at[2] if len(at) > 2 else "",
             "count": len(group),
             "taken": sum(r["how"] == "taken" for r in group),
             "lost": sum(r["how"] == "lost" for r in group),

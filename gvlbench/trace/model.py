@@ -102,9 +102,9 @@ class TraceModel:
     def _on_overlap(self, pid: int, r: dict[str, Any]) -> None:
         s = self._object(pid, r)
         if s is not None:
-            s.examples.append({k: r.get(k, "") for k in (
+            s.examples.append({k: r.get(k) or ("" if k != "values" else {}) for k in (
                 "thread", "name", "operation", "stack", "holders", "owner", "owner_name",
-                "owner_operation", "owner_stack", "test")})  # fmt: skip
+                "owner_operation", "owner_stack", "test", "values")})  # fmt: skip
             s.overlaps = max(s.overlaps, len(s.examples))
 
     def _on_meeting(self, pid: int, r: dict[str, Any]) -> None:
@@ -145,7 +145,8 @@ class TraceModel:
     def _on_stall(self, pid: int, r: dict[str, Any]) -> None:
         s = self._object(pid, r)
         if s is not None:
-            s.stalls.append(stall_note(r))
+            s.stalls.append({k: r[k] for k in ("level", "name", "owner_name", "waited_s",
+                                                "went_ahead")})  # fmt: skip
 
     def _on_handoff(self, pid: int, r: dict[str, Any]) -> None:
         self.handoffs.append({"pid": pid, **r})
@@ -220,21 +221,6 @@ class TraceModel:
                 "wasmtime_processes": sum(1 for p in self.processes.values() if p.wasmtime),
                 "watching_processes": sum(1 for p in self.processes.values()
                                           if p.watching)}  # fmt: skip
-
-
-def stall_note(r: dict[str, Any]) -> str:
-    """A thread that waited too long for another's entry or package call, and what then."""
-    if r["level"] == "call":
-        then = ("then went ahead (that call may have been waiting for it), and so do later "
-                "meetings at these lines")  # fmt: skip
-        what = "package call"
-    else:
-        then = ("then went in beside it (it was running Python inside its entry: a host "
-                "callback waiting for the other thread?), and so do later overlaps at these "
-                "lines, at any object" if r["went_ahead"]
-                else "and waited on (it was running Wasm)")  # fmt: skip
-        what = "entry"
-    return f"{r['name']} waited {r['waited_s']:g} s for {r['owner_name']}'s {what}, {then}"
 
 
 def set_interrupted(rows: list[dict[str, Any]], why: str) -> None:

@@ -185,7 +185,10 @@ class Slice:
     lines: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
     local: set[str] = field(default_factory=set)
-    known: dict[str, str] = field(default_factory=dict)  # arguments' values the trace saw
+    # the plain values the trace saw in one function's frame (`known_scope`): its arguments'
+    # and loop variables', bound to those values where the source binds them no other way
+    known: dict[str, str] = field(default_factory=dict)
+    known_scope: ast.AST | None = None
     _seen: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, line: str, local: bool = False) -> None:
@@ -208,7 +211,16 @@ class Slice:
             self._seen.add((src.path, name))
             if depth > _MAX_DEPTH:
                 self.todo.append(f"`{name}` (its definition is too far from the call)")
-            elif not self._local(src, scopes, line, name, depth):
+            elif self._local(src, scopes, line, name, depth):
+                continue
+            elif (
+                name in self.known
+                and scopes
+                and scopes[0] is self.known_scope
+                and binding(src.tree.body, name) is None
+            ):  # a loop's variable, say
+                self.add(f"{name} = {self.known[name]}", local=True)
+            else:
                 self._global(src, line, name, depth)
 
     def _local(self, src: Source, scopes: list[ast.AST], line: int, name: str,
@@ -229,7 +241,7 @@ class Slice:
                 return True
             args = scope.args
             if name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}:
-                if name in self.known and i == 0:  # its value when the program ran
+                if name in self.known and scope is self.known_scope:  # its value in the program
                     self.add(f"{name} = {self.known[name]}", local=True)
                     return True
                 where = f"{os.path.basename(src.path)}:{scope.lineno}"
@@ -258,6 +270,12 @@ class Slice:
             if os.path.abspath(directory) != os.path.abspath(self.cwd):
                 self.add(f"import sys; sys.path.insert(0, {directory!r})")
             self.add(f"from {module} import {name}")
+        elif name == "__file__":
+            self.add(f"__file__ = {src.path!r}")
+        elif stars := [s for s in src.tree.body if isinstance(s, ast.ImportFrom)
+                       and any(a.name == "*" for a in s.names)]:  # fmt: skip
+            for star in stars:  # `from wasmtime import *`: the name is one of those, or none
+                self.add(f"from {'.' * star.level}{star.module or ''} import *")
         else:
             self.todo.append(f"`{name}` (not bound where {where} can see it)")
 

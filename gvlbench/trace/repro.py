@@ -117,6 +117,7 @@ def _sketch_one(made: list[Any] | None, example: dict[str, Any], threads: int,
     todo: list[str] = []
     cut = pysource.Slice(cwd)
     name, value = _creation(made, cut, todo) if made is not None else (None, "")
+    cut.known = dict(example.get("values") or {})  # the entering frame's, for its own names
     stmt = _entry(_user_frame(example["stack"]), example["holders"], name, value, cut, todo)
     return _complete(cut, stmt, threads, todo, per_thread=False)
 
@@ -165,6 +166,7 @@ def _entry(frame: list[Any] | None, holders: list[str], made: str | None, value:
         todo.append("the line that entered it cannot be read")
         return "..."
     line = frame[1]
+    cut.known_scope = scopes[0] if scopes else None
     chosen, holder = _user_of(_calls_at(stmt, line), [*holders, *([made] if made else [])])
     if chosen is None:
         todo.append(f"which call on {os.path.basename(frame[0])}:{line} uses the object")
@@ -203,17 +205,18 @@ def sketch_handoff(f: dict[str, Any], cwd: str) -> Repro:
         stack = example.get("raiser_stack") if example["how"] == "taken" else example.get("stack")
         frame = _user_frame(stack or [])
         if frame is not None:
-            return _sketch_call(frame, threads, cwd, example.get("raiser_args") or {})
+            return _sketch_call(frame, threads, cwd, example.get("raiser_values") or {})
     return Repro((), "...", threads, todo=("no frame of your code shows the call whose host "
                                            "function raised",))  # fmt: skip
 
 
 def _sketch_call(frame: list[Any], threads: int, cwd: str, known: dict[str, str]) -> Repro:
-    """`known`: the values the raising function's arguments had (the thread's own input)."""
+    """`known`: the plain values the raising function's locals had (its own input)."""
     todo: list[str] = []
     cut = pysource.Slice(cwd, known=dict(known))
     src = pysource.read(frame[0])
     stmt, scopes = src.at(frame[1]) if src else (None, [])
+    cut.known_scope = scopes[0] if scopes else None
     call = _outer_call(_calls_at(stmt, frame[1])) if src and stmt else None
     if src is None or call is None:
         todo.append(f"the call into Wasm on {os.path.basename(frame[0])}:{frame[1]}")

@@ -62,7 +62,7 @@ class ObjectUse:
     examples: list[dict[str, Any]] = field(default_factory=list)
     meeting_examples: list[dict[str, Any]] = field(default_factory=list)
     interleave_examples: list[dict[str, Any]] = field(default_factory=list)
-    stalls: list[str] = field(default_factory=list)  # threads that waited too long to enter
+    stalls: list[dict[str, Any]] = field(default_factory=list)  # waits too long to enter
 
 
 def site_of(stack: list[Frame]) -> Frame | None:
@@ -130,7 +130,7 @@ def object_row(s: ObjectUse, pattern: str) -> dict[str, Any]:
             "threads": _thread_rows(s), "examples": s.examples,
             "meeting_examples": s.meeting_examples,
             "interleave_examples": s.interleave_examples,
-            "stalls": s.stalls}  # fmt: skip
+            "stalls": [stall_note(x) for x in s.stalls]}  # fmt: skip
 
 
 def _thread_rows(s: ObjectUse) -> list[dict[str, Any]]:
@@ -164,9 +164,42 @@ def site_rows(
                      "meetings": sum(s.meetings for s in group),
                      "interleaves": sum(s.interleaves for s in group), "stack": first.stack,
                      "example_object": [first.pid, first.label],
-                     "stalls": list(dict.fromkeys(x for s in group
-                                                  for x in s.stalls))})  # fmt: skip
+                     "stalls": stall_notes([x for s in group for x in s.stalls])})  # fmt: skip
     return sorted(rows, key=lambda r: (not r["unsafe"], -r["overlaps"], -r["objects"]))
+
+
+def _then(stall: dict[str, Any]) -> tuple[str, str]:
+    """What a thread that waited too long waited for, and what it did then."""
+    if stall["level"] == "call":
+        return "package call", ("then went ahead (that call may have been waiting for it), "
+                                "and so do later meetings at objects made at the same "
+                                "line")  # fmt: skip
+    if stall["went_ahead"]:
+        return "entry", ("then went in beside it (it was running Python inside its entry: a "
+                         "host callback waiting for the other thread?), and so do later "
+                         "overlaps at objects made at the same line")  # fmt: skip
+    return "entry", "and waited on (it was running Wasm)"
+
+
+def stall_note(stall: dict[str, Any]) -> str:
+    what, then = _then(stall)
+    return (f"{stall['name']} waited {stall['waited_s']:g} s for {stall['owner_name']}'s "
+            f"{what}, {then}")  # fmt: skip
+
+
+def stall_notes(stalls: list[dict[str, Any]]) -> list[str]:
+    """A site's stalls, one note per kind (however many threads and objects stalled so)."""
+    kinds: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for stall in stalls:
+        kinds[stall["level"], stall["went_ahead"], stall["waited_s"]].append(stall)
+    notes = []
+    for group in kinds.values():
+        what, then = _then(group[0])
+        first = group[0]
+        notes.append(f"{len(group)} thread(s) waited {first['waited_s']:g} s for another's "
+                     f"{what} (first {first['name']} for {first['owner_name']}), "
+                     f"{then}")  # fmt: skip
+    return notes
 
 
 def compile_rows(modules: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from gvlbench.trace.verdict import Rows, of, summary_of
 
 OBJECTS_SHOWN = 12
 MEETING_SITES_SHOWN = 3
+PATTERN_ROWS_SHOWN = 8  # rows of the compile-per-call and Engine-per-call tables
 
 
 def short(path: str) -> str:
@@ -167,19 +168,22 @@ def _shared(f: dict[str, Any], notes: set[str]) -> Table:
 
 def _handoff(f: dict[str, Any], notes: set[str]) -> Table:
     e = f["examples"][0]
-    where_raised = f"{where(f['site'])}" + (f" (in {f['function']})" if f["function"] else "")
-    title = (
-        f"{HANDOFF.title}: raised at {escape(where_raised)}, {f['taken']} taken by another "
-        f"thread's call, {f['lost']} lost to one; the first seen at these lines"
-    )
+    if f.get("raised", True):
+        raised = f"at {where(f['site'])}" + (f" (in {f['function']})" if f["function"] else "")
+    else:  # wasmtime-py raised it, after the callback returned (its result was wrong)
+        raised = f"by wasmtime-py for callbacks called at {where(f['site'])}"
+    title = (f"{HANDOFF.title}: raised {escape(raised)}, {f['taken']} taken by another "
+             f"thread's call, {f['lost']} lost to one; the first seen at these lines")  # fmt: skip
     t = Table(title=title, title_style="bold red")
     if e["how"] == "taken":
         t.add_column(escape(f"{e['name']} got {e['error']}"))
         t.add_column(escape(f"{e['raiser_name'] or 'another thread'}, whose callback raised it"))
         _two_stacks(t, e.get("stack") or [], e.get("raiser_stack") or [])
-    else:
-        t.add_column(escape(f"{e['name']}, whose callback raised {e['error']}, got none back"))
-        _two_stacks(t, e.get("stack") or [], [])
+    else:  # the thread that took it saw no exception of its own, so it is not known
+        t.add_column(escape(f"{e['name']}, whose callback raised {e['error']}, got none back "
+                            "(another thread's call took it)"))  # fmt: skip
+        for line in stack_lines(e.get("stack") or []):
+            t.add_row(line if line.startswith("[dim]") else escape(line))
     errors = "; ".join(f"{n}x {text}" for text, n in f["errors"].items())
     t.caption = _caption([_tests_note(f), f"errors: {errors}"], notes)
     return t
@@ -222,6 +226,7 @@ def compile_table(rows: Rows) -> Table | None:
     again = [r for r in of(rows, "compile") if r["pattern"] == "compile-per-call"]
     if not again:
         return None
+    again, more = _most(again, "compiles")
     t = Table(title="Modules compiled more than once from the same bytes (compile per call)")
     for col in ("module", "pid", "compiles", "compiling, total", "of which again", "where"):
         t.add_column(col, justify="left" if col in ("module", "where") else "right")
@@ -231,19 +236,30 @@ def compile_table(rows: Rows) -> Table | None:
                   str(r["compiles"]), fmt_time(total), fmt_time(total - first),
                   escape(", ".join(where(s) for s in r["sites"])))  # fmt: skip
     t.caption = "compile once (or Module.serialize once and deserialize) and share the Module"
+    t.caption += more
     return t
+
+
+def _most(rows: Rows, key: str) -> tuple[Rows, str]:
+    """The busiest PATTERN_ROWS_SHOWN rows, and a caption's note of the rest."""
+    rows = sorted(rows, key=lambda r: -r[key])
+    rest = len(rows) - PATTERN_ROWS_SHOWN
+    note = f"; {rest} more in the JSON results" if rest > 0 else ""
+    return rows[:PATTERN_ROWS_SHOWN], note
 
 
 def engine_table(rows: Rows) -> Table | None:
     again = [r for r in of(rows, "engine") if r["pattern"] == "engine-per-call"]
     if not again:
         return None
+    again, more = _most(again, "engines")
     t = Table(title="Engines made again and again at one line (an Engine per call)")
     for col in ("made at", "pid", "Engines", "threads"):
         t.add_column(col, justify="left" if col == "made at" else "right")
     for r in again:
         t.add_row(escape(where(r["site"])), str(r["pid"]), str(r["engines"]), str(r["threads"]))
     t.caption = "an Engine is meant to be made once per process and shared by every Store"
+    t.caption += more
     return t
 
 

@@ -53,5 +53,5 @@ def start() -> None:
     for name in watch.modules(watched):
         if name != "wasmtime":
             finder.on_import(name, lambda module: watch.install(module, watched))
-    finder.on_import("pytest_run_parallel.plugin", pytest_parallel.install)
     atexit.register(libraries.write)
+    atexit.register(pytest_parallel.write)

@@ -79,18 +79,22 @@ def innermost(frame: types.FrameType | None, kinds: tuple[str, ...]) -> types.Fr
 _VALUES = (int, float, str, bytes, bool, type(None))
 
 
-def arguments(frame: types.FrameType | None) -> dict[str, str]:
-    """The arguments of `frame`'s function that are plain values, as their repr (an input a
-    race can be given back): `{"n": "3"}` for `serve(3)`."""
+def values(frame: types.FrameType | None, most: int = 32) -> dict[str, str]:
+    """The locals of `frame` (its arguments, a loop's variable) that are plain values, as
+    their repr: what a race command can give back where the source cannot bind a name
+    (`{"n": "3", "i": "17"}` in `serve(3)`'s loop). Only this thread's own frame."""
     if frame is None:
         return {}
-    code = frame.f_code
-    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    try:
+        scope = dict(frame.f_locals)
+    except Exception:
+        return {}
     found = {}
-    for name in names:
-        value = frame.f_locals.get(name)
+    for name, value in scope.items():
         if type(value) in _VALUES and len(text := repr(value)) <= 200:
             found[name] = text
+            if len(found) >= most:
+                break
     return found
 
 

@@ -122,7 +122,7 @@ def raised(exc: BaseException) -> None:
         else []  # fmt: skip
     tag = (threading.get_native_id(), threading.current_thread().name, frames.capture(frame),
            where, state.current_test(),
-           frames.arguments(frames.innermost(frame, ("user",))))  # fmt: skip
+           frames.values(frames.innermost(frame, ("user",))))  # fmt: skip
     with contextlib.suppress(Exception):  # a type that takes no attribute: not followed
         setattr(exc, TAG, tag)
     _local.raised = exc
@@ -141,16 +141,31 @@ def _taker(take: Callable[[], None]) -> Callable[[], None]:
             tag = getattr(exc, TAG, None)
             if tag is not None and tag[0] != threading.get_native_id():
                 _record("taken", exc, tag)
+            elif tag is None and mine is not None:  # not this thread's: wasmtime-py raised it
+                _record("taken", exc, None)  # for another thread's callback (a wrong result)
             raise
         if mine is not None:
             _record("lost", mine, getattr(mine, TAG, None))
+        elif _python_exception(sys._getframe(1)):
+            _record("lost", None, None)  # one wasmtime-py raised for this thread's callback
 
     return _marked(take, maybe_raise_last_exn)
 
 
-def _record(how: str, exc: BaseException, tag: Any) -> None:
-    """A hand-off seen by this thread: `taken` (it got `exc`, raised in the thread of `tag`)
-    or `lost` (its own `exc` went to another thread, or was overwritten)."""
+def _python_exception(frame: Any) -> bool:
+    """Whether the call that asks for its callback's exception failed because a callback
+    raised (wasmtime-py's "python exception"): the trap or error about to be raised in
+    `frame`, or the one being handled."""
+    start = clock.now()
+    found = frame.f_locals.get("trap_obj"), frame.f_locals.get("error"), sys.exc_info()[1]
+    clock.add(start)
+    return any(v is not None and "python exception" in str(v) for v in found)
+
+
+def _record(how: str, exc: BaseException | None, tag: Any) -> None:
+    """A hand-off seen by this thread: `taken` (it got `exc`, raised in the thread of `tag`,
+    or unknown), or `lost` (its own `exc`, or one wasmtime-py raised for its callback (None),
+    went to another thread, or was overwritten)."""
     start = clock.now()
     mine = frames.capture(sys._getframe(2))  # the caller of maybe_raise_last_exn's caller
     tag = tag or (0, "", [], [], "", {})
@@ -158,16 +173,24 @@ def _record(how: str, exc: BaseException, tag: Any) -> None:
     with _lock:
         new = signature not in _signatures and len(_signatures) < MAX_EXAMPLES * 4
         _signatures.add(signature)
-    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if exc is None:
+        error = "an exception wasmtime-py raised for the callback (its result was wrong)"
+    else:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     fields: dict[str, Any] = dict(
         how=how, thread=threading.get_native_id(), name=threading.current_thread().name,
         raiser=tag[0], raiser_name=tag[1], raised_at=tag[3], raiser_test=tag[4],
-        raiser_args=tag[5],
+        raiser_values=tag[5], called_at=_line(_users(mine)) or [],
         test=state.current_test(), error=error[:300])  # fmt: skip
     if new:
         fields.update(stack=mine, raiser_stack=tag[2])
     records.write_lazy("handoff", **fields)
     clock.add(start)
+
+
+def _users(stack: list[list[Any]]) -> list[list[Any]]:
+    """The program's own frames of a stack, or the whole stack if it has none."""
+    return [f for f in stack if f[3] == "user"] or stack
 
 
 def _line(stack: list[list[Any]]) -> tuple[Any, ...] | None:

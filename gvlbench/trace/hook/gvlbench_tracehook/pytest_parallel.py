@@ -4,44 +4,30 @@ with the plugin's reason for each (a thread-unsafe fixture, a call it distrusts,
 Under `pytest --parallel-threads N` most tests may run in one thread only (119 of 154 in
 wasmtime-py's suite on 3.11), and a trace that saw nothing shared there is no evidence; the
 report says how many ran in threads, and why the rest did not. The plugin keeps both in its
-own instance (`run_in_parallel`, `thread_unsafe`); the hook keeps the instance when the plugin
-makes it, and writes what it holds at exit.
+own instance (`run_in_parallel`, `thread_unsafe`), which is found at exit among the objects
+that refer to its class: pytest imports the plugin through its own import hook (it rewrites
+a plugin's asserts), in front of the trace's, so the class cannot be patched as it loads.
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
-from typing import Any
+import gc
+import sys
 
 from . import records
 
-_PLUGINS: list[Any] = []
 
-
-def install(plugin: Any) -> None:
-    """Patch the just-imported `pytest_run_parallel.plugin` module."""
+def write() -> None:
+    """At exit: a `pytest-parallel` record per plugin instance this process made."""
+    plugin = sys.modules.get("pytest_run_parallel.plugin")
     cls = getattr(plugin, "RunParallelPlugin", None)
-    if cls is None or getattr(cls.__init__, "__gvlbench_traced__", False):
+    if cls is None:
         return
-    init = cls.__init__
-
-    @functools.wraps(init)
-    def traced_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        _PLUGINS.append(self)
-
-    traced_init.__gvlbench_traced__ = True  # type: ignore[attr-defined]
-    cls.__init__ = traced_init
-    atexit.register(_at_exit)
-
-
-def _at_exit() -> None:
-    for plugin in _PLUGINS:
+    for found in [o for o in gc.get_referrers(cls) if isinstance(o, cls)]:
         try:
-            parallel = {str(k): int(v) for k, v in dict(plugin.run_in_parallel).items()}
-            one = {str(k): str(v or "") for k, v in dict(plugin.thread_unsafe).items()}
-            skipped = bool(getattr(plugin, "skip_thread_unsafe", False))
+            parallel = {str(k): int(v) for k, v in dict(found.run_in_parallel).items()}
+            one = {str(k): str(v or "") for k, v in dict(found.thread_unsafe).items()}
+            skipped = bool(getattr(found, "skip_thread_unsafe", False))
         except Exception as exc:  # another release of the plugin: say so, never fail the exit
             records.write("hook-error", where="pytest-run-parallel", error=repr(exc))
             continue

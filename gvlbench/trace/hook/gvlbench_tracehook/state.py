@@ -87,9 +87,11 @@ def new_object(obj: object, frame: types.FrameType | None, cls: str,
     st = ObjectState(label, PRIVATE[0], creator, cls, serialised)
     if not st.private:
         _LIVE[label] = st
+        stack = frames.capture(frame)
+        st.site = _innermost_line(stack)
         records.write("object", store=label, cls=cls, thread=_native_id(),
                       name=threading.current_thread().name, serialised=serialised,
-                      stack=frames.capture(frame))  # fmt: skip
+                      stack=stack)  # fmt: skip
         clock.add(start)
     return st
 
@@ -110,6 +112,7 @@ class ObjectState:
     def __init__(self, label: str, private: bool, creator: types.FrameType | None,
                  cls: str = "", serialised: bool = False):  # fmt: skip
         self.label, self.private, self.cls, self.serialised = label, private, cls, serialised
+        self.site: tuple[str, int] | None = None  # the line that made it (its creation site)
         self.lock = threading.RLock()
         self._acquire, self._release = self.lock.acquire, self.lock.release
         self._meta = threading.Lock()  # what threads not holding `lock` write
@@ -242,7 +245,7 @@ class ObjectState:
         if self._settled():
             return True
         start = clock.now()
-        owner, owner_operation, signature = self._overlap(store, operation, caller)
+        owner, owner_operation = self._overlap(store, operation, caller)
         clock.add(start)
         on_overlap = self.on_overlap()
         if on_overlap == "refuse":
@@ -251,7 +254,7 @@ class ObjectState:
                 f"({owner_operation}); {threading.current_thread().name!r} was refused "
                 f"{operation} (gvlbench trace --refuse)"
             )
-        if on_overlap == "wait" and self._wait(signature):
+        if on_overlap == "wait" and self._wait(("entry", self.site)):
             return True
         self._ahead(store, me, caller, counted=operation != CLOSE)
         return False
@@ -278,7 +281,9 @@ class ObjectState:
         """Wait for the owner to leave: True, this thread then holds the Store. False: it
         goes ahead without it, because the owner, after PATIENCE_S, is running Python inside
         its entry (it may be waiting for this thread: a host callback that hands work to
-        another thread), or because this pair of lines stalled so before."""
+        another thread), or because an object made at the same line (`signature`) stalled
+        so before: one stall per creation site, not one per object, or a suite that makes
+        an object per test at one line would stall in every test."""
         if signature in calls.WENT_AHEAD:
             return False
         start, stalled = time.perf_counter_ns(), False
@@ -318,10 +323,9 @@ class ObjectState:
             self._first_entry(store, me, caller.f_back)
 
     def _overlap(self, store: object, operation: str,
-                 caller: types.FrameType) -> tuple[int, str, tuple[Any, ...]]:  # fmt: skip
+                 caller: types.FrameType) -> tuple[int, str]:  # fmt: skip
         """Count the overlap; record it with both stacks if its pair of lines is new. The
-        owner (its native id, and what it is doing), read before it can move on, and the
-        pair of lines."""
+        owner (its native id, and what it is doing), read before it can move on."""
         owner, owner_ident, owner_operation = self.owner, self.owner_ident, self.operation
         frame = caller.f_back  # the traced entry point's wrapper
         mine = frames.capture(frame)
@@ -338,8 +342,8 @@ class ObjectState:
                                stack=mine, holders=lambda: frames.holders(user, store),
                                owner=owner, owner_name=records.name_of(owner),
                                owner_operation=owner_operation, owner_stack=theirs,
-                               test=current_test())  # fmt: skip
-        return owner, owner_operation, signature
+                               test=current_test(), values=lambda: frames.values(user))  # fmt: skip
+        return owner, owner_operation
 
     def _flush(self, me: int) -> None:
         start = clock.now()
