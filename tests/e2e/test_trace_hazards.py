@@ -219,7 +219,7 @@ def test_junit_has_the_program_and_a_case_per_finding_naming_its_pytest_test(
     (parallel,) = rows["pytest"]
     assert parallel["parallel"] >= 1 and parallel["threads"] == [4]
     cases = ET.parse(junit).getroot().findall("testsuite/testcase")
-    assert [(c.get("name"), c.find("failure") is None) for c in cases][0] == ("program", True)
+    assert (cases[0].get("name"), cases[0].find("failure")) == ("program", None)
     (finding,) = [c for c in cases if c.get("classname") == "gvlbench.trace.shared"]
     message = finding.find("failure").get("message")  # type: ignore[union-attr]
     assert "test_shared_context.py::" in message and "shared with overlap" in message
@@ -253,7 +253,7 @@ def test_single():
 def test_under_pytest_run_parallel_the_report_counts_tests_in_threads_and_why_not(
     tmp_path: Path,
 ) -> None:
-    """"No overlap" is only evidence for the tests that ran in threads: the report counts
+    """No overlap is evidence only for the tests that ran in threads: the report counts
     them, and the rest with pytest-run-parallel's own reason for each (a marker with its
     reason, a thread-unsafe fixture, a test marked single-threaded)."""
     suite = _write(tmp_path, "test_mixed.py", MIXED_SUITE)
@@ -262,7 +262,7 @@ def test_under_pytest_run_parallel_the_report_counts_tests_in_threads_and_why_no
                    sys.executable, "--", "pytest", "--parallel-threads", "4", "-q", "-p",
                    "no:cacheprovider", "--rootdir", str(tmp_path), suite)  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    rows = [r for r in json.loads(rows_path.read_text())["gvlbench"]["trace"]]
+    rows = json.loads(rows_path.read_text())["gvlbench"]["trace"]
     (parallel,) = [r for r in rows if r["kind"] == "pytest"]
     assert (parallel["parallel"], parallel["threads"], parallel["one_thread"]) == (1, [4], 3)
     assert parallel["tests_in_threads"] == ["test_mixed.py::test_own_store"]
