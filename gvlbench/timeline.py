@@ -209,6 +209,12 @@ def spans_of(events: Iterable[Event], mode: str) -> tuple[list[list[Any]], list[
     return out, sorted(instants, key=lambda x: x[1])
 
 
+# A sibling's look (its wall clock, CPU clock and run delay) takes about a microsecond between
+# its first read and its last: a remainder of an interval shorter than this is the reads'
+# spread, not a wait (without it a running sibling read as hundreds of sub-us waits a call).
+LOOK_NS = 2_000
+
+
 def sibling_spans(ticks: Sequence[tuple[int, int, int]], start_ns: int, end_ns: int
                   ) -> list[list[Any]]:  # fmt: skip
     """A pure-Python sibling's states from its own ticks (wall_ns, on-CPU ns, run-queue ns),
@@ -232,7 +238,10 @@ def sibling_spans(ticks: Sequence[tuple[int, int, int]], start_ns: int, end_ns: 
         cpu, queued = max(0, c1 - c0), max(0, q1 - q0)
         if cpu + queued > wall:  # reads a few us apart: scaled into the interval
             cpu, queued = cpu * wall // (cpu + queued), queued * wall // (cpu + queued)
-        parts = {"running": cpu, "wait-lock": wall - cpu - queued, "descheduled": queued}
+        slept = wall - cpu - queued
+        if slept < LOOK_NS:  # within the spread of one look's reads: not a wait
+            cpu, slept = cpu + slept, 0
+        parts = {"running": cpu, "wait-lock": slept, "descheduled": queued}
         dominant = max(parts, key=lambda k: parts[k])
         if runs and runs[-1][0] == dominant and runs[-1][2] == w0:
             run = runs[-1]
@@ -395,6 +404,7 @@ class ThreadSummary:
     """Where one thread's recorded time went (as gvl_timing splits it): the share of each
     state, and its waits for the lock: how many, the median and the worst."""
 
+    pid: int
     group: str
     mode: str
     threads: int
@@ -429,8 +439,8 @@ def summarize(tl: Timeline) -> list[ThreadSummary]:
         spans = t["spans"]
         waits = [(b - a) / 1e9 for s, a, b in spans if s in LOCK_WAITS]
         total = sum(b - a for _, a, b in spans) / 1e9
-        out.append(ThreadSummary(g["label"], g["mode"], g["threads"], t["name"], t["role"],
-                                 total, shares(spans), len(waits),
+        out.append(ThreadSummary(g["pid"], g["label"], g["mode"], g["threads"], t["name"],
+                                 t["role"], total, shares(spans), len(waits),
                                  statistics.median(waits) if waits else None,
                                  max(waits, default=None)))  # fmt: skip
     return out

@@ -52,6 +52,11 @@ class ThreadTeam:
                 self._errors.append(exc)
             self._done.wait()
 
+    @property
+    def native_ids(self) -> list[int]:
+        """Each thread's kernel thread id, in call order."""
+        return [t.native_id or 0 for t in self._threads]
+
     def run(self, loops: int) -> float:
         """Seconds for one round: every thread makes `loops` calls; raises a thread's error."""
         self._loops = loops

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from gvlbench import wat
@@ -17,6 +18,7 @@ from gvlbench.answers import BenchAnswer, PhasesAnswer, PoolAnswer, ProgressAnsw
 from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
+from gvlbench.harness import timeline
 from gvlbench.harness.interpreter import (
     Runtime,
     binding_of,
@@ -81,6 +83,9 @@ class RunOptions:
     # stopping early past `budget_s` (see worker/speedup.py)
     rounds: int = 20
     budget_s: float = 60.0
+    # --timeline PATH: each thread's states recorded (speedup twins, progress) and written
+    # there as trace-event JSON (harness/timeline.py)
+    timeline: Path | None = None
 
     @property
     def subject(self) -> str:
@@ -100,6 +105,12 @@ class RunOptions:
                 binding_of(rt).require(Feature.POOL, "--mode processes")
         form = self.scenario.form if self.scenario is not None else Form.MODULE
         check_call_path(str(self.call_path), self.runtimes, form)
+        if self.timeline is not None:
+            if self.pool:
+                raise OptionError("--timeline records threads calling Wasm; --mode processes "
+                                  "runs pools of processes: drop one")  # fmt: skip
+            timeline.check(self.timeline, self.runtimes,
+                           binding_of(None, form) if not self.runtimes else None)  # fmt: skip
         for rt in self.runtimes or (None,):
             modes_under(self.modes, rt)  # OptionError if a runtime would measure nothing
         if (self.scenario is None) == (self.code is None):
@@ -263,6 +274,8 @@ class RunExperiment:
         self.opts = opts
         self._steps = steps
         self.executor = executor  # None: real children (its probe's too)
+        self.timeline = (timeline.TimelineFile(opts.timeline, self.command, opts.subject)
+                         if opts.timeline is not None else None)  # fmt: skip
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
@@ -319,15 +332,15 @@ class RunExperiment:
             return PoolTask(**call, threads=step.threads, executor=step.executor, total_calls=total)
         if step.kind == "phases":
             return PhasesTask(**call, threads=step.threads)
+        recorded = opts.timeline is not None
         if step.kind == "speedup":
             return SpeedupTask(target=call["target"], call_path=path, modes=step.modes,
                                threads=tuple(thread_sweep(step.threads)), rounds=opts.rounds,
                                budget_s=min(opts.budget_s, opts.timeout_s / 3),
-                               patches=step.patches)  # fmt: skip
+                               patches=step.patches, timeline=recorded)  # fmt: skip
         if step.kind == "progress":
-            return ProgressTask(
-                **call, repeats=opts.progress_repeats, overlap_threads=opts.max_threads
-            )
+            return ProgressTask(**call, repeats=opts.progress_repeats,
+                                overlap_threads=opts.max_threads, timeline=recorded)  # fmt: skip
         name, metadata = self._bench_identity(step, step.mode, step.threads)
         return BenchTask(
             **call,
@@ -398,7 +411,15 @@ class RunExperiment:
                      if getattr(progress, k) is not None}  # fmt: skip
             results.add_progress({**key, "via": progress.via, "samples": progress.samples,
                                   **extra, **_machine(outcome)})  # fmt: skip
+            timeline.record(self.timeline, results, progress.timeline, self._prefix(step),
+                            self.opts.subject)  # fmt: skip
         return None
+
+    def _prefix(self, step: Step) -> str:
+        """What a step's groups are called in the timeline, before their own label."""
+        extra = [x for x in (step.runtime and step.runtime.label,
+                             step.patches and "+".join(step.patches)) if x]  # fmt: skip
+        return ", ".join([self.opts.subject, *extra])
 
     def _record_speedup(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         """Each cell as a pyperf benchmark (its per-round times, seconds per call), and the
@@ -427,6 +448,11 @@ class RunExperiment:
         key["call_path"] = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
         results.speedup.append({**key, "loops": answer.loops, "cells": answer.cells,
                                 **_machine(outcome)})  # fmt: skip
+        timeline.record(self.timeline, results, answer.timeline, self._prefix(step),
+                        self.opts.subject)  # fmt: skip
+        if self.timeline is not None and answer.traced:
+            results.timeline.extend(self.timeline.add_overhead(self.opts.subject, answer.cells,
+                                                               answer.traced))  # fmt: skip
         return None
 
 

@@ -82,7 +82,7 @@ def _recording(task: ProgressTask, sibling: Sibling) -> Any:
     from gvlbench.binding.timeline import ProgressTimeline, Recorder
     from gvlbench.timeline import Group
 
-    group = Group("progress", f"{task.mode}: a caller and a pure-Python sibling (progress)",
+    group = Group("progress", f"{task.mode}: a caller and its sibling (progress)",
                   str(task.mode))  # fmt: skip
     return ProgressTimeline(Recorder(), group, sibling, task.mode)
 
