@@ -142,6 +142,12 @@ class Recorder:
         else:
             self.dropped += 1
 
+    def refused(self) -> None:
+        """A refusal by gvlbench's Python Store guard, now (the shim logs its own)."""
+        if self.recording:
+            now = time.perf_counter_ns()
+            self.note(model.PY_REFUSED, now, now)
+
     def recorded(self, fn: Any) -> Callable[..., Any]:
         """`fn` (a foreign function) with Python's timestamps on each side of it."""
         ns, note = time.perf_counter_ns, self.note

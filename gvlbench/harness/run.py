@@ -312,6 +312,8 @@ class RunExperiment:
             return code_target.metadata(o.code, o.name, o.patches, o.runtimes, self.probed)
         assert o.scenario is not None and self.compiled is not None
         md = common_metadata(o.scenario, self.compiled, str(o.call_path), o.runtimes)
+        if o.timeline is not None:  # `report` draws it from here
+            md["timeline"] = str(o.timeline)
         return {**md, "patches": "+".join(o.patches)} if o.patches else md
 
     def plan(self) -> list[Job]:

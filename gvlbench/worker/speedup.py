@@ -204,7 +204,9 @@ class Recording:
     def part(self) -> Any:
         from gvlbench.binding.timeline import merged
 
-        return self.recorder.part(list(self.groups.values()), merged(self.tracks), self.rounds)
+        order = [cell_key(m, t) for m in self.task.modes for t in self.task.threads]
+        groups = sorted(self.groups.values(), key=lambda g: order.index(g.key))
+        return self.recorder.part(groups, merged(self.tracks), self.rounds)
 
 
 def system_metadata() -> dict[str, Any]:
