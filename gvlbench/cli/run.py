@@ -236,7 +236,7 @@ def run(
         sys.exit(EXIT_FAILED)
 
 
-def _show_timeline(res: results.Results) -> None:
+def show_timeline(res: results.Results) -> None:
     """A timeline's summaries: each thread's states, the sibling against its progress, and
     the recording's own cost."""
     table = timeline_report.thread_table(res.timeline)
@@ -321,6 +321,6 @@ def show_results(res: results.Results) -> None:
         out.print(skipped)
     for line in busy.control_lines(res):
         out.print(line, markup=False, highlight=False)  # wrapped: COLUMNS is obeyed
-    _show_timeline(res)
+    show_timeline(res)
     for line in render.failure_lines(res.failures):
         out.print(line, soft_wrap=True, markup=True, highlight=False)
