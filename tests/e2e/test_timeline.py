@@ -70,8 +70,7 @@ def test_held_track_shows_the_sibling_waiting_and_released_shows_it_running(mark
     assert {s[0] for s in caller["spans"]} >= {"wasm-held", "wait-callback", "callback"}
 
 
-def test_the_lock_waits_are_the_complement_of_the_progress_measured_in_the_same_run(mark
-                                                                                   ) -> None:  # fmt: skip
+def test_lock_waits_are_the_complement_of_the_progress_measured_in_the_same_run(mark) -> None:
     """Done when: the lock-wait figures agree with the sibling-progress table of the same
     run. The windows are the progress samples' own (the same calls, the same ratios as the
     results file's table), and the sibling's wait share is 1 - its progress, once the time

@@ -3,6 +3,7 @@ its ticks, the trace-event file written and read back. Pure: no child, no engine
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_states_never_overlap_and_cover_each_recorded_stretch() -> None:
     events = [(PY_CALL, 0, 500, ""), (CALL, 10, 510, ""), (CALLBACK, 50, 80, ""),
               (PY_CALLBACK, 60, 90, "")]  # fmt: skip
     spans, _ = model.spans_of(events, "released")
-    for (_, _, end), (_, start, _) in zip(spans, spans[1:], strict=False):
+    for (_, _, end), (_, start, _) in itertools.pairwise(spans):
         assert end == start
     assert spans[0][1] == 0 and spans[-1][2] == 500
 
