@@ -57,6 +57,7 @@ STATES: dict[str, State] = {
         State("running", "running Python", "#7fbf7f"),
         State("wait-lock", "waiting for the GIL", "#f5c242", lock_wait=True),
         State("descheduled", "runnable, not run by the OS", "#e0e0e0"),
+        State("asleep", "asleep (free-threaded: no GIL to wait for)", "#c9b458"),
     )
 }  # fmt: skip
 LOCK_WAITS = tuple(s.name for s in STATES.values() if s.lock_wait)
@@ -215,15 +216,16 @@ def spans_of(events: Iterable[Event], mode: str) -> tuple[list[list[Any]], list[
 LOOK_NS = 2_000
 
 
-def sibling_spans(ticks: Sequence[tuple[int, int, int]], start_ns: int, end_ns: int
-                  ) -> list[list[Any]]:  # fmt: skip
+def sibling_spans(ticks: Sequence[tuple[int, int, int]], start_ns: int, end_ns: int,
+                  mode: str = "") -> list[list[Any]]:  # fmt: skip
     """A pure-Python sibling's states from its own ticks (wall_ns, on-CPU ns, run-queue ns),
     within [start_ns, end_ns] (the ticks on either side of it bound its first and last
     interval).
 
     Between two ticks the kernel measured how long the thread ran (its CPU clock) and how
     long it was runnable but not run (schedstat's run delay); the rest it slept, and a
-    thread that does nothing but count sleeps only to wait for the GIL. Consecutive
+    thread that does nothing but count sleeps only to wait for the GIL (on a free-threaded
+    build, `mode`, there is none: that time is `asleep`). Consecutive
     intervals with the same largest part form a run, drawn as its running, waiting and
     descheduled time in that order: the totals are the kernel's, the order within a run
     (one tick, ~40 us, where they change) is not."""
@@ -253,9 +255,10 @@ def sibling_spans(ticks: Sequence[tuple[int, int, int]], start_ns: int, end_ns: 
         run[4] += parts["wait-lock"]
         run[5] += parts["descheduled"]
     out: list[list[Any]] = []
+    slept = "asleep" if mode == "free-threaded" else "wait-lock"
     for _, start, end, running, waiting, queued in runs:
         cursor = start
-        for state, length in (("wait-lock", waiting), ("descheduled", queued),
+        for state, length in ((slept, waiting), ("descheduled", queued),
                               ("running", running)):  # fmt: skip
             stop = end if state == "running" else min(end, cursor + length)
             _add(out, state, cursor, stop)

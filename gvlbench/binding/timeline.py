@@ -270,10 +270,11 @@ class Recorder:
                           list(self.unmeasured), self.dropped)  # fmt: skip
 
 
-def sibling_track(group: str, sibling: Any, start_ns: int, end_ns: int) -> model.Track:
+def sibling_track(group: str, sibling: Any, start_ns: int, end_ns: int,
+                  mode: Mode) -> model.Track:  # fmt: skip
     """The sibling's states in [start_ns, end_ns] from its own ticks (measure.Sibling made
     with `own_ticks`)."""
-    spans = model.sibling_spans(sibling.own_ticks(), start_ns, end_ns)
+    spans = model.sibling_spans(sibling.own_ticks(), start_ns, end_ns, str(mode))
     return model.Track(group, "sibling", sibling.native_id, "sibling", spans)
 
 
@@ -323,7 +324,8 @@ class ProgressTimeline:
         if caller.spans:
             first, last = caller.spans[0][1], caller.spans[-1][2]
             self.sibling.own_tick_after(last)
-            self.tracks.append(sibling_track(self.group.key, self.sibling, first, last))
+            self.tracks.append(sibling_track(self.group.key, self.sibling, first, last,
+                                             self.mode))  # fmt: skip
         self.windows.append([self.group.key, round(start_s * 1e9), round(end_s * 1e9), ratio,
                              self.sibling.alone_running])  # fmt: skip
 

@@ -16,7 +16,7 @@ _SHORT = {"wasm-released": "Wasm (GIL off)", "wasm-held": "Wasm (GIL held)",
           "wasm": "Wasm", "call": "call", "wait-return": "wait: return",
           "wait-callback": "wait: callback", "callback": "callback", "python": "Python",
           "guard-wait": "guard wait", "running": "running", "wait-lock": "wait: GIL",
-          "descheduled": "not run (OS)"}  # fmt: skip
+          "descheduled": "not run (OS)", "asleep": "asleep"}  # fmt: skip
 
 
 def thread_table(rows: list[dict[str, Any]]) -> Table | None:
