@@ -91,12 +91,9 @@ class RaceOptions:
             modes_under(tuple(c.mode for c in self.configs), rt)
         if self.entry_races:
             check_entry_races(self)
-        if self.timeline is not None:
-            if self.entry_races:
-                raise OptionError("--timeline records the calls of a race; --entry-race races "
-                                  "other entry points: drop one")  # fmt: skip
-            timeline.check(self.timeline, self.runtimes,
-                           binding_of(None, form) if not self.runtimes else None)  # fmt: skip
+        timeline.check(self.timeline, self.runtimes, form,
+                       "--timeline records the calls of a race; --entry-race races other entry "
+                       "points: drop one" if self.entry_races else "")  # fmt: skip
         patches = tuple(dict.fromkeys(p for c in self.configs for p in c.patches))
         if self.code is not None:
             code_target.check(self.code, patches, self.runtimes)

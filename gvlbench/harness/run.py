@@ -105,12 +105,9 @@ class RunOptions:
                 binding_of(rt).require(Feature.POOL, "--mode processes")
         form = self.scenario.form if self.scenario is not None else Form.MODULE
         check_call_path(str(self.call_path), self.runtimes, form)
-        if self.timeline is not None:
-            if self.pool:
-                raise OptionError("--timeline records threads calling Wasm; --mode processes "
-                                  "runs pools of processes: drop one")  # fmt: skip
-            timeline.check(self.timeline, self.runtimes,
-                           binding_of(None, form) if not self.runtimes else None)  # fmt: skip
+        timeline.check(self.timeline, self.runtimes, form,
+                       "--timeline records threads calling Wasm; --mode processes runs pools "
+                       "of processes: drop one" if self.pool else "")  # fmt: skip
         for rt in self.runtimes or (None,):
             modes_under(self.modes, rt)  # OptionError if a runtime would measure nothing
         if (self.scenario is None) == (self.code is None):

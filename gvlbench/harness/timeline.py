@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gvlbench import timeline as model
-from gvlbench.bindings import Feature
+from gvlbench.bindings import Feature, Form
 from gvlbench.errors import OptionError
 from gvlbench.files import check_output, write_atomic
 from gvlbench.harness.interpreter import Runtime, binding_of, language_of
@@ -25,17 +25,20 @@ from gvlbench.report.paired import median_interval
 from gvlbench.results import Results
 
 
-def check(path: Path | None, runtimes: tuple[Runtime, ...], binding: Any = None) -> None:
-    """OptionError (one line) when `--timeline` cannot be given here: a runtime whose worker
-    records none (Ruby's: its version said), a binding whose calls it does not time."""
+def check(path: Path | None, runtimes: tuple[Runtime, ...], form: Form = Form.MODULE,
+          conflict: str = "") -> None:  # fmt: skip
+    """OptionError (one line) when `--timeline` cannot be given here: an option it cannot go
+    with (`conflict`, the line to say), a runtime whose worker records none (Ruby's: its
+    version said), a binding whose calls it does not time."""
     if path is None:
         return
+    if conflict:
+        raise OptionError(conflict)
     if str(path) == "-":
         raise OptionError("--timeline needs a file to write (trace-event JSON), not '-'")
     check_output(path, "--timeline")
     for rt in runtimes or (None,):
-        found = binding if binding is not None and rt is None else binding_of(rt)
-        reason = found.why_not(Feature.TIMELINE)
+        reason = binding_of(rt, form).why_not(Feature.TIMELINE)
         if reason:
             here = f" (this is {rt.describe()})" if language_of(rt) != "python" else ""
             raise OptionError(f"--timeline: {reason}{here}")
