@@ -216,9 +216,9 @@ def spans_of(events: Iterable[Event], mode: str) -> tuple[list[list[Any]], list[
 LOOK_NS = 2_000
 
 
-def sibling_spans(ticks: Sequence[tuple[int, int, int]], start_ns: int, end_ns: int,
+def sibling_spans(ticks: Sequence[Sequence[int]], start_ns: int, end_ns: int,
                   mode: str = "") -> list[list[Any]]:  # fmt: skip
-    """A pure-Python sibling's states from its own ticks (wall_ns, on-CPU ns, run-queue ns),
+    """A pure-Python sibling's states from its own ticks (wall_ns, on-CPU ns, run-queue ns, ...),
     within [start_ns, end_ns] (the ticks on either side of it bound its first and last
     interval).
 
@@ -233,7 +233,7 @@ def sibling_spans(ticks: Sequence[tuple[int, int, int]], start_ns: int, end_ns: 
     after = [t for t in ticks if t[0] > end_ns][:1]
     inside = before + [t for t in ticks if start_ns <= t[0] <= end_ns] + after
     runs: list[list[Any]] = []  # [dominant, start, end, running, waiting, descheduled]
-    for (w0, c0, q0), (w1, c1, q1) in itertools.pairwise(inside):
+    for (w0, c0, q0, *_), (w1, c1, q1, *_) in itertools.pairwise(inside):
         wall = w1 - w0
         if wall <= 0:
             continue
@@ -452,18 +452,32 @@ def summarize(tl: Timeline) -> list[ThreadSummary]:
 @dataclass(frozen=True)
 class Window:
     """One progress sample's window: the sibling's states in it, the progress ratio measured
-    over it, and the share of the sibling's rate-alone window that the OS ran it."""
+    over it, the share of its rate-alone window that the OS ran it, and its speed while it
+    ran (steps per CPU second, in the window over alone)."""
 
     shares: dict[str, float]
     progress: float
     alone_running: float
+    speed: float = 1.0
 
     @property
     def progress_from_states(self) -> float:
-        """The ratio the sibling's states predict: its running share in the window over its
-        running share when alone (its step rate the same while it runs: 1 - waiting for the
-        lock - not run by the OS, in units of the alone window's share)."""
-        return self.shares.get("running", 0.0) / self.alone_running if self.alone_running else 0.0
+        """The ratio the sibling's states predict: progress is (steps in the window / window)
+        over (steps alone / alone window), so its running share over its running share alone,
+        times its speed while running over its speed alone. The lock and the OS decide the
+        first factor (the states); the machine the second (another thread on the same
+        physical core, the clock)."""
+        running = self.shares.get("running", 0.0)
+        return running / self.alone_running * self.speed if self.alone_running else 0.0
+
+    @property
+    def lock_wait_from_progress(self) -> float:
+        """The other way round: the share of the window the sibling waited for the lock that
+        its progress implies, once the OS's share and its speed are taken out."""
+        if not self.speed:
+            return 1 - self.shares.get("descheduled", 0.0)
+        ran = self.progress * self.alone_running / self.speed
+        return 1 - self.shares.get("descheduled", 0.0) - ran
 
 
 def windows(tl: Timeline, pid: int, role: str = "sibling") -> list[Window]:
@@ -471,5 +485,5 @@ def windows(tl: Timeline, pid: int, role: str = "sibling") -> list[Window]:
     track = next((t for t in tl.tracks if t["pid"] == pid and t["role"] == role), None)
     if track is None:
         return []
-    return [Window(shares(clip(track["spans"], s, e)), ratio, alone)
-            for p, s, e, ratio, alone in tl.windows if p == pid]  # fmt: skip
+    return [Window(shares(clip(track["spans"], s, e)), ratio, alone, *speed)
+            for p, s, e, ratio, alone, *speed in tl.windows if p == pid]  # fmt: skip

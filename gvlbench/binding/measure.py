@@ -111,9 +111,11 @@ class Sibling:
         getclock = getattr(time, "pthread_getcpuclockid", None)  # absent on macOS
         self._caller_clock = getclock(self.caller_ident) if getclock else None
         self._ticks = array("d")
-        # a timeline's: the sibling's own (wall ns, CPU ns, run-queue ns) at each tick
+        # a timeline's: the sibling's own (wall ns, CPU ns, run-queue ns, count) at each tick
         self._own: array[int] | None = array("q") if own_ticks else None
-        self.alone_running = 1.0  # with own ticks: the OS's share of the last alone window
+        # with own ticks, of the last alone window: the share the OS ran the sibling, and its
+        # steps per CPU second (its speed while it runs)
+        self.alone_running, self.alone_speed = 1.0, 0.0
         self.native_id = 0
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._spin, name="gvlbench-sibling", daemon=True)
@@ -139,6 +141,7 @@ class Sibling:
                 ticks.extend((before, wall(), self.count, caller_cpu))
             if look is not None:
                 own.extend(look())  # type: ignore[union-attr]
+                own.append(self.count)  # type: ignore[union-attr]
 
     def now(self) -> Tick:
         """A tick taken by the caller itself (the count is exact: the caller holds the lock)."""
@@ -155,21 +158,21 @@ class Sibling:
     def forget(self) -> None:
         del self._ticks[:]
         if self._own is not None:  # the last own tick stays: the next interval starts there
-            del self._own[:-3]
+            del self._own[:-4]
 
     def own_tick_after(self, wall_ns: int, timeout_s: float = 1.0) -> None:
         """Wait (the lock released) until the sibling has ticked after `wall_ns`, so its own
         ticks cover everything up to then."""
         own = self._own
         deadline = time.perf_counter() + timeout_s
-        while own and own[-3] <= wall_ns and time.perf_counter() < deadline:
+        while own and own[-4] <= wall_ns and time.perf_counter() < deadline:
             time.sleep(0.0005)
 
-    def own_ticks(self) -> list[tuple[int, int, int]]:
-        """A timeline's: the sibling's own (wall ns, CPU ns, run-queue ns) at each tick since
-        `forget` (empty unless made with `own_ticks`)."""
+    def own_ticks(self) -> list[tuple[int, int, int, int]]:
+        """A timeline's: the sibling's own (wall ns, CPU ns, run-queue ns, count) at each tick
+        since `forget` (empty unless made with `own_ticks`)."""
         flat = self._own.tolist() if self._own is not None else []
-        return [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        return [(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, len(flat), 4)]
 
     def rate_alone(self, window_s: float) -> float:
         """Counts per second while this thread sleeps (nothing else wants the GIL). With own
@@ -179,18 +182,19 @@ class Sibling:
         time.sleep(window_s)
         rate = (self.count - c0) / (time.perf_counter() - t0)
         if self._own is not None:
-            self.alone_running = self._running_share(round(t0 * 1e9))
+            self.alone_running, self.alone_speed = self._running(round(t0 * 1e9))
         return rate
 
-    def _running_share(self, since_ns: int) -> float:
-        """The sibling's CPU time over wall time from its last tick before `since_ns` to its
-        latest one."""
+    def _running(self, since_ns: int) -> tuple[float, float]:
+        """From the sibling's last tick before `since_ns` to its latest one: its CPU time over
+        wall time, and its steps per CPU second."""
         self.own_tick_after(time.perf_counter_ns())
         ticks = self.own_ticks()
         first = [t for t in ticks if t[0] <= since_ns][-1:] or ticks[:1]
         if not first or ticks[-1][0] <= first[0][0]:
-            return 1.0
-        return (ticks[-1][1] - first[0][1]) / (ticks[-1][0] - first[0][0])
+            return 1.0, 0.0
+        (w0, c0, _, n0), (w1, c1, _, n1) = first[0], ticks[-1]
+        return (c1 - c0) / (w1 - w0), (n1 - n0) / (c1 - c0) * 1e9 if c1 > c0 else 0.0
 
     def stop(self) -> None:
         self._stop = True

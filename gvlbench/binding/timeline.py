@@ -326,8 +326,20 @@ class ProgressTimeline:
             self.sibling.own_tick_after(last)
             self.tracks.append(sibling_track(self.group.key, self.sibling, first, last,
                                              self.mode))  # fmt: skip
-        self.windows.append([self.group.key, round(start_s * 1e9), round(end_s * 1e9), ratio,
-                             self.sibling.alone_running])  # fmt: skip
+        start, end = round(start_s * 1e9), round(end_s * 1e9)
+        self.windows.append([self.group.key, start, end, ratio, self.sibling.alone_running,
+                             self._speed(start, end)])  # fmt: skip
+
+    def _speed(self, start: int, end: int) -> float:
+        """The sibling's steps per CPU second over the window, over those alone (1 when it
+        hardly ran in the window: no speed to measure)."""
+        ticks = [t for t in self.sibling.own_ticks() if start <= t[0] <= end]
+        if len(ticks) < 2 or not self.sibling.alone_speed:
+            return 1.0
+        (_, c0, _, n0), (_, c1, _, n1) = ticks[0], ticks[-1]
+        if c1 - c0 < 1_000_000:  # under a millisecond of running: too little to time
+            return 1.0
+        return (n1 - n0) / (c1 - c0) * 1e9 / self.sibling.alone_speed
 
     def part(self) -> model.Part:
         return self.recorder.part([self.group], merged(self.tracks), windows=self.windows)

@@ -116,7 +116,8 @@ def _window_row(scenario: str, group: dict[str, Any], found: list[model.Window]
             "running": med([w.shares.get("running", 0.0) for w in found]),
             "progress": med([w.progress for w in found]),
             "progress_from_states": med([w.progress_from_states for w in found]),
-            "alone_running": med([w.alone_running for w in found])}  # fmt: skip
+            "alone_running": med([w.alone_running for w in found]),
+            "speed": med([w.speed for w in found])}  # fmt: skip
 
 
 def record(sink: TimelineFile | None, results: Results, part: model.Part | None,

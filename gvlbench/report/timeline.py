@@ -62,9 +62,9 @@ def sibling_lines(rows: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"{r['group']}: during the {r['windows']} measured windows the sibling waited for "
             f"the GIL {r['wait']:.1%}, ran {r['running']:.1%} and was not run by the OS "
-            f"{r['descheduled']:.1%} (alone: run {r['alone_running']:.0%} of the time); "
-            f"progress measured {r['progress']:.3f}, from its states "
-            f"{r['progress_from_states']:.3f}"
+            f"{r['descheduled']:.1%} (alone: run {r['alone_running']:.0%} of the time; while "
+            f"running, {r.get('speed', 1.0):.2f}x its speed alone); progress measured "
+            f"{r['progress']:.3f}, from its states {r['progress_from_states']:.3f}"
         )
     return out
 
