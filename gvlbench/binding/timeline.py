@@ -114,6 +114,7 @@ class Recorder:
         self.dropped = 0
         self._local = threading.local()
         self._logs: dict[int, array[int]] = {}
+        self.names: dict[int, str] = {}  # each thread that recorded, by kernel thread id
         try:
             self.shim: _Shim | None = _shim()
         except UnavailableError as exc:
@@ -131,7 +132,9 @@ class Recorder:
             return self._local.log  # type: ignore[no-any-return]
         except AttributeError:
             log = self._local.log = array("q")
-            self._logs[threading.get_native_id()] = log
+            tid = threading.get_native_id()
+            self._logs[tid] = log
+            self.names[tid] = threading.current_thread().name
             return log
 
     def note(self, kind: int, start: int, end: int) -> None:
@@ -245,6 +248,19 @@ class Recorder:
             return [e for e in python + native if e[2] <= last]
         return python + native
 
+    def threads(self) -> list[int]:
+        """Every thread with an event since `start`, Python's or the shim's (a thread that
+        only waited for a Store guard, in an entry point the recorder does not time, has
+        only the shim's)."""
+        tids = {tid for tid, log in self._logs.items() if log}
+        address = self.shim.first() if self.shim is not None else None
+        while address:
+            log = _Log.from_address(address)
+            if log.count:
+                tids.add(log.tid)
+            address = log.next
+        return sorted(tids)
+
     def _native(self, tid: int) -> tuple[list[model.Event], int]:
         out: list[model.Event] = []
         dropped = 0
@@ -343,3 +359,34 @@ class ProgressTimeline:
 
     def part(self) -> model.Part:
         return self.recorder.part([self.group], merged(self.tracks), windows=self.windows)
+
+
+class ProcessTimeline:
+    """A whole program's threads, recorded from now until it exits: what `trace --timeline`
+    loads into a traced program (after any patch: the timed call goes through a native
+    Store guard the patch put in place). Each process writes its part, as JSON, to `out`."""
+
+    def __init__(self, out: str, mode: Mode, label: str) -> None:
+        self.out, self.mode, self.label = out, mode, label
+        self.recorder = Recorder()
+        self.recorder.install_trampoline()  # host functions defined from now on are timed
+        self.recorder.use_stock(mode)
+        self.recorder.start()
+
+    def part(self) -> model.Part:
+        """Every thread recorded so far, the process one group."""
+        rec = self.recorder
+        tracks = [rec.track("program", rec.names.get(tid, f"thread {tid}"), tid, self.mode)
+                  for tid in rec.threads()]  # fmt: skip
+        group = model.Group("program", self.label, str(self.mode), len(tracks))
+        return rec.part([group], tracks)
+
+    def finish(self) -> None:
+        """Stop recording and write the part (at the program's exit)."""
+        import json
+
+        from gvlbench.answers import to_wire
+
+        self.recorder.stop()
+        with open(self.out, "w") as fh:
+            json.dump(to_wire(self.part()), fh)
