@@ -59,6 +59,7 @@ class SpeedupAnswer(Answer):
     # a timeline's: each cell's recorded twin, seconds per round (its cost: against `cells`)
     traced: dict[Cell, list[float]] | None = None
     timeline: Part | None = None
+    timeline_cost_ns: list[float] | None = None  # what recording adds to one call, per round
 
 
 @dataclass(frozen=True)

@@ -390,3 +390,34 @@ class ProcessTimeline:
         self.recorder.stop()
         with open(self.out, "w") as fh:
             json.dump(to_wire(self.part()), fh)
+
+
+def call_cost_ns(recorder: Recorder, rounds: int = 10, calls: int = 400) -> list[float]:
+    """What recording adds to one call, in ns, once per round: a Wasm call of a few steps
+    timed plain and recorded in alternating batches (ABBA), the same Store, the same handle
+    (released). A ratio of whole rounds cannot resolve a few microseconds on a call of tens
+    of milliseconds on a noisy box; this says what a call pays, at the resolution of a call."""
+    import wasmtime
+
+    from gvlbench.binding.control import SPIN_WAT
+
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    spin = wasmtime.Instance(store, wasmtime.Module(engine, SPIN_WAT), []).exports(store)["spin"]
+    plain = invoke.PreparedCall(store, spin, [1], Mode.RELEASED).raw  # type: ignore[arg-type]
+    with recorder.building(Mode.RELEASED):
+        timed = invoke.PreparedCall(store, spin, [1], Mode.RELEASED).raw  # type: ignore[arg-type]
+    out = []
+    for r in range(rounds + 1):  # the first round warms both up
+        took = {}
+        for name in ("plain", "timed") if r % 2 == 0 else ("timed", "plain"):
+            call = plain if name == "plain" else timed
+            recorder.start()  # logs emptied: a round stays within their capacity
+            begun = time.perf_counter_ns()
+            for _ in range(calls):
+                call()
+            took[name] = (time.perf_counter_ns() - begun) / calls
+            recorder.stop()
+        if r:
+            out.append(took["timed"] - took["plain"])
+    return out

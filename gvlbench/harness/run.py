@@ -239,8 +239,9 @@ class RunExperiment:
         timeline.record(self.timeline, results, answer.timeline, self._prefix(step),
                         self.opts.subject)  # fmt: skip
         if self.timeline is not None and answer.traced:
-            results.timeline.extend(self.timeline.add_overhead(self.opts.subject, answer.cells,
-                                                               answer.traced))  # fmt: skip
+            results.timeline.extend(self.timeline.add_overhead(
+                self.opts.subject, answer.cells, answer.traced, answer.loops,
+                answer.timeline_cost_ns))  # fmt: skip
         return None
 
 

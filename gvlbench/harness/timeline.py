@@ -20,7 +20,7 @@ from gvlbench.bindings import Feature, Form
 from gvlbench.errors import OptionError
 from gvlbench.files import check_output, write_atomic
 from gvlbench.harness.interpreter import Runtime, binding_of, language_of
-from gvlbench.modes import Cell, cell_key
+from gvlbench.modes import CONTROL, Cell, cell_key
 from gvlbench.report.paired import median_interval
 from gvlbench.results import Results
 
@@ -58,10 +58,21 @@ class TimelineFile:
         return first
 
     def add_overhead(self, scenario: str, cells: dict[Cell, list[float]],
-                     traced: dict[Cell, list[float]]) -> list[dict[str, Any]]:  # fmt: skip
+                     traced: dict[Cell, list[float]], loops: int = 1,
+                     per_call_ns: list[float] | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """The timeline's cost per cell: the recorded twin's seconds over the cell's, round by
-        round (the same rounds: ABBA, rotated), as a median and its 95% interval."""
+        round (the same rounds: ABBA, rotated), as a median and its 95% interval; and what
+        recording adds to one call (`per_call_ns`, measured at a call's resolution) as a
+        share of the scenario's calls."""
         rows = []
+        cost = median_interval(per_call_ns or [])
+        if cost is not None:
+            call_s = statistics.median(s / loops for (m, t), v in cells.items() if t == 1
+                                       for s in v if m != CONTROL)  # fmt: skip
+            rows.append({"kind": "call-cost", "scenario": scenario, "mode": "released",
+                         "ns": per_call_ns, "median_ns": cost.median, "ci_low_ns": cost.low,
+                         "ci_high_ns": cost.high, "call_s": call_s})  # fmt: skip
+            self.timeline.overhead.append({k: v for k, v in rows[-1].items() if k != "ns"})
         for cell, plain in cells.items():
             twin = traced.get(cell)
             if not twin:

@@ -80,5 +80,13 @@ def overhead_lines(rows: list[dict[str, Any]]) -> list[str]:
         for r in found
         if r["threads"] == top
     )
-    return [f"timeline overhead on {found[0]['scenario']} at {top} thread{'s' * (top > 1)}: "
-            f"{cells} (recorded / plain time per round, median and 95% interval)"]  # fmt: skip
+    lines = [f"timeline overhead on {found[0]['scenario']} at {top} thread{'s' * (top > 1)}: "
+             f"{cells} (recorded / plain time per round, median and 95% interval)"]  # fmt: skip
+    for r in rows:
+        if r.get("kind") == "call-cost":
+            share = r["median_ns"] / 1e9 / r["call_s"] if r["call_s"] else 0.0
+            lines.append(f"timeline cost per call: {r['median_ns'] / 1e3:+.2f} us "
+                         f"({r['ci_low_ns'] / 1e3:+.2f} to {r['ci_high_ns'] / 1e3:+.2f}; a call of "
+                         f"a few Wasm steps, plain against recorded), {share:.4%} of one "
+                         f"{r['scenario']} call ({fmt_time(r['call_s'])})")  # fmt: skip
+    return lines

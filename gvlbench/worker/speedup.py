@@ -143,8 +143,11 @@ def measure(task: SpeedupTask) -> dict[str, Any]:
         "system": system_metadata(),
     }
     if recording is not None:
+        from gvlbench.binding.timeline import call_cost_ns
+
         doc["traced"] = {cell_key(*c[1:]): s for c, s in seconds.items() if len(c) == 3}
         doc["timeline"] = to_wire(recording.part())
+        doc["timeline_cost_ns"] = call_cost_ns(recording.recorder)
     return doc
 
 

@@ -115,6 +115,9 @@ def test_the_tables_and_the_recordings_cost_are_printed_and_kept(mark) -> None:
     cli, doc = mark["cli"], mark["results"]
     assert "Where each thread's time went (timeline)" in cli.stdout
     assert "timeline overhead on mark at 2 threads: held" in cli.stdout
+    assert "timeline cost per call:" in cli.stdout
+    (cost,) = [r for r in doc["gvlbench"]["timeline"] if r["kind"] == "call-cost"]
+    assert len(cost["ns"]) == 10 and cost["ci_low_ns"] <= cost["median_ns"] <= cost["ci_high_ns"]
     overhead = {(r["mode"], r["threads"]): r for r in doc["gvlbench"]["timeline"]
                 if r["kind"] == "overhead"}  # fmt: skip
     assert set(overhead) == {(m, t) for m in ("held", "released") for t in (1, 2)}
