@@ -16,6 +16,7 @@ from gvlbench import wat
 from gvlbench.answers import BenchAnswer, PhasesAnswer, PoolAnswer, ProgressAnswer, SpeedupAnswer
 from gvlbench.bindings import Binding
 from gvlbench.harness import code as code_target
+from gvlbench.harness import timeline
 from gvlbench.harness.interpreter import Runtime, call_path_of, language_of
 from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.run_plan import (
@@ -58,6 +59,8 @@ class RunExperiment:
     ):
         self.opts = opts
         self._steps = steps
+        self.timeline = (timeline.TimelineFile(opts.timeline, self.command, opts.subject)
+                         if opts.timeline is not None else None)  # fmt: skip
         self.executor = executor  # None: real children (its probe's too)
 
     @cached_property
@@ -95,6 +98,8 @@ class RunExperiment:
             return code_target.metadata(o.code, o.name, o.patches, o.runtimes, self.probed)
         assert o.scenario is not None and self.compiled is not None
         md = common_metadata(o.scenario, self.compiled, str(o.call_path), o.runtimes)
+        if o.timeline is not None:  # `report` draws it from here
+            md["timeline"] = str(o.timeline)
         return {**md, "patches": "+".join(o.patches)} if o.patches else md
 
     def plan(self) -> list[Job]:
@@ -115,15 +120,15 @@ class RunExperiment:
             return PoolTask(**call, threads=step.threads, executor=step.executor, total_calls=total)
         if step.kind == "phases":
             return PhasesTask(**call, threads=step.threads)
+        recorded = opts.timeline is not None
         if step.kind == "speedup":
             return SpeedupTask(target=call["target"], call_path=path, modes=step.modes,
                                threads=tuple(thread_sweep(step.threads)), rounds=opts.rounds,
                                budget_s=min(opts.budget_s, opts.timeout_s / 3),
-                               patches=step.patches)  # fmt: skip
+                               patches=step.patches, timeline=recorded)  # fmt: skip
         if step.kind == "progress":
-            return ProgressTask(
-                **call, repeats=opts.progress_repeats, overlap_threads=opts.max_threads
-            )
+            return ProgressTask(**call, repeats=opts.progress_repeats,
+                                overlap_threads=opts.max_threads, timeline=recorded)  # fmt: skip
         name, metadata = self._bench_identity(step, step.mode, step.threads)
         return BenchTask(
             **call,
@@ -194,7 +199,15 @@ class RunExperiment:
                      if getattr(progress, k) is not None}  # fmt: skip
             results.add_progress({**key, "via": progress.via, "samples": progress.samples,
                                   **extra, **_machine(outcome)})  # fmt: skip
+            timeline.record(self.timeline, results, progress.timeline, self._prefix(step),
+                            self.opts.subject)  # fmt: skip
         return None
+
+    def _prefix(self, step: Step) -> str:
+        """What a step's groups are called in the timeline, before their own label."""
+        extra = [x for x in (step.runtime and step.runtime.label,
+                             step.patches and "+".join(step.patches)) if x]  # fmt: skip
+        return ", ".join([self.opts.subject, *extra])
 
     def _record_speedup(self, results: Results, job: Job, outcome: ChildOutcome) -> str | None:
         """Each cell as a pyperf benchmark (its per-round times, seconds per call), and the
@@ -223,6 +236,12 @@ class RunExperiment:
         key["call_path"] = call_path_of(step.runtime, str(step.call_path or self.opts.call_path))
         results.speedup.append({**key, "loops": answer.loops, "cells": answer.cells,
                                 **_machine(outcome)})  # fmt: skip
+        timeline.record(self.timeline, results, answer.timeline, self._prefix(step),
+                        self.opts.subject)  # fmt: skip
+        if self.timeline is not None and answer.traced:
+            results.timeline.extend(self.timeline.add_overhead(
+                self.opts.subject, answer.cells, answer.traced, answer.loops,
+                answer.timeline_cost_ns))  # fmt: skip
         return None
 
 

@@ -9,11 +9,13 @@ measured as something else). run.py turns the steps into children's tasks and re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
+from gvlbench.harness import timeline
 from gvlbench.harness.interpreter import (
     Runtime,
     binding_of,
@@ -60,6 +62,9 @@ class RunOptions:
     # stopping early past `budget_s` (see worker/speedup.py)
     rounds: int = 20
     budget_s: float = 60.0
+    # --timeline PATH: each thread's states recorded (speedup twins, progress) and written
+    # there as trace-event JSON (harness/timeline.py)
+    timeline: Path | None = None
 
     @property
     def subject(self) -> str:
@@ -79,6 +84,9 @@ class RunOptions:
                 binding_of(rt).require(Feature.POOL, "--mode processes")
         form = self.scenario.form if self.scenario is not None else Form.MODULE
         check_call_path(str(self.call_path), self.runtimes, form)
+        timeline.check(self.timeline, self.runtimes, form,
+                       "--timeline records threads calling Wasm; --mode processes runs pools "
+                       "of processes: drop one" if self.pool else "")  # fmt: skip
         for rt in self.runtimes or (None,):
             modes_under(self.modes, rt)  # OptionError if a runtime would measure nothing
         if (self.scenario is None) == (self.code is None):
