@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from gvlbench.modes import Cell, Mode, cell_key, cell_of
 from gvlbench.protocol import PROTOCOL
+from gvlbench.timeline import Part
 
 Number = int | float
 
@@ -55,6 +56,10 @@ class SpeedupAnswer(Answer):
     loops: int
     cells: dict[Cell, list[float]]  # seconds per round of each cell
     system: dict[str, Any] | None = None  # pyperf's metadata of the measuring process
+    # a timeline's: each cell's recorded twin, seconds per round (its cost: against `cells`)
+    traced: dict[Cell, list[float]] | None = None
+    timeline: Part | None = None
+    timeline_cost_ns: list[float] | None = None  # what recording adds to one call, per round
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class ProgressAnswer(Answer):
     control_overlap: list[float] | None = None
     misrouted: dict[str, int] | None = None
     checked_calls: int | None = None
+    timeline: Part | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ class RaceAnswer(Answer):
     wrong: int | None = None
     wrong_example: Any = None
     owner_ops: int | None = None  # an entry race: the owner thread's operations
+    timeline: Part | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,7 @@ class ProfileAnswer(Answer):
     first: ProfilePart
     steady: ProfilePart
     progress: list[float]  # a sibling's progress during the statement, one per round
+    timeline: Part | None = None
 
 
 ANSWERS: dict[str, type[Answer]] = {
@@ -235,6 +243,12 @@ def parse_error(doc: dict[str, Any]) -> ChildError:
     error = doc.get("error")
     error = error if isinstance(error, dict) else {}
     return ChildError(str(error.get("type", "?")), str(error.get("message", "?")))
+
+
+def read_as(cls: type, doc: dict[str, Any], what: str) -> Any:
+    """`doc` (JSON) read as the typed value `cls` (an answer or a part of one, a timeline
+    Part a traced process wrote); ValueError naming what does not fit."""
+    return _build(cls, doc, what)
 
 
 def _build(cls: type, doc: dict[str, Any], what: str) -> Any:

@@ -268,7 +268,7 @@ class Task:
         doc: dict[str, Any] = {"protocol": PROTOCOL, "kind": self.kind}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is not None and not (f.name == "patches" and not value):
+            if value is not None and not (f.name in _OMITTED_EMPTY and not value):
                 doc[f.name] = _to_wire(value)
         return doc
 
@@ -280,6 +280,10 @@ class Task:
             if f.name in data:
                 values[f.name] = _from_wire(hints[f.name], data[f.name])
         return cls(**values)
+
+
+# keys a task writes only when set: a worker that predates them reads the task unchanged
+_OMITTED_EMPTY = ("patches", "timeline")
 
 
 def _to_wire(value: Any) -> Any:
@@ -357,6 +361,8 @@ class SpeedupTask(Task):
     batch_s: float = 0.05
     budget_s: float = 60.0
     patches: tuple[str, ...] = ()
+    # record each cell's threads' states in twin cells timed in the same rounds (a timeline)
+    timeline: bool = False
 
     @property
     def code(self) -> Code | None:
@@ -366,11 +372,13 @@ class SpeedupTask(Task):
 @dataclass(frozen=True, kw_only=True)
 class ProgressTask(CallTask):
     """A sibling thread's progress during single calls; then, with `overlap_threads` > 1,
-    how much that many concurrent calls overlap."""
+    how much that many concurrent calls overlap. `timeline`: the caller's and the sibling's
+    states during each measured call, recorded too."""
 
     kind: ClassVar[str] = "progress"
     repeats: int
     overlap_threads: int = 0
+    timeline: bool = False
 
 
 EXECUTORS = ("threads", "processes")  # what a pool job runs its workers on
@@ -415,6 +423,7 @@ class RaceTask(CallTask):
     duration_s: float
     guard_kind: str = "python"  # GUARD_KINDS; a task without it means the python guard
     entry: str = ""  # designs.ENTRY_RACES: race this Store entry point against its owner
+    timeline: bool = False  # the threads' states recorded (the first calls of each)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -454,6 +463,7 @@ class ProfileTask(CallTask):
     kind: ClassVar[str] = "profile"
     budget_s: float = 2.0
     rounds: int = 5
+    timeline: bool = False  # the statement's and a sibling's states in the progress rounds
 
 
 @dataclass(frozen=True, kw_only=True)

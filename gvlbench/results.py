@@ -94,6 +94,10 @@ SECTIONS: tuple[Section, ...] = (
             {"design": (str,), "use": (str,), "outcome": (str,), "detail": (str,)}),
     Section("not_applicable", "run, race, profile", "a row a binding cannot give, with why",
             {"scenario": (str,), "what": (str,), "binding": (str,), "reason": (str,)}),
+    Section("timeline", "run, race, profile with --timeline", "a summary of a timeline: one "
+            "thread's states and lock waits (`thread`), a caller's sibling against its progress "
+            "(`sibling`), the timeline's own cost in one cell (`overhead`)",
+            {"kind": (str,), "scenario": (str,), "mode": (str,)}),
 )  # fmt: skip
 
 

@@ -135,6 +135,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
         "Caller._invalidate", "Val._from_raw", "Val._convert_to_raw", "Trap._consume",
     ),
     "profile": ("_instance.InstanceExports", "Store._delete"),
+    "a timeline": ("_func.trampoline", "_linker.trampoline", "_func.FUNCTIONS", "_func.Caller",
+                   "Caller._invalidate", "Val._from_raw", "Val._convert_to_raw",
+                   "_bindings.wasmtime_func_callback_t"),
 }  # fmt: skip
 
 
@@ -299,11 +302,9 @@ def rlock_owner(lock: threading.RLock) -> int:
 _LOCAL_EXCEPTION = threading.local()
 
 
-def _thread_local_trampoline(idx, caller, params, nparams, results, nresults):  # type: ignore[no-untyped-def]
+def _trampoline(idx, caller, params, nparams, results, nresults, keep):  # type: ignore[no-untyped-def]
     """wasmtime-py's callback trampoline (wasmtime/_func.py, the same in every release of
-    TESTED) with one change: a callback's exception is kept for the calling thread, not in
-    the module-global LAST_EXCEPTION, where another thread's callback can overwrite or take
-    it."""
+    TESTED), with where a callback's exception is kept for its caller passed in (`keep`)."""
     caller = _func.Caller(caller)
     try:
         func, result_tys, access_caller = _func.FUNCTIONS.get(idx or 0)
@@ -323,11 +324,32 @@ def _thread_local_trampoline(idx, caller, params, nparams, results, nresults):  
                 results[i] = _func.Val._convert_to_raw(caller, result_tys[i], result)
         return 0
     except BaseException as e:
-        _LOCAL_EXCEPTION.value = e
+        keep(e)
         trap = wasmtime.Trap("python exception")._consume()
         return ctypes.cast(trap, ctypes.c_void_p).value
     finally:
         caller._invalidate()
+
+
+def _keep_globally(exc: BaseException) -> None:
+    _func.LAST_EXCEPTION = exc
+
+
+def _keep_per_thread(exc: BaseException) -> None:
+    _LOCAL_EXCEPTION.value = exc
+
+
+def _stock_trampoline(idx, caller, params, nparams, results, nresults):  # type: ignore[no-untyped-def]
+    """wasmtime-py's own trampoline: a callback's exception in the module-global
+    LAST_EXCEPTION."""
+    return _trampoline(idx, caller, params, nparams, results, nresults, _keep_globally)
+
+
+def _thread_local_trampoline(idx, caller, params, nparams, results, nresults):  # type: ignore[no-untyped-def]
+    """The trampoline with one change: a callback's exception is kept for the calling
+    thread, not in the module-global LAST_EXCEPTION, where another thread's callback can
+    overwrite or take it."""
+    return _trampoline(idx, caller, params, nparams, results, nresults, _keep_per_thread)
 
 
 def _raise_thread_local_exception() -> None:
@@ -386,3 +408,32 @@ def use_thread_local_exceptions() -> None:
     _use_thread_local_component_exceptions()
     global raise_host_exception
     raise_host_exception = _raise_thread_local_exception
+
+
+# -- the host-callback trampoline, for the timeline (binding/timeline.py) --------------------
+
+
+def trampoline_body() -> Callable[..., Any]:
+    """The Python of the trampoline host functions defined now get: the per-thread one once
+    the thread-local-exceptions patch is in, else wasmtime-py's own."""
+    if _PATCHED_TRAMPOLINE is not None and _func.trampoline is _PATCHED_TRAMPOLINE:
+        return _thread_local_trampoline
+    return _stock_trampoline
+
+
+def host_callback_type() -> Any:
+    """wasmtime-py's ctypes type of a host callback (wasmtime_func_callback_t)."""
+    require("a timeline")
+    return _bindings.wasmtime_func_callback_t
+
+
+def host_trampoline() -> Any:
+    """The trampoline object host functions defined now are registered with."""
+    return _func.trampoline
+
+
+def set_host_trampoline(trampoline: Any) -> None:
+    """Register host functions defined from now on (Func and Linker.define_func, which bind
+    the trampoline when they define) with `trampoline`, a host-callback function pointer."""
+    _func.trampoline = trampoline
+    _linker.trampoline = trampoline

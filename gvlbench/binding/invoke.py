@@ -125,6 +125,22 @@ def set_stock_calls(calls: dict[Mode, Any] | None) -> None:
     _STOCK_CALL.update(calls or FUNC_CALL)
 
 
+# What prepared calls made from now on call in place of wasmtime_func_call, per mode (a
+# timeline's timed function: binding/timeline.py); empty: their own
+_PREPARED_CALL: dict[Mode, Any] = {}
+
+
+def set_prepared_calls(calls: dict[Mode, Any] | None) -> None:
+    """Make PreparedCalls built from now on call `calls[mode]` (None: their own function)."""
+    _PREPARED_CALL.clear()
+    _PREPARED_CALL.update(calls or {})
+
+
+def prepared_call_override(mode: Mode) -> Any:
+    """The function set_prepared_calls put in place for `mode`, or None."""
+    return _PREPARED_CALL.get(effective_mode(mode))
+
+
 def use_stock_mode(mode: Mode) -> None:
     """Point wasmtime-py's own binding of wasmtime_func_call at the handle for `mode`."""
     internals.set_func_call(_STOCK_CALL[effective_mode(mode)])
@@ -178,8 +194,8 @@ class PreparedCall:
 
     def _call_fn(self, mode: Mode) -> Any:
         """The C function the call goes through: wasmtime_func_call itself (a guarded call
-        swaps in the native guard's, of the same signature)."""
-        return _FAST_CALL[effective_mode(mode)]
+        swaps in the native guard's, of the same signature; a timeline its timed one)."""
+        return prepared_call_override(mode) or _FAST_CALL[effective_mode(mode)]
 
     def _make_raw(self) -> Callable[[], Any]:
         fn, argv, keep = self._fn, self._argv, self  # `keep`: the Store outlives its pointers

@@ -12,6 +12,7 @@ the call, `call_window` finds the foreign call itself from the caller's CPU cloc
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -50,6 +51,11 @@ class ThreadTeam:
             except BaseException as exc:  # reported by run(), in the timing thread
                 self._errors.append(exc)
             self._done.wait()
+
+    @property
+    def native_ids(self) -> list[int]:
+        """Each thread's kernel thread id, in call order."""
+        return [t.native_id or 0 for t in self._threads]
 
     def run(self, loops: int) -> float:
         """Seconds for one round: every thread makes `loops` calls; raises a thread's error."""
@@ -98,15 +104,23 @@ class Sibling:
     `sees_caller` is False: a window is then the whole call as Python sees it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, own_ticks: bool = False) -> None:
         self.count = 0
         self._stop = False
         self.caller_ident = threading.get_ident()
         getclock = getattr(time, "pthread_getcpuclockid", None)  # absent on macOS
         self._caller_clock = getclock(self.caller_ident) if getclock else None
         self._ticks = array("d")
+        # a timeline's: the sibling's own (wall ns, CPU ns, run-queue ns, count) at each tick
+        self._own: array[int] | None = array("q") if own_ticks else None
+        # with own ticks, of the last alone window: the share the OS ran the sibling, and its
+        # steps per CPU second (its speed while it runs)
+        self.alone_running, self.alone_speed = 1.0, 0.0
+        self.native_id = 0
+        self._started = threading.Event()
         self._thread = threading.Thread(target=self._spin, name="gvlbench-sibling", daemon=True)
         self._thread.start()
+        self._started.wait()
 
     @property
     def sees_caller(self) -> bool:
@@ -115,6 +129,9 @@ class Sibling:
     def _spin(self) -> None:
         ticks, clock = self._ticks, self._caller_clock
         wall, cpu = time.perf_counter, time.clock_gettime
+        self.native_id = threading.get_native_id()
+        own, look = self._own, own_look() if self._own is not None else None
+        self._started.set()
         while not self._stop:
             for _ in range(STEPS_PER_TICK):
                 self.count += 1
@@ -122,6 +139,9 @@ class Sibling:
                 before = wall()
                 caller_cpu = cpu(clock)
                 ticks.extend((before, wall(), self.count, caller_cpu))
+            if look is not None:
+                own.extend(look())  # type: ignore[union-attr]
+                own.append(self.count)  # type: ignore[union-attr]
 
     def now(self) -> Tick:
         """A tick taken by the caller itself (the count is exact: the caller holds the lock)."""
@@ -137,22 +157,92 @@ class Sibling:
 
     def forget(self) -> None:
         del self._ticks[:]
+        if self._own is not None:  # the last own tick stays: the next interval starts there
+            del self._own[:-4]
+
+    def own_tick_after(self, wall_ns: int, timeout_s: float = 1.0) -> None:
+        """Wait (the lock released) until the sibling has ticked after `wall_ns`, so its own
+        ticks cover everything up to then."""
+        own = self._own
+        deadline = time.perf_counter() + timeout_s
+        while own and own[-4] <= wall_ns and time.perf_counter() < deadline:
+            time.sleep(0.0005)
+
+    def own_ticks(self) -> list[tuple[int, int, int, int]]:
+        """A timeline's: the sibling's own (wall ns, CPU ns, run-queue ns, count) at each tick
+        since `forget` (empty unless made with `own_ticks`)."""
+        flat = self._own.tolist() if self._own is not None else []
+        return [(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, len(flat), 4)]
 
     def rate_alone(self, window_s: float) -> float:
-        """Counts per second while this thread sleeps (nothing else wants the GIL)."""
+        """Counts per second while this thread sleeps (nothing else wants the GIL). With own
+        ticks, `alone_running` is then the share of that window the OS ran the sibling (on a
+        busy machine, less than 1: the rate alone is counted at that share)."""
         c0, t0 = self.count, time.perf_counter()
         time.sleep(window_s)
-        return (self.count - c0) / (time.perf_counter() - t0)
+        rate = (self.count - c0) / (time.perf_counter() - t0)
+        if self._own is not None:
+            self.alone_running, self.alone_speed = self._running(round(t0 * 1e9))
+        return rate
+
+    def _running(self, since_ns: int) -> tuple[float, float]:
+        """From the sibling's last tick before `since_ns` to its latest one: its CPU time over
+        wall time, and its steps per CPU second."""
+        self.own_tick_after(time.perf_counter_ns())
+        ticks = self.own_ticks()
+        first = [t for t in ticks if t[0] <= since_ns][-1:] or ticks[:1]
+        if not first or ticks[-1][0] <= first[0][0]:
+            return 1.0, 0.0
+        (w0, c0, _, n0), (w1, c1, _, n1) = first[0], ticks[-1]
+        return (c1 - c0) / (w1 - w0), (n1 - n0) / (c1 - c0) * 1e9 if c1 > c0 else 0.0
 
     def stop(self) -> None:
         self._stop = True
         self._thread.join()
 
 
+def own_look() -> Callable[[], tuple[int, int, int]] | None:
+    """For the calling thread: a function that reads (wall ns, its CPU ns, its run-queue ns),
+    the kernel's account of where its time went (schedstat's run delay: runnable, not run).
+    None where /proc/thread-self/schedstat cannot be read (not Linux).
+
+    The three are read as of one instant: a thread is preempted on its way back from a
+    system call (the CPU clock and schedstat are both one), so a wait can fall between two
+    of the reads; the run delay read again after them says so, and the look is taken again
+    (without it, a preempted interval read as sleep, and the next one as more run delay than
+    wall time: measured here, two thirds of a released spin call were "sleeping")."""
+    try:
+        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
+    wall, cpu, pread = time.perf_counter_ns, time.thread_time_ns, os.pread
+
+    def queued() -> int:
+        return int(pread(fd, 64, 0).split()[1])
+
+    def look() -> tuple[int, int, int]:
+        while True:
+            delay = queued()
+            seen = wall(), cpu(), delay
+            if queued() == delay:
+                return seen
+
+    return look
+
+
 def call_window(
     ticks: Sequence[Tick], start: Tick, end: Tick, slack_cpu_s: float = CALL_SLACK_CPU_S
 ) -> tuple[float, int]:
-    """(wall seconds, sibling steps) of the foreign call itself, within `start`..`end`.
+    """(wall seconds, sibling steps) of the foreign call itself: `call_window_bounds`."""
+    begin, finish, steps = call_window_bounds(ticks, start, end, slack_cpu_s)
+    return finish - begin, steps
+
+
+def call_window_bounds(
+    ticks: Sequence[Tick], start: Tick, end: Tick, slack_cpu_s: float = CALL_SLACK_CPU_S
+) -> tuple[float, float, int]:
+    """(first, last wall seconds, sibling steps) of the foreign call itself, within
+    `start`..`end`.
 
     `start` and `end` are the caller's own ticks just before and after the call; `ticks` are
     the sibling's. Only the caller runs Python or the foreign call in between, so its CPU
@@ -171,7 +261,7 @@ def call_window(
     ended = [t for t in (*inside, end) if t.caller_cpu_s >= end.caller_cpu_s - slack]
     first = max(began, key=lambda t: t.wall_before_s)
     last = min(ended, key=lambda t: t.wall_after_s)
-    return last.wall_after_s - first.wall_before_s, last.count - first.count
+    return first.wall_before_s, last.wall_after_s, last.count - first.count
 
 
 @dataclass(frozen=True)
@@ -188,6 +278,7 @@ def measure_progress(
     repeats: int,
     window_s: float = 0.1,
     around: bool = False,
+    observe: Callable[[float, float, float], None] | None = None,
 ) -> list[ProgressSample]:
     """`repeats` calls from the sibling's caller, each with a fresh baseline just before it.
 
@@ -206,6 +297,8 @@ def measure_progress(
 
     `around`: the window is the whole call as Python sees it (a code target: the package's
     own Python runs between its Wasm calls, and is part of what the statement costs).
+    `observe(start_s, end_s, ratio)`: told each sample's window (perf_counter seconds) and
+    ratio right after its call (a timeline records the threads' states in it).
     """
     if threading.get_ident() != sibling.caller_ident:
         raise RuntimeError("measure_progress must run on the thread that created the Sibling")
@@ -221,13 +314,16 @@ def measure_progress(
         closed = [m for m in marks if m[0] == 1]
         if opened and closed:
             (_, c0, t0), (_, c1, t1) = opened[0], closed[-1]
-            seconds, steps = t1 - t0, c1 - c0
+            steps = c1 - c0
         elif around:
-            seconds, steps = end.wall_after_s - start.wall_before_s, end.count - start.count
+            t0, t1, steps = start.wall_before_s, end.wall_after_s, end.count - start.count
         else:
-            seconds, steps = call_window(sibling.ticks(), start, end)
+            t0, t1, steps = call_window_bounds(sibling.ticks(), start, end)
+        seconds = t1 - t0
         during = steps / seconds if seconds > 0 else 0.0
         samples.append(ProgressSample(during / alone if alone else 0.0, seconds, alone))
+        if observe is not None:
+            observe(t0, t1, samples[-1].ratio)
     return samples
 
 

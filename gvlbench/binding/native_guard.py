@@ -198,7 +198,8 @@ class NativeGuardedCall(PreparedCall):
     """The prepared call (lean and raw) through the native guard: one foreign call each."""
 
     def _call_fn(self, mode: Mode) -> Any:
-        return _shim().fast[effective_mode(mode)]
+        # a timeline's timed call goes through the Store's guard too
+        return invoke.prepared_call_override(mode) or _shim().fast[effective_mode(mode)]
 
     def _make_raw(self) -> Callable[[], Any]:
         fn, argv, fail, keep = self._fn, self._argv, self._raise, self

@@ -66,6 +66,7 @@ class Feature(enum.StrEnum):
     LIMITS = "limits"  # a scenario's [limits] (fuel, epochs, memory)
     UNKNOWN_IMPORTS = "unknown-imports"  # unknown_imports = "trap" | "default"
     HOST_RAISES = "host-raises"  # expect.raises and gc_stress: Python host callbacks that raise
+    TIMELINE = "timeline"  # each thread's states, the lock waits measured in native code
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ CAPABILITIES = Capabilities(
     ),
     call_paths=("stock",),
     lacks={
+        Feature.TIMELINE: "the timeline times wasmtime_func_call; a component's calls "
+        "(wasmtime_component_func_call) are not timed yet",
         Form.MODULE: 'a core module is the wasmtime-py binding\'s: drop form = "component"',
         Form.PLUGIN: "an extism plugin is a core module called through extism's ABI",
         Form.CODE: "a --stmt calls whatever its code imports, through wasmtime-py's binding",

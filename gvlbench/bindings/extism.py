@@ -46,6 +46,8 @@ CAPABILITIES = Capabilities(
     },
     features=frozenset(_FEATURES),
     lacks={
+        Feature.TIMELINE: "the timeline times wasmtime_func_call; extism calls its plugin "
+        "through libextism_sys, which it does not time",
         Form.MODULE: "an extism plugin is a module that imports the Extism kernel: give "
         'form = "plugin"',
         Form.COMPONENT: "extism runs core modules (plugins), not components",

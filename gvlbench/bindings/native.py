@@ -34,6 +34,8 @@ CAPABILITIES = Capabilities(
     },
     features=frozenset({Feature.SPEEDUP, Feature.PROGRESS, Feature.RACE, Feature.PROFILE}),
     lacks={
+        Feature.TIMELINE: "the timeline times wasmtime-py's calls; a compiled extension calls "
+        "its own engine from inside, where it cannot",
         Mode.HELD: f"{_NO_HANDLE} to keep the GIL through them",
         Mode.RELEASED: f"{_NO_HANDLE}; its lock as shipped is the as-shipped row",
         Feature.PATCHES: f"gvlbench's patches change wasmtime-py; {_INSIDE}",

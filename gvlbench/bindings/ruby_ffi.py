@@ -49,6 +49,8 @@ CAPABILITIES = Capabilities(
     ),
     call_paths=(CALL_PATH,),
     lacks={
+        Feature.TIMELINE: "the Ruby worker records no timeline: Ruby's GVL instrumentation API "
+        "(rb_internal_thread_add_event_hook) needs Ruby 3.2 or newer",
         "lean": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
         "raw": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
         "floor": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",

@@ -205,6 +205,14 @@ def json_output(what: str = "results (a pyperf-compatible JSON file)") -> Decora
 
 
 json_output_option = json_output()
+
+timeline_option = click.option(
+    "--timeline", "timeline_path", metavar="PATH", callback=output_file, type=click.Path(),
+    help="Also record where each thread's time went (inside Wasm, waiting for the lock after "
+    "a call or before a host callback, in a callback, in Python, waiting for a Store guard) "
+    "and write it to PATH as trace-event JSON (open it in ui.perfetto.dev or chrome://tracing); "
+    "the summary tables and the recording's own cost are printed.",
+)  # fmt: skip
 timeout_option = click.option(
     "--timeout",
     "timeout_s",

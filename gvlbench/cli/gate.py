@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from gvlbench import files, results, scenario
+from gvlbench import files, results, scenario, timeline
 from gvlbench.cli.common import (
     Bar,
     err,
@@ -141,6 +141,12 @@ def _write_outputs(rules: list[gate_mod.Rule], markdown_path: str | None,
             results.write_results(Path(output), current, verdicts)
 
 
+def _named_timeline(res: results.Results) -> Path | None:
+    """The timeline file a results file names (run --timeline records it), if it is there."""
+    named = res.metadata.get("timeline")
+    return Path(named) if named and Path(named).is_file() else None
+
+
 def _default_gate_config() -> Path:
     return scenario.data_dirs()[0].parent / "gate.toml"
 
@@ -156,8 +162,26 @@ def _default_gate_config() -> Path:
     callback=output_dir,
     help="Where the markdown page and the PNGs go.",
 )
-def report(paths: tuple[Path, ...], out_dir: str) -> None:
-    """Draw results files: speedup vs threads, sibling progress, race crash rates (markdown + PNG).
+@click.option(
+    "--timeline",
+    "timeline_path",
+    metavar="PATH",
+    type=click.Path(path_type=Path),
+    help="Draw a round of this timeline (from --timeline) too [default: the one the results "
+    "file names, when it is there].",
+)
+@click.option(
+    "--round",
+    "round_no",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Which round of the timeline to draw (a caller with its sibling: which call).",
+)
+def report(paths: tuple[Path, ...], out_dir: str, timeline_path: Path | None,
+           round_no: int) -> None:  # fmt: skip
+    """Draw results files: speedup vs threads, sibling progress, race crash rates, and a
+    round of a timeline (markdown + PNG).
 
     Several files are merged into one report (e.g. a run of spin and a race).
     """
@@ -169,8 +193,11 @@ def report(paths: tuple[Path, ...], out_dir: str) -> None:
         merged.extend(part)
     if len(commands) == 1:  # a sweep or calls file keeps what it is
         merged.command = commands.pop()
+    found = timeline_path or _named_timeline(merged)
+    drawn = timeline.load(found) if found is not None else None
     with files.reported_later(Path(out_dir), "the report in"):
-        made = report_mod.write_report(merged, ", ".join(p.name for p in paths), Path(out_dir))
+        made = report_mod.write_report(merged, ", ".join(p.name for p in paths), Path(out_dir),
+                                       drawn, round_no)  # fmt: skip
     if files.unwritten():
         return
     if made.note:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -22,8 +23,10 @@ from gvlbench.cli.common import (
     patch_option,
     print_json,
     python_option,
+    timeline_option,
     timeout_option,
 )
+from gvlbench.cli.run import show_timeline
 from gvlbench.errors import EXIT_FAILED, OptionError
 from gvlbench.harness.profile import ProfileExperiment, ProfileOptions
 from gvlbench.report import not_applicable, render
@@ -52,9 +55,11 @@ from gvlbench.report import profile as report
 @python_option
 @json_output("results")
 @timeout_option
+@timeline_option
 def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str | None,
             code_name: str, patches: tuple[str, ...], mode: str, budget_s: float, rounds: int,
-            pythons: tuple[str, ...], output: str | None, timeout_s: float) -> None:  # fmt: skip
+            pythons: tuple[str, ...], output: str | None, timeout_s: float,
+            timeline_path: str | None) -> None:  # fmt: skip
     """Where a statement's time goes: compiling, instantiating, inside Wasm calls, the
     binding's other calls, host callbacks, and Python outside the binding.
 
@@ -67,7 +72,8 @@ def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str
     runtime = one_python(pythons, "profile")
     opts = ProfileOptions(code=code, modes=modes(mode), name=code_name, patches=patches,
                           budget_s=budget_s, rounds=rounds, timeout_s=timeout_s,
-                          runtime=runtime)  # fmt: skip
+                          runtime=runtime,
+                          timeline=Path(timeline_path) if timeline_path else None)  # fmt: skip
     res = measure(ProfileExperiment(opts), output_path(output))
     summaries = report.summaries(res)
     if output == "-":
@@ -81,6 +87,7 @@ def profile(setup: tuple[str, ...], per_thread_setup: tuple[str, ...], stmt: str
         skipped = not_applicable.table(res)
         if skipped is not None:
             out.print(skipped)
+        show_timeline(res)
         for line in render.failure_lines(res.failures):
             err.print(line, soft_wrap=True, markup=True, highlight=False)
     if res.failures:

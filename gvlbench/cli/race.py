@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -28,6 +29,7 @@ from gvlbench.cli.common import (
     print_json,
     python_option,
     runtime_option,
+    timeline_option,
 )
 from gvlbench.cli.run import show_results
 from gvlbench.designs import ENTRIES, ENTRY_RACES, GUARDS, NATIVE
@@ -180,6 +182,7 @@ from gvlbench.report.race import check_expectation, summarize
 )
 @runtime_option
 @python_option
+@timeline_option
 def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, ...], mode: str,
          threads: int, trials: int,
          duration_s: float, scenario_name: str, call_path: str, expect: str | None,
@@ -189,7 +192,7 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
          timeout_s: float | None, runtimes: tuple[str, ...], pythons: tuple[str, ...],
          setup: tuple[str, ...],
          per_thread_setup: tuple[str, ...], stmt: str | None, code_name: str,
-         patches: tuple[str, ...]) -> None:  # fmt: skip
+         patches: tuple[str, ...], timeline_path: str | None) -> None:  # fmt: skip
     """Call one Store from many threads and classify each trial: crashed, raised, hung, survived.
 
     Every trial is its own child process, so an abort is a row, never a dead harness.
@@ -202,6 +205,9 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
     path = output_path(output)
     code = code_from(setup, per_thread_setup, stmt)
     _check_conflicts(code is not None, guard, guard_cost, designs_study, entry_races, patches)
+    if timeline_path and (guard_cost or designs_study):
+        raise OptionError("--timeline records a race's trials; --guard-cost and --designs price "
+                          "the guards: drop one")  # fmt: skip
     if designs_study:
         res = _designs(rounds, processes, trials if _given("trials") else 3,
                        duration_s if _given("duration_s") else 2.0, runtimes, pythons, path,
@@ -218,12 +224,16 @@ def race(shared: bool, guard: str | None, matrix: bool, entry_races: tuple[str, 
         opts = _race_options(shared, guard, matrix, entry_races, mode, threads, trials,
                              duration_s, scenario_name, call_path, timeout_s, runtimes, pythons,
                              code, code_name, patches)  # fmt: skip
+        if timeline_path:
+            opts = replace(opts, timeline=Path(timeline_path))
         announce_runtimes(opts.runtimes)
         res = measure(RaceExperiment(opts), path)
     if output == "-":
         print_json(res.to_json())
     else:
         show_results(res)
+    if timeline_path:
+        err.print(f"[dim]timeline written to {timeline_path}[/dim]", soft_wrap=True)
     if expect and not guard_cost:
         problems = check_expectation(summarize(res.race), expect)
         for problem in problems:

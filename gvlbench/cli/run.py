@@ -28,6 +28,7 @@ from gvlbench.cli.common import (
     print_json,
     python_option,
     runtime_option,
+    timeline_option,
     timeout_option,
 )
 from gvlbench.cli.cost import show as show_costs
@@ -38,6 +39,7 @@ from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
 from gvlbench.report import busy, not_applicable, render, stats
+from gvlbench.report import timeline as timeline_report
 from gvlbench.report.designs import design_rows
 from gvlbench.report.designs_table import designs_table, workload_lines
 from gvlbench.report.guard_cost import guard_cost_rows
@@ -142,6 +144,7 @@ def list_cmd(as_json: bool) -> None:
     show_default=True,
     help="Also time compile, instantiate and call apart, per mode and thread count.",
 )
+@timeline_option
 @timeout_option
 def run(
     scenario_name: str,
@@ -165,6 +168,7 @@ def run(
     code_name: str,
     patches: tuple[str, ...],
     rounds: int | None,
+    timeline_path: str | None,
 ) -> None:
     """Measure SCENARIO, or a Python statement, with the GIL held and released across
     thread counts.
@@ -206,6 +210,7 @@ def run(
         patches=patches,
         rounds=rounds if rounds is not None else ROUNDS[preset or "default"],
         budget_s=BUDGET_S[preset or "default"],
+        timeline=Path(timeline_path) if timeline_path else None,
     )
     announce_runtimes(probed)  # once the options hold: bad input stays a one-line error
     path = output_path(output)
@@ -225,8 +230,22 @@ def run(
         show_results(res)
         if path:
             err.print(f"[dim]results written to {path}[/dim]", soft_wrap=True)
+    if timeline_path:
+        err.print(f"[dim]timeline written to {timeline_path} (open it in ui.perfetto.dev or "
+                  "chrome://tracing)[/dim]", soft_wrap=True)  # fmt: skip
     if res.failures:
         sys.exit(EXIT_FAILED)
+
+
+def show_timeline(res: results.Results) -> None:
+    """A timeline's summaries: each thread's states, the sibling against its progress, and
+    the recording's own cost."""
+    table = timeline_report.thread_table(res.timeline)
+    if table is not None:
+        out.print(table)
+    for line in [*timeline_report.sibling_lines(res.timeline),
+                 *timeline_report.overhead_lines(res.timeline)]:  # fmt: skip
+        out.print(line, markup=False, highlight=False)
 
 
 @click.command("compile")
@@ -303,5 +322,6 @@ def show_results(res: results.Results) -> None:
         out.print(skipped)
     for line in busy.control_lines(res):
         out.print(line, markup=False, highlight=False)  # wrapped: COLUMNS is obeyed
+    show_timeline(res)
     for line in render.failure_lines(res.failures):
         out.print(line, soft_wrap=True, markup=True, highlight=False)

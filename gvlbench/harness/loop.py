@@ -72,7 +72,8 @@ class Experiment(Protocol):
     # this one ended (run splits a failed paired child into one child per mode);
     # `not_applicable() -> list[dict]`, the rows its bindings cannot give, with their reasons
     # (results' `not_applicable` section: shown as N/A, never measured); and `executor`, the
-    # executor its own children (a code probe) run through, which `execute` then uses too.
+    # executor its own children (a code probe) run through, which `execute` then uses too;
+    # `timeline`, a harness.timeline.TimelineFile rewritten after every job like the results.
 
 
 class Progress(Protocol):
@@ -132,6 +133,10 @@ def execute(
         if output is not None:  # a failure is said at the end; measuring goes on
             with reported_later(output, "results"):
                 write_results(output, results)
+        timeline = getattr(experiment, "timeline", None)  # --timeline: its file, likewise
+        if timeline is not None:
+            with reported_later(timeline.path, "the timeline"):
+                timeline.write()
         progress.done(problem)
         again = list(getattr(experiment, "followups", _none)(job, outcome))
         if again:  # e.g. a paired child that hung: each of its modes alone, so one survives

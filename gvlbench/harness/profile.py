@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from gvlbench.answers import ProfileAnswer, to_wire
 from gvlbench.bindings import Feature
 from gvlbench.errors import OptionError
 from gvlbench.harness import code as code_target
+from gvlbench.harness import timeline
 from gvlbench.harness.interpreter import Runtime, modes_under
 from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.runner import ChildOutcome
@@ -33,12 +35,15 @@ class ProfileOptions:
     rounds: int = 5
     timeout_s: float = 300.0
     runtime: Runtime | None = None  # None: the harness's own Python
+    timeline: Path | None = None  # the progress rounds' caller and sibling, recorded
 
     def __post_init__(self) -> None:
         if not 0 < self.budget_s < math.inf or self.rounds < 1:
             raise OptionError("--budget must be positive and --rounds at least 1")
-        code_target.check(self.code, self.patches, (self.runtime,) if self.runtime else ())
+        runtimes = (self.runtime,) if self.runtime else ()
+        code_target.check(self.code, self.patches, runtimes)
         modes_under(self.modes, self.runtime)
+        timeline.check(self.timeline, runtimes)
 
 
 class ProfileExperiment:
@@ -47,6 +52,8 @@ class ProfileExperiment:
     def __init__(self, opts: ProfileOptions, executor: Executor | None = None):
         self.opts = opts
         self.executor = executor  # None: real children (its probe's too)
+        self.timeline = (timeline.TimelineFile(opts.timeline, self.command, opts.name)
+                         if opts.timeline is not None else None)  # fmt: skip
 
     @cached_property
     def _probed(self) -> code_target.Probed:
@@ -79,7 +86,8 @@ class ProfileExperiment:
         return [
             Job(f"profiling {o.name}, {mode}" + (f", {'+'.join(p)}" if p else ""),
                 ProfileTask(target=probed.code, mode=mode, call_path="stock", patches=p,
-                            budget_s=o.budget_s, rounds=o.rounds),
+                            budget_s=o.budget_s, rounds=o.rounds,
+                            timeline=o.timeline is not None),
                 o.runtime, o.timeout_s, (mode, p))
             for mode in probed.binding.modes(modes_under(o.modes, o.runtime))
             for p in self._patch_sets()
@@ -97,4 +105,6 @@ class ProfileExperiment:
                                 "first": to_wire(answer.first), "steady": to_wire(answer.steady),
                                 "progress": answer.progress,
                                 "phases": answer.steady.phase_s})  # fmt: skip
+        prefix = ", ".join([self.opts.name, *(["+".join(patches)] if patches else [])])
+        timeline.record(self.timeline, results, answer.timeline, prefix, self.opts.name)
         return None

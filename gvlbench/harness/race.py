@@ -20,6 +20,7 @@ from gvlbench.bindings import Binding, Feature, Form
 from gvlbench.designs import ENTRY_RACES, NATIVE
 from gvlbench.errors import OptionError, UnavailableError
 from gvlbench.harness import code as code_target
+from gvlbench.harness import timeline
 from gvlbench.harness.interpreter import (
     Runtime,
     binding_of,
@@ -69,6 +70,7 @@ class RaceOptions:
     code: Code | None = None  # --setup/--per-thread-setup/--stmt
     name: str = "code"
     entry_races: tuple[str, ...] = ()  # designs.ENTRY_RACES, on the scenario `entries`
+    timeline: Path | None = None  # --timeline PATH: each trial's threads' states
 
     @property
     def subject(self) -> str:
@@ -89,6 +91,9 @@ class RaceOptions:
             modes_under(tuple(c.mode for c in self.configs), rt)
         if self.entry_races:
             check_entry_races(self)
+        timeline.check(self.timeline, self.runtimes, form,
+                       "--timeline records the calls of a race; --entry-race races other entry "
+                       "points: drop one" if self.entry_races else "")  # fmt: skip
         patches = tuple(dict.fromkeys(p for c in self.configs for p in c.patches))
         if self.code is not None:
             code_target.check(self.code, patches, self.runtimes)
@@ -144,6 +149,8 @@ class RaceExperiment:
     def __init__(self, opts: RaceOptions, executor: Executor | None = None):
         self.opts = opts
         self.executor = executor  # None: real children (its probe's too)
+        self.timeline = (timeline.TimelineFile(opts.timeline, self.command, opts.subject)
+                         if opts.timeline is not None else None)  # fmt: skip
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
@@ -233,6 +240,7 @@ class RaceExperiment:
                     guard_kind=config.guard_kind,
                     duration_s=o.duration_s,
                     patches=config.patches,
+                    timeline=o.timeline is not None,
                 ),
                 runtime,
                 timeout_s,
@@ -255,6 +263,10 @@ class RaceExperiment:
                 record.update(owner_ops=owner_ops,
                               intruder_ops=max(record["calls"] - owner_ops, 0))  # fmt: skip
         results.race.append(record)
+        answer = _answer(outcome)
+        if answer is not None:
+            prefix = f"{self.opts.subject}: trial {index + 1}"
+            timeline.record(self.timeline, results, answer.timeline, prefix, self.opts.subject)
         return None
 
 

@@ -49,7 +49,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { GUARD_OWNER = 0, GUARD_AFFINITY = 1, GUARD_MUTEX = 2 };
@@ -296,6 +298,106 @@ int gvlbench_guard_set_kind(void *guard, int kind) {
 /* The calling thread's kernel thread id, as the guard records it. */
 long gvlbench_thread_id(void) { return current_tid(); }
 
+/* -- the timeline: when each thread entered and left Wasm, measured here -------------------- *
+ * `gvlbench run --timeline` (binding/timeline.py) asks where each thread's time went. The
+ * lock waits it shows are measured, not inferred: a CLOCK_MONOTONIC timestamp taken here as
+ * a call returns (before ctypes takes the interpreter lock back), or as a host callback is
+ * entered (before ctypes' thunk takes it), against time.perf_counter_ns() (the same clock on
+ * Linux) taken in Python once the lock is held. Each thread appends to a log of its own
+ * (allocated on its first event, kept for the process's life, so a log outlives its thread
+ * and is read after it ended); the logs are chained for the reader. Only the thread that owns
+ * a log writes it, and Python reads and clears them while no measured thread runs.
+ *   TL_CALL        gvlbench_tl_wasmtime_func_call: entered .. returned (the guard included)
+ *   TL_CALLBACK    gvlbench_tl_callback: entered from Wasm .. the Python callback returned
+ *   TL_GUARD_WAIT  a mutex guard's entry that found the Store taken: waited .. got it
+ *   TL_REFUSED     a refusal by the owner word or affinity guard (start == end)
+ * Guard waits and refusals are logged only while `gvlbench_timeline_on` is set (one relaxed
+ * load on the mutex's path and on a refusal's cold one); calls and callbacks are logged
+ * whenever their timed entry points are used, which only a timeline does. */
+enum { TL_CALL = 1, TL_CALLBACK = 2, TL_GUARD_WAIT = 3, TL_REFUSED = 4 };
+
+typedef struct {
+    uint64_t start_ns, end_ns;
+    const char *what; /* the entry point: a string literal of this library */
+    uint32_t kind, pad;
+} tl_event;
+
+typedef struct tl_log {
+    long tid;
+    atomic_size_t count; /* written by the owning thread only */
+    size_t capacity;
+    atomic_ulong dropped; /* events past the capacity, not kept */
+    tl_event *events;
+    struct tl_log *next;
+} tl_log;
+
+static _Atomic(tl_log *) tl_logs;
+atomic_int gvlbench_timeline_on;
+static size_t tl_capacity = 1 << 14; /* events a log keeps; gvlbench_tl_start sets it */
+static _Thread_local tl_log *my_log;
+
+static inline uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static __attribute__((noinline)) tl_log *tl_new_log(void) {
+    tl_log *log = calloc(1, sizeof *log);
+    if (!log)
+        return NULL;
+    log->events = calloc(tl_capacity, sizeof(tl_event));
+    if (!log->events) {
+        free(log);
+        return NULL;
+    }
+    log->capacity = tl_capacity;
+    log->tid = current_tid();
+    tl_log *head = atomic_load(&tl_logs);
+    do
+        log->next = head;
+    while (!atomic_compare_exchange_weak(&tl_logs, &head, log));
+    return my_log = log;
+}
+
+static void tl_record(uint32_t kind, uint64_t start, uint64_t end, const char *what) {
+    tl_log *log = my_log ? my_log : tl_new_log();
+    if (!log)
+        return;
+    size_t n = atomic_load_explicit(&log->count, memory_order_relaxed);
+    if (n >= log->capacity) {
+        atomic_fetch_add_explicit(&log->dropped, 1, memory_order_relaxed);
+        return;
+    }
+    log->events[n] = (tl_event){start, end, what, kind, 0};
+    atomic_store_explicit(&log->count, n + 1, memory_order_release);
+}
+
+static inline int timeline_on(void) {
+    return atomic_load_explicit(&gvlbench_timeline_on, memory_order_relaxed);
+}
+
+/* Logs made from now on keep `capacity` events each; every log is emptied; logging is on. */
+void gvlbench_tl_start(size_t capacity) {
+    if (capacity)
+        tl_capacity = capacity;
+    for (tl_log *log = atomic_load(&tl_logs); log; log = log->next) {
+        atomic_store(&log->count, 0);
+        atomic_store(&log->dropped, 0);
+    }
+    atomic_store(&gvlbench_timeline_on, 1);
+}
+
+/* Guard waits and refusals are no longer logged (timed calls and callbacks still are). */
+void gvlbench_tl_stop(void) { atomic_store(&gvlbench_timeline_on, 0); }
+
+/* The first log of the chain (each has its `next`), NULL for none: read while no measured
+ * thread runs, then emptied with gvlbench_tl_start. */
+void *gvlbench_tl_first(void) { return atomic_load(&tl_logs); }
+
+/* CLOCK_MONOTONIC now, in nanoseconds, as the logs read it. */
+uint64_t gvlbench_tl_now(void) { return now_ns(); }
+
 /* -- entering and leaving ------------------------------------------------------------------ */
 
 typedef struct {
@@ -313,6 +415,10 @@ static __attribute__((noinline, cold)) int refuse(gvlbench_guard *g, long owner,
     refused_guard = g;
     refused_owner = owner;
     refused_entry = entry;
+    if (timeline_on()) {
+        uint64_t t = now_ns();
+        tl_record(TL_REFUSED, t, t, entry);
+    }
     return 1;
 }
 
@@ -335,7 +441,13 @@ static inline entry_t enter(const void *ctx, const char *entry) {
         if (owner != self)
             e.refused = refuse(g, owner, entry);
     } else {
-        pthread_mutex_lock(&g->mutex);
+        if (!timeline_on()) {
+            pthread_mutex_lock(&g->mutex);
+        } else if (pthread_mutex_trylock(&g->mutex) != 0) { /* taken: the wait is logged */
+            uint64_t waited = now_ns();
+            pthread_mutex_lock(&g->mutex);
+            tl_record(TL_GUARD_WAIT, waited, now_ns(), entry);
+        }
         e.taken = 1;
     }
     return e;
@@ -611,3 +723,38 @@ CGUARDED_ERROR(wasmtime_component_resource_any_to_host, (void *ctx, cp resource,
  *     wasmtime_component_resource_any_t **ret); */
 CGUARDED_ERROR(wasmtime_component_resource_host_to_any, (void *ctx, cp resource, void **ret),
                (ctx, resource, ret))
+
+/* -- the timeline's timed entry points ------------------------------------------------------ */
+
+/* wasmtime_func_call with its entry and return timed here: through the Store's guard when it
+ * has one (a Store without passes straight through), so a guard's wait falls inside the
+ * call. Called through a ctypes.CDLL handle (released: the lock is dropped before the entry
+ * timestamp and taken back after the return one) or a PyDLL handle (held). */
+error_t_ gvlbench_tl_wasmtime_func_call(void *ctx, cp func, cp args, size_t nargs, void *results,
+                                        size_t nresults, void **trap) {
+    uint64_t entered = now_ns();
+    error_t_ error = gvlbench_wasmtime_func_call(ctx, func, args, nargs, results, nresults, trap);
+    tl_record(TL_CALL, entered, now_ns(), "wasmtime_func_call");
+    return error;
+}
+
+/* A host callback as libwasmtime calls it (wasmtime_func_callback_t): wasmtime-py's
+ * trampoline is a ctypes thunk, which takes the interpreter lock before any Python runs. The
+ * timeline's trampoline is registered as `callback` with this function in front of it, so
+ * the entry is timed before the lock is asked for. Logged only while the timeline is on. */
+typedef size_t (*host_callback_t)(void *env, void *caller, const void *args, size_t nargs,
+                                  void *results, size_t nresults);
+static _Atomic(host_callback_t) tl_inner;
+
+void gvlbench_tl_set_callback(void *inner) { atomic_store(&tl_inner, (host_callback_t)inner); }
+
+size_t gvlbench_tl_callback(void *env, void *caller, const void *args, size_t nargs,
+                            void *results, size_t nresults) {
+    host_callback_t inner = atomic_load_explicit(&tl_inner, memory_order_relaxed);
+    if (!timeline_on())
+        return inner(env, caller, args, nargs, results, nresults);
+    uint64_t entered = now_ns();
+    size_t trap = inner(env, caller, args, nargs, results, nresults);
+    tl_record(TL_CALLBACK, entered, now_ns(), "callback");
+    return trap;
+}

@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gvlbench.bindings import lock_name
+from gvlbench.report import timeline_png
 from gvlbench.report.phases import caption, phases_rows
 from gvlbench.report.race import summarize
 from gvlbench.report.render import fmt_time
 from gvlbench.report.stats import progress_rows, speedup_rows
 from gvlbench.report.sweep import crossover, paths_in, sweep_rows
+from gvlbench.report.timeline import overhead_lines, sibling_lines
 from gvlbench.results import Results
 from gvlbench.results import runtime_kind as language_of_label
+from gvlbench.timeline import Timeline
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,10 @@ def _pyplot():  # -> matplotlib.pyplot or None
     return plt
 
 
-def write_report(res: Results, source: str, out_dir: Path) -> Report:
+def write_report(res: Results, source: str, out_dir: Path,
+                 timeline: Timeline | None = None, round_no: int = 0) -> Report:  # fmt: skip
+    """The page and its PNGs; with `timeline` (a timeline file read back), round `round_no`
+    of it drawn beside the speedup plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
     images: list[Path] = []
@@ -65,6 +71,9 @@ def write_report(res: Results, source: str, out_dir: Path) -> Report:
             path = draw(plt, res, out_dir)
             if path:
                 images.append(path)
+        if timeline is not None:
+            drawn = timeline_png.draw(plt, timeline, round_no, out_dir / "timeline.png")
+            images += [drawn] if drawn else []
     md = out_dir / "README.md"
     md.write_text(_markdown(res, source, images, note))
     return Report(md, tuple(images), note)
@@ -245,6 +254,8 @@ def _markdown(res: Results, source: str, images: list[Path], note: str) -> str:
     lines += _phases_markdown(res)
     if res.command == "sweep":
         lines += _sweep_markdown(sweep_rows(res))
+    lines += [f"\n{line}" for line in (*sibling_lines(res.timeline),
+                                        *overhead_lines(res.timeline))]  # fmt: skip
     race = summarize(res.race)
     if race:
         lines += ["", "| race configuration | trials | crashed | median time to crash |",

@@ -23,8 +23,8 @@ def table(results: Results) -> Table | None:
     if not rows:
         return None
     out = Table(title="Not applicable here", title_justify="left")
-    for header in ("what", "binding", "runtime", "why not"):
-        out.add_column(header, overflow="fold")
+    for header in ("what", "binding", "runtime", "why not"):  # a reason wraps, at 70
+        out.add_column(header, overflow="fold", max_width=70 if header == "why not" else None)
     seen = set()
     for row in rows:
         cells = (row["what"], row["binding"], row.get("interpreter") or "-", row["reason"])

@@ -125,7 +125,10 @@ def table(summary: ProfileSummary) -> Table:
         title += f", {summary.patches}"
     t = Table(title=escape(title))
     for col in ("phase", "setup (once)", "first run", "per run", "share", "calls/run"):
-        t.add_column(col, justify="left" if col == "phase" else "right")
+        if col == "phase":  # wraps a long N/A reason instead of widening every row
+            t.add_column(col, justify="left", max_width=60, overflow="fold")
+        else:
+            t.add_column(col, justify="right")
     if summary.unhooked_reason:  # the phases would all read 0: one honest row instead
         whole = next(r for r in summary.rows if r.phase == "python")
         t.add_row(f"the statement, whole (inside the {summary.binding} binding and Python)",

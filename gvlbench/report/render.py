@@ -228,7 +228,9 @@ def progress_table(rows: list[ProgressRow]) -> Table:
 def race_table(rows: list[RaceRow], threads: int, duration_s: float | None) -> Table:
     within = f", each up to {duration_s:g} s" if duration_s else ""
     table = Table(title=f"Store race: {threads} threads calling in a loop{within}")
-    code = any(r.compared is not None for r in rows)
+    # a code target compares every result; a scenario's own check (a component's echo) can
+    # find wrong trials too, and then the column must be there for the trials to add up
+    code = any(r.compared is not None or r.wrong for r in rows)
     cols = ("store, mode", "trials", "crashed", "to crash", "raised", *(("wrong",) if code else ()),
             "hung", "lived")  # fmt: skip
     for col in cols:

@@ -37,6 +37,12 @@ def _phases(profiler: Profiler, runs: int) -> dict[str, Any]:
 
 def run_profile(task: ProfileTask) -> dict[str, Any]:
     profiler = install()
+    recorder = None
+    if task.timeline:  # before the setup: the host functions it defines are timed
+        from gvlbench.binding.timeline import Recorder
+
+        recorder = Recorder()
+        recorder.install_trampoline()
     holder: list[Any] = []
     setup = _timed(profiler, lambda: holder.append(target_of(task).statement()))
     stmt = holder[0]  # this thread's statement, its per-thread setup done
@@ -56,19 +62,43 @@ def run_profile(task: ProfileTask) -> dict[str, Any]:
         hooked_s.append((time.perf_counter_ns() - start) / 1e9 / per_round)
         profiler.enabled = False
     steady = _phases(profiler, task.rounds * per_round)
-    return {"runs": task.rounds * per_round, "plain_s": plain_s, "hooked_s": hooked_s,
-            "setup": setup, "first": first, "steady": steady,
-            "progress": _sibling_progress(stmt, task.rounds)}  # fmt: skip
+    doc = {
+        "runs": task.rounds * per_round,
+        "plain_s": plain_s,
+        "hooked_s": hooked_s,
+        "setup": setup,
+        "first": first,
+        "steady": steady,
+    }
+    doc["progress"], part = _sibling_progress(stmt, task.rounds, recorder, task)
+    if part is not None:
+        from gvlbench.answers import to_wire
+
+        doc["timeline"] = to_wire(part)
+    return doc
 
 
-def _sibling_progress(stmt: Callable[[], Any], repeats: int) -> list[float]:
+def _sibling_progress(stmt: Callable[[], Any], repeats: int, recorder: Any,
+                      task: ProfileTask) -> tuple[list[float], Any]:  # fmt: skip
     """How far a pure-Python sibling got during the statement, against its rate alone, once
     per round: whether the statement lets other threads run is measured here, not assumed
-    (a compiled extension's engine may release the lock or not)."""
+    (a compiled extension's engine may release the lock or not). With a recorder, the
+    statement's and the sibling's states too (a timeline part)."""
     from gvlbench.binding.measure import Sibling, measure_progress
 
-    sibling = Sibling()
+    sibling = Sibling(own_ticks=recorder is not None)
+    recording = None
+    if recorder is not None:
+        from gvlbench.binding.timeline import ProgressTimeline
+        from gvlbench.timeline import Group
+
+        recorder.use_stock(task.mode)
+        group = Group("progress", f"{task.mode}: the statement and a sibling", str(task.mode))
+        recording = ProgressTimeline(recorder, group, sibling, task.mode)
+        stmt = recording.wrap(stmt)
     try:
-        return [s.ratio for s in measure_progress(stmt, [], sibling, repeats, around=True)]
+        samples = measure_progress(stmt, [], sibling, repeats, around=True,
+                                   observe=recording and recording.observe)  # fmt: skip
     finally:
         sibling.stop()
+    return [s.ratio for s in samples], recording and recording.part()

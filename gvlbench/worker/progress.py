@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gvlbench.answers import to_wire
 from gvlbench.binding.control import control_calls
 from gvlbench.binding.embed import MISROUTED
 from gvlbench.binding.hosts import HostContext
@@ -26,12 +27,22 @@ def run_progress(task: ProgressTask) -> dict[str, Any]:
         return _code_progress(task)
     target, mode, path = task.target, task.mode, task.call_path
     driver = driver_for(target)
-    sibling = Sibling()
+    sibling = Sibling(own_ticks=task.timeline)
     ctx = HostContext(counter=lambda: sibling.count)
-    (emb,) = driver.instances(target, mode, path, 1, [ctx])
+    recording = _recording(task, sibling)
+    if recording is None:
+        (emb,) = driver.instances(target, mode, path, 1, [ctx])
+        call = emb.checked_call
+    else:
+        with recording.recorder.building(mode):
+            (emb,) = driver.instances(target, mode, path, 1, [ctx])
+        if path == "stock":  # wasmtime-py's own binding, process-wide: through the timed call
+            recording.recorder.use_stock(mode)
+        call = recording.wrap(emb.checked_call)
     emb.checked_call()  # warm: first-call costs stay out of the samples
     try:
-        samples = measure_progress(emb.checked_call, ctx.marks, sibling, task.repeats)
+        samples = measure_progress(call, ctx.marks, sibling, task.repeats,
+                                   observe=recording and recording.observe)  # fmt: skip
     finally:
         sibling.stop()
     if any(i.host == "mark" for i in target.imports):
@@ -58,7 +69,22 @@ def run_progress(task: ProgressTask) -> dict[str, Any]:
         doc["misrouted"] = dict(MISROUTED)
         threads = task.overlap_threads if task.overlap_threads > 1 else 0
         doc["checked_calls"] = (1 + task.repeats) * (1 + threads)
+    if recording is not None:
+        doc["timeline"] = to_wire(recording.part())
     return doc
+
+
+def _recording(task: ProgressTask, sibling: Sibling) -> Any:
+    """A timeline of the measured calls, the caller's and the sibling's states (None: not
+    asked for)."""
+    if not task.timeline:
+        return None
+    from gvlbench.binding.timeline import ProgressTimeline, Recorder
+    from gvlbench.timeline import Group
+
+    group = Group("progress", f"{task.mode}: a caller and its sibling (progress)",
+                  str(task.mode))  # fmt: skip
+    return ProgressTimeline(Recorder(), group, sibling, task.mode)
 
 
 def _code_progress(task: ProgressTask) -> dict[str, Any]:

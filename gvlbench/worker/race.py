@@ -31,6 +31,7 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
     """Hammer the target from N threads for `duration_s` (or until the process dies)."""
     references: list[Any] = [_UNCHECKED] * task.threads
     compared = False
+    recorder = _recorder(task)
     if task.code is not None:
         code = target_of(task)
         reference = code.reference()  # alone, before any thread starts
@@ -39,16 +40,26 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
             references = [reference] * task.threads
         calls = [code.call] * task.threads  # each thread runs its own per-thread setup
     else:
-        calls, answers = _trial_calls(task)
+        calls, answers = _trial_calls(task, recorder)
         if answers is not None:
             references, compared = answers, True
+    if recorder is not None and (task.code is not None or task.call_path == "stock"):
+        recorder.use_stock(task.mode)  # after any native guard re-pointed wasmtime-py's call
     tallies = [Tally() for _ in calls]
     stop = threading.Event()
+    refused = recorder.refused if recorder is not None and not _native(task) else None
     threads = [
-        threading.Thread(target=_hammer, args=(c, t, stop, r), name=f"gvlbench-{i}", daemon=True)
+        threading.Thread(
+            target=_hammer, args=(c, t, stop, r, refused), name=f"gvlbench-{i}", daemon=True
+        )
         for i, (c, t, r) in enumerate(zip(calls, tallies, references, strict=True))
     ]
+    if recorder is not None:
+        recorder.start()
     doc = {"elapsed_s": run_for(threads, stop, task.duration_s), **merged(tallies)}
+    if recorder is not None:
+        recorder.stop()
+        doc["timeline"] = _timeline(task, recorder, threads)
     # a code target's results are compared, and a binding's distinct calls (an extism
     # Plugin's) against their own answers; a binding whose calls check their own (a
     # component's) reports the wrong ones it saw
@@ -60,26 +71,67 @@ def run_trial(task: RaceTask) -> dict[str, Any]:
     return doc
 
 
-def _trial_calls(task: RaceTask) -> tuple[list[Callable[[], Any]], list[Any] | None]:
+def _recorder(task: RaceTask) -> Any:
+    """A timeline's recorder (None: not asked for); a code target's host functions, defined
+    by its setup, are timed from the start."""
+    if not task.timeline:
+        return None
+    from gvlbench.binding.timeline import Recorder
+
+    recorder = Recorder()
+    if task.code is not None:
+        recorder.install_trampoline()
+    return recorder
+
+
+def _native(task: RaceTask) -> bool:
+    """Whether the trial's guard is the shim's (it logs its own refusals and waits)."""
+    from gvlbench.binding.patches import NATIVE_DESIGNS
+
+    if task.guard and task.guard_kind in NATIVE:
+        return True
+    return any(p in NATIVE_DESIGNS for p in task.patches)
+
+
+def _timeline(task: RaceTask, recorder: Any, threads: list[threading.Thread]) -> Any:
+    """The trial's threads' states, as a timeline part of one group."""
+    from gvlbench.answers import to_wire
+    from gvlbench.timeline import Group
+
+    store = f"{task.store} Store" + (f", {task.guard_kind} guard" if task.guard else "")
+    patched = f", {'+'.join(task.patches)}" if task.patches else ""
+    group = Group("trial", f"{task.mode}, {task.threads} threads, {store}{patched}",
+                  str(task.mode), task.threads)  # fmt: skip
+    tracks = [recorder.track("trial", t.name, t.native_id or 0, task.mode) for t in threads]
+    return to_wire(recorder.part([group], tracks))
+
+
+def _trial_calls(task: RaceTask, recorder: Any = None
+                 ) -> tuple[list[Callable[[], Any]], list[Any] | None]:  # fmt: skip
     """Each thread's call, and each one's answer alone where the binding gives every caller
-    a distinct call (None: the calls are alike, and the spec checks them elsewhere)."""
+    a distinct call (None: the calls are alike, and the spec checks them elsewhere). With a
+    timeline's recorder, the Stores are made to call through its timed function."""
+    from contextlib import nullcontext
+
     from gvlbench.bindings import driver_for
 
     target, mode, path, n = task.target, task.mode, task.call_path, task.threads
     driver = driver_for(target)
-    if task.store == "shared":
-        (emb,) = driver.instances(target, mode, path, 1, None)
-        owners = [emb] * n
-        calls = [emb.call] + [emb.new_call() for _ in range(n - 1)]
-    else:
-        owners = driver.instances(target, mode, path, n, None)
-        calls = [e.call for e in owners]
+    with recorder.building(mode) if recorder is not None else nullcontext():
+        if task.store == "shared":
+            (emb,) = driver.instances(target, mode, path, 1, None)
+            owners = [emb] * n
+            calls = [emb.call] + [emb.new_call() for _ in range(n - 1)]
+        else:
+            owners = driver.instances(target, mode, path, n, None)
+            calls = [e.call for e in owners]
     answers = None
     if hasattr(owners[0], "distinct_call"):  # alone, each, before any thread starts
         pairs = [e.distinct_call(i) for i, e in enumerate(owners)]
         calls, answers = [c for c, _ in pairs], [a for _, a in pairs]
     if task.guard and task.guard_kind in NATIVE:
-        return _natively_guarded(owners, calls, task, path), None
+        with recorder.building(mode) if recorder is not None else nullcontext():
+            return _natively_guarded(owners, calls, task, path), None
     if task.guard:
         guards = {id(e): StoreGuard(f"store-{i}") for i, e in enumerate(_stores(owners))}
         calls = [guarded(c, guards[id(e)]) for c, e in zip(calls, owners, strict=True)]
@@ -109,7 +161,11 @@ def _stores(owners: list[Any]) -> list[Any]:
 
 
 def _hammer(
-    call: Callable[[], Any], tally: Tally, stop: threading.Event, reference: Any = _UNCHECKED
+    call: Callable[[], Any],
+    tally: Tally,
+    stop: threading.Event,
+    reference: Any = _UNCHECKED,
+    refused: Callable[[], None] | None = None,
 ) -> None:
     while not stop.is_set():
         try:
@@ -119,6 +175,8 @@ def _hammer(
                 tally.bad(f"{result!r:.200} (reference {reference!r:.200})")
         except StoreInUseError as exc:
             tally.refusal(exc)
+            if refused is not None:  # a timeline's: the Python guard's refusal, as an instant
+                refused()
         except ExpectationError as exc:  # a call that checks its own result: it was wrong
             tally.calls += 1
             tally.bad(str(exc))

@@ -37,17 +37,21 @@ def test_run_gives_held_and_released_rows_and_no_phases(spin_run: dict) -> None:
                      for t in (1, 2)]  # fmt: skip
     assert spin_run["metadata"]["wat_compiler"] == COMPONENT_COMPILER
     (speedup,) = spin_run["gvlbench"]["speedup"]
-    assert set(speedup["cells"]) == {"held/1", "held/2", "released/1", "released/2"}
+    # the modes' cells, and the control's (pure Wasm needing no lock: the busy machine's tell)
+    assert set(speedup["cells"]) == {"held/1", "held/2", "released/1", "released/2",
+                                     "control/1", "control/2"}  # fmt: skip
     assert spin_run["gvlbench"]["phases"] == []  # the binding lacks phases: none planned
 
 
 def test_held_stops_the_sibling_and_released_lets_it_run(spin_run: dict) -> None:
     """The lock's behaviour during a component call, as test_run.py holds a core call to it:
-    held, a sibling Python thread cannot run at all (no host calls to slip in at)."""
+    held, a sibling Python thread cannot run at all (no host calls to slip in at). How far
+    it runs released depends on the cores the machine gives it: no threshold here (the gate
+    judges that, knowing a busy machine), only that it ran at all and more than held."""
     progress = {p["mode"]: p for p in spin_run["gvlbench"]["progress"]}
     assert set(progress) == {"held", "released"}
     median = {m: sorted(s["ratio"] for s in p["samples"])[1] for m, p in progress.items()}
-    assert median["held"] < 0.25 < median["released"], median
+    assert median["held"] < 0.05 and median["held"] < median["released"], median
 
 
 def test_a_shared_component_store_traps_poisons_or_answers_wrong(tmp_path: Path) -> None:

@@ -183,3 +183,19 @@ def test_every_check_can_fail_free_threaded_or_says_it_does_not_apply(
     status = {r["check"]: r["status"] for r in cli.json()["gvlbench"]["verify"]}
     assert {c for c, s in status.items() if s == "N/A"} == {"lock-released", "interrupt"}
     assert {s for c, s in status.items() if c not in ("lock-released", "interrupt")} == {"FAIL"}
+
+
+def test_a_timeline_has_no_lock_to_wait_for(ft: str, tmp_path: Path) -> None:
+    """On a free-threaded build the timeline shows Wasm, Python and callbacks, and no wait
+    for a lock: the stretches the shim and Python time around a call are Python's glue."""
+    from gvlbench import timeline as model
+
+    path = tmp_path / "t.json"
+    cli = gvlbench("run", "mark", "--python", ft, "--threads", "2", "--rounds", "3",
+                   "--progress-repeats", "2", "--no-phases", "--timeline", str(path))  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    tl = model.load(path)
+    states = {s[0] for t in tl.tracks for s in t["spans"]}
+    assert "wasm" in states and "callback" in states
+    assert not states & {"wasm-held", "wasm-released", "wait-lock", *model.LOCK_WAITS}
+    assert {g["mode"] for g in tl.groups} == {"free-threaded"}

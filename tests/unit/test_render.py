@@ -83,6 +83,20 @@ def test_race_table() -> None:
     assert "guard refused 7 of 1,007 calls" in shown
 
 
+def test_race_table_has_a_wrong_column_whenever_a_trial_was_wrong() -> None:
+    """A scenario race (no code compared) whose own check found wrong trials: the trials
+    must add up across the columns, so the wrong column is shown."""
+    wrong = RaceRow("shared, released", 5, 0, 3, 0, 0, 0, 0.0, None, None, {},
+                    {"PoisonedStoreError": 9}, wrong=2, wrong_results=2,
+                    wrong_example="echo returned 'a', expected 'b'")  # fmt: skip
+    shown = text(render.race_table([wrong], threads=4, duration_s=1.0))
+    assert _lines_with(shown, "shared, released", "5", "0 (0%)", "3", "2", "0")
+    assert _lines_with(shown, "trials", "raised", "wrong", "lived")
+    right = RaceRow("per-thread, released", 5, 0, 0, 0, 5, 0, 0.0, None, None)
+    shown = text(render.race_table([right], threads=4, duration_s=1.0))
+    assert not _lines_with(shown, "trials", "wrong")
+
+
 def test_guard_cost_table_puts_the_guards_side_by_side() -> None:
     row = GuardCostRow("nop", "lean", "held", 250.0, 40, (
         GuardCost("python", 310.0, 60.0, 55.0, 70.0, 0.24),
