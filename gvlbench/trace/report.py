@@ -45,7 +45,7 @@ def _watched_line(procs: Rows) -> str:
     classes = sorted({tables.cls_name(c) for p in watching for c in p["watching"]})
     versions = sorted({p["wasmtime"] for p in watching if p["wasmtime"]})
     patched = sorted({n for p in procs for n, why in (p.get("patches") or {}).items() if not why})
-    parts = [f"{len(watching)} watched {', '.join(classes)}"]
+    parts = [f"{len(watching)} of them watching {', '.join(classes)}"]
     if versions:
         parts.append(f"wasmtime-py {', '.join(versions)}; on overlap: "
                      f"{next(p['on_overlap'] for p in watching if p['on_overlap'])}")  # fmt: skip
