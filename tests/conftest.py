@@ -100,6 +100,7 @@ FAST = (
     "tests/unit/test_known_defects.py",
     "tests/unit/test_extending.py",
     "tests/unit/test_protocol.py",
+    "tests/unit/test_import_contracts.py",
     "tests/unit/test_timeline.py",
 )
 

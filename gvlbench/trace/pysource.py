@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import builtins
 import os
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -51,7 +52,10 @@ class Source:
             node = inner
 
     def segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.text, node) or ast.unparse(node)
+        """`node`'s own source; a statement over several lines dedented, so a nested `def`
+        runs on its own."""
+        text = ast.get_source_segment(self.text, node, padded=True)
+        return textwrap.dedent(text) if text else ast.unparse(node)
 
 
 @cache
@@ -160,18 +164,43 @@ def module_of(path: str) -> tuple[str, str]:
     return directory, ".".join(parts)
 
 
+def def_free_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """What a function defined in the program reads from around it: not its parameters."""
+    args = fn.args
+    params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    body = ast.Module(body=[*fn.body], type_ignores=[])
+    defaults = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    found = free_names(body) + [n for d in defaults for n in free_names(d)]
+    return [n for n in dict.fromkeys(found) if n not in params and n != fn.name]
+
+
 @dataclass
 class Slice:
-    """Setup lines that bind names, in the order they must run, and what is left to fill in."""
+    """Setup lines that bind names, in the order they must run, and what is left to fill in.
+    `local`: the lines that bind a function's locals (a thread's own objects, when the
+    function is what a thread ran: `--per-thread-setup`)."""
 
     cwd: str
     lines: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
+    local: set[str] = field(default_factory=set)
+    # the plain values the trace saw in one function's frame (`known_scope`): its arguments'
+    # and loop variables', bound to those values where the source binds them no other way
+    known: dict[str, str] = field(default_factory=dict)
+    known_scope: ast.AST | None = None
     _seen: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(self, line: str) -> None:
+    def add(self, line: str, local: bool = False) -> None:
         if line not in self.lines:
             self.lines.append(line)
+        if local:
+            self.local.add(line)
+
+    def split(self) -> tuple[list[str], list[str]]:
+        """(lines run once: imports and module globals; lines run per thread: locals)."""
+        return ([x for x in self.lines if x not in self.local],
+                [x for x in self.lines if x in self.local])  # fmt: skip
 
     def bind(self, src: Source, scopes: list[ast.AST], line: int, names: list[str],
              depth: int = 0) -> None:  # fmt: skip
@@ -182,7 +211,16 @@ class Slice:
             self._seen.add((src.path, name))
             if depth > _MAX_DEPTH:
                 self.todo.append(f"`{name}` (its definition is too far from the call)")
-            elif not self._local(src, scopes, line, name, depth):
+            elif self._local(src, scopes, line, name, depth):
+                continue
+            elif (
+                name in self.known
+                and scopes
+                and scopes[0] is self.known_scope
+                and binding(src.tree.body, name) is None
+            ):  # a loop's variable, say
+                self.add(f"{name} = {self.known[name]}", local=True)
+            else:
                 self._global(src, line, name, depth)
 
     def _local(self, src: Source, scopes: list[ast.AST], line: int, name: str,
@@ -192,10 +230,20 @@ class Slice:
             stmt = binding(scope.body, name, line)
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
                 self.bind(src, scopes[i:], stmt.lineno, free_names(stmt.value), depth + 1)
-                self.add(src.segment(stmt))
+                self.add(src.segment(stmt), local=True)
+                return True
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self._import(src, stmt, name)
+                return True
+            if isinstance(stmt, _FUNCS):  # a function defined in the function: copied
+                self.bind(src, scopes[i:], stmt.lineno, def_free_names(stmt), depth + 1)
+                self.add(src.segment(stmt), local=True)
                 return True
             args = scope.args
             if name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}:
+                if name in self.known and scope is self.known_scope:  # its value in the program
+                    self.add(f"{name} = {self.known[name]}", local=True)
+                    return True
                 where = f"{os.path.basename(src.path)}:{scope.lineno}"
                 self.todo.append(f"`{name}`, an argument of {scope.name}() ({where})")
                 return True
@@ -209,6 +257,10 @@ class Slice:
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
             self.bind(src, [], stmt.lineno, free_names(stmt.value), depth + 1)
             self.add(src.segment(stmt))
+        elif isinstance(stmt, _FUNCS) and runs_code(src) is not None:
+            # importing it would run the program: the function itself, copied
+            self.bind(src, [], stmt.lineno, def_free_names(stmt), depth + 1)
+            self.add(src.segment(stmt))
         elif stmt is not None and (runs := runs_code(src)) is not None:
             file = os.path.basename(src.path)
             self.todo.append(f"`{name}`, defined in {file}, whose top level runs code (line "
@@ -218,6 +270,12 @@ class Slice:
             if os.path.abspath(directory) != os.path.abspath(self.cwd):
                 self.add(f"import sys; sys.path.insert(0, {directory!r})")
             self.add(f"from {module} import {name}")
+        elif name == "__file__":
+            self.add(f"__file__ = {src.path!r}")
+        elif stars := [s for s in src.tree.body if isinstance(s, ast.ImportFrom)
+                       and any(a.name == "*" for a in s.names)]:  # fmt: skip
+            for star in stars:  # `from wasmtime import *`: the name is one of those, or none
+                self.add(f"from {'.' * star.level}{star.module or ''} import *")
         else:
             self.todo.append(f"`{name}` (not bound where {where} can see it)")
 

@@ -76,6 +76,28 @@ def innermost(frame: types.FrameType | None, kinds: tuple[str, ...]) -> types.Fr
     return frame
 
 
+_VALUES = (int, float, str, bytes, bool, type(None))
+
+
+def values(frame: types.FrameType | None, most: int = 32) -> dict[str, str]:
+    """The locals of `frame` (its arguments, a loop's variable) that are plain values, as
+    their repr: what a race command can give back where the source cannot bind a name
+    (`{"n": "3", "i": "17"}` in `serve(3)`'s loop). Only this thread's own frame."""
+    if frame is None:
+        return {}
+    try:
+        scope = dict(frame.f_locals)
+    except Exception:
+        return {}
+    found = {}
+    for name, value in scope.items():
+        if type(value) in _VALUES and len(text := repr(value)) <= 200:
+            found[name] = text
+            if len(found) >= most:
+                break
+    return found
+
+
 def holders(frame: types.FrameType | None, target: object, budget: int = 400) -> list[str]:
     """The names of `frame` (its locals, and the globals its code uses) whose object reaches
     `target` within a few attribute or item steps: what the code calls the object that owns
