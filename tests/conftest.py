@@ -101,6 +101,7 @@ FAST = (
     "tests/unit/test_extending.py",
     "tests/unit/test_protocol.py",
     "tests/unit/test_timeline.py",
+    "tests/unit/test_import_contracts.py",
 )
 
 

@@ -95,11 +95,19 @@ class Engine:
 @dataclass(frozen=True)
 class Watch:
     """Objects two threads must not be inside at once: instances of `cls` (a dotted
-    `module:Class` path), entered through `methods` (trace watches them)."""
+    `module:Class` path), entered through `methods` (trace watches them). `("*",)`: through
+    every entry point of the binding's (`Binding.watch_points` lists them)."""
 
     cls: str
     methods: tuple[str, ...]
     what: str = ""  # what the object is, in words ("a Store", "a Plugin")
+    # `cls` names a function that makes the classes to watch (a codec class per component)
+    classes_from: bool = False
+    # why the object serialises its callers itself (a lock inside it): two threads in its
+    # methods at once then queue, so trace records it and never calls it a hazard
+    serialised: str = ""
+    # the shared objects whose engine these objects run (where the binding claims none)
+    library: str = ""
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,14 @@ class Binding:
     def claims(self, path: str) -> bool:
         """Whether the shared object at `path` is one this binding loads."""
         return bool(self.libraries) and re.search(self.libraries, path) is not None
+
+    def watch_points(self, watch: Watch) -> list[tuple[str, str, str, int]]:
+        """Where trace enters `watch`'s objects: (module, class, method, the index of the
+        argument that holds the object: 0 is self), the class's own methods by default."""
+        module, _, qualname = watch.cls.partition(":")
+        if watch.classes_from:  # the classes are made later: their methods, on self
+            return [(module, "", method, 0) for method in watch.methods]
+        return [(module, qualname, method, 0) for method in watch.methods]
 
     def how(self, mode: Mode) -> str:
         """How the binding runs in `mode`, in words (a table's footnote)."""

@@ -88,6 +88,16 @@ class ComponentBinding(Binding):
     watched = (Watch("wasmtime:Store", ("*",), "a wasmtime-py Store holding component "
                      "instances, through every entry point that takes it"),)  # fmt: skip
 
+    def watch_points(self, watch: Watch) -> list[tuple[str, str, str, int]]:
+        """A component Store is entered through the component model's own classes: the
+        store-guard patch's list of them (binding/component_calls.py)."""
+        if watch.methods != ("*",):
+            return super().watch_points(watch)
+        from gvlbench.binding.component_calls import store_entry_points
+
+        return [("wasmtime.component", cls.__name__, name, index)
+                for cls, name, index in store_entry_points()]  # fmt: skip
+
 
 BINDING = ComponentBinding()
 

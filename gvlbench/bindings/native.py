@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gvlbench.bindings.base import Binding, Capabilities, Feature, Form, Instance
+from gvlbench.bindings.base import Binding, Capabilities, Feature, Form, Instance, Watch
 from gvlbench.errors import OptionError
 from gvlbench.modes import Mode
 
@@ -57,6 +57,14 @@ class Native(Binding):
     capabilities = CAPABILITIES
     driver = __name__
     finds_unclaimed = True  # an engine in a library no binding gvlbench drives claims
+    # numcodecs-wasm, the example: a codec class per Wasm component (create_codec_class), each
+    # codec its own wasmtime Store, entered by the Rust methods encode, decode, get_config
+    watched = (Watch("numcodecs_wasm:create_codec_class", ("encode", "decode", "get_config"),
+                     "a numcodecs-wasm codec (its own wasmtime Store, inside the extension)",
+                     classes_from=True,
+                     serialised="each codec keeps its Store behind a Rust mutex: threads "
+                     "that share one queue for it, none ever inside with another",
+                     library=r"/numcodecs_wasm/_wasm\.[^/]*\.(so|dylib|pyd)$"),)  # fmt: skip
 
 
 BINDING = Native()

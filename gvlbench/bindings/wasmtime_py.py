@@ -41,6 +41,19 @@ class WasmtimePy(Binding):
     watched = (Watch("wasmtime:Store", ("*",), "a wasmtime-py Store, through every entry "
                      "point that takes it"),)  # fmt: skip
 
+    def watch_points(self, watch: Watch) -> list[tuple[str, str, str, int]]:
+        """The Store's entry points are the store-guard patch's own list (the trace and the
+        guard agree on what entering a Store means), with `Instance(...)`, which runs a
+        module's start function inside the Store, should that list ever lack it."""
+        if watch.methods != ("*",):
+            return super().watch_points(watch)
+        from gvlbench.binding.patches import STORE_ENTRY_POINTS
+
+        points = [("wasmtime", cls.__name__, name, index)
+                  for cls, name, index in STORE_ENTRY_POINTS]  # fmt: skip
+        instance = ("wasmtime", "Instance", "__init__", 1)
+        return points + ([instance] if instance not in points else [])
+
 
 BINDING = WasmtimePy()
 

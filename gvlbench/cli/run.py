@@ -38,7 +38,7 @@ from gvlbench.harness.run import BUDGET_S, ROUNDS, RunExperiment, RunOptions
 from gvlbench.harness.target import cpu_count
 from gvlbench.modes import CHOICES
 from gvlbench.protocol import CallPath, Mode, PyperfOptions
-from gvlbench.report import busy, not_applicable, render, stats, trace_tables
+from gvlbench.report import busy, not_applicable, render, stats
 from gvlbench.report import timeline as timeline_report
 from gvlbench.report.designs import design_rows
 from gvlbench.report.designs_table import designs_table, workload_lines
@@ -46,6 +46,7 @@ from gvlbench.report.guard_cost import guard_cost_rows
 from gvlbench.report.phases import phases_rows
 from gvlbench.report.pool import pool_rows
 from gvlbench.report.race import summarize
+from gvlbench.trace import report as trace_report
 
 
 @click.command("list")
@@ -286,7 +287,7 @@ def show_results(res: results.Results) -> None:
         show_costs(res)
         return
     if res.command == "trace":
-        for part in trace_tables.report(res.trace):
+        for part in trace_report.report(res.trace):
             out.print(part, soft_wrap=isinstance(part, str), highlight=False)
         return
     if res.pool or any(f.get("kind") == "pool" for f in res.failures):

@@ -1,4 +1,4 @@
-"""`trace`: run any Python program and say, for every wasmtime Store, who used it."""
+"""`trace`: run any Python program and say what in it breaks under threads (gvlbench/trace/)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,20 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from gvlbench import lifecycle
-from gvlbench.cli.common import SECONDS, err, json_output, out, output_path, print_json
+from gvlbench.cli.common import (
+    SECONDS,
+    err,
+    json_output,
+    out,
+    output_file,
+    output_path,
+    print_json,
+)
 from gvlbench.errors import OptionError
-from gvlbench.harness.trace import TraceOptions, prepare
-from gvlbench.harness.trace import trace as run_trace
-from gvlbench.report import trace_tables
+from gvlbench.trace import report as trace_report
+from gvlbench.trace.run import TraceOptions, prepare
+from gvlbench.trace.run import trace as run_trace
+from gvlbench.trace.verdict import summary_of, verdict
 
 
 class _Status:
@@ -35,7 +44,7 @@ class _Status:
         self._progress.__exit__(*exc)
 
     def update(self, tally: dict[str, int], elapsed_s: float) -> None:
-        line = trace_tables.status_line(tally, self.command)
+        line = trace_report.status_line(tally, self.command)
         self._progress.update(self._task, description=line)
 
     def output(self, lines: str, is_err: bool) -> None:
@@ -85,37 +94,67 @@ class _Status:
     metavar="DIR",
     help="Keep the hook's raw records (one JSON-lines file per process) here.",
 )
+@click.option(
+    "--patch",
+    "patches",
+    multiple=True,
+    metavar="NAME",
+    help="Run the program under one of gvlbench's patches to wasmtime-py (repeatable), applied "
+    "in every process of it as it imports wasmtime: thread-local-exceptions (a host "
+    "callback's exception handed over per thread), store-guard (a second thread in a Store "
+    "gets StoreInUseError), store-guard-native, -affinity or -mutex.",
+)
+@click.option(
+    "--watch",
+    "watch",
+    multiple=True,
+    metavar="MODULE:CLASS[.METHOD,...]",
+    help="Also watch this class's objects (repeatable): two threads inside its methods (all "
+    "public ones when none is named) at once is an overlap, as in a Store.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not relay the program's own output.")
 @json_output("results (every row of the report)")
+@click.option(
+    "--junit",
+    "junit_path",
+    metavar="PATH",
+    callback=output_file,
+    help="Write JUnit XML to PATH: the program, and one failed test case per finding.",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
 def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | None,
-          records: Path | None, quiet: bool, output: str | None,
+          records: Path | None, patches: tuple[str, ...], watch: tuple[str, ...], quiet: bool,
+          output: str | None, junit_path: str | None,
           command: tuple[str, ...]) -> None:  # fmt: skip
-    """Run a Python program and say, for every wasmtime Store, who used it: where it was
-    made, every thread that entered it, calls that overlapped (with both stacks), and its
-    lifetime pattern; also Modules compiled again from the same bytes and Engines made per
-    call. For each Store shared with overlap, a `gvlbench race` command that reproduces it.
+    """Run a Python program and say what in it breaks under threads: every object two threads
+    must not be inside at once (wasmtime-py's Stores, core and component, extism's Plugins, a
+    compiled extension's codecs, any class --watch names), who made and entered each, calls
+    that overlapped (with both stacks); a host callback's exception taken by another thread's
+    call; Modules compiled again from the same bytes and Engines made per call. For each
+    finding, its fix and a `gvlbench race` command that reproduces it; under pytest, the tests
+    it happened in, and how many tests pytest-run-parallel ran in threads.
 
-    COMMAND is a script, `python -m ...` or `pytest ...`, after `--`. Exit 0: no Store was
-    shared with overlap; 1: one was, or Ctrl-C (SIGTERM, SIGHUP) stopped the trace, which is
-    still reported; 2: bad input, the program never imported wasmtime included. How the
-    program itself ended is reported.
+    COMMAND is a script, `python -m ...` or `pytest ...`, after `--`. Exit 0: the program
+    exited 0 and nothing was found; 1: a finding, or the program failed (an exit code, a
+    signal, --timeout), or Ctrl-C (SIGTERM, SIGHUP) stopped the trace, which is still
+    reported; 2: bad input, a program that ran no Wasm at all included.
     """
     if refuse and proceed:
         raise OptionError("give --refuse or --let-it-crash, not both")
     on_overlap = "refuse" if refuse else "proceed" if proceed else "wait"
     opts = TraceOptions(command, python, on_overlap, timeout_s, records, output_path(output),
-                        quiet)  # fmt: skip
+                        quiet, patches, watch,
+                        Path(junit_path) if junit_path else None)  # fmt: skip
     launch = prepare(opts)
     with _Status(launch.display) as status:
         res = run_trace(opts, status, launch)
-    code, _ = trace_tables.verdict(res.trace)
+    code, _ = verdict(res.trace)
     if output == "-":
         print_json(res.to_json())
     else:
-        for part in trace_tables.report(res.trace):
+        for part in trace_report.report(res.trace):
             out.print(part, soft_wrap=isinstance(part, str), highlight=False)
-    interrupted = trace_tables.summary_of(res.trace).get("interrupted", "")
+    interrupted = summary_of(res.trace).get("interrupted", "")
     if interrupted.startswith("SIGINT"):  # reported: now end as every command does
         raise click.Abort()
     if interrupted:

@@ -38,7 +38,7 @@ import sys
 import time
 from typing import Any
 
-from gvlbench.harness.trace_tree import become_subreaper, stop_and_kill
+from gvlbench.harness.process_tree import become_subreaper, stop_and_kill
 
 _PR_SET_PDEATHSIG = 1
 IGNORED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)

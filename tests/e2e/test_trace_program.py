@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gvlbench.harness.trace_program import Program
+from gvlbench.trace.program import Program
 from tests.e2e.test_trace import _trace, _write
 
 SLOW_CHECK = """
@@ -76,24 +76,24 @@ def test_an_interrupt_while_the_race_command_is_checked_keeps_and_reports(
     assert err.splitlines()[-1] in ("gvlbench: error: aborted",
                                     "gvlbench: error: terminated by SIGTERM; results measured "
                                     "so far are kept")  # fmt: skip
-    assert "Store(s) shared across threads" in out and "interrupted by" in out
+    assert "shared with overlap" in out and "interrupted by" in out
     rows = json.loads(results.read_text())["gvlbench"]["trace"]
-    (site,) = [r for r in rows if r["kind"] == "site"]
-    assert site["unsafe"] and not site["race"]["ready"]
+    (finding,) = [r for r in rows if r["kind"] == "finding"]
+    assert finding["hazard"] == "shared" and not finding["race"]["ready"]
     (summary,) = [r for r in rows if r["kind"] == "summary"]
     name = signal.Signals(signum).name
     assert summary["interrupted"] == f"{name} while the race commands were checked"
 
 
 def _until_written(path: Path, cli: subprocess.Popen[str]) -> None:
-    """Until the results file holds a creation site with its race command."""
+    """Until the results file holds a finding with its race command."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and cli.poll() is None:
         try:
             rows = json.loads(path.read_text())["gvlbench"]["trace"]
         except (OSError, ValueError):
             rows = []
-        if any(r["kind"] == "site" and r["race"] for r in rows):
+        if any(r["kind"] == "finding" and r["race"] for r in rows):
             time.sleep(0.5)  # the check's child is starting
             return
         time.sleep(0.1)

@@ -13,10 +13,10 @@ import stat
 import sys
 from pathlib import Path
 
-from gvlbench.harness.trace import RecordTail
+from gvlbench.trace.run import RecordTail
 from tests.conftest import REPO, gvlbench, one_line_error
 
-sys.path.insert(0, str(REPO / "gvlbench" / "tracehook"))
+sys.path.insert(0, str(REPO / "gvlbench" / "trace" / "hook"))
 from gvlbench_tracehook import records
 
 PROGRAM = "import wasmtime\nwasmtime.Store()\n"

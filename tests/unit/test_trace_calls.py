@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 import wasmtime
 
-from tests.unit.test_trace_hook import _model, _records, _until, frames, recorded, state
+from tests.unit.test_trace_hook import (
+    _model,
+    _records,
+    _until,
+    frames,
+    recorded,
+    records,
+    state,
+)
 
 __all__ = ["recorded"]  # the fixture, used by name
 
@@ -112,7 +120,7 @@ def test_a_package_lock_held_for_the_whole_call_is_neither_overlap_nor_meeting(
         package.entry(st, store)  # and enters the Store
     a.join(10)
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["meetings"], row["stalls"]) == (0, 0, [])
     assert not row["unsafe"] and "stall" not in _kinds(recorded)
 
@@ -139,7 +147,7 @@ def test_a_lease_ends_with_its_call_not_at_the_next_call_of_the_same_code(
     thread.join(10)
     for st in (st1, st2):
         st.end("closed")
-    rows = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    rows = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert [(r["overlaps"], r["meetings"]) for r in rows] == [(0, 0), (0, 0)]
 
 
@@ -163,7 +171,7 @@ def test_freeing_a_store_from_another_thread_is_not_a_use(recorded: Path, packag
     done.set()
     thread.join(10)
     rows = _model(recorded).rows()
-    (row,) = [r for r in rows if r["kind"] == "store" and r["store"] == st_dead.label]
+    (row,) = [r for r in rows if r["kind"] == "object" and r["object"] == st_dead.label]
     assert (row["overlaps"], row["meetings"], len(row["threads"])) == (0, 0, 1)
     assert row["pattern"] not in ("shared", "moved")
 
@@ -194,7 +202,7 @@ def test_a_thread_arriving_during_a_package_call_waits_for_it(recorded: Path, pa
         t.join(10)
     assert order == ["a's call ends", "b entered"]
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["meetings"], row["interleaves"], row["unsafe"]) == (
         0, 1, 0, False)  # fmt: skip
     (meeting,) = row["meeting_examples"]
@@ -203,6 +211,56 @@ def test_a_thread_arriving_during_a_package_call_waits_for_it(recorded: Path, pa
         "a",
         "Ctx.two_step",
     )
+
+
+def test_a_thread_arriving_while_another_looks_for_a_meeting_is_no_overlap(
+    recorded: Path, package: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b holds the Store's lock while it looks for a meeting and records it, before it lets
+    go to wait for a's call; nobody is inside the Store then. a, back from between its two
+    entries in that moment, must wait for the lock, not count an overlap (on a loaded box
+    the moment was long enough that the test above saw (1, 1, 0, True) one run in three)."""
+    store = wasmtime.Store()
+    st = state.new_store(store, sys._getframe())
+    ctx = package.Ctx(st, store)
+    between, go, recording, a_waits = (threading.Event() for _ in range(4))
+    write_lazy = records.write_lazy
+
+    def slow_meeting(kind: str, **fields: Any) -> None:
+        if kind == "meeting":  # b, holding the lock: hold it until a has arrived
+            recording.set()
+            assert a_waits.wait(10)
+        write_lazy(kind, **fields)
+
+    monkeypatch.setattr(records, "write_lazy", slow_meeting)
+
+    def call_twice() -> None:  # the program's own frame, below which a package call leases
+        ctx.two_step(lambda: (between.set(), go.wait(10)))
+
+    a = threading.Thread(target=call_twice, name="a")
+    b = threading.Thread(target=lambda: package.entry(st, store), name="b")
+    a.start()
+    assert between.wait(10)
+    b.start()
+    assert recording.wait(10)  # b holds the lock, and has not entered
+    go.set()  # a comes back for its second entry
+    _until(lambda: _blocked_in_enter(a))  # a tried the lock, and waits or counts
+    a_waits.set()
+    for t in (a, b):
+        t.join(10)
+    st.end("closed")
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
+    assert (row["overlaps"], row["meetings"], row["unsafe"]) == (0, 1, False)
+
+
+def _blocked_in_enter(thread: threading.Thread) -> bool:
+    """Whether `thread` is inside ObjectState.enter and past its first try of the lock."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "enter" in names and names[0] != "enter"
 
 
 def test_under_let_it_crash_a_call_interleaves(recorded: Path, package: Any) -> None:
@@ -214,7 +272,7 @@ def test_under_let_it_crash_a_call_interleaves(recorded: Path, package: Any) -> 
     b = threading.Thread(target=package.entry, args=(st, store), name="b")
     package.Ctx(st, store).two_step(lambda: (b.start(), b.join(10)))
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["meetings"], row["interleaves"]) == (0, 1, 1)
     (example,) = row["interleave_examples"]
     assert (example["name"], example["other_name"]) == ("MainThread", "b")
@@ -248,7 +306,7 @@ def test_an_owner_waiting_for_the_entering_thread_lets_it_in(
     st.end("closed")
     stalls = [r for r in _records(recorded) if r["t"] == "stall"]
     assert [(r["level"], r["went_ahead"]) for r in stalls] == [("entry", True)]
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["overlaps"], row["entries"], row["unsafe"]) == (2, 3, True)
 
 

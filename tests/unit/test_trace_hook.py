@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import wasmtime
 
-from gvlbench.report.trace import TraceModel
+from gvlbench.trace.model import TraceModel
 from tests.conftest import REPO
 
-sys.path.insert(0, str(REPO / "gvlbench" / "tracehook"))
-from gvlbench_tracehook import frames, records, state
+sys.path.insert(0, str(REPO / "gvlbench" / "trace" / "hook"))
+from gvlbench_tracehook import calls, frames, records, state
 
 
 @pytest.fixture
@@ -31,9 +31,11 @@ def recorded(tmp_path: Path) -> Iterator[Path]:
     """Records go to tmp_path for the test, and nowhere after it."""
     records._state.update(dir=str(tmp_path), fd=None)
     state.configure("wait")
+    calls.WENT_AHEAD.clear()  # the lines that stalled, remembered process-wide
     yield tmp_path
     records._state.update(dir="", fd=None)
     state.configure("wait")
+    calls.WENT_AHEAD.clear()
 
 
 def _records(directory: Path) -> list[dict[str, Any]]:
@@ -55,7 +57,7 @@ def _until(condition: Any, timeout_s: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-def _held_by_owner(st: state.StoreState, store: object) -> tuple[threading.Event, Any]:
+def _held_by_owner(st: state.ObjectState, store: object) -> tuple[threading.Event, Any]:
     """A thread named `owner` inside the Store until the returned event is set."""
     inside, release = threading.Event(), threading.Event()
 
@@ -96,7 +98,7 @@ def test_an_overlap_is_recorded_with_both_stacks_then_waited_out(recorded: Path)
     assert (overlap["name"], overlap["owner_name"]) == ("intruder", "owner")
     assert overlap["stack"][-1][2].endswith("intruder")
     assert overlap["owner_stack"][-1][2].endswith("owner")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["pattern"], row["unsafe"], row["overlaps"]) == ("shared", True, 1)
 
 
@@ -116,7 +118,7 @@ def test_refuse_raises_and_proceed_lets_the_thread_in(recorded: Path) -> None:
         owner.join(10)
     assert st.overlaps == 2 and st.counts[threading.get_native_id()] == 1
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert (row["entries"], row["ahead"]) == (2, 1)  # the entry that went in is counted
 
 
@@ -139,7 +141,7 @@ def test_threads_taking_turns_under_a_lock_are_shared_without_overlap(recorded: 
     for t in threads:
         t.join(10)
     st.end("closed")
-    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "store"]
+    (row,) = [r for r in _model(recorded).rows() if r["kind"] == "object"]
     assert row["overlaps"] == 0 and not row["unsafe"] and len(row["threads"]) == 3
     assert row["pattern"] in ("shared-locked", "moved")  # "moved" only if turns never interleaved
     assert row["entries"] == 150

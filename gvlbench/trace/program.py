@@ -4,7 +4,7 @@ It runs in its own session, as a measuring child does (harness/runner.py), so st
 stops its whole process group. The keeper starts it (keeper.py): whatever it leaves running
 when it ends, in any session, is killed then, and nothing of it outlives the harness,
 SIGKILL included. Without a keeper (not Linux) the harness is the tree's subreaper and kills
-what it left (trace_tree.py), and the program dies with the harness. Its stdout
+what it left (harness/process_tree.py), and the program dies with the harness. Its stdout
 and stderr are read as they come and handed to `relay` in blocks of whole lines (the CLI
 writes them to stderr, above the status line), and the stderr's last lines and any Rust
 panic site are kept, so the report can say how the program ended: an exit code, or a signal
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gvlbench.errors import OptionError
-from gvlbench.harness import keeper, trace_tree
+from gvlbench.harness import keeper, process_tree
 from gvlbench.harness.runner import STDERR_TAIL_LINES, panic_location, signal_name
 
 STOP_GRACE_S = 2.0  # after SIGINT (KeyboardInterrupt: atexit runs, records are finished)
@@ -69,7 +69,7 @@ class Program:
     def __init__(self, argv: Sequence[str], env: dict[str, str], relay: Relay | None):
         self.started = time.monotonic()
         self.left = 0  # processes it left running, killed at its end
-        trace_tree.become_subreaper()  # for a program started without a keeper
+        process_tree.become_subreaper()  # for a program started without a keeper
         try:
             self.proc = keeper.spawn(argv, env=env, stdin_pipe=False, no_core=False)
         except OSError as exc:
@@ -132,12 +132,13 @@ class Program:
 
     def finish(self) -> ProgramEnd:
         """Wait for the program, kill whatever it left running (its group, and every
-        process below it: the keeper's count, else trace_tree.py's), and say how it ended."""
+        process below it: the keeper's count, else harness/process_tree.py's), and say how it
+        ended."""
         returncode = self.proc.wait()
         duration_s = self.elapsed_s
         self._signal(signal.SIGKILL)
         left = getattr(self.proc, "left_running", None)
-        self.left = left if left is not None else len(trace_tree.kill_descendants(os.getpid()))
+        self.left = left if left is not None else len(process_tree.kill_descendants(os.getpid()))
         for pump in self._pumps:  # the pipes' last holders are dead: they end now
             pump.join(timeout=PUMP_JOIN_S)
         signame = signal_name(-returncode) if returncode < 0 else None

@@ -1,19 +1,19 @@
-"""`gvlbench trace -- COMMAND`: run any Python program with every wasmtime Store watched.
+"""`gvlbench trace -- COMMAND`: run any Python program with every watched object watched.
 
 The program is not a measuring child: it is the user's, run once, as they would run it, with
-the trace hook (gvlbench/tracehook) first on PYTHONPATH, so every Python process it starts
-patches wasmtime-py the moment it imports it. The hook writes its records as they happen, one
-file per process, into a directory this module reads while the program runs (the status
-line, and the results file rewritten every second) and once more after it ends. The records
-become the results file's `trace` rows (report/trace.py), each unsafe creation site gets the
-`gvlbench race` command that reproduces it (trace_repro.py), and trace's exit code says
-whether any Store was shared with overlap. The program's own end (an exit code, or a signal)
-is a row of its own, reported, never the exit code.
+the trace hook (trace/hook) first on PYTHONPATH, so every Python process it starts patches
+each watched class (points.py) the moment it imports its module. The hook writes its records
+as they happen, one file per process, into a directory this module reads while the program
+runs (the status line, and the results file rewritten every second) and once more after it
+ends. The records become the results file's `trace` rows (model.py), each finding gets the
+`gvlbench race` command that reproduces it (repro.py), and trace's exit code is the program's
+own end and the findings together (verdict.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -29,14 +29,19 @@ from typing import Any, Protocol
 from gvlbench import lifecycle
 from gvlbench.errors import OptionError, UserError
 from gvlbench.files import reported_later
-from gvlbench.harness import keeper, trace_repro
+from gvlbench.harness import keeper
 from gvlbench.harness.target import base_metadata
-from gvlbench.harness.trace_command import Launch, resolve
-from gvlbench.harness.trace_program import Program, ProgramEnd
-from gvlbench.report.trace import TraceModel, set_interrupted
+from gvlbench.protocol import PATCH_NAMES
+from gvlbench.report import junit
 from gvlbench.results import Results, write_results
+from gvlbench.trace import libraries, points
+from gvlbench.trace import repro as trace_repro
+from gvlbench.trace.command import Launch, resolve
+from gvlbench.trace.model import TraceModel, set_interrupted
+from gvlbench.trace.program import Program, ProgramEnd
+from gvlbench.trace.verdict import junit_cases
 
-HOOK_DIR = Path(__file__).resolve().parents[1] / "tracehook"
+HOOK_DIR = Path(__file__).resolve().parent / "hook"
 ON_OVERLAP = ("wait", "refuse", "proceed")
 POLL_S = 0.2
 WRITE_EVERY_S = 1.0
@@ -52,8 +57,17 @@ class TraceOptions:
     records: Path | None = None  # keep the raw records here (default: a temporary directory)
     output: Path | None = None  # the results file, rewritten as records arrive
     quiet: bool = False  # do not relay the program's output
+    patches: tuple[str, ...] = ()  # gvlbench's patches, applied in the program
+    watch: tuple[str, ...] = ()  # more classes to watch: module:Class[.method,...]
+    junit: Path | None = None  # one test case per finding, and the program
 
     def __post_init__(self) -> None:
+        unknown = [p for p in self.patches if p not in PATCH_NAMES]
+        if unknown:
+            raise OptionError(f"--patch {unknown[0]}: not a gvlbench patch (one of "
+                              f"{', '.join(PATCH_NAMES)})")  # fmt: skip
+        for spec in self.watch:
+            points.parse_watch(spec)
         if self.on_overlap not in ON_OVERLAP:
             raise OptionError(f"on overlap: {self.on_overlap!r} is not one of {ON_OVERLAP}")
         if self.timeout_s is not None and not 0 < self.timeout_s < math.inf:  # nan: not this
@@ -120,22 +134,34 @@ def prepare(opts: TraceOptions) -> Launch:
     return launch
 
 
+def watched(opts: TraceOptions) -> list[points.Watched]:
+    """Every binding's watched classes and the user's (`--watch`): what the hook patches."""
+    return _watched(opts.watch)
+
+
+@functools.cache
+def _watched(specs: tuple[str, ...]) -> list[points.Watched]:
+    return points.watched([points.parse_watch(spec) for spec in specs])
+
+
 def trace(opts: TraceOptions, display: Display, launch: Launch | None = None) -> Results:
     """Run the program to its end (or --timeout) and report every Store. Ctrl-C, SIGTERM or
     SIGHUP stop the program, or the race commands' checks, and what was traced is still
     returned, its summary saying which signal (the CLI reports it, then exits 1). The
     results file is written before the checks start."""
     launch = launch or prepare(opts)
+    found = watched(opts)
     with _records_dir(opts.records) as (directory, private), _alive(private) as fifo:
-        program = Program(launch.argv, _env(directory, fifo, opts.on_overlap),
+        program = Program(launch.argv, _env(directory, fifo, opts, found),
                           None if opts.quiet else display.output)  # fmt: skip
         model, tail = TraceModel(), RecordTail(directory)
         end, stopped = _watch(program, model, tail, opts, display, launch)
-    results = _results(launch, opts, model, end, stopped and f"{stopped} while it ran")
+    display.step("finding the engines the program ran")
+    results = _results(launch, opts, model, end, stopped and f"{stopped} while it ran", found)
     trace_repro.sketch_all(results.trace, os.getcwd())
     _write(opts, results)
     if not stopped:
-        _traced_at_all(launch, model, end)
+        _traced_at_all(launch, model, end, results)
         stopped = _check(results, display)
         if stopped:
             set_interrupted(results.trace, f"{stopped} while the race commands were checked")
@@ -143,24 +169,28 @@ def trace(opts: TraceOptions, display: Display, launch: Launch | None = None) ->
     return results
 
 
-def _traced_at_all(launch: Launch, model: TraceModel, end: ProgramEnd) -> None:
-    """A command that started no traced Python, or whose Python never imported wasmtime
-    (the wrong environment, most often), is bad input: nothing was traced."""
+def _traced_at_all(launch: Launch, model: TraceModel, end: ProgramEnd, results: Results) -> None:
+    """A command that started no traced Python, or whose Python ran no Wasm at all (nothing
+    watched, and no library it loaded carries an engine: the wrong environment, most often),
+    is bad input: nothing was traced. One that ran an engine trace cannot watch is not: the
+    report names it."""
     if not model.processes:
         raise UserError(
             f"`{launch.display}` ran ({end.describe()}) but no Python process of it loaded the "
             "trace hook: trace watches Python programs (one started with -I, -E or -S "
             "ignores the PYTHONPATH the hook needs)"
         )
-    if not any(p.wasmtime for p in model.processes.values()):
+    engines = [r for r in results.trace if r["kind"] == "library"]
+    if not any(p.watching for p in model.processes.values()) and not engines:
         pythons = ", ".join(sorted({p.executable for p in model.processes.values()}))
         words = [line.strip() for line in end.stderr_tail if line.strip()]
         errors = [line for line in words if "rror" in line] or words
         last = f"; it said: {errors[-1]}" if errors else ""
         raise UserError(
             f"`{launch.display}` ran under {pythons} ({end.describe()}) and no process of it "
-            f"imported wasmtime, so nothing was traced{last}: run it in the environment that "
-            "has your package (activate it, or name its interpreter with --python)"
+            f"imported a package trace watches or loaded a Wasm engine, so nothing was "
+            f"traced{last}: run it in the environment that has your package (activate it, or "
+            "name its interpreter with --python)"
         )
 
 
@@ -186,7 +216,7 @@ def _watch(program: Program, model: TraceModel, tail: RecordTail, opts: TraceOpt
             time.sleep(POLL_S)
             if _read(tail, model) and opts.output and time.monotonic() - written > WRITE_EVERY_S:
                 written = time.monotonic()
-                _write(opts, _results(launch, opts, model, None))
+                _write(opts, _results(launch, opts, model, None), final=False)
             display.update(model.tally(), program.elapsed_s)
             if opts.timeout_s is not None and program.elapsed_s > opts.timeout_s:
                 program.stop("timed out")
@@ -212,29 +242,39 @@ def _read(tail: RecordTail, model: TraceModel) -> int:
 
 
 def _results(launch: Launch, opts: TraceOptions, model: TraceModel, end: ProgramEnd | None,
-             interrupted: str = "") -> Results:  # fmt: skip
+             interrupted: str = "",
+             found: list[points.Watched] | None = None) -> Results:  # fmt: skip
+    """The results document; after the program (`found` given), with the engines it ran."""
     metadata = base_metadata((launch.runtime,) if launch.runtime else (), target="command",
-                             command_line=launch.display, on_overlap=opts.on_overlap)  # fmt: skip
+                             command_line=launch.display, on_overlap=opts.on_overlap,
+                             patches=list(opts.patches), watch=list(opts.watch))  # fmt: skip
     program = [end.row(launch.command)] if end else []
-    rows = program + model.rows()
+    rows = program + model.rows(points.patchable(found or watched(opts)))
+    if found is not None:
+        rows[-1:-1] = libraries.rows(model, found)  # before the summary
     set_interrupted(rows, interrupted)
     return Results(metadata=metadata, command="trace", trace=rows)
 
 
-def _write(opts: TraceOptions, results: Results) -> None:
+def _write(opts: TraceOptions, results: Results, final: bool = True) -> None:
+    """The results file (`--json`), and once the program has ended, `--junit`."""
     if opts.output:  # a failure is said after the report, which it never replaces
         with reported_later(opts.output, "results"):
             write_results(opts.output, results)
+    if opts.junit and final:
+        with reported_later(opts.junit, "--junit"):
+            junit.write(opts.junit, "gvlbench.trace", junit_cases(results.trace))
 
 
-def _env(directory: Path, fifo: Path, on_overlap: str) -> dict[str, str]:
-    from gvlbench.binding.trace_points import store_entry_points
-
+def _env(directory: Path, fifo: Path, opts: TraceOptions,
+         found: list[points.Watched]) -> dict[str, str]:  # fmt: skip
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(HOOK_DIR) + (os.pathsep + path if path else "")
-    env.update(GVLBENCH_TRACE_DIR=str(directory), GVLBENCH_TRACE_ON_OVERLAP=on_overlap,
-               GVLBENCH_TRACE_ENTRY_POINTS=json.dumps(store_entry_points()),
+    env.update(GVLBENCH_TRACE_DIR=str(directory), GVLBENCH_TRACE_ON_OVERLAP=opts.on_overlap,
+               GVLBENCH_TRACE_WATCH=points.hook_json(found),
+               GVLBENCH_TRACE_PATCHES=",".join(opts.patches),
+               GVLBENCH_TRACE_GVLBENCH=str(Path(__file__).resolve().parents[2]),
                GVLBENCH_TRACE_ALIVE=str(fifo))  # fmt: skip
     return env
 

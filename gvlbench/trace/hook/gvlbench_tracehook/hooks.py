@@ -1,13 +1,17 @@
-"""wasmtime-py's classes, patched the moment the program imports wasmtime.
+"""wasmtime-py's own classes, patched the moment the program imports wasmtime.
 
-- every Store entry point (the list gvlbench's store-guard patch guards, handed over by the
-  harness) goes through the Store's state (state.py): who entered, and overlaps;
+The entry points of every watched object, wasmtime's Store among them, are watch.py's; what
+is wasmtime's alone is here:
+
 - `Store.__init__` gives each Store its state and records where it was made; `Store._delete`
   (close, or collection) is an entry too, then its end;
 - `Module.__init__` records the hash of the bytes it compiles, and the time: the same bytes
   compiled twice in one process is a compile per call;
 - `Engine.__init__` records where each Engine was made: several from one line, an Engine
-  per call.
+  per call;
+- a host callback's exception, handed to the calling thread through a module global, is
+  followed to the thread that takes it (handoff.py);
+- at exit, what an entry through the hook costs (overhead.py).
 """
 
 from __future__ import annotations
@@ -22,30 +26,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gvlbench_tracehook import clock, frames, overhead, records, state
+from . import clock, frames, handoff, overhead, records, state
+from .watch import ATTR
 
-ATTR = "_gvlbench_trace"
 
-
-def install(wasmtime: Any, entry_points: list[list[Any]], on_overlap: str) -> None:
-    """Patch the just-imported wasmtime module (once per process)."""
+def install(wasmtime: Any, on_overlap: str, patches: dict[str, str]) -> None:
+    """Patch the just-imported wasmtime module (once per process). `patches`: gvlbench's
+    patches asked for, each "" if applied, else why not."""
     if getattr(wasmtime.Store.__init__, "__gvlbench_traced__", False):
         return
     frames.set_wasmtime_dir(os.path.dirname(wasmtime.__file__))
     state.configure(on_overlap)
-    hooked = []
-    for cls_name, method, index in entry_points:
-        cls = getattr(wasmtime, cls_name, None)
-        fn = getattr(cls, method, None)
-        if fn is None or getattr(fn, "__gvlbench_traced__", False):
-            continue
-        setattr(cls, method, _entry(fn, f"{cls_name}.{method}", int(index)))
-        hooked.append(f"{cls_name}.{method}")
     _hook_store(wasmtime.Store)
     _hook_module(wasmtime.Module)
     _hook_engine(wasmtime.Engine)
+    handoff.install(wasmtime)
     records.write("wasmtime", version=_version(wasmtime), file=wasmtime.__file__,
-                  entry_points=hooked, on_overlap=on_overlap)  # fmt: skip
+                  on_overlap=on_overlap, patches=patches)  # fmt: skip
     atexit.register(_at_exit, wasmtime)
 
 
@@ -53,27 +50,6 @@ def _traced(fn: Callable[..., Any], wrapper: Callable[..., Any]) -> Callable[...
     functools.update_wrapper(wrapper, fn)
     wrapper.__gvlbench_traced__ = True  # type: ignore[attr-defined]
     return wrapper
-
-
-def _entry(method: Callable[..., Any], operation: str, index: int) -> Callable[..., Any]:
-    """`method` entered through the state of the Store in argument `index` (0: self). A
-    Caller, inside a host callback already within an entry of its thread, passes through."""
-
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        store = args[index] if len(args) > index else kwargs.get("store")
-        st = getattr(store, ATTR, None)
-        if st is None:
-            return method(*args, **kwargs)
-        held = st.enter(store, operation)
-        try:
-            return method(*args, **kwargs)
-        finally:
-            if held:
-                st.leave()
-            else:
-                st.step_out()
-
-    return _traced(method, traced)
 
 
 def _hook_store(cls: Any) -> None:

@@ -30,20 +30,23 @@ thread's first entry into a Store and on overlaps only, never per entry.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 import types
 from typing import Any
 
-from gvlbench_tracehook import calls, clock, frames, records
+from . import calls, clock, frames, records
 
 MAX_EXAMPLES = 8  # overlaps with stacks per Store (distinct pairs of lines); all are counted
 PATIENCE_S = 2.0  # a wait this long looks at the owner: running Python, it may wait for us
+SETTLE_S = 0.001  # a look at whether a holder that is not inside has gone in or let go
 FLUSH_EVERY = 4096  # entries between count records, after the powers of two up to it
 CLOSE = "Store.close"  # the entry that frees a Store (closed, or collected)
+STORE = "wasmtime.Store"
 PRIVATE = [False]  # set while the hook measures itself: its Store writes no records
-_LIVE: dict[str, StoreState] = {}
+_LIVE: dict[str, ObjectState] = {}
 _labels = {"next": 0, "lock": threading.Lock()}
 _config = {"on_overlap": "wait"}
 _native_id, _ident = threading.get_native_id, threading.get_ident
@@ -57,39 +60,56 @@ def configure(on_overlap: str) -> None:
     _config["on_overlap"] = on_overlap
 
 
-def live() -> list[StoreState]:
+def live() -> list[ObjectState]:
     return list(_LIVE.values())
 
 
 def created() -> int:
-    """How many Stores of the program's own this process made."""
+    """How many watched objects of the program's own this process made."""
     return _labels["next"]
 
 
-def new_store(store: object, frame: types.FrameType | None) -> StoreState:
-    """The state of a Store just made from `frame` (the caller of Store.__init__)."""
+def new_store(store: object, frame: types.FrameType | None) -> ObjectState:
+    """The state of a wasmtime Store just made from `frame` (the caller of Store.__init__)."""
+    return new_object(store, frame, STORE)
+
+
+def new_object(obj: object, frame: types.FrameType | None, cls: str,
+               serialised: bool = False) -> ObjectState:  # fmt: skip
+    """The state of a watched object (of class `cls`, `module.Class`) made from `frame`, or
+    first entered from it where its making is not seen. `serialised`: the object serialises
+    its callers itself (a Rust mutex), so an overlap is recorded and never waited out."""
     start = clock.now()
     with _labels["lock"]:
         _labels["next"] += 1
         label = f"S{_labels['next']}"
     creator = frames.innermost(frame, ("user", "site", "stdlib"))
-    st = StoreState(label, PRIVATE[0], creator)
+    st = ObjectState(label, PRIVATE[0], creator, cls, serialised)
     if not st.private:
         _LIVE[label] = st
-        records.write("store", store=label, thread=_native_id(),
-                      name=threading.current_thread().name,
+        records.write("object", store=label, cls=cls, thread=_native_id(),
+                      name=threading.current_thread().name, serialised=serialised,
                       stack=frames.capture(frame))  # fmt: skip
         clock.add(start)
     return st
+
+
+def current_test() -> str:
+    """The test running now, under pytest (its node id and phase): what a finding names."""
+    return os.environ.get("PYTEST_CURRENT_TEST", "")
 
 
 def _innermost_line(stack: list[list[Any]]) -> tuple[str, int] | None:
     return (stack[-1][0], stack[-1][1]) if stack else None
 
 
-class StoreState:
-    def __init__(self, label: str, private: bool, creator: types.FrameType | None):
-        self.label, self.private = label, private
+class ObjectState:
+    """Who is inside one watched object (a Store, a Plugin, a codec): every traced entry
+    goes through here."""
+
+    def __init__(self, label: str, private: bool, creator: types.FrameType | None,
+                 cls: str = "", serialised: bool = False):  # fmt: skip
+        self.label, self.private, self.cls, self.serialised = label, private, cls, serialised
         self.lock = threading.RLock()
         self._acquire, self._release = self.lock.acquire, self.lock.release
         self._meta = threading.Lock()  # what threads not holding `lock` write
@@ -108,7 +128,6 @@ class StoreState:
         self.creator_thread = _native_id()
         self.within_call = creator is not None and not private
         self.signatures: set[tuple[Any, ...]] = set()
-        self.went_ahead: set[tuple[Any, ...]] = set()  # pairs of lines that stalled
         self.leases: dict[int, calls.Lease | None] = {}  # each thread's package call
         self.meetings = self.interleaves = self.call_waited_ns = 0
         self.meeting_signatures: set[tuple[Any, ...]] = set()
@@ -125,7 +144,7 @@ class StoreState:
             me = _native_id()
             if self.depth or me == self.last or self.private:
                 break
-            wait = _config["on_overlap"] == "wait"
+            wait = self.on_overlap() == "wait"
             if not calls.meet(self, store, me, PATIENCE_S, wait, met):
                 break
             met = True  # it waited for another thread's package call, the lock let go
@@ -220,10 +239,12 @@ class StoreState:
         if me in self.beside:  # an entry inside its own entry that went in beside the owner
             self._ahead(store, me, caller)
             return False
+        if self._settled():
+            return True
         start = clock.now()
         owner, owner_operation, signature = self._overlap(store, operation, caller)
         clock.add(start)
-        on_overlap = _config["on_overlap"]
+        on_overlap = self.on_overlap()
         if on_overlap == "refuse":
             raise StoreInUseError(
                 f"Store {self.label} is in use by thread {records.name_of(owner)!r} "
@@ -235,12 +256,30 @@ class StoreState:
         self._ahead(store, me, caller, counted=operation != CLOSE)
         return False
 
+    def on_overlap(self) -> str:
+        """What a thread entering while another is inside does: as asked (wait, refuse,
+        proceed), except at an object that serialises its callers itself, which is only
+        recorded (waiting would add the hook's serialisation to its own)."""
+        return "proceed" if self.serialised else _config["on_overlap"]
+
+    def _settled(self) -> bool:
+        """The lock's holder may not be inside the Store at all: it holds the lock while it
+        decides whether to enter (looking for a meeting, and recording one, before it lets go
+        to wait for another thread's package call; taking a first entry's stack), or while
+        it leaves. No overlap then: wait for it to let go (True: this thread holds the lock
+        now) or to go in after all (False: someone is inside, an overlap). A holder goes in
+        or lets go within moments, so the waits are short."""
+        while self.depth == 0:
+            if self._acquire(timeout=SETTLE_S):
+                return True
+        return False
+
     def _wait(self, signature: tuple[Any, ...]) -> bool:
         """Wait for the owner to leave: True, this thread then holds the Store. False: it
         goes ahead without it, because the owner, after PATIENCE_S, is running Python inside
         its entry (it may be waiting for this thread: a host callback that hands work to
         another thread), or because this pair of lines stalled so before."""
-        if signature in self.went_ahead:
+        if signature in calls.WENT_AHEAD:
             return False
         start, stalled = time.perf_counter_ns(), False
         held = True
@@ -261,7 +300,7 @@ class StoreState:
             if stalled:
                 self.stalls += 1
             if not held:
-                self.went_ahead.add(signature)
+                calls.WENT_AHEAD.add(signature)
         return held
 
     def _ahead(self, store: object, me: int, caller: types.FrameType,
@@ -298,7 +337,8 @@ class StoreState:
                                name=threading.current_thread().name, operation=operation,
                                stack=mine, holders=lambda: frames.holders(user, store),
                                owner=owner, owner_name=records.name_of(owner),
-                               owner_operation=owner_operation, owner_stack=theirs)  # fmt: skip
+                               owner_operation=owner_operation, owner_stack=theirs,
+                               test=current_test())  # fmt: skip
         return owner, owner_operation, signature
 
     def _flush(self, me: int) -> None:

@@ -76,6 +76,24 @@ def innermost(frame: types.FrameType | None, kinds: tuple[str, ...]) -> types.Fr
     return frame
 
 
+_VALUES = (int, float, str, bytes, bool, type(None))
+
+
+def arguments(frame: types.FrameType | None) -> dict[str, str]:
+    """The arguments of `frame`'s function that are plain values, as their repr (an input a
+    race can be given back): `{"n": "3"}` for `serve(3)`."""
+    if frame is None:
+        return {}
+    code = frame.f_code
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    found = {}
+    for name in names:
+        value = frame.f_locals.get(name)
+        if type(value) in _VALUES and len(text := repr(value)) <= 200:
+            found[name] = text
+    return found
+
+
 def holders(frame: types.FrameType | None, target: object, budget: int = 400) -> list[str]:
     """The names of `frame` (its locals, and the globals its code uses) whose object reaches
     `target` within a few attribute or item steps: what the code calls the object that owns

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-VERSION = 2  # of the records' format; the process record carries it
+VERSION = 3  # of the records' format; the process record carries it
 
 _state: dict[str, Any] = {"fd": None, "dir": ""}
 

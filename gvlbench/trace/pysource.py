@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import builtins
 import os
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -51,7 +52,10 @@ class Source:
             node = inner
 
     def segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.text, node) or ast.unparse(node)
+        """`node`'s own source; a statement over several lines dedented, so a nested `def`
+        runs on its own."""
+        text = ast.get_source_segment(self.text, node, padded=True)
+        return textwrap.dedent(text) if text else ast.unparse(node)
 
 
 @cache
@@ -160,18 +164,40 @@ def module_of(path: str) -> tuple[str, str]:
     return directory, ".".join(parts)
 
 
+def def_free_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """What a function defined in the program reads from around it: not its parameters."""
+    args = fn.args
+    params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    body = ast.Module(body=[*fn.body], type_ignores=[])
+    defaults = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    found = free_names(body) + [n for d in defaults for n in free_names(d)]
+    return [n for n in dict.fromkeys(found) if n not in params and n != fn.name]
+
+
 @dataclass
 class Slice:
-    """Setup lines that bind names, in the order they must run, and what is left to fill in."""
+    """Setup lines that bind names, in the order they must run, and what is left to fill in.
+    `local`: the lines that bind a function's locals (a thread's own objects, when the
+    function is what a thread ran: `--per-thread-setup`)."""
 
     cwd: str
     lines: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
+    local: set[str] = field(default_factory=set)
+    known: dict[str, str] = field(default_factory=dict)  # arguments' values the trace saw
     _seen: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(self, line: str) -> None:
+    def add(self, line: str, local: bool = False) -> None:
         if line not in self.lines:
             self.lines.append(line)
+        if local:
+            self.local.add(line)
+
+    def split(self) -> tuple[list[str], list[str]]:
+        """(lines run once: imports and module globals; lines run per thread: locals)."""
+        return ([x for x in self.lines if x not in self.local],
+                [x for x in self.lines if x in self.local])  # fmt: skip
 
     def bind(self, src: Source, scopes: list[ast.AST], line: int, names: list[str],
              depth: int = 0) -> None:  # fmt: skip
@@ -192,10 +218,20 @@ class Slice:
             stmt = binding(scope.body, name, line)
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
                 self.bind(src, scopes[i:], stmt.lineno, free_names(stmt.value), depth + 1)
-                self.add(src.segment(stmt))
+                self.add(src.segment(stmt), local=True)
+                return True
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self._import(src, stmt, name)
+                return True
+            if isinstance(stmt, _FUNCS):  # a function defined in the function: copied
+                self.bind(src, scopes[i:], stmt.lineno, def_free_names(stmt), depth + 1)
+                self.add(src.segment(stmt), local=True)
                 return True
             args = scope.args
             if name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}:
+                if name in self.known and i == 0:  # its value when the program ran
+                    self.add(f"{name} = {self.known[name]}", local=True)
+                    return True
                 where = f"{os.path.basename(src.path)}:{scope.lineno}"
                 self.todo.append(f"`{name}`, an argument of {scope.name}() ({where})")
                 return True
@@ -208,6 +244,10 @@ class Slice:
             self._import(src, stmt, name)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
             self.bind(src, [], stmt.lineno, free_names(stmt.value), depth + 1)
+            self.add(src.segment(stmt))
+        elif isinstance(stmt, _FUNCS) and runs_code(src) is not None:
+            # importing it would run the program: the function itself, copied
+            self.bind(src, [], stmt.lineno, def_free_names(stmt), depth + 1)
             self.add(src.segment(stmt))
         elif stmt is not None and (runs := runs_code(src)) is not None:
             file = os.path.basename(src.path)

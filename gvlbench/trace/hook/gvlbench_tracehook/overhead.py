@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gvlbench_tracehook import clock, records, state
+from . import clock, records, state
 
 ROUNDS = 7
 CALLS = 300

@@ -26,6 +26,7 @@ Two things follow, both looked at only when a Store's entries switch threads:
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -33,9 +34,13 @@ import types
 import weakref
 from typing import Any
 
-from gvlbench_tracehook import clock, frames, records
+from . import clock, frames, records
 
 MAX_EXAMPLES = 8  # meetings and interleaves with stacks, per Store
+# Pairs of lines whose wait stalled once in this process (an entry's, or a package call's):
+# every later wait at them goes ahead at once, whichever object it is at. One stall per site,
+# not per object: a suite that makes a Store per test at one line stalls once, not per test.
+WENT_AHEAD: set[tuple[Any, ...]] = set()
 # a lease: the sentinel (weakly), the frame's id, its code, the thread's Python ident
 Lease = tuple["weakref.ref[_Sentinel]", int, types.CodeType, int]
 
@@ -117,7 +122,7 @@ def meet(st: Any, store: object, me: int, patience_s: float, wait: bool, again: 
             continue
         signature = _record_meeting(st, store, me, other, lease, again)
         clock.add(start)
-        if not wait or signature in st.went_ahead:
+        if not wait or signature in WENT_AHEAD:
             return False
         st.lock.release()
         _wait_for(st, me, other, lease, signature, patience_s)
@@ -140,7 +145,8 @@ def _record_meeting(st: Any, store: object, me: int, other: int, lease: Lease,
         records.write_lazy("meeting", store=st.label, thread=me,
                            name=threading.current_thread().name, stack=mine, owner=other,
                            owner_name=records.name_of(other), owner_stack=theirs,
-                           call=where(lease))  # fmt: skip
+                           call=where(lease),
+                           test=os.environ.get("PYTEST_CURRENT_TEST", ""))  # fmt: skip
     return signature
 
 
@@ -152,7 +158,7 @@ def _wait_for(st: Any, me: int, other: int, lease: Lease, signature: tuple[Any, 
     while running(lease):
         if time.monotonic() > deadline:
             with st._meta:
-                st.went_ahead.add(signature)
+                WENT_AHEAD.add(signature)
                 st.stalls += 1
             records.write_lazy("stall", store=st.label, level="call", thread=me,
                                name=threading.current_thread().name, owner=other,
