@@ -245,6 +245,12 @@ def parse_error(doc: dict[str, Any]) -> ChildError:
     return ChildError(str(error.get("type", "?")), str(error.get("message", "?")))
 
 
+def read_as(cls: type, doc: dict[str, Any], what: str) -> Any:
+    """`doc` (JSON) read as the typed value `cls` (an answer or a part of one, a timeline
+    Part a traced process wrote); ValueError naming what does not fit."""
+    return _build(cls, doc, what)
+
+
 def _build(cls: type, doc: dict[str, Any], what: str) -> Any:
     hints = typing.get_type_hints(cls)
     values = {}
