@@ -13,7 +13,7 @@ import pytest
 
 from gvlbench import native
 from gvlbench import timeline as model
-from gvlbench.answers import _build
+from gvlbench.answers import read_as
 from tests.conftest import REPO, WAT
 
 PROGRAM = textwrap.dedent("""
@@ -65,7 +65,7 @@ def test_a_shared_store_under_the_mutex_guard_shows_the_wait_on_the_thread_that_
                          capture_output=True, text=True, timeout=120, cwd=REPO)  # fmt: skip
     assert run.returncode == 0, run.stderr
     tl = model.Timeline()
-    tl.add(_build(model.Part, json.loads(out.read_text()), "the part"))
+    tl.add(read_as(model.Part, json.loads(out.read_text()), "the part"))
     tracks = {t["name"]: t for t in tl.tracks}
     first, second = tracks["first"], tracks["second"]
     assert not [s for s in first["spans"] if s[0] == "guard-wait"]
