@@ -19,7 +19,9 @@ from gvlbench.cli.common import (
     output_file,
     output_path,
     print_json,
+    timeline_option,
 )
+from gvlbench.cli.run import show_timeline
 from gvlbench.errors import OptionError
 from gvlbench.trace import report as trace_report
 from gvlbench.trace.run import TraceOptions, prepare
@@ -121,10 +123,11 @@ class _Status:
     callback=output_file,
     help="Write JUnit XML to PATH: the program, and one failed test case per finding.",
 )
+@timeline_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
 def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | None,
           records: Path | None, patches: tuple[str, ...], watch: tuple[str, ...], quiet: bool,
-          output: str | None, junit_path: str | None,
+          output: str | None, junit_path: str | None, timeline_path: str | None,
           command: tuple[str, ...]) -> None:  # fmt: skip
     """Run a Python program and say what in it breaks under threads: every object two threads
     must not be inside at once (wasmtime-py's Stores, core and component, extism's Plugins, a
@@ -143,8 +146,8 @@ def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | No
         raise OptionError("give --refuse or --let-it-crash, not both")
     on_overlap = "refuse" if refuse else "proceed" if proceed else "wait"
     opts = TraceOptions(command, python, on_overlap, timeout_s, records, output_path(output),
-                        quiet, patches, watch,
-                        Path(junit_path) if junit_path else None)  # fmt: skip
+                        quiet, patches, watch, Path(junit_path) if junit_path else None,
+                        Path(timeline_path) if timeline_path else None)  # fmt: skip
     launch = prepare(opts)
     with _Status(launch.display) as status:
         res = run_trace(opts, status, launch)
@@ -154,6 +157,7 @@ def trace(python: str | None, refuse: bool, proceed: bool, timeout_s: float | No
     else:
         for part in trace_report.report(res.trace):
             out.print(part, soft_wrap=isinstance(part, str), highlight=False)
+        show_timeline(res)
     interrupted = summary_of(res.trace).get("interrupted", "")
     if interrupted.startswith("SIGINT"):  # reported: now end as every command does
         raise click.Abort()

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gvlbench import lifecycle
+from gvlbench import timeline as timeline_model
 from gvlbench.errors import OptionError, UserError
 from gvlbench.files import reported_later
-from gvlbench.harness import keeper
+from gvlbench.harness import keeper, timeline
 from gvlbench.harness.target import base_metadata
 from gvlbench.protocol import PATCH_NAMES
 from gvlbench.report import junit
@@ -60,6 +61,7 @@ class TraceOptions:
     patches: tuple[str, ...] = ()  # gvlbench's patches, applied in the program
     watch: tuple[str, ...] = ()  # more classes to watch: module:Class[.method,...]
     junit: Path | None = None  # one test case per finding, and the program
+    timeline: Path | None = None  # every thread's states, as trace-event JSON (the hook's)
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.patches if p not in PATCH_NAMES]
@@ -70,6 +72,7 @@ class TraceOptions:
             points.parse_watch(spec)
         if self.on_overlap not in ON_OVERLAP:
             raise OptionError(f"on overlap: {self.on_overlap!r} is not one of {ON_OVERLAP}")
+        timeline.check(self.timeline, ())
         if self.timeout_s is not None and not 0 < self.timeout_s < math.inf:  # nan: not this
             raise OptionError(f"--timeout must be positive and finite, got {self.timeout_s:g}")
 
@@ -156,8 +159,10 @@ def trace(opts: TraceOptions, display: Display, launch: Launch | None = None) ->
                           None if opts.quiet else display.output)  # fmt: skip
         model, tail = TraceModel(), RecordTail(directory)
         end, stopped = _watch(program, model, tail, opts, display, launch)
+        parts = _timeline_parts(directory) if opts.timeline else []
     display.step("finding the engines the program ran")
     results = _results(launch, opts, model, end, stopped and f"{stopped} while it ran", found)
+    _timeline(opts, parts, results)
     trace_repro.sketch_all(results.trace, os.getcwd())
     _write(opts, results)
     if not stopped:
@@ -266,6 +271,35 @@ def _write(opts: TraceOptions, results: Results, final: bool = True) -> None:
             junit.write(opts.junit, "gvlbench.trace", junit_cases(results.trace))
 
 
+def _timeline_parts(directory: Path) -> list[tuple[str, Any]]:
+    """Each traced process's timeline part (timeline-PID.json, written at its exit)."""
+    from gvlbench.answers import read_as
+
+    parts: list[tuple[str, Any]] = []
+    for path in sorted(directory.glob("timeline-*.json")):
+        try:
+            part = read_as(timeline_model.Part, json.loads(path.read_text()), path.name)
+        except (OSError, ValueError) as exc:  # a process killed while writing it
+            parts.append((path.stem, str(exc)))
+            continue
+        parts.append((path.stem, part))
+    return parts
+
+
+def _timeline(opts: TraceOptions, parts: list[tuple[str, Any]], results: Results) -> None:
+    """--timeline: the processes' parts as one file, their summaries in the results."""
+    if opts.timeline is None:
+        return
+    sink = timeline.TimelineFile(opts.timeline, "trace", " ".join(opts.command)[:80])
+    for name, part in parts:
+        if isinstance(part, str):
+            sink.timeline.unmeasured.append(f"{name}: not read ({part})")
+        else:
+            timeline.record(sink, results, part, "", sink.timeline.scenario)
+    with reported_later(opts.timeline, "the timeline"):
+        sink.write()
+
+
 def _env(directory: Path, fifo: Path, opts: TraceOptions,
          found: list[points.Watched]) -> dict[str, str]:  # fmt: skip
     env = dict(os.environ)
@@ -276,6 +310,8 @@ def _env(directory: Path, fifo: Path, opts: TraceOptions,
                GVLBENCH_TRACE_PATCHES=",".join(opts.patches),
                GVLBENCH_TRACE_GVLBENCH=str(Path(__file__).resolve().parents[2]),
                GVLBENCH_TRACE_ALIVE=str(fifo))  # fmt: skip
+    if opts.timeline is not None:
+        env["GVLBENCH_TRACE_TIMELINE"] = "1"
     return env
 
 

@@ -15,6 +15,7 @@ only through environment variables, read once here:
   with their entry points, as JSON (watch.py): every binding's, and `--watch`;
 - GVLBENCH_TRACE_PATCHES, GVLBENCH_TRACE_GVLBENCH: gvlbench's patches to apply when the
   program imports wasmtime (comma-separated names), and where the harness's gvlbench is;
+- GVLBENCH_TRACE_TIMELINE: set to record every thread's states (timeline.py);
 - GVLBENCH_TRACE_ALIVE: a FIFO the harness holds open; when it closes (the harness died,
   whatever the signal), this process kills its process group.
 
@@ -28,7 +29,17 @@ import atexit
 import json
 import os
 
-from . import finder, hooks, libraries, patches, pytest_parallel, records, watch, watchdog
+from . import (
+    finder,
+    hooks,
+    libraries,
+    patches,
+    pytest_parallel,
+    records,
+    timeline,
+    watch,
+    watchdog,
+)
 
 
 def start() -> None:
@@ -48,6 +59,9 @@ def start() -> None:
             applied = patches.apply(asked, home)
         hooks.install(module, on_overlap, applied)
         watch.install(module, watched)
+        if os.environ.get("GVLBENCH_TRACE_TIMELINE"):  # last: its timed call under the rest
+            with finder.held():
+                timeline.start(directory, home)
 
     finder.on_import("wasmtime", on_wasmtime)
     for name in watch.modules(watched):

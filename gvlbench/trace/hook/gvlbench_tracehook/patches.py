@@ -29,12 +29,22 @@ class _Home:
         return importlib.machinery.PathFinder.find_spec(fullname, [self.home])
 
 
+def use_home(home: str) -> None:
+    """Import `gvlbench` from the harness's copy at `home` from now on (its timeline, too:
+    timeline.py)."""
+    if (
+        home
+        and "gvlbench" not in sys.modules
+        and not any(isinstance(f, _Home) for f in sys.meta_path)
+    ):
+        sys.meta_path.insert(0, _Home(home))
+
+
 def apply(names: list[str], home: str) -> dict[str, str]:
     """Apply gvlbench's patches `names`, in order: each name and "" (applied) or why not."""
     if not names:
         return {}
-    if home and "gvlbench" not in sys.modules:
-        sys.meta_path.insert(0, _Home(home))
+    use_home(home)
     try:
         patches = importlib.import_module("gvlbench.binding.patches")
         modes = importlib.import_module("gvlbench.modes")
