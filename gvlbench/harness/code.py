@@ -19,8 +19,10 @@ from gvlbench.bindings import Binding, Engine, Form
 from gvlbench.errors import CodeError
 from gvlbench.harness.interpreter import Runtime, binding_of, check_patches, modes_under
 from gvlbench.harness.loop import ChildExecutor, Executor, Job
-from gvlbench.harness.target import base_metadata
-from gvlbench.protocol import Code, CodeProbeTask, Mode
+from gvlbench.harness.target import base_metadata, prepare_target
+from gvlbench.protocol import Code, CodeProbeTask, Mode, Target
+from gvlbench.scenario import Scenario
+from gvlbench.wat import Compiled
 
 PROBE_TIMEOUT_S = 120.0
 
@@ -125,3 +127,15 @@ def metadata(
 def _one_line(parts: tuple[str, ...]) -> str:
     return " ; ".join(p.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
                       for p in parts)  # fmt: skip
+
+
+def target_or_code(
+    probed: Probed | None, scenario: Scenario | None
+) -> tuple[Target | Code, Compiled | None]:
+    """What a command calls: the probed code (which names the binding it calls Wasm
+    through), or the scenario compiled and validated. Bad input fails here, before anything
+    is planned, for run and race alike."""
+    if probed is not None:
+        return probed.code, None
+    assert scenario is not None
+    return prepare_target(scenario)

@@ -33,7 +33,7 @@ from gvlbench.harness.interpreter import (
 )
 from gvlbench.harness.loop import Executor, Job
 from gvlbench.harness.runner import ChildOutcome
-from gvlbench.harness.target import check_runtimes, common_metadata, prepare_target
+from gvlbench.harness.target import check_runtimes, common_metadata
 from gvlbench.modes import for_interpreter
 from gvlbench.protocol import CallPath, Code, Mode, RaceTask, Target
 from gvlbench.results import Results
@@ -154,13 +154,7 @@ class RaceExperiment:
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
-        """The scenario compiled and validated, or the code probed (which names the binding
-        it calls Wasm through): bad input fails here."""
-        o = self.opts
-        if o.code is not None:
-            return self.probed.code, None  # type: ignore[union-attr]
-        assert o.scenario is not None
-        return prepare_target(o.scenario)
+        return code_target.target_or_code(self.probed, self.opts.scenario)
 
     @cached_property
     def probed(self) -> code_target.Probed | None:

@@ -29,7 +29,7 @@ from gvlbench.harness.run_plan import (
     thread_sweep,
 )
 from gvlbench.harness.runner import ChildOutcome
-from gvlbench.harness.target import common_metadata, prepare_target
+from gvlbench.harness.target import common_metadata
 from gvlbench.modes import CONTROL
 from gvlbench.protocol import (
     BenchTask,
@@ -65,13 +65,7 @@ class RunExperiment:
 
     @cached_property
     def _prepared(self) -> tuple[Target | Code, wat.Compiled | None]:
-        """The scenario compiled and validated, or the code probed (which names the binding
-        it calls Wasm through): bad input fails here."""
-        o = self.opts
-        if o.code is not None:
-            return self.probed.code, None  # type: ignore[union-attr]
-        assert o.scenario is not None
-        return prepare_target(o.scenario)
+        return code_target.target_or_code(self.probed, self.opts.scenario)
 
     @cached_property
     def probed(self) -> code_target.Probed | None:
