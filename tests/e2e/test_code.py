@@ -94,8 +94,9 @@ def test_results_that_differ_from_the_reference_are_counted_as_wrong(tmp_path: P
 @needs_micropython
 def test_run_measures_micropython_from_its_statement(tmp_path: Path) -> None:
     out = tmp_path / "run.json"
+    # the fewest paired rounds (3): the default 20 of a ~1 s statement took half a minute
     cli = gvlbench("run", *MICROPYTHON, "--threads", "1", "--mode", "released", *QUICK[:4],
-                   "--progress-repeats", "1", "--json", str(out), env=WIDE,
+                   "--rounds", "3", "--progress-repeats", "1", "--json", str(out), env=WIDE,
                    timeout=400)  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "Parallel speedup: micropython" in cli.stdout
