@@ -131,19 +131,22 @@ HELD_CALLBACK = (
 )  # fmt: skip
 
 
-@pytest.mark.parametrize(("patch", "status"), [("store-guard-mutex", "deadlocked"),
-                                               ("store-guard-native", "raised")])  # fmt: skip
+# --duration: how long the mutex has to meet the hand-off that deadlocks it; a loaded box
+# takes longer to, and a deadlock ends the trial 3 s after it (GVLBENCH_DEADLOCK_S). The owner
+# word's trial runs its whole duration (a refusal ends nothing): it refuses at the first
+# hand-off, a switch interval into the first 20 ms callback, so 5 s is a hundredfold margin.
+@pytest.mark.parametrize(("patch", "status", "duration"),
+                         [("store-guard-mutex", "deadlocked", "20"),
+                          ("store-guard-native", "raised", "5")])  # fmt: skip
 def test_the_mutex_deadlocks_a_held_call_where_the_owner_word_refuses(
-    tmp_path: Path, patch: str, status: str
+    tmp_path: Path, patch: str, status: str, duration: str
 ) -> None:
     """Held (the call keeps the GIL), a second thread waits for the mutex with the GIL while
     the owner's host callback needs the GIL back: the whole process stops. The owner word
     refuses that thread instead. The harness finds the deadlock by the CPU standing still."""
     out = tmp_path / "race.json"
-    # --duration: how long the mutex has to meet the hand-off that deadlocks it; a loaded
-    # box takes longer to, and a deadlock ends the trial 3 s after it (GVLBENCH_DEADLOCK_S)
     cli = gvlbench("race", *HELD_CALLBACK, "--mode", "held", "--threads", "2", "--trials", "1",
-                   "--duration", "20", "--patch", patch, "--json", str(out),
+                   "--duration", duration, "--patch", patch, "--json", str(out),
                    env={"GVLBENCH_DEADLOCK_S": "3"})  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     (trial,) = _rows(out, "race")

@@ -154,9 +154,11 @@ if os.fork() == 0:
         time.sleep(1000)
     os._exit(0)
 """
+# run: 20 rounds of ~70 ms keep its speedup child running for a second or more after its
+# daemon is written, when the test looks (within 50 ms); 200 took 15-45 s to no end
 COMMANDS = {
     "run": ["run", "--stmt", "1", "--threads", "1", "--processes", "1", "--values", "1",
-            "--rounds", "200", "--progress-repeats", "0", "--no-phases"],
+            "--rounds", "20", "--progress-repeats", "0", "--no-phases"],
     "race": ["race", "--stmt", "1", "--threads", "2", "--trials", "20", "--duration", "1"],
     "profile": ["profile", "--stmt", "1", "--budget", "4", "--rounds", "3"],
 }  # fmt: skip
