@@ -65,10 +65,13 @@ def _tolerant_streams() -> None:
 
 
 def _end(code: Any) -> None:
-    """Exit with `code`, or 2 after one line per output that could not be written."""
+    """Exit with `code`, or 2 after one line per output that could not be written. The
+    report is said to be complete only when the command ended with one (0: measured, 1: a
+    failure measured), not after an error line that replaced it."""
     lines = files.unwritten()
+    after = " (the report above is complete)" if code in (None, EXIT_OK, EXIT_FAILED) else ""
     for line in lines:
-        print(f"gvlbench: error: {line} (the report above is complete)", file=sys.stderr)
+        print(f"gvlbench: error: {line}{after}", file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT if lines else code)
 
 

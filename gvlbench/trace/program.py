@@ -27,6 +27,11 @@ from gvlbench.errors import OptionError
 from gvlbench.harness import keeper, process_tree
 from gvlbench.harness.runner import STDERR_TAIL_LINES, panic_location, signal_name
 
+# The line the hook writes to the program's stderr when its records file cannot grow (a full
+# disk, a file-size limit): the hook's own records.LOST (the hook cannot be imported here:
+# it installs itself; tests/unit/test_trace_hook.py keeps the two equal)
+RECORDS_LOST = "gvlbench trace hook: could not write its records"
+
 STOP_GRACE_S = 2.0  # after SIGINT (KeyboardInterrupt: atexit runs, records are finished)
 CHUNK_BYTES = 1 << 16  # the most of the program's output read, and relayed, at once
 PUMP_JOIN_S = 2.0  # for the output's last bytes, once every process that held a pipe is dead
@@ -42,6 +47,7 @@ class ProgramEnd:
     duration_s: float
     stderr_tail: tuple[str, ...]
     left_running: int = 0  # processes it left running, killed when it ended
+    records_lost: str | None = None  # the hook's line saying it could not write its records
 
     def describe(self) -> str:
         if self.signal:
@@ -55,14 +61,16 @@ class ProgramEnd:
         left = (
             f"; {self.left_running} process(es) it left running killed" if self.left_running else ""
         )
-        return f"{how} after {self.duration_s:.1f} s{left}"
+        lost = f"; {self.records_lost}: the trace is incomplete" if self.records_lost else ""
+        return f"{how} after {self.duration_s:.1f} s{left}{lost}"
 
     def row(self, command: Sequence[str]) -> dict[str, Any]:
         return {"kind": "program", "argv": list(command), "status": self.status,
                 "returncode": self.returncode, "signal": self.signal, "panic": self.panic,
                 "duration_s": self.duration_s, "description": self.describe(),
                 "stderr_tail": list(self.stderr_tail),
-                "left_running": self.left_running}  # fmt: skip
+                "left_running": self.left_running,
+                "records_lost": self.records_lost}  # fmt: skip
 
 
 class Program:
@@ -78,6 +86,7 @@ class Program:
         self.stopped = ""  # why gvlbench stopped it: timed out | interrupted
         self.tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.panic: str | None = None
+        self.records_lost: str | None = None
         self._pumps = [
             threading.Thread(target=self._pump, args=(pipe, is_err, relay), daemon=True)
             for pipe, is_err in ((self.proc.stdout, False), (self.proc.stderr, True))
@@ -113,6 +122,9 @@ class Program:
             lines = block.splitlines()
             self.tail.extend(lines[-STDERR_TAIL_LINES:])
             self.panic = self.panic or next(filter(None, map(panic_location, lines)), None)
+            self.records_lost = self.records_lost or next(
+                (ln.split(" in pid ")[0] for ln in lines if ln.startswith(RECORDS_LOST)), None
+            )
         if relay is not None:
             relay(block, is_err)
 
@@ -144,4 +156,4 @@ class Program:
         signame = signal_name(-returncode) if returncode < 0 else None
         status = self.stopped or ("killed" if signame else "exited")
         return ProgramEnd(status, returncode, signame, self.panic, duration_s, tuple(self.tail),
-                          self.left)  # fmt: skip
+                          self.left, self.records_lost)  # fmt: skip

@@ -186,6 +186,11 @@ def _traced_at_all(launch: Launch, model: TraceModel, end: ProgramEnd, results: 
             "ignores the PYTHONPATH the hook needs)"
         )
     engines = [r for r in results.trace if r["kind"] == "library"]
+    if end.records_lost and not any(p.watching for p in model.processes.values()):
+        raise UserError(
+            f"`{launch.display}` ran ({end.describe()}), and so nothing was traced: its records "
+            "folder had no room (a full disk, or a file-size limit)"
+        )
     if not any(p.watching for p in model.processes.values()) and not engines:
         pythons = ", ".join(sorted({p.executable for p in model.processes.values()}))
         words = [line.strip() for line in end.stderr_tail if line.strip()]

@@ -58,6 +58,9 @@ def reasons(rows: Rows) -> list[str]:
     failed = program_failed(rows)
     if failed:
         found.append(f"the program failed: it {failed}")
+    for p in of(rows, "program"):  # what was not recorded cannot be called safe
+        if p.get("records_lost"):
+            found.append(f"the trace is incomplete: {p['records_lost']}")
     if summary.get("interrupted"):
         found.append(f"interrupted by {summary['interrupted']}: the report covers what was "
                      "traced until then")  # fmt: skip

@@ -88,7 +88,7 @@ def test_a_traced_program_that_never_imports_wasmtime_is_bad_input(tmp_path: Pat
     script = tmp_path / "app.py"
     script.write_text("import no_such_package_for_gvlbench\nimport wasmtime\n")
     one_line_error(gvlbench("trace", "-q", "--", str(script)), "ran under", sys.executable,
-                   "exited with code 1", "no process of it imported wasmtime",
+                   "exited with code 1", "no process of it imported a package trace watches",
                    "ModuleNotFoundError", "--python")  # fmt: skip
 
 

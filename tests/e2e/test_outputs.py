@@ -79,12 +79,14 @@ def test_a_gate_that_cannot_write_its_files_still_prints_its_verdicts(tmp_path: 
 
 
 def test_a_trace_that_cannot_write_its_results_still_prints_its_report(tmp_path: Path) -> None:
+    """4 KiB a file: room for the traced program's records (about 3 KiB for one Store), none
+    for the results (about 6 KiB); the next test takes the records' room away too."""
     program = tmp_path / "prog.py"
     program.write_text("import wasmtime\nwasmtime.Store()\n")
     out = tmp_path / "trace.json"
-    cli = _run_limited(["trace", "--json", str(out), "--", str(program)], 1024)
+    cli = _run_limited(["trace", "--json", str(out), "--", str(program)], 4096)
     assert cli.returncode == 2, cli.stderr
-    assert "exited with code 0" in cli.stdout and "Store(s) watched" in cli.stdout
+    assert "exited with code 0" in cli.stdout and "1 object(s) watched" in cli.stdout
     (error,) = [line for line in cli.stderr.splitlines() if line.startswith("gvlbench: error:")]
     assert f"could not write results {out}" in error
 
@@ -93,3 +95,22 @@ def test_a_terminal_that_cannot_encode_gets_escapes_not_an_internal_error() -> N
     cli = gvlbench("show", BASELINE, env={"PYTHONIOENCODING": "ascii"})
     assert cli.returncode == 0, cli.stderr
     assert "Traceback" not in cli.stderr and "speedup" in cli.stdout.lower()
+
+
+def test_a_trace_whose_records_have_no_room_says_so_not_the_wrong_environment(
+    tmp_path: Path,
+) -> None:
+    """1 KiB a file: the hook's records stop after the first lines. That is not "no process
+    imported wasmtime: the wrong environment" (the program did, in the right one), and no
+    report is claimed "above" when an error took its place."""
+    program = tmp_path / "prog.py"
+    program.write_text("import wasmtime\nwasmtime.Store()\n")
+    out = tmp_path / "trace.json"
+    cli = _run_limited(["trace", "-q", "--json", str(out), "--", str(program)], 1024)
+    assert cli.returncode == 2, cli.stderr
+    assert "Traceback" not in cli.stderr and "environment" not in cli.stderr
+    errors = [line for line in cli.stderr.splitlines() if line.startswith("gvlbench: error:")]
+    assert len(errors) == 2, cli.stderr
+    assert "could not write its records (File too large)" in errors[0]
+    assert "nothing was traced: its records folder had no room" in errors[0]
+    assert f"could not write results {out}" in errors[1] and "report above" not in errors[1]

@@ -157,3 +157,11 @@ def test_the_names_that_hold_a_store() -> None:
     ctx, other = Context(), object()  # noqa: F841  (read from the frame, not the code)
     assert sorted(frames.holders(sys._getframe(), store)) == ["ctx", "store"]
     assert frames.holders(sys._getframe(), other) == ["other"]
+
+
+def test_the_harness_knows_the_line_the_hook_writes_when_its_records_have_no_room() -> None:
+    """The hook cannot be imported by the harness (it installs itself): the two spell the
+    line each on their side, and must agree."""
+    from gvlbench.trace.program import RECORDS_LOST
+
+    assert records.LOST == RECORDS_LOST

@@ -11,6 +11,7 @@ gvlbench/report/trace.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -90,8 +91,20 @@ def write(kind: str, **fields: Any) -> None:
     except OSError:
         try:
             _write(_open(forked=_state.get("forked", False)), kind, **fields)
-        except OSError:
+        except OSError as exc:
             _state["dir"] = ""  # nowhere to write: stop trying, the program goes on
+            _lost(exc)
+
+
+# The one line the harness looks for on the program's stderr (trace/program.py): with the
+# records file full (a full disk, a file-size limit) stderr is the only way left to say that
+# what trace read is not all that happened.
+LOST = "gvlbench trace hook: could not write its records"
+
+
+def _lost(exc: OSError) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"{LOST} ({exc.strerror or exc}) in pid {os.getpid()}\n".encode())
 
 
 def _write(fd: int, kind: str, **fields: Any) -> None:
