@@ -26,6 +26,10 @@ from tests.conftest import gvlbench
 
 SUITES = Path(os.environ.get("SUITES_DIR", Path.home() / ".cache" / "gvlbench" / "suites"))
 HOST_EXCEPTION = "tests/test_func.py::TestFunc::test_host_exception"
+# The hand-off is a race: 4 threads x 100 iterations met in 5 of 5 runs on a quiet box, and
+# missed once under the whole suite's load (two xdist workers on 2 cores); a run that misses
+# is run again, up to this many times, and every run must leave the suite itself passing.
+ATTEMPTS = 3
 
 
 def _suite(package: str) -> Path:
@@ -68,9 +72,13 @@ def test_wasmtime_pys_host_exception_test_hands_its_exception_to_another_thread(
     meet: the program passes, and trace exits 1 naming the hand-off in that test. Under
     --patch thread-local-exceptions the same run is clean."""
     test = str(_suite("wasmtime") / HOST_EXCEPTION)
-    code, rows, text = _trace_suite(_suite("wasmtime"), tmp_path, "--iterations", "100", test)
-    assert code == 1
-    assert _of(rows, "program")[0]["returncode"] == 0  # the suite itself saw nothing wrong
+    for _attempt in range(ATTEMPTS):  # a race: two threads' exceptions must meet in the slot
+        code, rows, text = _trace_suite(_suite("wasmtime"), tmp_path, "--iterations", "100",
+                                        test)  # fmt: skip
+        assert _of(rows, "program")[0]["returncode"] == 0  # the suite itself saw nothing wrong
+        if code == 1:
+            break
+    assert code == 1, f"no hand-off in {ATTEMPTS} runs of 4 threads x 100 iterations"
     (finding,) = _of(rows, "finding")
     assert finding["hazard"] == "exception-handoff" and finding["site"].endswith(
         "tests/test_func.py:82")  # fmt: skip
