@@ -35,6 +35,13 @@ class _Cli(click.Group):
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        except SystemExit as exc:
+            # rich (Console.on_broken_pipe) and click turn a closed stdout (`gvlbench show
+            # results.json | head`) into exit 1, after pointing stdout at /dev/null: a reader
+            # that stopped reading is not a failure of what was measured
+            if exc.code == 1 and isinstance(exc.__context__, BrokenPipeError):
+                sys.exit(EXIT_OK)
+            raise
         except lifecycle.Terminated as exc:  # SIGTERM, SIGHUP: every child is dead by now
             _fail(f"terminated by {exc.name}; results measured so far are kept", EXIT_FAILED)
         except click.Abort:

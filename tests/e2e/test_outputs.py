@@ -114,3 +114,16 @@ def test_a_trace_whose_records_have_no_room_says_so_not_the_wrong_environment(
     assert "could not write its records (File too large)" in errors[0]
     assert "nothing was traced: its records folder had no room" in errors[0]
     assert f"could not write results {out}" in errors[1] and "report above" not in errors[1]
+
+
+def test_a_reader_that_stops_reading_is_not_a_failure() -> None:
+    """`gvlbench show results.json | head -1`: the tables meet a closed pipe. rich and click
+    make that exit 1; the command did all it was asked, so it is 0, with nothing on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "gvlbench", "show", BASELINE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(64)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""
