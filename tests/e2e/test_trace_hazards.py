@@ -98,7 +98,7 @@ def test_a_shared_component_store_is_shared_with_overlap() -> None:
     e = next(e for e in finding["examples"] if e["owner_stack"])
     assert e["operation"].startswith("component.") and e["thread"] != e["owner"]
     assert _user_lines(e["stack"])[-1] == _user_lines(e["owner_stack"])[-1] == (
-        "shared_component.py:30")  # fmt: skip
+        "shared_component.py:32")  # fmt: skip
     assert finding["race"]["ready"], finding["race"]
 
 

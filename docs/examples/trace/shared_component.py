@@ -21,9 +21,11 @@ made = component.Component(engine, wasmtime.wat2wasm(WAT.read_text()))
 instance = component.Linker(engine).instantiate(store, made)
 echo = instance.get_func(store, "echo")
 wrong: list[str] = []
+start = threading.Barrier(4)  # all four call at once, however loaded the machine
 
 
 def call(n: int) -> None:
+    start.wait()
     for i in range(CALLS):
         mine = f"thread {n} call {i}"
         try:
