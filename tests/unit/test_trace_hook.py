@@ -23,7 +23,7 @@ from gvlbench.trace.model import TraceModel
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "gvlbench" / "trace" / "hook"))
-from gvlbench_tracehook import calls, frames, records, state
+from gvlbench_tracehook import calls, frames, records, state, watch
 
 
 @pytest.fixture
@@ -165,3 +165,38 @@ def test_the_harness_knows_the_line_the_hook_writes_when_its_records_have_no_roo
     from gvlbench.trace.program import RECORDS_LOST
 
     assert records.LOST == RECORDS_LOST
+
+
+class _Codec:
+    """Stands for a compiled extension's object: trace first sees it when it is entered."""
+
+    def encode(self, x: int) -> int:
+        time.sleep(0.001)
+        return x
+
+
+def test_threads_meeting_a_new_object_together_make_one_state(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight threads enter an object trace has not seen, released together, a few times: one
+    state is made for it. Without the lock each thread that found none made its own, and a
+    shared numcodecs codec read as one shared object plus per-thread ones."""
+    made: list[object] = []
+    real = state.new_object
+    monkeypatch.setattr(state, "new_object", lambda obj, *a, **k: made.append(obj) or real(
+        obj, *a, **k))  # fmt: skip
+    w = watch.Watched("tests.unit.test_trace_hook:_Codec", serialised=True, classes=[_Codec])
+    encode = watch._entry(_Codec.encode, "_Codec.encode", 0, w)
+    for _ in range(5):
+        codec, start = _Codec(), threading.Barrier(8)
+
+        def call(codec: _Codec = codec, start: threading.Barrier = start) -> None:
+            start.wait()
+            encode(codec, 1)
+
+        threads = [threading.Thread(target=call) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert made.count(codec) == 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable
@@ -167,6 +168,13 @@ def _operation(module: str, qualname: str, method: str) -> str:
     return f"{prefix}{qualname}.{method}"
 
 
+# An object first seen when entered (its making was not watched: a compiled extension's
+# codec) gets its state under this lock: without it, threads entering it together for the
+# first time each made one, and a shared codec read as one shared object and two per-thread
+# ones with an entry each.
+_FIRST_SEEN = threading.Lock()
+
+
 def state_of(obj: object) -> Any:
     try:
         return object.__getattribute__(obj, "__dict__").get(ATTR)
@@ -195,9 +203,10 @@ def _entry(method: Callable[..., Any], operation: str, index: int,
         if st is None:
             if not w.classes or not isinstance(obj, tuple(w.classes)):
                 return method(*args, **kwargs)
-            st = state_of(obj) or attach(obj, state.new_object(
-                obj, sys._getframe(1), f"{type(obj).__module__}.{type(obj).__qualname__}",
-                w.serialised))  # fmt: skip
+            with _FIRST_SEEN:  # two threads meeting a new object at once make one state
+                st = state_of(obj) or attach(obj, state.new_object(
+                    obj, sys._getframe(1), f"{type(obj).__module__}.{type(obj).__qualname__}",
+                    w.serialised))  # fmt: skip
         held = st.enter(obj, operation)
         try:
             return method(*args, **kwargs)
