@@ -1,8 +1,23 @@
 """gvlbench: measure and verify what happens when a Wasm call releases the interpreter lock."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("gvlbench")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+import functools
+
+
+def __getattr__(name: str) -> str:
+    """`gvlbench.__version__`, looked up on first use: importlib.metadata takes 60-80 ms to
+    import, and every CLI start, keeper and measuring child imports this package."""
+    if name == "__version__":
+        return _version()
+    raise AttributeError(f"module 'gvlbench' has no attribute {name!r}")
+
+
+@functools.cache
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gvlbench")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"

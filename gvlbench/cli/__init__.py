@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from gvlbench import __version__, files, lifecycle
+import gvlbench
+from gvlbench import files, lifecycle
 from gvlbench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, GvlbenchError
 
 
@@ -87,8 +88,22 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`: the installed version, looked up only when asked (see gvlbench.__init__)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"gvlbench, version {gvlbench.__version__}")
+        ctx.exit()
+
+
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="gvlbench")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def main() -> None:
     """Measure and verify what happens when a Wasm call releases the interpreter lock."""
 

@@ -21,7 +21,6 @@ import platform
 import subprocess
 import sys
 from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -112,6 +111,8 @@ class Interpreter:
 
 def harness_wasmtime() -> str | None:
     """The harness's own wasmtime-py release, from its metadata (no library is loaded)."""
+    from importlib.metadata import PackageNotFoundError, version  # 60 ms: only when asked
+
     try:
         return version("wasmtime")
     except PackageNotFoundError:

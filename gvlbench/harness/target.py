@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from importlib.metadata import version
 from typing import Any
 
-from gvlbench import __version__, wat
+import gvlbench
+from gvlbench import wat
 from gvlbench.bindings import Feature, Form, driver_for
 from gvlbench.errors import OptionError, SpecError, WasmError, WatError
 from gvlbench.harness.interpreter import Runtime, binding_of, runtimes_metadata
@@ -105,8 +105,8 @@ def base_metadata(runtimes: tuple[Runtime, ...], **subject: Any) -> dict[str, An
     """The versions, the lock and the machine, then what was measured (`subject`), then the
     runtimes that measured it and the harness's own interpreter."""
     return {
-        "gvlbench_version": __version__,
-        "wasmtime_version": version("wasmtime"),
+        "gvlbench_version": gvlbench.__version__,
+        "wasmtime_version": _wasmtime_version(),
         "runtime": "python",
         "runtime_version": platform.python_version(),
         "lock": "GIL",
@@ -148,3 +148,11 @@ def check_runtimes(
                 f"{scenario.name}: the {binding.name} binding{where}: "
                 f"{'; '.join(map(str, missing))}; {fix}"
             )
+
+
+def _wasmtime_version() -> str:
+    """The harness's wasmtime-py release (importlib.metadata is imported here, when results
+    are written, not at every CLI start: it costs 60-80 ms)."""
+    from importlib.metadata import version
+
+    return version("wasmtime")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyperf
+if TYPE_CHECKING:
+    import pyperf
+
 
 from gvlbench.modes import CONTROL, of_row
 from gvlbench.report import paired as paired_stats
@@ -91,6 +93,8 @@ class ProgressRow:
 
 
 def pyperf_benchmark(bench: dict[str, Any]) -> pyperf.Benchmark:
+    import pyperf  # 100 ms to import (its hooks load importlib.metadata): only when reading
+
     suite = pyperf.BenchmarkSuite.loads(json.dumps({"version": "1.0", "benchmarks": [bench]}))
     return suite.get_benchmarks()[0]
 
