@@ -17,7 +17,7 @@ import gvlbench
 from gvlbench import wat
 from gvlbench.bindings import Feature, Form, driver_for
 from gvlbench.errors import OptionError, SpecError, WasmError, WatError
-from gvlbench.harness.interpreter import Runtime, binding_of, runtimes_metadata
+from gvlbench.harness.interpreter import Runtime, binding_of, harness_wasmtime, runtimes_metadata
 from gvlbench.protocol import Target
 from gvlbench.scenario import Scenario
 
@@ -106,7 +106,7 @@ def base_metadata(runtimes: tuple[Runtime, ...], **subject: Any) -> dict[str, An
     runtimes that measured it and the harness's own interpreter."""
     return {
         "gvlbench_version": gvlbench.__version__,
-        "wasmtime_version": _wasmtime_version(),
+        "wasmtime_version": harness_wasmtime(),
         "runtime": "python",
         "runtime_version": platform.python_version(),
         "lock": "GIL",
@@ -148,11 +148,3 @@ def check_runtimes(
                 f"{scenario.name}: the {binding.name} binding{where}: "
                 f"{'; '.join(map(str, missing))}; {fix}"
             )
-
-
-def _wasmtime_version() -> str:
-    """The harness's wasmtime-py release (importlib.metadata is imported here, when results
-    are written, not at every CLI start: it costs 60-80 ms)."""
-    from importlib.metadata import version
-
-    return version("wasmtime")
