@@ -330,10 +330,13 @@ def _pyperf_speedups(current: Results, cfg: GateConfig | None = None) -> list[Ru
             hi_ok = r.ci_high >= cfg.released_speedup_min
         verdict = "pass" if lo_ok else ("unsure" if hi_ok else "fail")
         why = "the 95% interval straddles the limit" if verdict == "unsure" else ""
+        rule = Rule(name, row, value, bound, verdict, why, scenario=s)
+        if m != Mode.HELD and verdict == "pass":  # released reached it: the machine could
+            rules.append(rule)
+            continue
         control, machine = control_of(r)
-        why_busy = busy.why(control, cfg.released_speedup_min, busy.SPED_UP, machine)
-        rules.append(busy.judged(Rule(name, row, value, bound, verdict, why, scenario=s),
-                                 why_busy))  # fmt: skip
+        rules.append(busy.judged(rule, busy.of_speedup(control, cfg.released_speedup_min,
+                                                       machine, r.threads)))  # fmt: skip
     return rules
 
 
