@@ -5,8 +5,9 @@ file inside an installed Python package), both relative to the spec file; the ex
 call and its arguments; host imports from the fixed registry in `hosts`; what to do with
 imports nobody provides; a WASI world (`[wasi]`); engine limits (`[limits]`); and an
 expectation (a result, a trap, a command's stdout and exit code, or an exception). An extism
-plugin (`form = "plugin"`) has an `input` and an `expect.output` instead. Errors name the
-file and the key. See docs/scenarios.md.
+plugin (`form = "plugin"`) has an `input` and an `expect.output` (or `expect.trap`: its
+function fails, with an error text containing it) instead. Errors name the file and the key.
+See docs/scenarios.md.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _IMPORT_KEYS = {"module", "name", "host"}
 _EXPECT_KEYS = {"result", "trap", "stdout", "exit_code", "raises", "output"}
 # what a plugin (form = "plugin") has: bytes in, bytes out, no arguments, imports or worlds
 _PLUGIN_KEYS = {"description", "measures", "wat", "wasm", "export", "form", "input", "expect"}
-_PLUGIN_EXPECT_KEYS = {"output"}
+_PLUGIN_EXPECT_KEYS = {"output", "trap"}  # trap: the function fails
 _WASI_KEYS = {"args", "env", "stdin", "stdin_file", "preopen"}
 _LIMIT_KEYS = {"fuel": int, "epoch_deadline_ms": float, "max_memory_bytes": int}
 WASM_MAGIC = b"\0asm"
@@ -211,9 +212,12 @@ def _check_form_keys(path: Path, form: Form, data: dict[str, Any]) -> None:
         plugin_key = top in _PLUGIN_KEYS and (not sub or sub in _PLUGIN_EXPECT_KEYS)
         if form is Form.PLUGIN and not plugin_key and top in _KNOWN_KEYS:
             raise SpecError(f"{path}: key {key!r}: not for a plugin (form = \"plugin\" takes "
-                            "'input' and 'expect.output')")  # fmt: skip
+                            "'input', and 'expect.output' or 'expect.trap')")  # fmt: skip
         if form is not Form.PLUGIN and key in ("input", "expect.output"):
             raise SpecError(f'{path}: key {key!r}: only for form = "plugin"')
+    if form is Form.PLUGIN and isinstance(expect, dict) and {"output", "trap"} <= set(expect):
+        raise SpecError(f"{path}: key 'expect': a plugin's function gives an output or fails "
+                        "(expect.trap), not both")  # fmt: skip
 
 
 def _form(path: Path, value: Any) -> Form:

@@ -1,4 +1,5 @@
-;; An Extism plugin in plain WAT (scenarios extism_spin, extism_echo, extism_noop).
+;; An Extism plugin in plain WAT (scenarios extism_spin, extism_echo, extism_noop,
+;; extism_refuse).
 ;;
 ;; A plugin is a core module whose exports take nothing and return an i32 (0: success). Its
 ;; input and output live in the Extism kernel's memory, reached only through the kernel's
@@ -9,6 +10,8 @@
 ;; Exports:
 ;;   noop   returns 0 and sets no output: the cheapest call, for the per-call cost.
 ;;   echo   output = input (no copy: the output is the input's own block).
+;;   refuse fails (returns 1) with the input as its error text, copied into a new kernel
+;;          block as a plugin's error is: every failure names the request that failed.
 ;;   spin   input "N:payload" (N in decimal digits). Runs N iterations of acc += i, then
 ;;          output "S:" ++ reverse(payload), S = N*(N-1)/2 mod 2^64 in decimal. The answer
 ;;          depends on the whole input, so a caller that got another caller's output sees it.
@@ -46,6 +49,20 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $next)))
     (local.get $dst))
+
+  (func (export "refuse") (result i32)
+    (local $len i64) (local $dst i64) (local $k i64)
+    (local.set $len (call $input_length))
+    (local.set $dst (call $alloc (local.get $len)))
+    (block $done
+      (loop $next
+        (br_if $done (i64.ge_u (local.get $k) (local.get $len)))
+        (call $store_u8 (i64.add (local.get $dst) (local.get $k))
+          (call $input_load_u8 (local.get $k)))
+        (local.set $k (i64.add (local.get $k) (i64.const 1)))
+        (br $next)))
+    (call $error_set (local.get $dst))
+    (i32.const 1))
 
   (func $fail (result i32)
     (call $error_set (call $kernel_string (i32.const 0) (i32.const 47)))

@@ -11,7 +11,10 @@ What holding cannot do: `Plugin.call` is four C calls (the call, then its error,
 length and output data), each taking the plugin's mutex on its own, with the SDK's Python
 between them. Another thread's call on the same Plugin can land in between, held or not, and
 the first caller then reads the other's output: no error, a wrong answer. So `race` checks
-every thread's output against that thread's own input's answer (`distinct_call`).
+every thread's output against that thread's own input's answer (`distinct_call`). A function
+that fails (`expect.trap`) answers with its error text (`PluginFailed`), held to the caller's
+own the same way: the SDK reads the error after the call, in a C call of its own, and the text
+it reads lives in a buffer the plugin's next call frees.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,39 +111,73 @@ def _scanned(path: str) -> Engine | None:
 BINDING = Extism()
 
 
+@dataclass(frozen=True)
+class PluginFailed:
+    """A failing plugin call's answer: the error text extism.Error carried. Compared like an
+    output, so a caller handed another request's error is a wrong answer, not a pass."""
+
+    error: str
+
+    def __repr__(self) -> str:
+        return f"error {self.error!r}"
+
+
 class PluginInstance:
     """One extism.Plugin with the target's function and input ready to call. Calls go
     through the SDK's own Plugin.call, so whichever handle `_lib` points at is the mode."""
 
-    def __init__(self, plugin: Any, target: Any) -> None:
+    def __init__(self, plugin: Any, target: Any, error: type[Exception]) -> None:
         self.plugin = plugin
         self._name: str = target.export
         self._input = (target.input or "").encode()
         self._want = None if target.expect_output is None else target.expect_output.encode()
+        self._trap: str | None = target.expect_trap
+        self._error = error  # the SDK's extism.Error
         self.call = self.new_call()
 
-    def new_call(self) -> Callable[[], bytes]:
+    def new_call(self) -> Callable[[], bytes | PluginFailed]:
         """A second caller of this same Plugin (what threads sharing it race through)."""
-        call, name, data = self.plugin.call, self._name, self._input
-        return lambda: call(name, data)
+        return self._caller(self._input)
 
-    def checked_call(self) -> bytes:
-        """One call, its output held to `expect.output` (ExpectationError)."""
+    def _caller(self, data: bytes) -> Callable[[], bytes | PluginFailed]:
+        """Plugin.call(function, data); where the function is expected to fail, its error
+        comes back as a PluginFailed answer (any other exception still raises)."""
+        call, name, error = self.plugin.call, self._name, self._error
+        if self._trap is None:
+            return lambda: call(name, data)
+
+        def failing() -> bytes | PluginFailed:
+            try:
+                return call(name, data)
+            except error as exc:
+                return PluginFailed(str(exc))
+
+        return failing
+
+    def checked_call(self) -> bytes | PluginFailed:
+        """One call, held to `expect.output`, or to failing with `expect.trap` in its error
+        text (ExpectationError)."""
         out = self.call()
-        if self._want is not None and out != self._want:
-            from gvlbench.binding.embed import ExpectationError
-
-            raise ExpectationError(f"{self._name} returned {out[:80]!r}, expected "
-                                   f"{self._want[:80]!r}")  # fmt: skip
+        if self._trap is not None:
+            if not isinstance(out, PluginFailed) or self._trap not in out.error:
+                self._missed(out, f"an error containing {self._trap!r}")
+        elif self._want is not None and out != self._want:
+            self._missed(out, repr(self._want[:80]))
         return out
 
-    def distinct_call(self, index: int) -> tuple[Callable[[], bytes], bytes]:
+    def _missed(self, out: bytes | PluginFailed, wanted: str) -> None:
+        from gvlbench.binding.embed import ExpectationError
+
+        got = out if isinstance(out, PluginFailed) else out[:80]
+        raise ExpectationError(f"{self._name} returned {got!r}, expected {wanted}")
+
+    def distinct_call(self, index: int) -> tuple[Callable[[], bytes | PluginFailed], Any]:
         """Caller `index`'s own call of this Plugin, with an input no other caller sends (the
-        scenario's input and "/thread<index>"), and the output that input gives when called
-        alone, now, before any racing thread starts: a race holds each output to its own."""
-        self.checked_call()  # the scenario's own input still gives its expected output
-        call, name, data = self.plugin.call, self._name, self._input + b"/thread%d" % index
-        return (lambda: call(name, data)), call(name, data)
+        scenario's input and "/thread<index>"), and the answer that input gives when called
+        alone, now, before any racing thread starts: a race holds each answer to its own."""
+        self.checked_call()  # the scenario's own input still gives its expected answer
+        call = self._caller(self._input + b"/thread%d" % index)
+        return call, call()
 
 
 class Driver:
@@ -190,7 +228,7 @@ class Driver:
         sdk = extism_abi.sdk()
         compiled = sdk.CompiledPlugin(Path(target.wasm_path).read_bytes(), wasi=False,
                                       functions=[])  # fmt: skip
-        return [PluginInstance(sdk.Plugin(compiled), target) for _ in range(n)]
+        return [PluginInstance(sdk.Plugin(compiled), target, sdk.Error) for _ in range(n)]
 
 
 def _functions(wasm_path: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:

@@ -102,6 +102,28 @@ def test_a_shared_plugin_hands_threads_each_others_output(tmp_path: Path) -> Non
     assert "wrong results, e.g." in cli.stdout
 
 
+def test_a_shared_plugin_hands_a_failing_caller_another_requests_error(tmp_path: Path) -> None:
+    """Plugin.call reads a failure's error text in a C call of its own, after the call, from
+    a buffer the plugin's next call frees: on a shared Plugin, held or released, a caller
+    raises another request's error (that request's data) or reads freed memory. Each thread's
+    error is held to its own input's; a Plugin per thread, or the guard, gives none wrong."""
+    out = tmp_path / "race.json"
+    cli = gvlbench("race", "--scenario", "extism_refuse", "--matrix", "--threads", "4",
+                   "--trials", "1", "--duration", "1", "--json", str(out))  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    trials = {t["config"]: t for t in json.loads(out.read_text())["gvlbench"]["race"]}
+    for config in ("shared, released", "shared, held"):
+        t = trials[config]
+        assert t["trial_status"] == "wrong" and t["compared"] and 0 < t["wrong"] <= t["calls"]
+        # another request's error, or freed memory that decoded: an error, never its own
+        assert t["wrong_example"].startswith("error '"), t["wrong_example"]
+        assert "(reference error 'gvlbench/thread" in t["wrong_example"]
+    for config in ("per-thread, released", "shared, released, guard"):
+        t = trials[config]
+        assert t["wrong"] == 0 and t["compared"] and t["calls"] > 0, t
+        assert set(t["exceptions"]) <= {"StoreInUseError"}, t  # no error read from freed memory
+
+
 def test_a_statement_that_calls_extism_is_measured_through_the_extism_binding(
     tmp_path: Path,
 ) -> None:
@@ -138,7 +160,7 @@ def test_what_the_binding_cannot_do_is_one_line(args: tuple[str, ...], needles: 
     ("body", "needles"),
     [
         ("export = 'spin'\nargs = [1]\n", ("key 'args': not for a plugin",)),
-        ("export = 'nope'\n", ("no function 'nope'", "echo, noop, spin")),
+        ("export = 'nope'\n", ("no function 'nope'", "echo, noop, refuse, spin")),
     ],
 )
 def test_a_bad_plugin_spec_is_one_line(spec, body: str, needles: tuple) -> None:

@@ -9,6 +9,7 @@ is measured end to end (tests/e2e/test_extism.py), by a sibling thread's progres
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import importlib.metadata as md
 import importlib.util
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from gvlbench import bindings, scenario
+from gvlbench.binding.embed import ExpectationError
 from gvlbench.bindings import Feature, Form
 from gvlbench.errors import OptionError, SignatureError, SpecError, UnavailableError, WasmError
 from gvlbench.harness.target import prepare_target, target_of
@@ -107,6 +109,9 @@ _PLUGIN = f"form = 'plugin'\nwat = '{PLUGIN_WAT}'\nexport = 'spin'\n"
         (_PLUGIN + "[wasi]\nargs = []\n", "key 'wasi': not for a plugin"),
         (_PLUGIN + "input = 3\n", "key 'input': must be a string"),
         (_PLUGIN + "[expect]\noutput = 3\n", "key 'expect.output'"),
+        (_PLUGIN + "[expect]\noutput = 'x'\ntrap = 'y'\n", "gives an output or fails"),
+        (_PLUGIN + "[expect]\ntrap = 3\n", "key 'expect.trap'"),
+        (_PLUGIN + "[expect]\nstdout = 'x'\n", "key 'expect.stdout': not for a plugin"),
         (f"wat = '{WAT}/spin.wat'\nexport = 'spin'\ninput = 'x'\n", "key 'input': only for form"),
         (f"wat = '{WAT}/spin.wat'\nexport = 'spin'\n[expect]\noutput = 'x'\n",
          "key 'expect.output': only for form"),
@@ -137,7 +142,7 @@ def test_the_built_in_plugin_scenarios_carry_their_input_and_output_to_the_child
     ("wat", "export", "error", "match"),
     [
         (PLUGIN_WAT.read_text(), "nope", SignatureError,
-         r"no function 'nope' \(functions: echo, noop, spin\)"),
+         r"no function 'nope' \(functions: echo, noop, refuse, spin\)"),
         ('(module (func (export "f") (param i64) (result i64) local.get 0))', "f",
          SignatureError, r"'f' is \(i64\) -> \(i64\); extism calls a function of \(\) -> \(i32\)"),
         ('(module (import "extism:host/env" "no_such_kernel_function" (func)) '
@@ -215,3 +220,22 @@ def test_each_caller_of_a_shared_plugin_gets_its_own_input_and_answer(sdk) -> No
     assert [call() for call, _ in pairs] == [answer for _, answer in pairs]
     with pytest.raises(OptionError, match="--call-path lean"):
         driver.instances(target, Mode.RELEASED, "lean", 1, None)
+
+
+@needs_extism
+def test_a_failing_plugin_answers_with_its_error_and_each_caller_with_its_own(sdk) -> None:
+    """`expect.trap` on a plugin: the function fails, and its error text is the call's answer,
+    held to the spec's text and, in a race, to each caller's own input's."""
+    target, _ = prepare_target(scenario.find("extism_refuse"))
+    driver = bindings.driver(bindings.get("extism"))
+    (inst,) = driver.instances(target, Mode.RELEASED, "stock", 1, None)
+    assert repr(inst.checked_call()) == "error 'gvlbench'"  # type: ignore[attr-defined]
+    pairs = [inst.distinct_call(i) for i in range(2)]  # type: ignore[attr-defined]
+    assert [repr(answer) for _, answer in pairs] == ["error 'gvlbench/thread0'",
+                                                     "error 'gvlbench/thread1'"]  # fmt: skip
+    assert [call() for call, _ in pairs] == [answer for _, answer in pairs]
+    assert pairs[0][1] != pairs[1][1]
+    echo = dataclasses.replace(target, export="echo")  # gives an output where a failure is asked
+    (wrong,) = driver.instances(echo, Mode.RELEASED, "stock", 1, None)
+    with pytest.raises(ExpectationError, match="echo returned b'gvlbench', expected an error"):
+        wrong.checked_call()  # type: ignore[attr-defined]
