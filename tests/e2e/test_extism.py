@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.metadata as md
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,6 +124,17 @@ def test_a_shared_plugin_hands_a_failing_caller_another_requests_error(tmp_path:
         t = trials[config]
         assert t["wrong"] == 0 and t["compared"] and t["calls"] > 0, t
         assert set(t["exceptions"]) <= {"StoreInUseError"}, t  # no error read from freed memory
+
+
+def test_the_standalone_reproducer_shows_the_shared_plugins_error_hand_off() -> None:
+    """docs/findings/extism_shared_error.py, for extism's maintainers: nothing of gvlbench,
+    exit 1 with what each caller got when the defect shows."""
+    script = Path(__file__).parents[2] / "docs" / "findings" / "extism_shared_error.py"
+    done = subprocess.run([sys.executable, str(script), "1"], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert " own\n" in done.stdout and done.stderr == ""
+    assert "another request's error, e.g." in done.stdout or "freed memory" in done.stdout
 
 
 def test_a_statement_that_calls_extism_is_measured_through_the_extism_binding(
