@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gvlbench.binding.internals import TESTED, major
-from tests.conftest import QUICK, REPO, WAT, gvlbench
+from tests.conftest import QUICK, REPO, WAT, gvlbench, released_beats_held
 
 ENDS = (TESTED[0], TESTED[-1])
 
@@ -80,7 +80,9 @@ def _quick_run(python: str, *target: str) -> dict:
 
 def test_run_measures_held_and_released(release: tuple[str, str], tmp_path: Path) -> None:
     """The lock's behaviour on that release: held stops a sibling thread, released lets it
-    run (not a speed). spin, at a fifth of its work per call: seconds, not tens of them."""
+    run (not a speed). spin, at a fifth of its work per call: seconds, not tens of them. How
+    far it runs released depends on the cores the machine gives it: no threshold here (the
+    gate judges that, knowing a busy machine), only that it ran, and more than held."""
     _, python = release
     spec = tmp_path / "spin.toml"
     spec.write_text((REPO / "scenarios" / "spin.toml").read_text()
@@ -92,7 +94,8 @@ def test_run_measures_held_and_released(release: tuple[str, str], tmp_path: Path
     assert {b["metadata"]["python_executable"] for b in doc["benchmarks"]} == {python}
     progress = {p["mode"]: p for p in doc["gvlbench"]["progress"]}
     median = {m: sorted(s["ratio"] for s in p["samples"])[1] for m, p in progress.items()}
-    assert median["held"] < 0.25 < median["released"], median
+    assert median["held"] < 0.25, median
+    released_beats_held(doc)
 
 
 def test_a_read_only_preopen_works_in_either_form(release: tuple[str, str], tmp_path: Path) -> None:

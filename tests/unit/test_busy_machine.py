@@ -137,3 +137,25 @@ def test_a_release_that_sped_up_passes_however_busy_the_machine() -> None:
     rules = _speedup_rules(1.0, 2.0, BUSY)
     assert rules["released speeds up"].verdict == "pass"
     assert rules["held does not speed up"].verdict == "unsure"
+
+
+def _doc(released_ratio: float, control: float) -> dict:
+    res = Results({"usable_cpus": 2}, "run")
+    res.add_progress(_progress(0.0, control, released_ratio, "released"))
+    res.add_progress(_progress(0.0, control, 0.003, "held"))
+    return res.to_json()
+
+
+def test_the_tests_released_check_skips_only_where_the_machine_was_busy() -> None:
+    """tests/conftest.released_beats_held, the end-to-end tests' released check: a released
+    sibling no better than held is a failure where pure Wasm overlapped in the same rounds,
+    a skip (saying why) where it did not, and a pass wherever released is better."""
+    import pytest
+
+    from tests.conftest import released_beats_held
+
+    released_beats_held(_doc(0.5, 0.0))  # better than held: judged, whatever the machine
+    with pytest.raises(pytest.skip.Exception, match=r"pure Wasm overlapped 0\.00"):
+        released_beats_held(_doc(0.002, 0.0))  # CI's component run: the control stood still
+    with pytest.raises(AssertionError, match="no better than held"):
+        released_beats_held(_doc(0.002, 0.97))
