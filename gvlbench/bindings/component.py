@@ -261,7 +261,7 @@ def check_signature(engine: Any, component: Any, target: Any) -> None:
         what = f"imports {', '.join(imports)}" if imports else "spec lists [[imports]]"
         raise SignatureError(f"the component's {what}: the component binding defines no host "
                              "functions, so a component scenario must import nothing")  # fmt: skip
-    exports = {name: ext.ty for name, ext in component.type.exports(engine).items()}
+    exports = {name: _type_of(ext) for name, ext in component.type.exports(engine).items()}
     ty = exports.get(target.export)
     if ty is None:
         names = ", ".join(sorted(exports)) or "none"
@@ -282,3 +282,11 @@ def check_signature(engine: Any, component: Any, target: Any) -> None:
         returns = type_name(result) if result is not None else "nothing"
         raise SignatureError(f"export {target.export!r} returns {returns}: expect.result "
                              f"{target.expect_result!r} cannot be its result")  # fmt: skip
+
+
+def _type_of(export: Any) -> Any:
+    """An export's type: a ComponentExtern carries it in `.ty` (49 on); before 49 the
+    component type lists its exports as the types themselves (internals.CHANGES)."""
+    from gvlbench.binding import internals
+
+    return export.ty if internals.has("component items") else export

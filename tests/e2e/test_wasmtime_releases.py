@@ -150,3 +150,23 @@ def test_profile_charges_a_statement_to_its_phases(release: tuple[str, str]) -> 
     phases = {p["phase"]: p for p in summary["phases"]}
     assert phases["wasm"]["calls"] == 1 and phases["wasm"]["steady_s"] > 0
     assert phases["compile"]["setup_s"] > 0 and phases["instantiate"]["setup_s"] > 0
+
+
+def test_a_component_runs_races_and_is_guarded(release: tuple[str, str]) -> None:
+    """wasmtime.component on that release: before 49 a component type lists its exports as
+    the types themselves, not as ComponentExtern (every child raised AttributeError on 46).
+    A run measures both modes; a shared component instance goes wrong (46 poisons the
+    Store, 51 crashes) and the native guard patch refuses the second thread instead."""
+    _, python = release
+    run = _quick_run(python, "component_echo", "--threads", "1")
+    assert not run["gvlbench"]["failures"], run["gvlbench"]["failures"]
+    assert {p["mode"] for p in run["gvlbench"]["progress"]} == {"held", "released"}
+    race = ("race", "--scenario", "component_echo", "--python", python, "--threads", "4",
+            "--duration", "1", "--json", "-")  # fmt: skip
+    plain = gvlbench(*race, "--trials", "2")
+    assert plain.returncode == 0, plain.stderr
+    assert all(t["trial_status"] != "survived" for t in plain.json()["gvlbench"]["race"])
+    guarded = gvlbench(*race, "--trials", "1", "--patch", "store-guard-native")
+    assert guarded.returncode == 0, guarded.stderr
+    (trial,) = guarded.json()["gvlbench"]["race"]
+    assert trial["refused"] > 0 and set(trial["exceptions"]) == {"StoreInUseError"}
