@@ -27,6 +27,7 @@ from gvlbench.harness.interpreter import (
     call_path_of,
     check_call_path,
     check_patches,
+    harness_wasmtime,
     language_of,
     modes_under,
     runtime_names,
@@ -49,6 +50,19 @@ class KnownDefect:
     summary: str
     upstream: str = ""
     runtimes: tuple[str, ...] = ("python",)  # python | ruby: whose binding has the defect
+    # the wasmtime-py majors that have it, low and high inclusive (None: every release)
+    releases: tuple[int, int] | None = None
+
+    def applies(self, check: str, mode: str, kind: str, wasmtime: str | None) -> bool:
+        """Whether this entry explains `check` failing in `mode` on a `kind` runtime whose
+        wasmtime-py is `wasmtime` (a release outside `releases` has no such defect)."""
+        if self.check != check or mode not in self.modes or kind not in self.runtimes:
+            return False
+        if self.releases is None or kind != "python":
+            return True
+        low, high = self.releases
+        head = (wasmtime or "").split(".", 1)[0]  # "46" of "46.0.1"
+        return head.isdigit() and low <= int(head) <= high
 
 
 @dataclass(frozen=True)
@@ -100,8 +114,21 @@ def load_known(path: Path) -> tuple[KnownDefect, ...]:
                           runtime_names())  # fmt: skip
         summary = typed(path, f"{where}.summary", d["summary"], str, ConfigError)
         upstream = typed(path, f"{where}.upstream", d.get("upstream", ""), str, ConfigError)
-        out.append(KnownDefect(d["check"], modes, summary, upstream, runtimes))
+        releases = _releases(path, f"{where}.wasmtime", d.get("wasmtime"))
+        out.append(KnownDefect(d["check"], modes, summary, upstream, runtimes, releases))
     return tuple(out)
+
+
+def _releases(path: Path, where: str, value: Any) -> tuple[int, int] | None:
+    """`wasmtime = [46, 49]`: the wasmtime-py majors that have the defect (None: all)."""
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or value[0] > value[1]):  # fmt: skip
+        raise ConfigError(f"{path}: {where} must be [low, high], two wasmtime-py majors, "
+                          f"low first (got {value!r})")  # fmt: skip
+    return value[0], value[1]
 
 
 def _names(path: Path, where: str, value: Any, allowed: Any) -> tuple[str, ...]:
@@ -180,8 +207,8 @@ def _judge(
     else:  # the check's child crashed, hung or raised outside the check: always a failure
         failed, repeat, detail = opts.repeat, opts.repeat, outcome.describe()
     kind = language_of(runtime)
-    known = next((k for k in opts.known if k.check == check and str(mode) in k.modes
-                  and kind in k.runtimes), None)  # fmt: skip
+    wasmtime = getattr(runtime, "wasmtime", None) or harness_wasmtime()
+    known = next((k for k in opts.known if k.applies(check, str(mode), kind, wasmtime)), None)
     crashed = answer is None
     if answer is not None and answer.not_applicable:
         status, detail = "N/A", f"not applicable: {answer.not_applicable}"

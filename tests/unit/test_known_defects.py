@@ -10,8 +10,10 @@ from gvlbench.answers import CheckAnswer
 from gvlbench.binding.invoke import Mode
 from gvlbench.bindings.ruby_ffi import RubyRuntime
 from gvlbench.errors import ConfigError
+from gvlbench.harness.interpreter import Interpreter
 from gvlbench.harness.runner import ChildOutcome
 from gvlbench.harness.verify import KnownDefect, VerifyOptions, _judge, load_known
+from tests.conftest import REPO
 
 FAILED = ChildOutcome(
     "ok", 0, 0.1, answer=CheckAnswer(check="trap", repeat=5, failed=2, failures=["wrong"], notes=[])
@@ -41,3 +43,37 @@ def test_an_unknown_runtime_in_the_file_is_refused(tmp_path: Path) -> None:
     path.write_text('[[defect]]\ncheck = "trap"\nsummary = "s"\nruntimes = ["perl"]\n')
     with pytest.raises(ConfigError, match="runtimes"):
         load_known(path)
+
+
+def _python(wasmtime: str) -> Interpreter:
+    return Interpreter(f"/venv{wasmtime}/bin/python", "3.11.7", "enabled", default=False,
+                       wasmtime=wasmtime)  # fmt: skip
+
+
+def test_a_defect_of_some_releases_excuses_only_those(tmp_path: Path) -> None:
+    """The free-list Slab of wasmtime-py 46 to 49: stores-concurrent failing under a venv
+    that pins 46.0.1 is the known defect; the same failure on 50.0.1 is a finding."""
+    path = tmp_path / "known.toml"
+    path.write_text('[[defect]]\ncheck = "trap"\nsummary = "s"\nwasmtime = [46, 49]\n')
+    (known,) = load_known(path)
+    assert known.releases == (46, 49)
+    opts = VerifyOptions(known=(known,))
+    status = {v: _judge(opts, "trap", Mode.HELD, FAILED, _python(v)).status
+              for v in ("46.0.1", "49.0.0", "50.0.1", "51.0.0")}  # fmt: skip
+    assert status == {"46.0.1": "XFAIL", "49.0.0": "XFAIL", "50.0.1": "FAIL", "51.0.0": "FAIL"}
+
+
+@pytest.mark.parametrize("value", ['"46"', "[49, 46]", "[46]", '["46", "49"]', "[true, 49]"])
+def test_a_release_range_that_is_not_two_majors_low_first_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    path = tmp_path / "known.toml"
+    path.write_text(f'[[defect]]\ncheck = "trap"\nsummary = "s"\nwasmtime = {value}\n')
+    with pytest.raises(ConfigError, match=r"wasmtime must be \[low, high\]"):
+        load_known(path)
+
+
+def test_the_committed_file_names_the_slab_defect_for_46_to_49_alone() -> None:
+    known = {k.check: k for k in load_known(REPO / "known-defects.toml") if k.releases}
+    assert set(known) == {"stores-concurrent", "linkers-concurrent"}
+    assert all(k.releases == (46, 49) and "#342" in k.upstream for k in known.values())
