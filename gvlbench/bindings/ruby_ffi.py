@@ -49,8 +49,9 @@ CAPABILITIES = Capabilities(
     ),
     call_paths=(CALL_PATH,),
     lacks={
-        Feature.TIMELINE: "the Ruby worker records no timeline: Ruby's GVL instrumentation API "
-        "(rb_internal_thread_add_event_hook) needs Ruby 3.2 or newer",
+        Feature.TIMELINE: "the Ruby worker records no timeline: it would need Ruby's GVL "
+        "instrumentation API (rb_internal_thread_add_event_hook, Ruby 3.2 or newer), and it "
+        "is built and tested on Debian's Ruby 3.1, which has none",
         "lean": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
         "raw": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
         "floor": "a Python call path; the Ruby worker has one, ruby-ffi's attached function",
