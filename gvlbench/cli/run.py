@@ -42,6 +42,7 @@ from gvlbench.report import busy, not_applicable, render, stats
 from gvlbench.report import timeline as timeline_report
 from gvlbench.report.designs import design_rows
 from gvlbench.report.designs_table import designs_table, workload_lines
+from gvlbench.report.gate import GateConfig
 from gvlbench.report.guard_cost import guard_cost_rows
 from gvlbench.report.phases import phases_rows
 from gvlbench.report.pool import pool_rows
@@ -320,7 +321,7 @@ def show_results(res: results.Results) -> None:
     skipped = not_applicable.table(res)
     if skipped is not None:
         out.print(skipped)
-    for line in busy.control_lines(res):
+    for line in busy.control_lines(res, GateConfig()):
         out.print(line, markup=False, highlight=False)  # wrapped: COLUMNS is obeyed
     show_timeline(res)
     for line in render.failure_lines(res.failures):

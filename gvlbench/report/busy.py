@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
-from gvlbench.modes import CONTROL
+from gvlbench.modes import CONTROL, Mode
 from gvlbench.report.stats import ProgressRow, SpeedupRow, paired_speedups, progress_rows
 from gvlbench.results import Results
 
@@ -122,34 +122,43 @@ def speedup_control(
     return find
 
 
-BUSY_BELOW = 0.5  # a control overlap, or a control speedup's excess over 1, below this
+BUSY_BELOW = 0.5  # a control overlap below this: no two threads ran at once for long
 
 
-def control_lines(results: Results) -> list[str]:
+class Limits(Protocol):
+    """What the gate asks of the machine (report/gate.GateConfig has them)."""
+
+    released_speedup_min: float
+    released_overlap_min: float
+    control_overlap_min: float
+
+
+def control_lines(results: Results, limits: Limits) -> list[str]:
     """One line per measured subject: what its control (pure Wasm, no lock, same rounds)
-    got, and, where that was little, that the machine was busy and by how much."""
+    got, and, where the gate with `limits` would say unsure for the machine, why: the same
+    rule as the gate's (of_speedup, of_row), so the line and the verdict never disagree."""
     lines = []
     speedups = {key: interval for key, (interval, _) in paired_speedups(results).items()
                 if key[4] == CONTROL}  # fmt: skip
     for (scenario, interp, _, _, _, threads), interval in sorted(speedups.items()):
-        busy = interval.high < 1 + BUSY_BELOW
+        machine = _machine_of(results, scenario, interp)
+        busy = of_speedup(interval.low, limits.released_speedup_min, machine, threads)
         lines.append(_line(f"{scenario}{_at(interp)}: pure Wasm at {threads} threads sped up "
                            f"{interval.median:.2f} [{interval.low:.2f}-{interval.high:.2f}]",
-                           busy, _machine_of(results, scenario, interp)))  # fmt: skip
+                           busy))  # fmt: skip
     for p in (p for p in progress_rows(results) if p.control_median is not None):
-        busy = p.control_median < BUSY_BELOW
+        needed = (limits.control_overlap_min if p.mode == str(Mode.HELD)
+                  else limits.released_overlap_min)  # fmt: skip
         lines.append(_line(f"{p.scenario}{_at(p.interpreter)}: pure Wasm beside {p.mode} "
-                           f"@{p.overlap_threads} overlapped {p.control_median:.2f}", busy,
-                           p.machine))  # fmt: skip
+                           f"@{p.overlap_threads} overlapped {p.control_median:.2f}",
+                           of_row(p, needed)))  # fmt: skip
     return lines
 
 
-def _line(text: str, busy: bool, machine: dict[str, Any] | None) -> str:
-    load = machine_words(machine)
+def _line(text: str, busy: str) -> str:
     if not busy:
         return f"control: {text}"
-    return (f"control: {text}: the machine was busy{' (' + load + ')' if load else ''}; "
-            "its lock ratios cannot be judged (the gate says unsure)")  # fmt: skip
+    return f"control: {text}: {busy}; a gate verdict that needs it reads unsure"
 
 
 def _at(interpreter: str) -> str:

@@ -159,3 +159,27 @@ def test_the_tests_released_check_skips_only_where_the_machine_was_busy() -> Non
         released_beats_held(_doc(0.002, 0.0))  # CI's component run: the control stood still
     with pytest.raises(AssertionError, match="no better than held"):
         released_beats_held(_doc(0.002, 0.97))
+
+
+def test_runs_control_lines_say_unsure_exactly_where_the_gate_does() -> None:
+    """`run`'s control lines and the gate read the machine by one rule: a control straddling
+    the limit, or a machine whose other processes took a core, is flagged on the line as the
+    gate says unsure; a control that showed the limit is not (the line once flagged a
+    control by its interval's high end and left the machine's share out)."""
+    from gvlbench.report.busy import control_lines
+
+    cases = [(2.0, 2.0, QUIET), (2.0, [1.0, 2.0] * 4, QUIET), (2.0, 1.0, BUSY), (2.0, 1.0, QUIET)]
+    for released_s, control_s, machine in cases:
+        res = _speedup_results(released_s, control_s, machine)
+        verdict = {r.rule: r for r in gate.judge(gate.GateConfig(), res, None)}
+        (line,) = control_lines(res, gate.GateConfig())
+        unsure = verdict["released speeds up"].verdict == "unsure"
+        assert ("reads unsure" in line) == unsure, (control_s, machine, line)
+        assert line.startswith("control: s: pure Wasm at 2 threads sped up")
+    for control in (0.10, 0.97):
+        res = Results({"usable_cpus": 2}, "run")
+        res.add_progress({**_progress(0.05, control, 0.2, "released"), "machine": QUIET})
+        verdict = {r.rule: r for r in gate.judge(gate.GateConfig(), res, None)}
+        (line,) = control_lines(res, gate.GateConfig())
+        unsure = verdict["released overlaps"].verdict == "unsure"
+        assert ("reads unsure" in line) == unsure == (control < 0.7), line
