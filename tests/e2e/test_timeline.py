@@ -159,6 +159,40 @@ def test_a_shared_store_under_the_mutex_guard_waits_on_the_thread_that_came_seco
     assert waited > 0
 
 
+SPIN = ('(module (func (export "spin") (param i32) (result i32) (local i32) (loop $l '
+        "(local.set 1 (i32.add (local.get 1) (local.get 0))) (local.set 0 (i32.sub "
+        "(local.get 0) (i32.const 1))) (br_if $l (local.get 0))) (local.get 1)))")  # fmt: skip
+
+
+def test_profile_draws_the_statement_and_its_sibling_in_each_mode(tmp_path: Path) -> None:
+    """profile --timeline: a group per mode with the statement's thread and its sibling in
+    the progress rounds; the caller is inside Wasm held or released as the mode says, and
+    while a held call runs the sibling waits for the GIL."""
+    tl_path = tmp_path / "t.json"
+    cli = gvlbench("profile", "--budget", "0.5", "--rounds", "2", "--setup", "import wasmtime",
+                   "--setup", "engine = wasmtime.Engine()",
+                   "--setup", f"module = wasmtime.Module(engine, {SPIN!r})",
+                   "--per-thread-setup", "store = wasmtime.Store(engine); "
+                   "spin = wasmtime.Instance(store, module, []).exports(store)['spin']",
+                   "--stmt", "spin(store, 20_000_000)", "--timeline", str(tl_path))  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    tl = model.load(tl_path)
+    groups = {g["mode"]: g for g in tl.groups}
+    assert set(groups) == {"held", "released"}
+    for mode, group in groups.items():
+        tracks = {t["role"]: t for t in _tracks(tl, group["pid"])}
+        assert set(tracks) == {"caller", "sibling"}
+        inside = {s[0] for s in tracks["caller"]["spans"] if s[0].startswith("wasm-")}
+        assert inside == {f"wasm-{mode}"}, (mode, inside)
+    # of the time the OS let it run (a loaded box may deschedule it for a whole window)
+    windows = model.windows(tl, groups["held"]["pid"])
+    assert windows and all(w.shares.get("running", 0.0) <= w.shares.get("wait-lock", 0.0)
+                           for w in windows), windows  # fmt: skip
+    sibling = next(t for t in _tracks(tl, groups["held"]["pid"]) if t["role"] == "sibling")
+    assert any(s[0] == "wait-lock" for s in sibling["spans"])
+    assert "the statement and a sibling" in cli.stdout
+
+
 def test_timeline_with_ruby_older_than_3_2_is_one_line() -> None:
     if shutil.which("ruby") is None or subprocess.run(["ruby", "-rffi", "-e", ""]).returncode:
         pytest.skip("no ruby with ruby-ffi here")
