@@ -147,6 +147,8 @@ def check_results(ctx: CheckContext) -> None:
 MARK = check_wat("mark")
 
 PROGRESS_THRESHOLD = 0.25
+# a run-queue share under this barely moves the reading: the check judges it as corrected
+QUEUED_MATTERS = 0.2
 
 
 def check_lock_released(ctx: CheckContext) -> None:
@@ -156,8 +158,10 @@ def check_lock_released(ctx: CheckContext) -> None:
 
     The rate is of the time the OS could run the sibling: on a busy machine a released
     sibling sits in the run queue, runnable but not run (schedstat's run delay), which is the
-    machine's doing, not the lock's; held, it sleeps on the GIL and is never in the queue, so
-    taking the queue's share out leaves the held reading as it was."""
+    machine's doing, not the lock's. Held, it sleeps on the GIL, but wakes every switch
+    interval to ask for it, and on a loaded box each wake queues too: where the queue's share
+    is large (QUEUED_MATTERS) and alone decides which side of the threshold the reading falls
+    on, the check is N/A (the machine was busy), never a verdict."""
     from gvlbench.binding.measure import Sibling
 
     released = ctx.mode.parallel
@@ -185,7 +189,7 @@ def check_lock_released(ctx: CheckContext) -> None:
         raise NotApplicable(f"the machine was busy: the OS ran the sibling only {1 - machine:.0%}"
                             " of the call, so the lock's part cannot be told")  # fmt: skip
     ran = ratio / (1 - machine)
-    if (ratio < PROGRESS_THRESHOLD) != (ran < PROGRESS_THRESHOLD):
+    if machine >= QUEUED_MATTERS and (ratio < PROGRESS_THRESHOLD) != (ran < PROGRESS_THRESHOLD):
         # the queue's share decides, and it is not only a released sibling's: a sibling
         # waiting for a held GIL wakes every switch interval, and on a loaded box each wake
         # queues (a sabotaged, held call read 0.155 over the call, 0.31 of the time it ran)

@@ -70,6 +70,8 @@ def test_every_check_can_fail(tmp_path: Path) -> None:
     assert len(rows) == 2 * len(CHECKS)
     busy = [r for r in rows if r["check"] == "lock-released" and r["status"] == "N/A"
             and "the machine was busy" in r["detail"]]  # fmt: skip
+    if len(busy) == 2:  # neither mode showed lock-released failing: nothing was proved
+        pytest.skip(f"lock-released N/A in both modes: {busy[0]['detail']}")
     passed = [(r["check"], r["mode"]) for r in rows if r["status"] != "FAIL" and r not in busy]
     assert passed == []
 
