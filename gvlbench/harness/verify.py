@@ -58,7 +58,7 @@ class KnownDefect:
         wasmtime-py is `wasmtime` (a release outside `releases` has no such defect)."""
         if self.check != check or mode not in self.modes or kind not in self.runtimes:
             return False
-        if self.releases is None or kind != "python":
+        if self.releases is None:
             return True
         low, high = self.releases
         head = (wasmtime or "").split(".", 1)[0]  # "46" of "46.0.1"
@@ -115,6 +115,9 @@ def load_known(path: Path) -> tuple[KnownDefect, ...]:
         summary = typed(path, f"{where}.summary", d["summary"], str, ConfigError)
         upstream = typed(path, f"{where}.upstream", d.get("upstream", ""), str, ConfigError)
         releases = _releases(path, f"{where}.wasmtime", d.get("wasmtime"))
+        if releases is not None and runtimes != ("python",):
+            raise ConfigError(f"{path}: {where}.wasmtime names wasmtime-py releases: give it "
+                              'with runtimes = ["python"] alone')  # fmt: skip
         out.append(KnownDefect(d["check"], modes, summary, upstream, runtimes, releases))
     return tuple(out)
 

@@ -77,3 +77,12 @@ def test_the_committed_file_names_the_slab_defect_for_46_to_49_alone() -> None:
     known = {k.check: k for k in load_known(REPO / "known-defects.toml") if k.releases}
     assert set(known) == {"stores-concurrent", "linkers-concurrent"}
     assert all(k.releases == (46, 49) and "#342" in k.upstream for k in known.values())
+
+
+def test_a_release_range_is_wasmtime_pys_alone(tmp_path: Path) -> None:
+    """The Ruby worker has no wasmtime-py: a range on a Ruby defect would excuse any release."""
+    path = tmp_path / "known.toml"
+    path.write_text('[[defect]]\ncheck = "trap"\nsummary = "s"\nruntimes = ["ruby"]\n'
+                    "wasmtime = [46, 49]\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r'runtimes = \["python"\] alone'):
+        load_known(path)
