@@ -91,8 +91,11 @@ def released_beats_held(doc: dict[str, Any], runtime: str | None = None) -> None
     from gvlbench.report.stats import progress_rows
     from gvlbench.results import Results
 
-    rows = {r.mode: r for r in progress_rows(Results.from_json(doc))
-            if runtime is None or r.interpreter.startswith(runtime)}  # fmt: skip
+    found = [r for r in progress_rows(Results.from_json(doc))
+             if runtime is None or r.interpreter.startswith(runtime)]  # fmt: skip
+    subjects = {(r.scenario, r.interpreter, r.patches) for r in found}
+    assert len(subjects) == 1, f"one subject's rows, not {sorted(subjects)}"
+    rows = {r.mode: r for r in found}
     held, released = rows["held"], rows["released"]
     assert released.ratio_median is not None and held.ratio_median is not None
     if held.ratio_median < released.ratio_median:

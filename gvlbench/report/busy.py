@@ -71,9 +71,13 @@ def of_row(p: ProgressRow, needed: float) -> str:
 
 
 def _share(machine: dict[str, Any] | None, threads: int) -> str:
-    """Busy by the machine's share alone: fewer cores free than `threads`, less the slack."""
+    """Busy by the machine's share alone: fewer cores free than `threads` (or than the
+    machine has, where it ran more threads than cores), less the slack."""
     free = free_cores(machine)
-    if free is None or free >= threads - FREE_SLACK:
+    if free is None:
+        return ""
+    assert machine is not None
+    if free >= min(threads, int(machine["cpus"])) - FREE_SLACK:
         return ""
     return (f"the machine was busy: {free:.2f} cores free on average for {threads} threads "
             f"({machine_words(machine)})")  # fmt: skip
@@ -135,8 +139,10 @@ class Limits(Protocol):
 
 def control_lines(results: Results, limits: Limits) -> list[str]:
     """One line per measured subject: what its control (pure Wasm, no lock, same rounds)
-    got, and, where the gate with `limits` would say unsure for the machine, why: the same
-    rule as the gate's (of_speedup, of_row), so the line and the verdict never disagree."""
+    got, and, where it or the machine's share could not give what `limits` ask, why: the
+    gate's own rule (of_speedup, of_row). The gate asks it only of a verdict the reading did
+    not already pass, at the thread count it judges, with its config's limits (`run` gives
+    the defaults)."""
     lines = []
     speedups = {key: interval for key, (interval, _) in paired_speedups(results).items()
                 if key[4] == CONTROL}  # fmt: skip

@@ -62,8 +62,8 @@ def test_run_on_a_plugin_measures_held_and_released(tmp_path: Path) -> None:
     progress = _progress(doc)
     assert set(progress) == {"held", "released"}
     assert progress["held"] < 0.1, progress
-    released_beats_held(doc)
     assert "calls Wasm through the extism binding: extism (wasmtime" in cli.stdout
+    released_beats_held(doc)  # last: it may skip, saying why, on a busy machine
 
 
 def test_the_per_call_cost_is_the_cheap_function_paired_held_against_released(

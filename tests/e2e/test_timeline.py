@@ -193,7 +193,7 @@ def test_profile_draws_the_statement_and_its_sibling_in_each_mode(tmp_path: Path
     assert "the statement and a sibling" in cli.stdout
 
 
-def test_timeline_with_ruby_older_than_3_2_is_one_line() -> None:
+def test_timeline_with_ruby_is_one_line_naming_what_it_would_need() -> None:
     if shutil.which("ruby") is None or subprocess.run(["ruby", "-rffi", "-e", ""]).returncode:
         pytest.skip("no ruby with ruby-ffi here")
     cli = gvlbench("run", "mark", "--runtime", "ruby", "--timeline", "t.json", *QUICK)

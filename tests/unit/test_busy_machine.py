@@ -183,3 +183,12 @@ def test_runs_control_lines_say_unsure_exactly_where_the_gate_does() -> None:
         (line,) = control_lines(res, gate.GateConfig())
         unsure = verdict["released overlaps"].verdict == "unsure"
         assert ("reads unsure" in line) == unsure == (control < 0.7), line
+
+
+def test_more_threads_than_cores_ask_the_machine_for_its_cores_alone() -> None:
+    """A run at 4 threads on 2 cores cannot have 4 cores free: a quiet machine is not busy
+    for it (it was, always), a loaded one still is."""
+    from gvlbench.report.busy import of_speedup
+
+    assert of_speedup(1.9, 1.3, QUIET, 4) == ""
+    assert "cores free on average for 4 threads" in of_speedup(1.9, 1.3, BUSY, 4)
