@@ -184,12 +184,16 @@ def test_profile_draws_the_statement_and_its_sibling_in_each_mode(tmp_path: Path
         assert set(tracks) == {"caller", "sibling"}
         inside = {s[0] for s in tracks["caller"]["spans"] if s[0].startswith("wasm-")}
         assert inside == {f"wasm-{mode}"}, (mode, inside)
-    # of the time the OS let it run (a loaded box may deschedule it for a whole window)
-    windows = model.windows(tl, groups["held"]["pid"])
-    assert windows and all(w.shares.get("running", 0.0) <= w.shares.get("wait-lock", 0.0)
-                           for w in windows), windows  # fmt: skip
-    sibling = next(t for t in _tracks(tl, groups["held"]["pid"]) if t["role"] == "sibling")
-    assert any(s[0] == "wait-lock" for s in sibling["spans"])
+    # While the held call is inside Wasm the sibling does not run: the lock's property, not a
+    # share of the window (a statement's window holds its Python too, where the sibling may
+    # run, and on a loaded box the OS may run neither: a window once read 87% descheduled,
+    # 8% running, 4% waiting). The sibling's states come from ~40 us ticks: edges may touch.
+    held = {t["role"]: t for t in _tracks(tl, groups["held"]["pid"])}
+    inside = [s for s in held["caller"]["spans"] if s[0] == "wasm-held"]
+    running = [s for s in held["sibling"]["spans"] if s[0] == "running"]
+    both = sum(max(0, min(x[2], y[2]) - max(x[1], y[1])) for x in inside for y in running)
+    assert both <= 0.05 * sum(x[2] - x[1] for x in inside), (both, inside)
+    assert any(s[0] == "wait-lock" for s in held["sibling"]["spans"])
     assert "the statement and a sibling" in cli.stdout
 
 
