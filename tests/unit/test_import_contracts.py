@@ -4,9 +4,12 @@ one that imports a third-party package or the rest of gvlbench."""
 
 from __future__ import annotations
 
+import ast
+
 import grimp
 
 from scripts.import_contracts import StandardLibraryOnly
+from tests.conftest import REPO
 
 HOOK = "gvlbench.trace.hook"
 
@@ -41,3 +44,40 @@ def test_a_third_party_package_or_the_rest_of_gvlbench_breaks_it() -> None:
     state = f"{HOOK}.gvlbench_tracehook.state"
     graph = _graph((state, "threading"), (state, "click"), (state, "gvlbench.errors"))
     assert _check(graph) == [(state, "click", 3), (state, "gvlbench.errors", 3)]
+
+
+def _hook_imports() -> dict[str, set[str]]:
+    """Each module of the hook package and the package's own modules it imports, read the
+    strict way: a relative import runs the package's __init__ first, so `from . import
+    records` imports the package and records, and `from .watch import ATTR` the package and
+    watch."""
+    root = REPO / "gvlbench" / "trace" / "hook" / "gvlbench_tracehook"
+    edges: dict[str, set[str]] = {}
+    for path in sorted(root.glob("*.py")):
+        name = "" if path.stem == "__init__" else path.stem
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found.add("")  # the package
+                names = [node.module] if node.module else [a.name for a in node.names]
+                found.update(n for n in names if (root / f"{n}.py").exists())
+        edges[name] = found - {name}
+    return edges
+
+
+def test_the_hook_package_has_no_import_cycle() -> None:
+    """Its modules import each other, never through a package that imports them back: the
+    package's __init__ imports nothing, and sitecustomize arms the hook through `arm`."""
+    edges = _hook_imports()
+    assert edges[""] == set(), edges[""]  # the package imports none of its modules
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module)) or "the package"
+        if module not in done:
+            for imported in sorted(edges.get(module, ())):
+                visit(imported, (*path, module))
+            done.add(module)
+
+    for module in sorted(edges):
+        visit(module, ())

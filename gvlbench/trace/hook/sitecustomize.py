@@ -24,9 +24,9 @@ def _arm() -> None:
     if not os.environ.get("GVLBENCH_TRACE_DIR"):
         return
     try:
-        import gvlbench_tracehook
+        from gvlbench_tracehook import arm
 
-        gvlbench_tracehook.start()
+        arm.start()
     except Exception as exc:  # the user's program runs on, untraced, and says why
         print(f"gvlbench trace: hook not started in pid {os.getpid()}: {exc!r}", file=sys.stderr)
 
