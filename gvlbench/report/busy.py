@@ -126,9 +126,6 @@ def speedup_control(
     return find
 
 
-BUSY_BELOW = 0.5  # a control overlap below this: no two threads ran at once for long
-
-
 class Limits(Protocol):
     """What the gate asks of the machine (report/gate.GateConfig has them)."""
 
